@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up everything the product and its tests need on a fresh machine:
+# a virtualenv (.venv) with xtrinode and its test extra, and redis-server from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+VENV=${VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[test]'
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing redis-server from Debian" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "bootstrap: redis-server is missing; install it (apt-get install redis-server) and rerun" >&2
+    exit 1
+  fi
+fi

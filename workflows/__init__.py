@@ -1,0 +1,1 @@
+"""workflows package of XTrinode (see DESIGN.md)."""

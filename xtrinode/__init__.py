@@ -1,0 +1,7 @@
+"""XTrinode: the domain shared by every process (resource model, render, admission, CLI, devstack).
+
+This package imports none of workflows/, activities/, gateway/ or workers/.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,64 @@
+"""The gateway route table: ConfigMap `trino-gateway-routes`, key `routes.yaml`.
+
+Written only by lifecycle activities, read and watched by the gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field
+
+from xtrinode.models.base import KubeModel
+
+__all__ = ["ROUTES_CONFIGMAP", "ROUTES_KEY", "RouteState", "RouteEntry", "RouteTable"]
+
+ROUTES_CONFIGMAP = "trino-gateway-routes"
+ROUTES_KEY = "routes.yaml"
+RouteState = Literal["RUNNING", "DRAINING", "PAUSED"]
+
+
+class RouteEntry(KubeModel):
+    namespace: str
+    name: str
+    backend: str = Field(description="Coordinator base URL, e.g. http://trino-a.team.svc:8080.")
+    state: RouteState = "PAUSED"
+    routing_group: str
+    hostname: str | None = None
+    hostname_domain: str | None = None
+    header: str | None = None
+    default: bool = False
+    capacity_units: int = Field(default=1, ge=1)
+    workflow_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class RouteTable(KubeModel):
+    routes: list[RouteEntry] = Field(default_factory=list)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RouteTable:
+        data: Any = yaml.safe_load(text) if text.strip() else {}
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{ROUTES_KEY} must be a mapping with a 'routes' list, got {type(data).__name__}")
+        return cls.model_validate(data)
+
+    def to_yaml(self) -> str:
+        ordered = sorted(self.routes, key=lambda r: (r.namespace, r.name))
+        return yaml.safe_dump(
+            {"routes": [r.to_wire() for r in ordered]}, sort_keys=True, default_flow_style=False
+        )
+
+    def upsert(self, entry: RouteEntry) -> RouteTable:
+        others = [r for r in self.routes if r.key != entry.key]
+        return RouteTable(routes=[*others, entry])
+
+    def remove(self, namespace: str, name: str) -> RouteTable:
+        key = f"{namespace}/{name}"
+        return RouteTable(routes=[r for r in self.routes if r.key != key])
