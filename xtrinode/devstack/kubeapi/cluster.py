@@ -1,0 +1,478 @@
+"""The verbs on stored objects: get, list, create, update, patch, apply and the scale subresource.
+
+Everything here is HTTP-free and synchronous. Each write goes through `Cluster.commit`, which keeps
+the object semantics: uid, one RV counter, generation, status rules, finalizers, managedFields.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import apply as ssa
+from . import schema as crd_schema
+from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
+from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from .resources import CRD_GROUP_RESOURCE, Registry, ResourceType
+from .selectors import Selection
+from .store import Store
+
+JsonDict = dict[str, Any]
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PATH_SEGMENT_KINDS = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+_IMMUTABLE_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class WriteOptions:
+    """Query options of a write: field manager, fieldValidation, dryRun, force."""
+
+    manager: str = "unknown"
+    manager_explicit: bool = False
+    field_validation: str = "Warn"
+    dry_run: bool = False
+    force: bool | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _spec_part(rt: ResourceType, obj: JsonDict) -> JsonDict:
+    """What generation tracks: everything outside metadata (and outside status with /status)."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind") and not (rt.status and k == "status")}
+
+
+def _without_volatile(obj: JsonDict) -> JsonDict:
+    """The object minus what a no-op write may change: resourceVersion and managedFields times."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    if "managedFields" in meta:
+        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta["managedFields"]]
+    return {**obj, "metadata": meta}
+
+
+class Cluster:
+    """Verbs over the store and registry; the server calls these and maps ApiError to Status."""
+
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+        self._service_ips = 10
+        self.collecting = False  # the garbage collector is running (see deletion.collect)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> JsonDict:
+        obj = self.store.get(rt.group_resource, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise not_found(rt.plural, rt.group, name)
+        return self.present(rt, obj)
+
+    def present(self, rt: ResourceType, obj: JsonDict) -> JsonDict:
+        """The object as the requested version shows it (versions share storage unconverted)."""
+        if obj.get("apiVersion") != rt.api_version:
+            return {**obj, "apiVersion": rt.api_version}
+        return obj
+
+    def list_objects(
+        self, rt: ResourceType, namespace: str | None, selection: Selection,
+        limit: int = 0, continue_token: str = "",
+    ) -> JsonDict:
+        items = [o for o in self.store.objects(rt.group_resource, namespace) if selection.matches(o)]
+        meta: JsonDict = {"resourceVersion": str(self.store.rv)}
+        if continue_token:
+            try:
+                after = tuple(json.loads(base64.urlsafe_b64decode(continue_token.encode()))["after"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise bad_request(f"invalid continue token {continue_token!r}: pass the one the last page returned") from e
+            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+        if limit and len(items) > limit:
+            last = items[limit - 1]["metadata"]
+            token = json.dumps({"after": [last.get("namespace", ""), last["name"]]})
+            meta["continue"] = base64.urlsafe_b64encode(token.encode()).decode()
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        return {
+            "kind": rt.list_kind,
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": [self.present(rt, o) for o in items],
+        }
+
+    # ---- validation helpers -----------------------------------------------------------------
+
+    def _check_name(self, rt: ResourceType, name: str) -> None:
+        if not name:
+            raise invalid(rt.kind, rt.group, "", [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required", "field": "metadata.name"}])
+        if rt.plural in _PATH_SEGMENT_KINDS:
+            ok = name not in (".", "..") and "/" not in name and "%" not in name
+            rule = "may not be '.' or '..' and may not contain '/' or '%'"
+        elif rt.plural in ("namespaces", "services"):
+            ok = len(name) <= 63 and bool(_DNS_LABEL.match(name))
+            rule = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (at most 63 characters)"
+        else:
+            ok = len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
+            rule = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+        if not ok:
+            raise invalid(rt.kind, rt.group, name, [{"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(name)}: {rule}", "field": "metadata.name"}])
+
+    def _check_namespace(self, rt: ResourceType, namespace: str) -> None:
+        if not rt.namespaced:
+            return
+        ns = self.store.get(("", "namespaces"), "", namespace)
+        if ns is None:
+            raise not_found("namespaces", "", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(403, f"{rt.kind.lower()}s \"{namespace}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated", details={"name": namespace, "group": rt.group, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]})
+
+    def _check_metadata(self, rt: ResourceType, obj: JsonDict) -> None:
+        meta = obj["metadata"]
+        causes = []
+        for key in ("labels", "annotations"):
+            for k, v in (meta.get(key) or {}).items():
+                if not isinstance(v, str):
+                    causes.append({"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(v)}: must be a string", "field": f"metadata.{key}.{k}"})
+        if causes:
+            raise invalid(rt.kind, rt.group, meta.get("name", ""), causes)
+
+    def _normalize(self, rt: ResourceType, obj: JsonDict, old: JsonDict | None) -> None:
+        """Server-side defaults of built-in kinds that clients rely on."""
+        if rt.group_resource == ("", "secrets") and "stringData" in obj:
+            data = dict(obj.get("data") or {})
+            for k, v in (obj.pop("stringData") or {}).items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+        elif rt.group_resource == ("", "namespaces"):
+            status = dict(obj.get("status") or {})
+            status.setdefault("phase", "Active")
+            obj["status"] = status
+            labels = dict(obj["metadata"].get("labels") or {})
+            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+            obj["metadata"]["labels"] = labels
+        elif rt.group_resource == ("", "services"):
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            if "clusterIP" not in spec:
+                old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
+                if old_ip is None:
+                    self._service_ips += 1
+                    old_ip = f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
+                spec["clusterIP"] = old_ip
+                spec["clusterIPs"] = [old_ip]
+        elif rt.group_resource in (("apps", "deployments"), ("apps", "statefulsets")):
+            obj.setdefault("spec", {}).setdefault("replicas", 1)
+        elif rt.group_resource == ("", "pods"):
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+    def _apply_schema(self, rt: ResourceType, obj: JsonDict, opts: WriteOptions) -> JsonDict:
+        if rt.group_resource == CRD_GROUP_RESOURCE:
+            return self._check_crd(obj)
+        if not rt.custom or not rt.schema:
+            return obj
+        outcome = crd_schema.process(obj, rt.schema)
+        if outcome.unknown and opts.field_validation == "Strict":
+            fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
+            raise bad_request(f"strict decoding error: {fields}")
+        if outcome.unknown and opts.field_validation != "Ignore":
+            opts.warnings.extend(f'unknown field "{u}"' for u in outcome.unknown)
+        if outcome.causes:
+            raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), outcome.causes)
+        return outcome.obj
+
+    def _check_crd(self, crd: JsonDict) -> JsonDict:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        causes = []
+        for path, value in (("spec.group", spec.get("group")), ("spec.names.plural", names.get("plural")), ("spec.names.kind", names.get("kind"))):
+            if not value:
+                causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": path})
+        if not spec.get("versions"):
+            causes.append({"reason": "FieldValueRequired", "message": "Required value: must have at least one version", "field": "spec.versions"})
+        name = crd["metadata"].get("name", "")
+        expected = f"{names.get('plural')}.{spec.get('group')}"
+        if not causes and name != expected:
+            causes.append({"reason": "FieldValueInvalid", "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group', "field": "metadata.name"})
+        if causes:
+            raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
+        return crd
+
+    def _crd_status(self, crd: JsonDict) -> JsonDict:
+        names = (crd.get("spec") or {}).get("names") or {}
+        stamp = now_iso()
+        conditions = [
+            {"type": t, "status": "True", "lastTransitionTime": stamp, "reason": r, "message": m}
+            for t, r, m in (
+                ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+            )
+        ]
+        versions = [v["name"] for v in (crd.get("spec") or {}).get("versions") or [] if v.get("storage")]
+        return {"acceptedNames": names, "conditions": conditions, "storedVersions": versions}
+
+    def resolver(self, rt: ResourceType) -> ssa.ListTypeResolver:
+        if not rt.custom:
+            return ssa.builtin_list_type
+
+        def resolve(names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+            if names and names[0] == "metadata":
+                return ssa.builtin_list_type(names)
+            return crd_schema.list_type(rt.schema, names)
+
+        return resolve
+
+    # ---- the write pipeline -----------------------------------------------------------------
+
+    def commit(
+        self, rt: ResourceType, old: JsonDict | None, new: JsonDict, opts: WriteOptions,
+        *, scope: str = "main", managed: list[JsonDict] | None = None,
+    ) -> JsonDict:
+        """Validate and store `new` as the next state of `old` (None: create); return what was stored."""
+        new = copy.deepcopy(new)
+        meta = new.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be a map")
+        new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        if old is not None:
+            sent_rv = meta.get("resourceVersion")
+            if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
+                raise conflict(rt.plural, rt.group, old["metadata"]["name"])
+            if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:
+                raise conflict(rt.plural, rt.group, old["metadata"]["name"])
+            if scope == "status":
+                kept_meta = copy.deepcopy(old["metadata"])
+                new = {**copy.deepcopy(old), "status": new.get("status")}
+                if new["status"] is None:
+                    new.pop("status")
+                new["metadata"] = kept_meta
+                meta = kept_meta
+            elif rt.status:
+                new.pop("status", None)
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+            for key in _IMMUTABLE_META:
+                if key in old["metadata"]:
+                    meta[key] = old["metadata"][key]
+                else:
+                    meta.pop(key, None)
+            meta["name"] = old["metadata"]["name"]
+            if rt.namespaced:
+                meta["namespace"] = old["metadata"]["namespace"]
+            if old["metadata"].get("deletionTimestamp"):
+                added = set(meta.get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ())
+                if added:
+                    raise invalid(rt.kind, rt.group, meta["name"], [{"reason": "FieldValueForbidden", "message": "Forbidden: no new finalizers can be added if the object is being deleted", "field": "metadata.finalizers"}])
+        elif rt.status and rt.group_resource not in (("", "namespaces"), CRD_GROUP_RESOURCE):
+            new.pop("status", None)
+        self._normalize(rt, new, old)
+        self._check_metadata(rt, new)
+        new = self._apply_schema(rt, new, opts)
+        meta = new["metadata"]
+        meta["managedFields"] = managed if managed is not None else ssa.track_update(
+            old, new, opts.manager, self.resolver(rt), api_version=rt.api_version, now=now_iso(), scope=scope
+        )
+        if not meta["managedFields"]:
+            meta.pop("managedFields")
+        if old is not None and _without_volatile(new) == _without_volatile(old):
+            return old
+        if rt.tracks_generation:
+            if old is None:
+                meta["generation"] = 1
+            elif _spec_part(rt, new) != _spec_part(rt, old):
+                meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        if opts.dry_run:
+            return new
+        meta["resourceVersion"] = str(self.store.next_rv())
+        stored = self.store.put(rt.group_resource, new)
+        if rt.group_resource == CRD_GROUP_RESOURCE:
+            self.registry.register_crd(stored)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            from .deletion import remove_now
+
+            return remove_now(self, rt.group_resource, stored)
+        return stored
+
+    def create(self, rt: ResourceType, namespace: str, body: JsonDict, opts: WriteOptions, *, managed: list[JsonDict] | None = None) -> JsonDict:
+        if not isinstance(body, dict):
+            raise bad_request(f"the request body must be a {rt.kind} object (a JSON map)")
+        if body.get("kind") and body["kind"] != rt.kind:
+            raise bad_request(f"the kind {body['kind']!r} of the object does not match the resource {rt.plural!r} (kind {rt.kind!r})")
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be a map")
+        if rt.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise bad_request(f"the namespace of the provided object ({meta['namespace']!r}) does not match the namespace sent on the request ({namespace!r})")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            alphabet = "bcdfghjklmnpqrstvwxz2456789"
+            meta["name"] = meta["generateName"] + "".join(secrets.choice(alphabet) for _ in range(5))
+        name = meta.get("name", "")
+        self._check_name(rt, name)
+        self._check_namespace(rt, namespace)
+        if self.store.get(rt.group_resource, namespace if rt.namespaced else "", name) is not None:
+            raise already_exists(rt.plural, rt.group, name)
+        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "managedFields"):
+            meta.pop(key, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_iso()
+        if rt.group_resource == CRD_GROUP_RESOURCE:
+            obj["status"] = self._crd_status(obj)
+        return self.commit(rt, None, obj, opts, managed=managed)
+
+    def _current(self, rt: ResourceType, namespace: str, name: str) -> JsonDict:
+        obj = self.store.get(rt.group_resource, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise not_found(rt.plural, rt.group, name)
+        return obj
+
+    def update(self, rt: ResourceType, namespace: str, name: str, body: JsonDict, opts: WriteOptions, *, scope: str = "main") -> JsonDict:
+        if not isinstance(body, dict):
+            raise bad_request(f"the request body must be a {rt.kind} object (a JSON map)")
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise bad_request(f"the name of the object ({body_name!r}) does not match the name on the URL ({name!r})")
+        old = self._current(rt, namespace, name)
+        return self.commit(rt, old, body, opts, scope=scope)
+
+    def patch(
+        self, rt: ResourceType, namespace: str, name: str, content_type: str, body: Any,
+        opts: WriteOptions, *, scope: str = "main",
+    ) -> tuple[JsonDict, bool]:
+        """Apply a patch; returns the object and whether it was created (server-side apply only)."""
+        if content_type != APPLY_PATCH and opts.force is not None:
+            raise invalid("PatchOptions", "meta.k8s.io", "", [{"reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}])
+        if content_type == STRATEGIC_PATCH and rt.custom:
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", reason="UnsupportedMediaType")
+        if content_type == APPLY_PATCH:
+            return self._apply(rt, namespace, name, body, opts, scope)
+        old = self._current(rt, namespace, name)
+        new = self._patched(rt, old, content_type, body)
+        return self.commit(rt, old, new, opts, scope=scope), False
+
+    def _patched(self, rt: ResourceType, old: JsonDict, content_type: str, body: Any) -> JsonDict:
+        try:
+            if content_type == JSON_PATCH:
+                new = json_patch(old, body)
+            elif content_type == MERGE_PATCH:
+                if not isinstance(body, dict):
+                    raise PatchError("a merge patch must be a JSON map")
+                new = merge_patch(old, body)
+            else:
+                if not isinstance(body, dict):
+                    raise PatchError("a strategic merge patch must be a JSON map")
+                new = strategic_merge_patch(old, body)
+        except PatchError as e:
+            raise ApiError(422, f"the patch could not be applied to {rt.qualified()} {old['metadata']['name']!r}: {e}") from e
+        if not isinstance(new, dict):
+            raise ApiError(422, f"the patch turned {rt.qualified()} {old['metadata']['name']!r} into a non-object")
+        return new
+
+    def _apply(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, scope: str) -> tuple[JsonDict, bool]:
+        if not opts.manager_explicit:
+            raise invalid("PatchOptions", "meta.k8s.io", "", [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}])
+        if not isinstance(body, dict):
+            raise bad_request("an apply patch must be a full object (a YAML or JSON map)")
+        if not body.get("apiVersion") or not body.get("kind"):
+            raise bad_request("an apply patch needs apiVersion and kind; send the whole object you want to apply")
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise bad_request(f"the name of the object ({body_name!r}) does not match the name on the URL ({name!r})")
+        resolver = self.resolver(rt)
+        live = self.store.get(rt.group_resource, namespace if rt.namespaced else "", name)
+        stamp = now_iso()
+        if live is None:
+            if scope != "main":
+                raise not_found(rt.plural, rt.group, name)
+            obj = {**body, "metadata": {**(body.get("metadata") or {}), "name": name}}
+            entry = ssa.ManagedEntry(opts.manager, "Apply", rt.api_version, stamp, ssa.field_set(obj, resolver, "main"))
+            return self.create(rt, namespace, obj, opts, managed=ssa.dump_managed([entry])), True
+        try:
+            new = ssa.server_side_apply(live, body, opts.manager, resolver, force=bool(opts.force), api_version=rt.api_version, now=stamp, scope=scope)
+        except ssa.ApplyConflict as e:
+            raise ApiError(409, str(e), details={"name": name, "group": rt.group, "kind": rt.plural, "causes": e.causes}) from e
+        managed = new["metadata"].pop("managedFields")
+        if scope == "status":
+            new = {**live, "status": new.get("status")}
+        return self.commit(rt, live, new, opts, scope=scope, managed=managed), False
+
+    # ---- scale subresource --------------------------------------------------------------------
+
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> JsonDict:
+        if rt.scale is None:
+            raise not_found(rt.plural, rt.group, name)
+        obj = self._current(rt, namespace, name)
+        meta = obj["metadata"]
+        spec_replicas = _dig(obj, rt.scale.spec_replicas)
+        status: JsonDict = {"replicas": _dig(obj, rt.scale.status_replicas) or 0}
+        if rt.scale.label_selector:
+            selector = _dig(obj, rt.scale.label_selector)
+            if isinstance(selector, dict):
+                selector = ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
+            if selector:
+                status["selector"] = selector
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+            "spec": {"replicas": spec_replicas or 0},
+            "status": status,
+        }
+
+    def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any, opts: WriteOptions) -> JsonDict:
+        if rt.scale is None:
+            raise not_found(rt.plural, rt.group, name)
+        if not isinstance(scale, dict):
+            raise bad_request("the request body must be a Scale object")
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid("Scale", "autoscaling", name, [{"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(replicas)}: must be a non-negative integer", "field": "spec.replicas"}])
+        old = self._current(rt, namespace, name)
+        new = copy.deepcopy(old)
+        sent_rv = (scale.get("metadata") or {}).get("resourceVersion")
+        new["metadata"]["resourceVersion"] = sent_rv or old["metadata"]["resourceVersion"]
+        _set(new, rt.scale.spec_replicas, replicas)
+        self.commit(rt, old, new, opts)
+        return self.get_scale(rt, namespace, name)
+
+    def patch_scale(self, rt: ResourceType, namespace: str, name: str, content_type: str, body: Any, opts: WriteOptions) -> JsonDict:
+        current = self.get_scale(rt, namespace, name)
+        if content_type == APPLY_PATCH:
+            patched = merge_patch(current, body if isinstance(body, dict) else {})
+        else:
+            scale_rt = ResourceType("autoscaling", "v1", "scale", "scale", "Scale", True)
+            patched = self._patched(scale_rt, current, content_type, body)
+        return self.update_scale(rt, namespace, name, patched, opts)
+
+
+def _dig(obj: JsonDict, path: str) -> Any:
+    node: Any = obj
+    for key in path.lstrip(".").split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _set(obj: JsonDict, path: str, value: Any) -> None:
+    keys = path.lstrip(".").split(".")
+    node = obj
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value

@@ -1,0 +1,249 @@
+"""Structural-schema handling for custom resources: defaults, pruning and validation.
+
+Follows the apiextensions apiserver: defaults first, then pruning of unknown fields (reported so
+the server can warn or reject under fieldValidation), then validation into 422 `causes`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+_ROOT_FIELDS = {"apiVersion", "kind", "metadata"}
+
+
+@dataclass
+class Outcome:
+    """What the schema did to an object: the result, pruned paths and validation causes."""
+
+    obj: JsonDict
+    unknown: list[str] = field(default_factory=list)
+    causes: list[JsonDict] = field(default_factory=list)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return _json_type(value)
+    return json.dumps(value)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _preserves(schema: JsonDict) -> bool:
+    return bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+
+
+def apply_defaults(value: Any, schema: JsonDict) -> Any:
+    """Fill in `default`s of absent properties, recursively, as the apiserver does on read and write."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = apply_defaults(value[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                if key not in props:
+                    value[key] = apply_defaults(value[key], extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(v, schema["items"]) for v in value]
+    return value
+
+
+def prune(value: Any, schema: JsonDict, path: str, unknown: list[str], *, root: bool = False) -> Any:
+    """Drop fields the schema does not specify; record their paths in `unknown`."""
+    if isinstance(value, dict):
+        if _preserves(schema) and "properties" not in schema:
+            return value
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        out = {}
+        for key, sub_value in value.items():
+            if root and key in _ROOT_FIELDS:
+                out[key] = sub_value
+            elif key in props:
+                out[key] = prune(sub_value, props[key], _join(path, key), unknown)
+            elif isinstance(extra, dict):
+                out[key] = prune(sub_value, extra, _join(path, key), unknown)
+            elif extra is True or _preserves(schema):
+                out[key] = sub_value
+            else:
+                unknown.append(_join(path, key))
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(v, schema["items"], f"{path}[{i}]", unknown) for i, v in enumerate(value)]
+    return value
+
+
+def _type_ok(value: Any, schema: JsonDict) -> bool:
+    if schema.get("x-kubernetes-int-or-string"):
+        return isinstance(value, (int, str)) and not isinstance(value, bool)
+    expected = schema.get("type")
+    if not expected:
+        return True
+    actual = _json_type(value)
+    return actual == expected or (expected == "number" and actual == "integer")
+
+
+def _invalid(path: str, value: Any, detail: str) -> JsonDict:
+    return {
+        "reason": "FieldValueInvalid",
+        "message": f"Invalid value: {_show(value)}: {detail}",
+        "field": path,
+    }
+
+
+def validate(value: Any, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
+    """Append a cause for every way `value` breaks `schema` (stops descending at a wrong type)."""
+    if value is None:
+        if not schema.get("nullable"):
+            causes.append(_invalid(path, value, f"{path} in body must be of type {schema.get('type', 'object')}: \"null\""))
+        return
+    if not _type_ok(value, schema):
+        expected = "integer-or-string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
+        causes.append(
+            _invalid(path, value, f'{path} in body must be of type {expected}: "{_json_type(value)}"')
+        )
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        supported = ", ".join(json.dumps(v) for v in schema["enum"])
+        causes.append(
+            {
+                "reason": "FieldValueNotSupported",
+                "message": f"Unsupported value: {_show(value)}: supported values: {supported}",
+                "field": path,
+            }
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_number(value, schema, path, causes)
+    if isinstance(value, str):
+        _check_string(value, schema, path, causes)
+    if isinstance(value, list):
+        _check_array(value, schema, path, causes)
+    if isinstance(value, dict):
+        _check_object(value, schema, path, causes)
+
+
+def _check_number(value: float, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None:
+        if schema.get("exclusiveMinimum") and value <= low:
+            causes.append(_invalid(path, value, f"{path} in body should be greater than {low}"))
+        elif value < low:
+            causes.append(_invalid(path, value, f"{path} in body should be greater than or equal to {low}"))
+    if high is not None:
+        if schema.get("exclusiveMaximum") and value >= high:
+            causes.append(_invalid(path, value, f"{path} in body should be less than {high}"))
+        elif value > high:
+            causes.append(_invalid(path, value, f"{path} in body should be less than or equal to {high}"))
+    multiple = schema.get("multipleOf")
+    if multiple and value % multiple:
+        causes.append(_invalid(path, value, f"{path} in body should be a multiple of {multiple}"))
+
+
+def _check_string(value: str, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
+    if schema.get("x-kubernetes-int-or-string") and "type" not in schema:
+        return
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        causes.append(_invalid(path, value, f"{path} in body should be at least {schema['minLength']} chars long"))
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        causes.append({"reason": "FieldValueTooLong", "message": f"Too long: may not be more than {schema['maxLength']} bytes", "field": path})
+    pattern = schema.get("pattern")
+    if pattern and not re.search(pattern, value):
+        causes.append(_invalid(path, value, f"{path} in body should match '{pattern}'"))
+
+
+def _check_array(value: list[Any], schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        causes.append(_invalid(path, len(value), f"{path} in body should have at least {schema['minItems']} items"))
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        causes.append({"reason": "FieldValueTooMany", "message": f"Too many: {len(value)}: must have at most {schema['maxItems']} items", "field": path})
+    items = schema.get("items")
+    if isinstance(items, dict):
+        for i, item in enumerate(value):
+            validate(item, items, f"{path}[{i}]", causes)
+    if schema.get("x-kubernetes-list-type") == "set":
+        seen = [json.dumps(v, sort_keys=True) for v in value]
+        for i, s in enumerate(seen):
+            if s in seen[:i]:
+                causes.append({"reason": "FieldValueDuplicate", "message": f"Duplicate value: {_show(value[i])}", "field": f"{path}[{i}]"})
+
+
+def _check_object(value: JsonDict, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
+    props = schema.get("properties") or {}
+    for name in schema.get("required") or ():
+        if name not in value:
+            causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": _join(path, name)})
+    if "minProperties" in schema and len(value) < schema["minProperties"]:
+        causes.append(_invalid(path, len(value), f"{path} in body should have at least {schema['minProperties']} properties"))
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        causes.append(_invalid(path, len(value), f"{path} in body should have at most {schema['maxProperties']} properties"))
+    extra = schema.get("additionalProperties")
+    for key, sub_value in value.items():
+        if key in props:
+            validate(sub_value, props[key], _join(path, key), causes)
+        elif isinstance(extra, dict):
+            validate(sub_value, extra, _join(path, key), causes)
+
+
+def process(obj: JsonDict, schema: JsonDict | None) -> Outcome:
+    """Default, prune and validate a custom object (metadata, apiVersion and kind are left alone)."""
+    if not schema:
+        return Outcome(obj)
+    result = apply_defaults(copy.deepcopy(obj), schema)
+    unknown: list[str] = []
+    result = prune(result, schema, "", unknown, root=True)
+    causes: list[JsonDict] = []
+    body = {k: v for k, v in result.items() if k not in _ROOT_FIELDS}
+    body_schema = {**schema, "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k not in _ROOT_FIELDS}}
+    body_schema["required"] = [r for r in schema.get("required") or () if r not in _ROOT_FIELDS]
+    validate(body, body_schema, "", causes)
+    return Outcome(result, unknown, causes)
+
+
+def list_type(schema: JsonDict | None, path: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The x-kubernetes-list-type (and map keys) of the list at `path`, for server-side apply."""
+    node: JsonDict | None = schema
+    for name in path:
+        if node is None:
+            return ("atomic", ())
+        if node.get("type") == "array":
+            node = node.get("items")
+            if node is None:
+                return ("atomic", ())
+        props = node.get("properties") or {}
+        if name in props:
+            node = props[name]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return ("atomic", ())
+    if node is None:
+        return ("atomic", ())
+    kind = node.get("x-kubernetes-list-type", "atomic")
+    return (kind, tuple(node.get("x-kubernetes-list-map-keys") or ()))
