@@ -1,0 +1,182 @@
+"""Trino's configuration files for each role and their content-hashed ConfigMaps.
+
+`node.properties`, `jvm.config`, `config.properties` and `log.properties` live in ConfigMap
+`trino-<n>-<role>-<hash10>`: a config change makes a new name, so Deployments roll and old pods keep theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from xtrinode.models import XTrinode
+from xtrinode.render.metadata import Manifest, content_hash, runtime_metadata
+from xtrinode.render.names import config_map_prefix, coordinator_service_url
+from xtrinode.render.resources import Role, jvm_heap, resolve_resources
+from xtrinode.render.settings import RenderError, RenderSettings
+
+__all__ = [
+    "DATA_DIR",
+    "CONFIG_DIR",
+    "REQUIRED_WORKERS",
+    "REQUIRED_WORKERS_MAX_WAIT",
+    "properties_text",
+    "config_properties",
+    "jvm_config",
+    "role_config_data",
+    "render_config_map",
+]
+
+CONFIG_DIR = "/etc/trino"
+DATA_DIR = "/data/trino"
+REQUIRED_WORKERS = 1
+"""Queries wait for this many workers instead of failing while workers scale up from zero."""
+REQUIRED_WORKERS_MAX_WAIT = "5m"
+"""How long a query waits for REQUIRED_WORKERS before it fails."""
+
+_JVM_FLAGS = (
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:G1HeapRegionSize=32M",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:+HeapDumpOnOutOfMemoryError",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:ReservedCodeCacheSize=512M",
+    "-XX:PerMethodRecompilationCutoff=10000",
+    "-XX:PerBytecodeRecompilationCutoff=10000",
+    "-XX:+EnableDynamicAgentLoading",
+    "-Djdk.attach.allowAttachSelf=true",
+    "-Djdk.nio.maxCachedBufferSize=2000000",
+    "-Dfile.encoding=UTF-8",
+)
+_FIXED_KEYS = (
+    "coordinator",
+    "discovery.uri",
+    "http-server.http.port",
+    "http-server.http.enabled",
+    "http-server.process-forwarded",
+)
+_LOG_PROPERTIES = {"io.trino": "INFO"}
+_KEY_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f", "=": "\\=", ":": "\\:",
+                " ": "\\ ", "#": "\\#", "!": "\\!"}
+_VALUE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}
+
+
+def properties_text(props: Mapping[str, str]) -> str:
+    """A Java properties file, keys sorted, escaped so java.util.Properties reads back the same values."""
+    lines = []
+    for key in sorted(props):
+        value = "".join(_VALUE_ESCAPES.get(ch, ch) for ch in props[key])
+        if value.startswith(" "):
+            value = "\\" + value
+        lines.append("".join(_KEY_ESCAPES.get(ch, ch) for ch in key) + "=" + value)
+    return "\n".join(lines) + "\n"
+
+
+def _property_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise RenderError(
+        f"valuesOverlay.trino.config[{key!r}] is a {type(value).__name__}; Trino properties are scalar, "
+        "write it as a string"
+    )
+
+
+def _overlay_trino(runtime: XTrinode) -> dict[str, Any]:
+    trino = (runtime.spec.values_overlay or {}).get("trino")
+    if trino is None:
+        return {}
+    if not isinstance(trino, dict):
+        raise RenderError("valuesOverlay.trino must be a mapping with optional 'config' and 'jvm' keys")
+    return trino
+
+
+def _overlay_config(runtime: XTrinode) -> dict[str, str]:
+    extra = _overlay_trino(runtime).get("config")
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):
+        raise RenderError("valuesOverlay.trino.config must be a mapping of Trino property to value")
+    return {str(key): _property_value(str(key), value) for key, value in extra.items()}
+
+
+def _overlay_jvm(runtime: XTrinode) -> list[str]:
+    extra = _overlay_trino(runtime).get("jvm")
+    if extra is None:
+        return []
+    if not isinstance(extra, list) or not all(isinstance(flag, str) for flag in extra):
+        raise RenderError("valuesOverlay.trino.jvm must be a list of JVM flags such as '-XX:+UseZGC'")
+    return [flag.strip() for flag in extra if flag.strip() and not flag.strip().startswith("-Xmx")]
+
+
+def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -> dict[str, str]:
+    """`config.properties` of one role as a mapping.
+
+    `valuesOverlay.trino.config` (a mapping of property to scalar) adds or replaces entries in both
+    roles; `valuesOverlay.trino.jvm` (a list of flags) is appended to `jvm.config`, except `-Xmx`, which
+    always follows the memory limit. The keys that wire the cluster together (`coordinator`,
+    `discovery.uri`, `http-server.http.port`, `http-server.http.enabled`,
+    `http-server.process-forwarded`) cannot be changed by the overlay: a different value is a RenderError.
+    """
+    spec = runtime.spec
+    props: dict[str, str] = {
+        "coordinator": "true" if role == "coordinator" else "false",
+        "http-server.http.port": str(settings.trino_http_port),
+        "http-server.process-forwarded": "true",
+        "discovery.uri": coordinator_service_url(runtime, settings),
+        "shutdown.grace-period": f"{spec.graceful_shutdown.grace_period_seconds}s",
+    }
+    if role == "coordinator":
+        # A coordinator-only runtime (maxWorkers 0) schedules on the coordinator, which then also
+        # satisfies required-workers; otherwise queries wait for a real worker.
+        props["node-scheduler.include-coordinator"] = "true" if spec.max_workers == 0 else "false"
+        props["query-manager.required-workers"] = str(REQUIRED_WORKERS)
+        props["query-manager.required-workers-max-wait"] = REQUIRED_WORKERS_MAX_WAIT
+    if spec.limits is not None and spec.limits.session is not None and spec.limits.session.max_query_memory:
+        props["query.max-memory"] = spec.limits.session.max_query_memory
+    for key, value in _overlay_config(runtime).items():
+        if key in _FIXED_KEYS and props.get(key) != value:
+            raise RenderError(
+                f"valuesOverlay.trino.config sets {key!r} to {value!r}; XTrinode manages it "
+                "(use valuesOverlay.service.port to change the Service port)"
+            )
+        props[key] = value
+    return props
+
+
+def jvm_config(runtime: XTrinode, role: Role) -> str:
+    """`jvm.config`: heap sized from the role's memory limit, standard Trino flags, overlay flags."""
+    limit = resolve_resources(runtime.spec, role).limit_memory
+    flags = [_JVM_FLAGS[0], f"-Xmx{jvm_heap(limit)}", *_JVM_FLAGS[1:], *_overlay_jvm(runtime)]
+    return "\n".join(flags) + "\n"
+
+
+def role_config_data(runtime: XTrinode, role: Role, settings: RenderSettings) -> dict[str, str]:
+    """The four files of a role, keyed by file name."""
+    node = {
+        "node.environment": settings.environment,
+        "node.data-dir": DATA_DIR,
+        "node.id": "${ENV:HOSTNAME}",
+    }
+    return {
+        "config.properties": properties_text(config_properties(runtime, role, settings)),
+        "jvm.config": jvm_config(runtime, role),
+        "log.properties": properties_text(_LOG_PROPERTIES),
+        "node.properties": properties_text(node),
+    }
+
+
+def render_config_map(runtime: XTrinode, role: Role, settings: RenderSettings) -> Manifest:
+    """The immutable, content-hash-named config ConfigMap of one role."""
+    data = role_config_data(runtime, role, settings)
+    name = f"{config_map_prefix(runtime, role)}-{content_hash(data)}"
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": runtime_metadata(runtime, name, role),
+        "immutable": True,
+        "data": data,
+    }

@@ -1,0 +1,110 @@
+"""Names of everything rendered for a runtime, its URLs, and catalog env var names.
+
+The single place that knows `trino-<n>-coordinator` and friends; other packages import these helpers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from xtrinode.models import XTrinode, XTrinodeCatalog
+from xtrinode.render.settings import RenderError, RenderSettings
+
+__all__ = [
+    "runtime_name",
+    "service_account_name",
+    "service_name",
+    "worker_service_name",
+    "coordinator_deployment_name",
+    "worker_deployment_name",
+    "scaled_object_name",
+    "network_policy_name",
+    "pdb_name",
+    "config_map_prefix",
+    "catalog_config_map_name",
+    "catalog_env_name",
+    "service_port",
+    "coordinator_service_url",
+]
+
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+
+
+def runtime_name(runtime: XTrinode | str) -> str:
+    """The runtime's metadata.name, from the object or the name itself."""
+    return runtime if isinstance(runtime, str) else runtime.name
+
+
+def service_account_name(runtime: XTrinode | str) -> str:
+    return f"trino-{runtime_name(runtime)}"
+
+
+def service_name(runtime: XTrinode | str) -> str:
+    """The coordinator Service (the gateway's backend)."""
+    return f"trino-{runtime_name(runtime)}"
+
+
+def worker_service_name(runtime: XTrinode | str) -> str:
+    """The headless Service over worker pods."""
+    return f"trino-{runtime_name(runtime)}-workers"
+
+
+def coordinator_deployment_name(runtime: XTrinode | str) -> str:
+    return f"trino-{runtime_name(runtime)}-coordinator"
+
+
+def worker_deployment_name(runtime: XTrinode | str) -> str:
+    return f"trino-{runtime_name(runtime)}-worker"
+
+
+def scaled_object_name(runtime: XTrinode | str) -> str:
+    return f"trino-{runtime_name(runtime)}-workers"
+
+
+def network_policy_name(runtime: XTrinode | str) -> str:
+    return f"trino-{runtime_name(runtime)}"
+
+
+def pdb_name(runtime: XTrinode | str, role: str) -> str:
+    """PodDisruptionBudget of one role (`coordinator` or `worker`)."""
+    return f"trino-{runtime_name(runtime)}-{role}"
+
+
+def config_map_prefix(runtime: XTrinode | str, role: str) -> str:
+    """Config ConfigMaps are `<prefix>-<hash10>`; the lifecycle prunes old ones by this prefix."""
+    return f"trino-{runtime_name(runtime)}-{role}"
+
+
+def catalog_config_map_name(catalog: XTrinodeCatalog | str) -> str:
+    """`trino-catalog-<c>`, shared by every runtime of the namespace that selects the catalog."""
+    name = catalog if isinstance(catalog, str) else catalog.name
+    return f"trino-catalog-{name}"
+
+
+def catalog_env_name(catalog_name: str, prop: str) -> str:
+    """`CATALOG_<C>_<PROP>`: upper case, every character other than A-Z and 0-9 turned into '_'."""
+    return "CATALOG_" + _NOT_ALNUM.sub("_", catalog_name.upper()) + "_" + _NOT_ALNUM.sub("_", prop.upper())
+
+
+def service_port(runtime: XTrinode, settings: RenderSettings | None = None) -> int:
+    """The coordinator Service port: `valuesOverlay.service.port`, else the Trino HTTP port."""
+    settings = settings or RenderSettings()
+    overlay: Any = (runtime.spec.values_overlay or {}).get("service")
+    if isinstance(overlay, dict) and "port" in overlay:
+        port = overlay["port"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise RenderError(
+                f"valuesOverlay.service.port {port!r} is not a port number; use an integer 1..65535"
+            )
+        return port
+    return settings.trino_http_port
+
+
+def coordinator_service_url(runtime: XTrinode, settings: RenderSettings | None = None) -> str:
+    """`http://trino-<n>.<ns>.svc.<cluster_domain>:<port>`: the coordinator as pods and the gateway see it."""
+    settings = settings or RenderSettings()
+    return (
+        f"http://{service_name(runtime)}.{runtime.namespace}.svc.{settings.cluster_domain}"
+        f":{service_port(runtime, settings)}"
+    )

@@ -1,0 +1,67 @@
+"""Services and PodDisruptionBudgets of a runtime.
+
+`trino-<n>` (ClusterIP, port `http`) fronts the coordinator for the gateway and the workers'
+discovery; `trino-<n>-workers` is headless over the workers. PDBs keep the coordinator up during
+voluntary disruptions and let workers leave one at a time (each drains through its preStop hook).
+"""
+
+from __future__ import annotations
+
+from xtrinode.models import XTrinode
+from xtrinode.render.metadata import Manifest, runtime_metadata, selector_labels
+from xtrinode.render.names import pdb_name, service_name, service_port, worker_service_name
+from xtrinode.render.settings import RenderSettings
+
+__all__ = ["render_coordinator_service", "render_worker_service", "render_pdbs"]
+
+
+def render_coordinator_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
+    """ClusterIP Service `trino-<n>` over the coordinator pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": runtime_metadata(runtime, service_name(runtime), "coordinator"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(runtime, "coordinator"),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": service_port(runtime, settings),
+                    "targetPort": "http",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def render_worker_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
+    """Headless Service `trino-<n>-workers`: stable DNS for each worker pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": runtime_metadata(runtime, worker_service_name(runtime), "worker"),
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector_labels(runtime, "worker"),
+            "ports": [
+                {"name": "http", "port": settings.trino_http_port, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def render_pdbs(runtime: XTrinode) -> list[Manifest]:
+    """Coordinator: minAvailable 1 (no voluntary eviction of a running one). Workers: maxUnavailable 1."""
+    out: list[Manifest] = []
+    for role, budget in (("coordinator", {"minAvailable": 1}), ("worker", {"maxUnavailable": 1})):
+        out.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": runtime_metadata(runtime, pdb_name(runtime, role), role),
+                "spec": {**budget, "selector": {"matchLabels": selector_labels(runtime, role)}},
+            }
+        )
+    return out
