@@ -8,7 +8,9 @@ from xtrinode.render.catalogs import (
     RenderedCatalog,
     SecretEnv,
     catalog_properties,
+    catalog_secret_env,
     render_catalog,
+    render_catalog_config_map,
     select_catalogs,
 )
 from xtrinode.render.config import role_config_data
@@ -46,6 +48,7 @@ __all__ = [
     "catalog_config_map_name",
     "catalog_env_name",
     "catalog_properties",
+    "catalog_secret_env",
     "config_map_prefix",
     "content_hash",
     "coordinator_deployment_name",
@@ -57,6 +60,7 @@ __all__ = [
     "manifests_to_yaml",
     "network_policy_name",
     "render_catalog",
+    "render_catalog_config_map",
     "render_runtime",
     "resolve_resources",
     "role_config_data",

@@ -29,7 +29,7 @@ from xtrinode.render.metadata import (
     owner_references,
 )
 from xtrinode.render.names import catalog_config_map_name, catalog_env_name
-from xtrinode.render.settings import RenderError
+from xtrinode.render.settings import RenderError, RenderSettings
 
 __all__ = [
     "SecretEnv",
@@ -39,6 +39,7 @@ __all__ = [
     "catalog_properties",
     "catalog_secret_env",
     "render_catalog",
+    "render_catalog_config_map",
     "render_catalogs",
     "env_var",
 ]
@@ -54,8 +55,10 @@ class SecretEnv(NamedTuple):
 
 
 class RenderedCatalog(NamedTuple):
+    """A catalog's ConfigMap and the container `env` entries (secretKeyRef) its placeholders need."""
+
     config_map: Manifest
-    env: list[SecretEnv]
+    env: list[dict[str, Any]]
 
 
 class CatalogBundle(NamedTuple):
@@ -117,8 +120,8 @@ def catalog_properties(catalog: XTrinodeCatalog) -> dict[str, str]:
     return props
 
 
-def render_catalog(catalog: XTrinodeCatalog) -> RenderedCatalog:
-    """ConfigMap `trino-catalog-<c>` (owned by the catalog) and the env vars the pods need for it."""
+def render_catalog_config_map(catalog: XTrinodeCatalog) -> Manifest:
+    """ConfigMap `trino-catalog-<c>`, owned by the catalog, with `<trino_name>.properties`."""
     name = catalog_config_map_name(catalog)
     meta: dict[str, Any] = {
         "name": name,
@@ -140,7 +143,21 @@ def render_catalog(catalog: XTrinodeCatalog) -> RenderedCatalog:
         "metadata": meta,
         "data": {f"{catalog.trino_name}.properties": properties_text(catalog_properties(catalog))},
     }
-    return RenderedCatalog(config_map, catalog_secret_env(catalog))
+    return config_map
+
+
+def render_catalog(
+    catalog: XTrinodeCatalog,
+    runtime: XTrinode | None = None,
+    settings: RenderSettings | None = None,
+) -> RenderedCatalog:
+    """`(config_map, env)` of one catalog: its ConfigMap and the container env entries it needs.
+
+    The result depends on the catalog alone (see the module docstring); `runtime` and `settings` are
+    accepted so call sites can pass the context they have, and are not used.
+    """
+    del runtime, settings
+    return RenderedCatalog(render_catalog_config_map(catalog), [env_var(e) for e in catalog_secret_env(catalog)])
 
 
 def render_catalogs(catalogs: Sequence[XTrinodeCatalog]) -> CatalogBundle:
@@ -156,9 +173,8 @@ def render_catalogs(catalogs: Sequence[XTrinodeCatalog]) -> CatalogBundle:
                 f"{catalog.trino_name!r}; give one a different spec.catalogName or narrow catalogSelector"
             )
         seen[catalog.trino_name] = catalog.name
-        rendered = render_catalog(catalog)
-        config_maps.append(rendered.config_map)
-        for var in rendered.env:
+        config_maps.append(render_catalog_config_map(catalog))
+        for var in catalog_secret_env(catalog):
             if var.name in env and env[var.name].secret != var.secret:
                 raise RenderError(
                     f"catalog {catalog.name!r}: secret variable {var.name!r} is also used by catalog "

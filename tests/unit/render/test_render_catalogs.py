@@ -42,9 +42,11 @@ def test_catalog_password_appears_only_as_env_placeholder() -> None:
         "connection-ssl-key-password": "${ENV:CATALOG_SALES_DB_CONNECTION_SSL_KEY_PASSWORD}",
         "case-insensitive-name-matching": "true",
     }
-    assert [(e.name, e.secret.name, e.secret.key) for e in rendered.env] == [
-        ("CATALOG_SALES_DB_CONNECTION_PASSWORD", "pg", "password"),
-        ("CATALOG_SALES_DB_CONNECTION_SSL_KEY_PASSWORD", "pg", "ssl"),
+    cm_again, env = render_catalog(build_catalog("sales-db", PG), build_runtime(), None)
+    assert cm_again == cm
+    assert env == [
+        {"name": "CATALOG_SALES_DB_CONNECTION_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "pg", "key": "password"}}},
+        {"name": "CATALOG_SALES_DB_CONNECTION_SSL_KEY_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "pg", "key": "ssl"}}},
     ]
 
 
@@ -83,7 +85,7 @@ def test_secret_refs_override_plain_properties_and_typed_fields_win() -> None:
 def test_catalog_name_override_names_file_and_env() -> None:
     rendered = render_catalog(build_catalog("sales-db", PG, catalogName="sales"))
     assert list(rendered.config_map["data"]) == ["sales.properties"]
-    assert rendered.env[0].name == "CATALOG_SALES_CONNECTION_PASSWORD"
+    assert rendered.env[0]["name"] == "CATALOG_SALES_CONNECTION_PASSWORD"
 
 
 def test_catalog_config_map_is_the_same_for_every_runtime() -> None:

@@ -3,14 +3,18 @@
 Checks: desired_workers for fixed, KEDA and suspended specs; a ScaledObject only when KEDA is enabled
 with a scaler (not enabled-without-scaler, not prometheus-without-server, not suspended); its target,
 bounds, cooldowns and HPA behavior; the default in-flight query and placeholder substitution in custom
-queries; the http scaler's metrics-api trigger against the gateway.
+queries; the http scaler's metrics-api trigger against the gateway; every variant validates against the
+KEDA CRD schema kept in deploy/crds/third-party.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from render_testkit import build_runtime, by_kind, deployment
 
 from xtrinode.render import RenderSettings, desired_workers, render_runtime
@@ -94,3 +98,23 @@ def test_http_scaler_reads_gateway_load_endpoint() -> None:
         "targetValue": "6",
         "activationTargetValue": "0",
     }
+
+
+KEDA_CRD = Path(__file__).resolve().parents[3] / "deploy" / "crds" / "third-party" / "keda.sh_scaledobjects.yaml"
+
+
+@pytest.mark.parametrize(
+    "keda",
+    [
+        PROM,
+        {**PROM, "scalingMetric": "memory", "scaleDownCooldown": "2h", "scaleUpCooldown": "0"},
+        {"enabled": True, "scalerType": "http", "threshold": 2.5},
+    ],
+)
+def test_scaled_object_matches_keda_crd_schema(keda: dict[str, Any]) -> None:
+    crd = yaml.safe_load(KEDA_CRD.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    (so,) = _scaled_objects(keda=keda, maxWorkers=3)
+    jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"]).validate(so)
+    behavior = so["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior", {})
+    assert all(0 <= b["stabilizationWindowSeconds"] <= 3600 for b in behavior.values())
