@@ -22,6 +22,7 @@ test-all: setup lint
 
 lint: setup
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m xtrinode.crd --check
 
 demo: setup
