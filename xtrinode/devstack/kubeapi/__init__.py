@@ -3,7 +3,7 @@
 Used by the devstack and the integration tests; start it with `KubeApiServer` or `python -m`.
 """
 
-from .runner import KubeApiServer, kubeconfig
+from .runner import KubeApiServer, ThreadedKubeApiServer, kubeconfig
 from .server import KubeApiSettings, create_app, run
 
-__all__ = ["KubeApiServer", "KubeApiSettings", "create_app", "kubeconfig", "run"]
+__all__ = ["KubeApiServer", "KubeApiSettings", "ThreadedKubeApiServer", "create_app", "kubeconfig", "run"]

@@ -301,7 +301,7 @@ class Cluster:
         stored = self.store.put(rt.group_resource, new)
         if rt.group_resource == CRD_GROUP_RESOURCE:
             self.registry.register_crd(stored)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.plural != "namespaces":
             from .deletion import remove_now
 
             return remove_now(self, rt.group_resource, stored)

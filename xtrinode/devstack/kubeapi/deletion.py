@@ -29,7 +29,7 @@ def _rewrite(cluster: Cluster, gr: GroupResource, obj: JsonDict, bump_generation
         meta["generation"] = int(meta["generation"]) + 1
     meta["resourceVersion"] = str(cluster.store.next_rv())
     stored = cluster.store.put(gr, obj)
-    if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+    if meta.get("deletionTimestamp") and not meta.get("finalizers") and gr != NAMESPACES:
         return remove_now(cluster, gr, stored)
     return stored
 

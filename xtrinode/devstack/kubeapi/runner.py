@@ -1,11 +1,14 @@
 """`KubeApiServer`: the emulator on its own aiohttp runner, for tests and the devstack.
 
 `async with KubeApiServer(port=0) as srv:` serves on a free loopback port; `srv.write_kubeconfig(p)`
-writes a kubeconfig kubectl and the official client use as is.
+writes a kubeconfig kubectl and the official client use as is. `ThreadedKubeApiServer` does the
+same from synchronous code, running the server's event loop in a background thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -98,3 +101,61 @@ class KubeApiServer:
         for name in names:
             if self.cluster.store.get(("", "namespaces"), "", name) is None:
                 self.cluster.create(ns, "", {"metadata": {"name": name}}, WriteOptions(manager="xtrinode-devstack"))
+
+
+class ThreadedKubeApiServer:
+    """`with ThreadedKubeApiServer() as srv:` for synchronous callers: the loop runs in a thread."""
+
+    def __init__(self, port: int = 0, state_file: Path | str | None = None, *, settings: KubeApiSettings | None = None) -> None:
+        self.server = KubeApiServer(port, state_file, settings=settings)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def write_kubeconfig(self, path: Path | str, namespace: str = "default") -> Path:
+        return self.server.write_kubeconfig(path, namespace)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            await self.server.start()
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.server.stop()
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="kubeapi", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"the kubeapi emulator did not start within {timeout}s")
+        if self._error is not None:
+            raise RuntimeError(f"the kubeapi emulator failed to start: {self._error}") from self._error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None or self._loop is None or self._stop is None:
+            return
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the kubeapi emulator did not stop within {timeout}s")
+        self._thread = None
+
+    def __enter__(self) -> ThreadedKubeApiServer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,181 @@
+"""Fixtures for the kubeapi emulator tests: one server per session in a background thread.
+
+Tests talk to it only through the official `kubernetes` client and `kubectl` subprocesses; each
+test gets its own namespace. Sync tests are fine: the server's loop is not the pytest loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
+
+REPO = Path(__file__).resolve().parents[3]
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+_counter = itertools.count()
+
+WIDGET_GROUP = "test.xtrinode.io"
+WIDGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"widgets.{WIDGET_GROUP}"},
+    "spec": {
+        "group": WIDGET_GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {
+                    "status": {},
+                    "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"},
+                },
+                "additionalPrinterColumns": [
+                    {"name": "Color", "type": "string", "jsonPath": ".spec.color"},
+                    {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["color"],
+                                "properties": {
+                                    "color": {"type": "string", "enum": ["red", "green", "blue"]},
+                                    "replicas": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
+                                    "name": {"type": "string", "pattern": "^[a-z]+$"},
+                                    "size": {"x-kubernetes-int-or-string": True},
+                                    "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                                    "ports": {
+                                        "type": "array",
+                                        "x-kubernetes-list-type": "map",
+                                        "x-kubernetes-list-map-keys": ["name"],
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["name"],
+                                            "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+                                        },
+                                    },
+                                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                },
+                            },
+                            "status": {
+                                "type": "object",
+                                "properties": {
+                                    "replicas": {"type": "integer"},
+                                    "phase": {"type": "string"},
+                                    "conditions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def kubeapi() -> Iterator[ThreadedKubeApiServer]:
+    with ThreadedKubeApiServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(kubeapi: ThreadedKubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kubeapi.write_kubeconfig(tmp_path_factory.mktemp("kubeapi") / "kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def apps(api_client: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def widgets(api_client: client.ApiClient) -> str:
+    """The Widget CRD (group test.xtrinode.io) registered once; returns its group."""
+    ext = client.ApiextensionsV1Api(api_client)
+    ext.create_custom_resource_definition(WIDGET_CRD)
+    return WIDGET_GROUP
+
+
+@pytest.fixture
+def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{base}-{next(_counter)}"
+    core.create_namespace({"metadata": {"name": name}})
+    return name
+
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    """Run kubectl against the emulator with a private discovery cache; fails on non-zero unless check=False."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "KUBECACHEDIR": str(tmp_path_factory.mktemp("kubecache")),
+        "HOME": str(tmp_path_factory.mktemp("home")),
+    }
+
+    def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([KUBECTL, *args], input=input, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def wait_for() -> Callable[..., Any]:
+    """`wait_for(condition, what, timeout=5)`: poll until `condition()` is truthy, else fail naming `what`."""
+    return _wait_for

@@ -1,0 +1,114 @@
+"""Deletion through the official client: finalizers, owner cascades, policies and namespaces.
+
+Checks that a finalizer keeps the object (deletionTimestamp set) until removed, that no finalizer
+may be added while deleting, background cascade by ownerReference uid, Orphan and Foreground
+policies, deletecollection with selectors, and namespace deletion removing its contents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiException
+
+
+def _exists(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+        return True
+    except ApiException as e:
+        assert e.status == 404
+        return False
+
+
+def test_finalizer_blocks_deletion_until_removed(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "f", "finalizers": ["example.com/keep"]}})
+    answer = core.delete_namespaced_config_map("f", namespace)
+    assert answer["metadata"]["deletionTimestamp"]
+    held = core.read_namespaced_config_map("f", namespace)
+    assert held.metadata.deletion_timestamp is not None
+    assert held.metadata.finalizers == ["example.com/keep"]
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_config_map("f", namespace, {"metadata": {"finalizers": ["example.com/keep", "other/new"]}})
+    assert e.value.status == 422
+    core.patch_namespaced_config_map("f", namespace, [{"op": "remove", "path": "/metadata/finalizers"}])
+    assert not _exists(lambda: core.read_namespaced_config_map("f", namespace))
+
+
+def test_owner_deletion_removes_dependents_by_uid(core: client.CoreV1Api, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
+    owner = custom.create_namespaced_custom_object(
+        widgets, "v1", namespace, "widgets",
+        {"apiVersion": f"{widgets}/v1", "kind": "Widget", "metadata": {"name": "owner"}, "spec": {"color": "red"}},
+    )
+    ref = {"apiVersion": f"{widgets}/v1", "kind": "Widget", "name": "owner", "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "child", "ownerReferences": [ref]}})
+    grandchild_ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "child", "uid": core.read_namespaced_config_map("child", namespace).metadata.uid}
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "grandchild", "ownerReferences": [grandchild_ref]}})
+    stranger_ref = {**ref, "uid": "00000000-0000-0000-0000-000000000000", "name": "owner"}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "same-name-other-uid", "ownerReferences": [stranger_ref, ref]}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "unrelated"}})
+
+    custom.delete_namespaced_custom_object(widgets, "v1", namespace, "widgets", "owner")
+
+    left = sorted(i.metadata.name for i in core.list_namespaced_config_map(namespace).items)
+    assert left == ["unrelated"]
+    assert not _exists(lambda: core.read_namespaced_secret("grandchild", namespace))
+
+
+def test_orphan_policy_keeps_dependents_and_strips_owner_refs(core: client.CoreV1Api, namespace: str) -> None:
+    owner = core.create_namespaced_config_map(namespace, {"metadata": {"name": "o"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": owner.metadata.uid}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "d", "ownerReferences": [ref]}})
+    core.delete_namespaced_config_map("o", namespace, propagation_policy="Orphan")
+    assert not _exists(lambda: core.read_namespaced_config_map("o", namespace))
+    kept = core.read_namespaced_config_map("d", namespace)
+    assert not kept.metadata.owner_references
+
+
+def test_foreground_policy_waits_for_blocking_dependents(core: client.CoreV1Api, namespace: str) -> None:
+    owner = core.create_namespaced_config_map(namespace, {"metadata": {"name": "fo"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "fo", "uid": owner.metadata.uid, "blockOwnerDeletion": True}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "fd", "ownerReferences": [ref], "finalizers": ["example.com/hold"]}})
+    core.delete_namespaced_config_map("fo", namespace, propagation_policy="Foreground")
+    waiting = core.read_namespaced_config_map("fo", namespace)
+    assert waiting.metadata.finalizers == ["foregroundDeletion"]
+    assert core.read_namespaced_config_map("fd", namespace).metadata.deletion_timestamp is not None
+    core.patch_namespaced_config_map("fd", namespace, {"metadata": {"finalizers": None}})
+    assert not _exists(lambda: core.read_namespaced_config_map("fo", namespace))
+
+
+def test_delete_returns_status_for_most_kinds_and_object_for_pods(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "s"}})
+    assert core.delete_namespaced_config_map("s", namespace)["kind"] == "Status"
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    assert isinstance(core.delete_namespaced_pod("p", namespace), client.V1Pod)
+    with pytest.raises(ApiException) as e:
+        core.delete_namespaced_config_map("s", namespace)
+    assert e.value.status == 404
+
+
+def test_delete_collection_honours_label_selector(core: client.CoreV1Api, namespace: str) -> None:
+    for name, tier in (("a", "x"), ("b", "x"), ("c", "y")):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": {"tier": tier}}})
+    core.delete_collection_namespaced_config_map(namespace, label_selector="tier=x")
+    assert [i.metadata.name for i in core.list_namespaced_config_map(namespace).items] == ["c"]
+
+
+def test_namespace_deletion_removes_contents_then_namespace(core: client.CoreV1Api, apps: client.AppsV1Api) -> None:
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    core.create_namespaced_config_map("doomed", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    core.create_namespaced_secret("doomed", {"metadata": {"name": "s"}})
+    core.delete_namespace("doomed")
+    ns = core.read_namespace("doomed")
+    assert ns.status.phase == "Terminating"
+    assert [s.metadata.name for s in core.list_namespaced_secret("doomed").items] == []
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map("doomed", {"metadata": {"name": "late"}})
+    assert e.value.status == 403
+    assert "being terminated" in json.loads(e.value.body)["message"]
+    core.patch_namespaced_config_map("held", "doomed", {"metadata": {"finalizers": None}})
+    assert not _exists(lambda: core.read_namespace("doomed"))

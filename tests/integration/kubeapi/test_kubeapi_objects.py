@@ -1,0 +1,222 @@
+"""Object semantics through the official client: create/get/list, selectors, paging, errors, PUT.
+
+Checks uid/RV/creationTimestamp, the one global RV counter, 404/409/422 Status replies, label and
+field selectors, limit/continue, stale-RV 409 on replace, generation rules, status and scale
+subresources, and 20 concurrent retry-on-conflict writers losing no increment.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiException
+
+
+def _cm(name: str, labels: dict[str, str] | None = None, data: dict[str, str] | None = None) -> dict:
+    return {"metadata": {"name": name, "labels": labels or {}}, "data": data or {}}
+
+
+def test_create_sets_uid_resource_version_and_timestamp(core: client.CoreV1Api, namespace: str) -> None:
+    a = core.create_namespaced_config_map(namespace, _cm("a"))
+    b = core.create_namespaced_config_map(namespace, _cm("b"))
+    assert a.metadata.uid and a.metadata.uid != b.metadata.uid
+    assert a.metadata.creation_timestamp is not None
+    assert int(b.metadata.resource_version) > int(a.metadata.resource_version)
+    assert a.metadata.namespace == namespace
+    got = core.read_namespaced_config_map("a", namespace)
+    assert got.metadata.resource_version == a.metadata.resource_version
+
+
+def test_resource_version_is_one_counter_across_kinds(core: client.CoreV1Api, namespace: str) -> None:
+    cm = core.create_namespaced_config_map(namespace, _cm("one"))
+    secret = core.create_namespaced_secret(namespace, {"metadata": {"name": "two"}, "stringData": {"k": "v"}})
+    assert int(secret.metadata.resource_version) == int(cm.metadata.resource_version) + 1
+    assert secret.data == {"k": "dg=="}
+    listing = core.list_namespaced_config_map(namespace)
+    assert int(listing.metadata.resource_version) >= int(secret.metadata.resource_version)
+
+
+def test_missing_object_is_404_status(core: client.CoreV1Api, namespace: str) -> None:
+    with pytest.raises(ApiException) as e:
+        core.read_namespaced_config_map("nope", namespace)
+    assert e.value.status == 404
+    status = json.loads(e.value.body)
+    assert status["kind"] == "Status" and status["reason"] == "NotFound"
+    assert status["message"] == 'configmaps "nope" not found'
+
+
+def test_create_in_missing_namespace_is_404(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map("no-such-ns", _cm("a"))
+    assert e.value.status == 404
+    assert json.loads(e.value.body)["message"] == 'namespaces "no-such-ns" not found'
+
+
+def test_duplicate_create_is_409_already_exists(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, _cm("dup"))
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map(namespace, _cm("dup"))
+    assert e.value.status == 409
+    assert json.loads(e.value.body)["reason"] == "AlreadyExists"
+
+
+def test_invalid_name_is_422_naming_metadata_name(core: client.CoreV1Api, namespace: str) -> None:
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map(namespace, _cm("Not_Valid"))
+    assert e.value.status == 422
+    status = json.loads(e.value.body)
+    assert status["reason"] == "Invalid"
+    assert status["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def test_generate_name_gets_a_suffix(core: client.CoreV1Api, namespace: str) -> None:
+    made = core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "gen-"}})
+    assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == len("gen-") + 5
+
+
+def test_label_and_field_selectors_filter_lists(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, _cm("web", {"app": "web", "tier": "front"}))
+    core.create_namespaced_config_map(namespace, _cm("db", {"app": "db", "tier": "back"}))
+    core.create_namespaced_config_map(namespace, _cm("bare"))
+
+    def names(**kw: str) -> list[str]:
+        return [i.metadata.name for i in core.list_namespaced_config_map(namespace, **kw).items]
+
+    assert names(label_selector="app=web") == ["web"]
+    assert names(label_selector="app!=web") == ["bare", "db"]
+    assert names(label_selector="tier in (front,back)") == ["db", "web"]
+    assert names(label_selector="tier notin (front)") == ["bare", "db"]
+    assert names(label_selector="app") == ["db", "web"]
+    assert names(label_selector="!app") == ["bare"]
+    assert names(field_selector="metadata.name=db") == ["db"]
+    assert names(field_selector="metadata.name!=db", label_selector="app") == ["web"]
+    all_ns = core.list_config_map_for_all_namespaces(field_selector=f"metadata.namespace={namespace}")
+    assert len(all_ns.items) == 3
+
+
+def test_bad_selectors_are_400(core: client.CoreV1Api, namespace: str) -> None:
+    with pytest.raises(ApiException) as e:
+        core.list_namespaced_config_map(namespace, field_selector="data.k=v")
+    assert e.value.status == 400
+    assert "field label not supported: data.k" in json.loads(e.value.body)["message"]
+    with pytest.raises(ApiException) as e:
+        core.list_namespaced_config_map(namespace, label_selector="a in b")
+    assert e.value.status == 400
+
+
+def test_limit_and_continue_page_through_a_list(core: client.CoreV1Api, namespace: str) -> None:
+    for i in range(5):
+        core.create_namespaced_config_map(namespace, _cm(f"p{i}"))
+    seen, token = [], None
+    while True:
+        page = core.list_namespaced_config_map(namespace, limit=2, _continue=token)
+        seen += [i.metadata.name for i in page.items]
+        token = page.metadata._continue
+        if not token:
+            break
+    assert seen == ["p0", "p1", "p2", "p3", "p4"]
+
+
+def test_replace_with_stale_resource_version_is_409(core: client.CoreV1Api, namespace: str) -> None:
+    first = core.create_namespaced_config_map(namespace, _cm("r", data={"v": "1"}))
+    first.data = {"v": "2"}
+    second = core.replace_namespaced_config_map("r", namespace, first)
+    assert int(second.metadata.resource_version) > int(first.metadata.resource_version)
+    first.data = {"v": "3"}
+    with pytest.raises(ApiException) as e:
+        core.replace_namespaced_config_map("r", namespace, first)
+    assert e.value.status == 409
+    status = json.loads(e.value.body)
+    assert status["reason"] == "Conflict" and "the object has been modified" in status["message"]
+    assert core.read_namespaced_config_map("r", namespace).data == {"v": "2"}
+
+
+def test_replace_without_resource_version_is_unconditional(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, _cm("u", data={"v": "1"}))
+    done = core.replace_namespaced_config_map("u", namespace, _cm("u", data={"v": "9"}))
+    assert done.data == {"v": "9"}
+
+
+def test_no_op_update_keeps_resource_version(core: client.CoreV1Api, namespace: str) -> None:
+    made = core.create_namespaced_config_map(namespace, _cm("same", data={"v": "1"}))
+    again = core.patch_namespaced_config_map("same", namespace, {"data": {"v": "1"}})
+    assert again.metadata.resource_version == made.metadata.resource_version
+
+
+def _deployment(name: str) -> dict:
+    labels = {"app": name}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "img:1"}]}},
+        },
+    }
+
+
+def test_generation_bumps_on_spec_change_only(apps: client.AppsV1Api, namespace: str) -> None:
+    made = apps.create_namespaced_deployment(namespace, _deployment("gen"))
+    assert made.metadata.generation == 1
+    labelled = apps.patch_namespaced_deployment("gen", namespace, {"metadata": {"labels": {"x": "y"}}})
+    assert labelled.metadata.generation == 1
+    status = apps.patch_namespaced_deployment_status("gen", namespace, {"status": {"readyReplicas": 2}})
+    assert status.metadata.generation == 1 and status.status.ready_replicas == 2
+    changed = apps.patch_namespaced_deployment("gen", namespace, {"spec": {"replicas": 3}})
+    assert changed.metadata.generation == 2
+
+
+def test_status_subresource_splits_spec_and_status(custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
+    body = {"apiVersion": f"{widgets}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "red"}, "status": {"phase": "ignored"}}
+    made = custom.create_namespaced_custom_object(widgets, "v1", namespace, "widgets", body)
+    assert "status" not in made
+    main = custom.patch_namespaced_custom_object(widgets, "v1", namespace, "widgets", "w", {"status": {"phase": "main"}})
+    assert "status" not in main and main["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+    st = custom.patch_namespaced_custom_object_status(
+        widgets, "v1", namespace, "widgets", "w", {"spec": {"color": "blue"}, "status": {"phase": "Ready"}}
+    )
+    assert st["status"] == {"phase": "Ready"} and st["spec"]["color"] == "red"
+    assert st["metadata"]["generation"] == 1
+    spec = custom.patch_namespaced_custom_object(widgets, "v1", namespace, "widgets", "w", {"spec": {"color": "green"}})
+    assert spec["metadata"]["generation"] == 2 and spec["status"] == {"phase": "Ready"}
+
+
+def test_scale_subresource_reads_and_writes_replicas(apps: client.AppsV1Api, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
+    apps.create_namespaced_deployment(namespace, _deployment("sc"))
+    scale = apps.read_namespaced_deployment_scale("sc", namespace)
+    assert scale.spec.replicas == 2 and scale.status.selector == "app=sc"
+    apps.replace_namespaced_deployment_scale("sc", namespace, {"metadata": {"name": "sc"}, "spec": {"replicas": 5}})
+    d = apps.read_namespaced_deployment("sc", namespace)
+    assert d.spec.replicas == 5 and d.metadata.generation == 2
+    body = {"apiVersion": f"{widgets}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "red", "replicas": 1}}
+    custom.create_namespaced_custom_object(widgets, "v1", namespace, "widgets", body)
+    custom.patch_namespaced_custom_object_scale(widgets, "v1", namespace, "widgets", "w", {"spec": {"replicas": 4}})
+    assert custom.get_namespaced_custom_object(widgets, "v1", namespace, "widgets", "w")["spec"]["replicas"] == 4
+
+
+def test_twenty_conflicting_writers_apply_every_increment_once(core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, _cm("counter", data={"n": "0"}))
+    conflicts = []
+
+    def writer() -> None:
+        for _ in range(5):
+            while True:
+                cm = core.read_namespaced_config_map("counter", namespace)
+                cm.data["n"] = str(int(cm.data["n"]) + 1)
+                try:
+                    core.replace_namespaced_config_map("counter", namespace, cm)
+                    break
+                except ApiException as e:
+                    assert e.status == 409
+                    conflicts.append(1)
+
+    threads = [threading.Thread(target=writer) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert core.read_namespaced_config_map("counter", namespace).data["n"] == "100"
+    assert conflicts, "20 writers never collided; the test did not exercise conflicts"
