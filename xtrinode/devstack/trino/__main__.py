@@ -1,0 +1,83 @@
+"""`python -m xtrinode.devstack.trino --role coordinator|worker --port N [--config-dir DIR] ...`.
+
+With no config dir: a single-node coordinator with the tpch catalog. Flags override the files;
+a config the emulator refuses (like Trino would) exits with status 2 and a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xtrinode.durations import parse_duration
+
+from .config import ConfigError, load_settings
+from .logs import configure_logging
+from .node import serve
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m xtrinode.devstack.trino",
+                                     description="Trino protocol emulator (one coordinator or worker)")
+    parser.add_argument("--role", choices=("coordinator", "worker"), help="overrides coordinator= in config.properties")
+    parser.add_argument("--port", type=int, help="overrides http-server.http.port (0 picks a free port)")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--config-dir", type=Path, help="rendered Trino etc directory")
+    parser.add_argument("--environment", help="overrides node.environment")
+    parser.add_argument("--node-id", help="overrides node.id")
+    parser.add_argument("--discovery-uri", help="overrides discovery.uri")
+    parser.add_argument("--version", dest="version", help="reported Trino version (default 476)")
+    for flag, help_text in (
+        ("--startup-delay", "report starting=true this long, e.g. 2s"),
+        ("--shutdown-grace-period", "overrides shutdown.grace-period"),
+        ("--required-workers-max-wait", "overrides query-manager.required-workers-max-wait"),
+        ("--query-client-timeout", "overrides query.client.timeout"),
+        ("--announce-interval", "worker announce period (default 5s)"),
+        ("--announce-expiry", "announcement lifetime on the coordinator (default 30s)"),
+        ("--node-poll-interval", "coordinator /v1/info poll period (default 5s)"),
+    ):
+        parser.add_argument(flag, help=help_text)
+    parser.add_argument("--required-workers", type=int, help="overrides query-manager.required-workers")
+    parser.add_argument("--page-rows", type=int, help="rows per result page (default 1000)")
+    parser.add_argument("--process-forwarded", action="store_true", default=None,
+                        help="as http-server.process-forwarded=true")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {
+        "port": args.port, "host": args.host, "environment": args.environment, "node_id": args.node_id,
+        "discovery_uri": args.discovery_uri, "version": args.version, "required_workers": args.required_workers,
+        "page_rows": args.page_rows, "process_forwarded": args.process_forwarded,
+    }
+    if args.role is not None:
+        overrides["coordinator"] = args.role == "coordinator"
+    for name in ("startup_delay", "shutdown_grace_period", "required_workers_max_wait", "query_client_timeout",
+                 "announce_interval", "announce_expiry", "node_poll_interval"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = parse_duration(value)
+    try:
+        settings = load_settings(args.config_dir, overrides)
+    except (ConfigError, ValueError) as e:
+        print(f"xtrinode trino emulator: {e}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, role="coordinator" if settings.coordinator else "worker",
+                      node_id=settings.node_id)
+    logging.getLogger("xtrinode.devstack.trino").info(
+        "starting", extra={"port": settings.port, "catalogs": [c.name for c in settings.catalogs]}
+    )
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

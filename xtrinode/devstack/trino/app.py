@@ -1,0 +1,130 @@
+"""`create_app(settings)`: one emulated Trino node as an aiohttp application.
+
+Shared objects live under AppKeys (keys.py); the HTTP client session and the background
+tasks (discovery polling or announcing, abandoned-query reaper) run in cleanup contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp
+from aiohttp import web
+
+from .auth import forwarded_middleware
+from .control import add_control_routes
+from .discovery import Announcer, NodeRegistry
+from .engine import Engine
+from .keys import LIFECYCLE, MANAGER, REGISTRY, RUNTIME, SETTINGS, Runtime
+from .lifecycle import NodeLifecycle
+from .metadata import Metadata, NodeRow
+from .queries import QueryManager
+from .settings import NodeSettings
+from .statement import add_statement_routes
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("xtrinode.devstack.trino")
+
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("request failed", extra={"method": request.method, "path": request.path})
+        return web.Response(status=500, text="Internal error in the xtrinode Trino emulator")
+
+
+def _node_rows(app: web.Application) -> list[NodeRow]:
+    settings, runtime = app[SETTINGS], app[RUNTIME]
+    rows = [NodeRow(settings.node_id, runtime.self_uri or "", settings.version, settings.coordinator,
+                    str(app[LIFECYCLE].state).lower())]
+    for node in app[REGISTRY].nodes.values():
+        rows.append(NodeRow(node.node_id or node.uri, node.uri, node.version or "", node.coordinator,
+                            str(node.state).lower()))
+    return rows
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[RUNTIME].set_http(session)
+        yield
+        app[RUNTIME].set_http(None)
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    tasks: list[asyncio.Task[None]] = []
+    if settings.coordinator:
+        tasks.append(asyncio.create_task(app[REGISTRY].run(), name="trino-node-registry"))
+        tasks.append(asyncio.create_task(app[MANAGER].reap(), name="trino-query-reaper"))
+    elif settings.discovery_uri:
+        tasks.append(asyncio.create_task(_announce_when_ready(app), name="trino-announcer"))
+    tasks.append(asyncio.create_task(_log_started(app), name="trino-started"))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app[MANAGER].close()
+        await app[LIFECYCLE].close()
+
+
+async def _announce_when_ready(app: web.Application) -> None:
+    runtime = app[RUNTIME]
+    await runtime.bound.wait()
+    await app[LIFECYCLE].wait_started()
+    assert runtime.self_uri is not None
+    await Announcer(app[SETTINGS], runtime.http, runtime.self_uri).run()
+
+
+async def _log_started(app: web.Application) -> None:
+    await app[RUNTIME].bound.wait()
+    await app[LIFECYCLE].wait_started()
+    settings = app[SETTINGS]
+    log.info("SERVER STARTED", extra={"uri": app[RUNTIME].self_uri, "node_id": settings.node_id,
+                                      "coordinator": settings.coordinator, "environment": settings.environment})
+
+
+async def _executor(app: web.Application) -> AsyncIterator[None]:
+    yield
+    executor = app[EXECUTOR]
+    await asyncio.get_running_loop().run_in_executor(None, lambda: executor.shutdown(wait=True, cancel_futures=True))
+
+
+def create_app(settings: NodeSettings) -> web.Application:
+    """The node's app; routes depend on the role (statement, query and discovery APIs on coordinators)."""
+    app = web.Application(middlewares=[forwarded_middleware(settings), _errors])
+    runtime = Runtime()
+    lifecycle = NodeLifecycle(settings)
+    registry = NodeRegistry(settings, runtime.http)
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="trino-emulator-sql")
+    metadata = Metadata(settings.catalogs, lambda: _node_rows(app))
+    manager = QueryManager(settings, lifecycle, registry, Engine(metadata, executor), runtime.http)
+    app[SETTINGS] = settings
+    app[RUNTIME] = runtime
+    app[LIFECYCLE] = lifecycle
+    app[REGISTRY] = registry
+    app[MANAGER] = manager
+    app[EXECUTOR] = executor
+    add_control_routes(app, settings.coordinator)
+    if settings.coordinator:
+        add_statement_routes(app)
+    app.cleanup_ctx.append(_executor)
+    app.cleanup_ctx.append(_http_client)
+    app.cleanup_ctx.append(_background)
+    return app
+

@@ -1,0 +1,355 @@
+"""Queries on the coordinator: ids, states, the dispatch-and-run task, cancel, abandonment, history.
+
+A query is created QUEUED by the POST and dispatched on the first queued GET (as Trino does);
+it waits for required workers, registers a task on each active worker while it runs, and is
+FINISHED once its last page has been served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from xtrinode.trino_protocol import (
+    COORDINATOR_ID_ALPHABET,
+    ErrorCode,
+    Path,
+    QueryState,
+    StandardError,
+    format_airlift_duration,
+)
+
+from .discovery import NodeRegistry
+from .engine import Engine, StatementResult
+from .errors import QueryFailure, failure_from_exception
+from .lifecycle import NodeLifecycle
+from .select import SessionContext
+from .settings import NodeSettings
+from .sql import Select, parse_statement
+
+__all__ = ["Identity", "Query", "QueryManager", "iso_time"]
+
+log = logging.getLogger("xtrinode.devstack.trino.queries")
+
+QUEUED_CONTEXT = 0
+EXECUTING_CONTEXT = 1
+
+
+def iso_time(wall: float) -> str:
+    """Timestamps as Trino's JSON writes them: ISO-8601 UTC with milliseconds."""
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who asked and with which session (from the `X-Trino-*` request headers)."""
+
+    user: str
+    source: str | None = None
+    catalog: str | None = None
+    schema: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    client_info: str | None = None
+    client_tags: tuple[str, ...] = ()
+    time_zone: str | None = None
+    user_agent: str | None = None
+
+
+class Query:
+    """One query's state, result cursor and page cache; changes wake the long-polling requests."""
+
+    def __init__(self, query_id: str, sql: str, identity: Identity) -> None:
+        self.query_id = query_id
+        self.sql = sql
+        self.identity = identity
+        self.state = QueryState.QUEUED
+        self.created_wall = time.time()
+        self.created = time.monotonic()
+        self.execution_started: float | None = None
+        self.ended: float | None = None
+        self.ended_wall: float | None = None
+        self.dispatched = False
+        self.failure: QueryFailure | None = None
+        self.result: StatementResult | None = None
+        self.rows_sent = 0
+        self.queued_token = 0
+        self.executing_token = -1
+        self.page_cache: tuple[int, dict[str, object], list[tuple[str, str]]] | None = None
+        self.last_access = time.monotonic()
+        self.last_access_wall = time.time()
+        self.cancel_event = threading.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.workers: list[str] = []
+        self._connection: sqlite3.Connection | None = None
+        self._connection_lock = threading.Lock()
+        self._slug_secret = secrets.token_bytes(16)
+        self._changed = asyncio.Event()
+
+    # -- slugs and access ---------------------------------------------------------
+    def slug(self, context: int, token: int) -> str:
+        digest = hmac.new(self._slug_secret, f"{context}:{token}".encode(), hashlib.sha1).hexdigest()
+        return "y" + digest
+
+    def slug_valid(self, context: int, token: int, slug: str) -> bool:
+        return hmac.compare_digest(self.slug(context, token), slug)
+
+    def touch(self) -> None:
+        self.last_access = time.monotonic()
+        self.last_access_wall = time.time()
+
+    # -- state -----------------------------------------------------------------------
+    def set_state(self, state: QueryState) -> None:
+        if self.state.done:
+            return
+        self.state = state
+        if state == QueryState.RUNNING and self.execution_started is None:
+            self.execution_started = time.monotonic()
+        if state.done:
+            self.ended = time.monotonic()
+            self.ended_wall = time.time()
+        self._notify()
+
+    def fail(self, failure: QueryFailure) -> None:
+        if self.state.done:
+            return
+        self.failure = failure
+        self.set_state(QueryState.FAILED)
+
+    def set_result(self, result: StatementResult) -> None:
+        self.result = result
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, timeout: float) -> None:
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def on_connection(self, connection: sqlite3.Connection | None) -> None:
+        """Called from the SQLite thread so a cancel can interrupt the running statement."""
+        with self._connection_lock:
+            self._connection = connection
+
+    def interrupt(self) -> None:
+        self.cancel_event.set()
+        with self._connection_lock:
+            if self._connection is not None:
+                self._connection.interrupt()
+
+    # -- timing --------------------------------------------------------------------------
+    def elapsed_seconds(self) -> float:
+        return (self.ended or time.monotonic()) - self.created
+
+    def queued_seconds(self) -> float:
+        return (self.execution_started or self.ended or time.monotonic()) - self.created
+
+
+class QueryManager:
+    """All queries of this coordinator plus the tasks that run them."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        lifecycle: NodeLifecycle,
+        registry: NodeRegistry,
+        engine: Engine,
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.registry = registry
+        self.engine = engine
+        self._session = session
+        self.coordinator_id = "".join(secrets.choice(COORDINATOR_ID_ALPHABET) for _ in range(5))
+        self.queries: dict[str, Query] = {}
+        self._counter_day = ""
+        self._counter = 0
+        self._background: set[asyncio.Task[None]] = set()
+
+    def new_query_id(self) -> str:
+        now = datetime.now(UTC)
+        day = now.strftime("%Y%m%d")
+        if day != self._counter_day:
+            self._counter_day, self._counter = day, 0
+        number = self._counter % 100000
+        self._counter += 1
+        return f"{now.strftime('%Y%m%d_%H%M%S')}_{number:05d}_{self.coordinator_id}"
+
+    def create(self, sql: str, identity: Identity) -> Query:
+        query = Query(self.new_query_id(), sql, identity)
+        self.queries[query.query_id] = query
+        log.info("query created", extra={"query_id": query.query_id, "user": identity.user})
+        self._prune()
+        return query
+
+    def get(self, query_id: str) -> Query | None:
+        return self.queries.get(query_id)
+
+    def start(self, query: Query) -> None:
+        """Dispatch on the first queued GET; later calls do nothing."""
+        if query.task is None and not query.state.done:
+            query.task = asyncio.create_task(self._run(query), name=f"query-{query.query_id}")
+
+    def cancel(self, query: Query, code: ErrorCode = StandardError.USER_CANCELED,
+               message: str = "Query was canceled") -> None:
+        if query.state.done:
+            return
+        query.fail(QueryFailure(code, message))
+        query.interrupt()
+        if query.task is not None and not query.task.done():
+            query.task.cancel()
+        log.info("query canceled", extra={"query_id": query.query_id, "error_name": code.name})
+
+    def running_count(self) -> int:
+        return sum(1 for q in self.queries.values() if not q.state.done and not q.state.queued)
+
+    def queued_count(self) -> int:
+        return sum(1 for q in self.queries.values() if q.state.queued)
+
+    # -- running -----------------------------------------------------------------------
+    async def _run(self, query: Query) -> None:
+        try:
+            if self.lifecycle.starting:
+                raise QueryFailure(StandardError.SERVER_STARTING_UP, "Trino server is still initializing")
+            query.set_state(QueryState.WAITING_FOR_RESOURCES)
+            await self._wait_for_workers()
+            query.set_state(QueryState.DISPATCHING)
+            query.dispatched = True
+            query.set_state(QueryState.PLANNING)
+            statement = parse_statement(query.sql)
+            query.set_state(QueryState.STARTING)
+            if isinstance(statement, Select):
+                await self._assign_tasks(query)
+            query.set_state(QueryState.RUNNING)
+            identity = query.identity
+            context = SessionContext(identity.catalog, identity.schema, identity.user, self.settings.version)
+            execution = asyncio.ensure_future(
+                self.engine.execute(statement, context, query.cancel_event, query.on_connection)
+            )
+            try:
+                refresh = max(0.2, min(5.0, self.settings.task_client_timeout.total_seconds() / 3))
+                while not execution.done():
+                    await asyncio.wait({execution}, timeout=refresh)
+                    if not execution.done() and query.workers:
+                        await self._refresh_tasks(query)
+                result = execution.result()
+            finally:
+                if not execution.done():
+                    query.interrupt()
+                    execution.cancel()
+            if not query.state.done:
+                query.set_result(result)
+        except QueryFailure as failure:
+            query.fail(failure)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("query failed unexpectedly", extra={"query_id": query.query_id})
+            query.fail(failure_from_exception(error))
+        finally:
+            if query.workers:
+                self._spawn(self._release_tasks(query.query_id, list(query.workers)))
+                query.workers.clear()
+
+    async def _wait_for_workers(self) -> None:
+        required = max(self.settings.required_workers, 1)
+        max_wait = self.settings.required_workers_max_wait.total_seconds()
+        deadline = time.monotonic() + max_wait
+        while (count := self.registry.schedulable_count()) < required:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise QueryFailure(
+                    StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+                    f"Insufficient active worker nodes. Waited {format_airlift_duration(max_wait)} for at least "
+                    f"{required} workers, but only {count} workers are active",
+                )
+            await self.registry.wait_changed(min(remaining, 1.0))
+
+    def _task_url(self, worker_uri: str, query_id: str, index: int) -> str:
+        return worker_uri + Path.TASK.format(task_id=f"{query_id}.0.{index}.0")
+
+    async def _assign_tasks(self, query: Query) -> None:
+        workers = [node.uri for node in self.registry.active_workers()]
+        results = await asyncio.gather(*(self._post_task(uri, query.query_id, i) for i, uri in enumerate(workers)))
+        query.workers = [uri for uri, ok in zip(workers, results, strict=True) if ok]
+
+    async def _refresh_tasks(self, query: Query) -> None:
+        await asyncio.gather(*(self._post_task(uri, query.query_id, i) for i, uri in enumerate(query.workers)))
+
+    async def _post_task(self, worker_uri: str, query_id: str, index: int) -> bool:
+        try:
+            async with self._session().post(
+                self._task_url(worker_uri, query_id, index), json={"queryId": query_id},
+                timeout=aiohttp.ClientTimeout(total=2.0),
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def _release_tasks(self, query_id: str, workers: list[str]) -> None:
+        async def delete(uri: str, index: int) -> None:
+            try:
+                async with self._session().delete(
+                    self._task_url(uri, query_id, index), timeout=aiohttp.ClientTimeout(total=2.0)
+                ):
+                    pass
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+
+        await asyncio.gather(*(delete(uri, i) for i, uri in enumerate(workers)))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- housekeeping ------------------------------------------------------------------
+    async def reap(self) -> None:
+        """Fail queries no client polls for `query.client.timeout` (ABANDONED_QUERY)."""
+        timeout = self.settings.query_client_timeout.total_seconds()
+        while True:
+            await asyncio.sleep(max(0.05, min(1.0, timeout / 4)))
+            now = time.monotonic()
+            for query in list(self.queries.values()):
+                if not query.state.done and now - query.last_access > timeout:
+                    self.cancel(
+                        query,
+                        StandardError.ABANDONED_QUERY,
+                        f"Query {query.query_id} was abandoned by the client, as it may have exited or stopped "
+                        f"checking for query results. Query results have not been accessed since "
+                        f"{iso_time(query.last_access_wall)}: currently {iso_time(time.time())}",
+                    )
+
+    def _prune(self) -> None:
+        done = sorted((q for q in self.queries.values() if q.state.done), key=lambda q: q.ended or 0.0)
+        for query in done[: max(0, len(done) - self.settings.max_query_history)]:
+            del self.queries[query.query_id]
+
+    async def close(self) -> None:
+        for query in self.queries.values():
+            if not query.state.done:
+                self.cancel(query, StandardError.SERVER_SHUTTING_DOWN, "Server is shutting down")
+        tasks = [q.task for q in self.queries.values() if q.task is not None] + list(self._background)
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
