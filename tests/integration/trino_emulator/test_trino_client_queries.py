@@ -102,7 +102,6 @@ def _use_then_query(node: TrinoNode) -> tuple[list[list[object]], str | None, st
         cursor.fetchall()
         cursor.execute("SELECT name FROM nation WHERE nationkey = 7")
         rows = cursor.fetchall()
-        session = conn._http_session  # noqa: F841 - the connection is only used for its client session
         client_session = conn._client_session
         return rows, client_session.catalog, client_session.schema, dict(client_session.properties)
 
