@@ -6,6 +6,7 @@ test gets its own namespace. Sync tests are fine: the server's loop is not the p
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import re
@@ -124,6 +125,12 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 @pytest.fixture(scope="session")
 def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture
+def widget_crd() -> dict[str, Any]:
+    """The Widget CRD manifest (a fresh copy)."""
+    return copy.deepcopy(WIDGET_CRD)
 
 
 @pytest.fixture(scope="session")

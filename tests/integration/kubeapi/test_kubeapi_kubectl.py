@@ -1,0 +1,150 @@
+"""kubectl against the emulator, as a user runs it (private discovery cache per session).
+
+Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, `get xtrinodes -A` with the CRD's
+printer columns and namespaces, `get -o yaml`, `patch --type merge` and the 415 for default
+(strategic) patches on CRs, client- and server-side apply (conflicts, force), `replace` with a stale
+RV, `delete` returning once finalizers go (WatchList), `wait`, `scale`, protobuf `create` and
+`auth can-i`, and a 422 naming the field for an invalid CR.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+REPO = Path(__file__).resolve().parents[3]
+XTRINODES_CRD = REPO / "deploy/crds/xtrinodes.analytics.xtrinode.io.yaml"
+
+
+@pytest.fixture(scope="module")
+def applied(kubectl: Any, core: client.CoreV1Api) -> str:
+    """deploy/crds (recursively, KEDA included) and deploy/examples applied; returns the examples' namespace."""
+    if not XTRINODES_CRD.exists():
+        pytest.skip("deploy/crds/xtrinodes.analytics.xtrinode.io.yaml is not generated yet")
+    out = kubectl("apply", "-R", "-f", "deploy/crds/").stdout
+    assert "customresourcedefinition.apiextensions.k8s.io/xtrinodes.analytics.xtrinode.io created" in out
+    assert "scaledobjects.keda.sh created" in out
+    kubectl("create", "namespace", "analytics")  # protobuf body
+    kubectl("apply", "-f", "deploy/examples/")
+    return "analytics"
+
+
+def test_get_xtrinodes_all_namespaces_prints_printer_columns(kubectl: Any, applied: str) -> None:
+    lines = kubectl("get", "xtrinodes", "-A").stdout.splitlines()
+    crd = yaml.safe_load(XTRINODES_CRD.read_text())
+    columns = [c["name"].upper() for c in crd["spec"]["versions"][0].get("additionalPrinterColumns", [{"name": "Age"}])]
+    assert lines[0].split() == ["NAMESPACE", "NAME", *columns]
+    rows = {tuple(line.split()[:2]) for line in lines[1:]}
+    assert (applied, "demo") in rows
+
+
+def test_get_yaml_and_merge_patch_and_reapply_unchanged(kubectl: Any, applied: str) -> None:
+    got = yaml.safe_load(kubectl("get", "xtrinodes", "demo", "-n", applied, "-o", "yaml").stdout)
+    assert got["kind"] == "XTrinode" and got["metadata"]["generation"] == 1
+    assert "kubectl.kubernetes.io/last-applied-configuration" in got["metadata"]["annotations"]
+    out = kubectl("patch", "xtrinodes", "demo", "-n", applied, "--type", "merge", "-p", '{"spec":{"size":"s"}}').stdout
+    assert "patched" in out
+    after = yaml.safe_load(kubectl("get", "xtrinodes", "demo", "-n", applied, "-o", "yaml").stdout)
+    assert after["spec"]["size"] == "s" and after["metadata"]["generation"] == 2
+    assert "configured" in kubectl("apply", "-f", "deploy/examples/minimal.yaml").stdout
+    assert "unchanged" in kubectl("apply", "-f", "deploy/examples/minimal.yaml").stdout
+
+
+def test_default_strategic_patch_on_custom_resource_is_refused(kubectl: Any, applied: str) -> None:
+    res = kubectl("patch", "xtrinodes", "demo", "-n", applied, "-p", '{"spec":{"size":"m"}}', check=False)
+    assert res.returncode != 0
+    assert "accepted media types include" in res.stderr
+
+
+def test_invalid_custom_resource_is_rejected_naming_the_field(kubectl: Any, widgets: str, namespace: str) -> None:
+    manifest = f"apiVersion: {widgets}/v1\nkind: Widget\nmetadata:\n  name: bad\n  namespace: {namespace}\nspec:\n  color: red\n  replicas: many\n"
+    res = kubectl("apply", "-f", "-", input=manifest, check=False)
+    assert res.returncode != 0
+    assert 'spec.replicas: Invalid value: "many"' in res.stderr
+
+
+def test_widget_table_shows_printer_columns(kubectl: Any, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
+    body = {"apiVersion": f"{widgets}/v1", "kind": "Widget", "metadata": {"name": "tw"}, "spec": {"color": "green", "replicas": 3}}
+    custom.create_namespaced_custom_object(widgets, "v1", namespace, "widgets", body)
+    custom.patch_namespaced_custom_object_status(widgets, "v1", namespace, "widgets", "tw", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    lines = kubectl("get", "wd", "-n", namespace).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "COLOR", "REPLICAS", "READY", "AGE"]
+    assert lines[1].split()[:4] == ["tw", "green", "3", "True"]
+
+
+def test_server_side_apply_conflict_and_force(kubectl: Any, namespace: str) -> None:
+    manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: {namespace}\ndata:\n  k: '1'\n"
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", input=manifest).stdout
+    changed = manifest.replace("'1'", "'2'")
+    res = kubectl("apply", "--server-side", "--field-manager=other", "-f", "-", input=changed, check=False)
+    assert res.returncode != 0 and 'conflict with "kubectl"' in res.stderr and ".data.k" in res.stderr
+    kubectl("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-", input=changed)
+    assert kubectl("get", "cm", "ssa", "-n", namespace, "-o", "jsonpath={.data.k}").stdout == "2"
+
+
+def test_replace_with_stale_resource_version_conflicts(kubectl: Any, core: client.CoreV1Api, namespace: str) -> None:
+    made = core.create_namespaced_config_map(namespace, {"metadata": {"name": "rep"}, "data": {"v": "1"}})
+    core.patch_namespaced_config_map("rep", namespace, {"data": {"v": "2"}})
+    stale = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rep\n  namespace: {namespace}\n  resourceVersion: '{made.metadata.resource_version}'\ndata:\n  v: '3'\n"
+    res = kubectl("replace", "-f", "-", input=stale, check=False)
+    assert res.returncode != 0 and "the object has been modified" in res.stderr
+
+
+def test_delete_returns_once_the_last_finalizer_is_removed(kubectl: Any, core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "fin", "finalizers": ["example.com/hold"]}})
+    started = time.monotonic()
+
+    def release() -> None:
+        time.sleep(0.5)
+        core.patch_namespaced_config_map("fin", namespace, {"metadata": {"finalizers": None}})
+
+    t = threading.Thread(target=release)
+    t.start()
+    res = kubectl("delete", "configmap", "fin", "-n", namespace, "--timeout=20s")
+    t.join()
+    assert 'configmap "fin" deleted' in res.stdout
+    assert time.monotonic() - started < 10
+
+
+def test_wait_for_condition_and_for_delete(kubectl: Any, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
+    body = {"apiVersion": f"{widgets}/v1", "kind": "Widget", "metadata": {"name": "ww"}, "spec": {"color": "red"}}
+    custom.create_namespaced_custom_object(widgets, "v1", namespace, "widgets", body)
+
+    def become_ready() -> None:
+        time.sleep(0.3)
+        custom.patch_namespaced_custom_object_status(widgets, "v1", namespace, "widgets", "ww", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        time.sleep(0.3)
+        custom.delete_namespaced_custom_object(widgets, "v1", namespace, "widgets", "ww")
+
+    t = threading.Thread(target=become_ready)
+    t.start()
+    ready = kubectl("wait", "--for=condition=Ready", "widgets/ww", "-n", namespace, "--timeout=10s")
+    assert "condition met" in ready.stdout
+    gone = kubectl("wait", "--for=delete", "widgets/ww", "-n", namespace, "--timeout=10s", check=False)
+    t.join()
+    assert gone.returncode == 0, gone.stderr
+
+
+def test_scale_label_and_table_for_builtins(kubectl: Any, apps: client.AppsV1Api, namespace: str) -> None:
+    labels = {"app": "web"}
+    apps.create_namespaced_deployment(namespace, {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    })
+    kubectl("scale", "deployment/web", "-n", namespace, "--replicas=4")
+    kubectl("label", "deployment/web", "-n", namespace, "tier=front")
+    d = apps.read_namespaced_deployment("web", namespace)
+    assert d.spec.replicas == 4 and d.metadata.labels == {"tier": "front"}
+    kubectl("create", "configmap", "lit", "-n", namespace, "--from-literal=a=1", "--from-literal=b=2")
+    table = kubectl("get", "cm", "lit", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "DATA", "AGE"] and table[1].split()[:2] == ["lit", "2"]
+
+
+def test_auth_can_i_answers_for_the_admin(kubectl: Any) -> None:
+    assert kubectl("auth", "can-i", "delete", "namespaces").stdout.strip() == "yes"

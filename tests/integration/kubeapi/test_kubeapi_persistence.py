@@ -1,0 +1,87 @@
+"""Persistence across restarts and the `python -m xtrinode.devstack.kubeapi` command.
+
+Checks that objects, CRDs (and their served resources) and the RV counter survive a restart from
+the state file, that old watch RVs then get 410, and that the command writes a kubeconfig kubectl
+uses and saves state on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config, watch
+from kubernetes.client import ApiException
+
+from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+
+def test_state_survives_restart(tmp_path: Path, widget_crd: dict) -> None:
+    state = tmp_path / "state.json"
+    with ThreadedKubeApiServer(state_file=state) as first:
+        api = config.new_client_from_config(config_file=str(first.write_kubeconfig(tmp_path / "kc1")))
+        client.ApiextensionsV1Api(api).create_custom_resource_definition(widget_crd)
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": "keep"}})
+        cm = core.create_namespaced_config_map("keep", {"metadata": {"name": "c"}, "data": {"k": "v"}})
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "test.xtrinode.io", "v1", "keep", "widgets",
+            {"apiVersion": "test.xtrinode.io/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "blue"}},
+        )
+        last_rv = int(core.list_namespaced_config_map("keep").metadata.resource_version)
+        api.close()
+    assert state.exists()
+    with ThreadedKubeApiServer(state_file=state) as second:
+        api = config.new_client_from_config(config_file=str(second.write_kubeconfig(tmp_path / "kc2")))
+        core = client.CoreV1Api(api)
+        again = core.read_namespaced_config_map("c", "keep")
+        assert again.metadata.uid == cm.metadata.uid and again.data == {"k": "v"}
+        widget = client.CustomObjectsApi(api).get_namespaced_custom_object("test.xtrinode.io", "v1", "keep", "widgets", "w")
+        assert widget["spec"] == {"color": "blue", "replicas": 1}
+        newer = core.create_namespaced_config_map("keep", {"metadata": {"name": "d"}})
+        assert int(newer.metadata.resource_version) > last_rv
+        with pytest.raises(ApiException) as e:
+            list(watch.Watch().stream(core.list_namespaced_config_map, "keep", resource_version=str(last_rv - 1), timeout_seconds=1))
+        assert e.value.status == 410
+        api.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_command_serves_kubectl_and_saves_state_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    kubeconfig, state = tmp_path / "kubeconfig", tmp_path / "state.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xtrinode.devstack.kubeapi", "--port", str(port), "--state-file", str(state), "--kubeconfig-out", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in line, line
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KUBECACHEDIR": str(tmp_path / "cache")}
+        made = subprocess.run([KUBECTL, "create", "configmap", "cli", "--from-literal=a=b"], env=env, capture_output=True, text=True, timeout=30)
+        assert made.returncode == 0, made.stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    saved = json.loads(state.read_text())
+    names = {(o["resource"], o["object"]["metadata"]["name"]) for o in saved["objects"]}
+    assert ("configmaps", "cli") in names
