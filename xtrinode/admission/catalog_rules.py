@@ -151,7 +151,9 @@ def check_plaintext_secrets(change: Change, report: Report) -> None:
             name = str(raw_name)
             loc = (*base, "properties", name)
             if isinstance(refs, Mapping) and name in refs:
-                report.reject(loc, f"is set both here and in propertySecretRefs; keep only propertySecretRefs[{name!r}]")
+                report.reject(
+                    loc, f"is set both here and in propertySecretRefs; keep only propertySecretRefs[{name!r}]"
+                )
                 continue
             if isinstance(value, str) and _PLACEHOLDER.match(value.strip()):
                 continue

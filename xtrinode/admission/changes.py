@@ -17,6 +17,7 @@ __all__ = [
     "LARGE_WORKER_CHANGE_ABSOLUTE",
     "LARGE_WORKER_CHANGE_RATIO",
     "CHANGE_RULES",
+    "canonical_json",
     "overlay_changed",
     "check_overlay_change",
     "check_suspend",
@@ -39,14 +40,20 @@ _KEDA_SCALER_FIELDS = (
 )
 
 
-def _canonical(value: Any) -> str | None:
-    """Exact JSON identity (true != 1, 1 != 1.0); empty overlays count as absent."""
-    if value is None or (isinstance(value, Mapping) and not value):
-        return None
+def canonical_json(value: Any) -> str | None:
+    """Exact JSON identity (true != 1, 1 != 1.0); None for values that cannot be compared."""
     try:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
     except (TypeError, ValueError, RecursionError):
-        return f"<not comparable {id(value)}>"  # any doubt counts as a change (fail closed)
+        return None
+
+
+def _canonical(value: Any) -> str | None:
+    """Like canonical_json, but empty counts as absent and anything not comparable as changed."""
+    if value is None or (isinstance(value, Mapping) and not value):
+        return None
+    text = canonical_json(value)
+    return text if text is not None else f"<not comparable {id(value)}>"  # fail closed
 
 
 def overlay_changed(change: Change) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from xtrinode.admission.catalog_rules import CATALOG_RULES
-from xtrinode.admission.changes import CHANGE_RULES
+from xtrinode.admission.changes import CHANGE_RULES, canonical_json
 from xtrinode.admission.findings import Change, Report
 from xtrinode.admission.overlay import OVERLAY_RULES
 from xtrinode.admission.request import AdmissionRequest, AdmissionResult
@@ -53,10 +53,17 @@ def _evaluate(request: AdmissionRequest) -> AdmissionResult:
     if not isinstance(raw, Mapping):
         return AdmissionResult(
             allowed=False,
-            reasons=[f"request has no object to admit for {request.operation} of {request.kind}; {_BUG}"],
+            reasons=[
+                f"request.object: missing for {request.operation} of {request.kind}; the API server "
+                "always sends one, so check how the webhook builds the AdmissionRequest"
+            ],
         )
     obj = _with_identity(raw, request)
     old = request.old_object if request.operation == "UPDATE" else None
+    if isinstance(old, Mapping) and (_deleting(obj) or _same_spec(obj, old)):
+        # Metadata-only updates (finalizers, labels) and updates during deletion are never blocked,
+        # so rules that tighten after an object was admitted cannot wedge the operator or a delete.
+        return AdmissionResult(allowed=True)
     change = Change(
         operation="UPDATE" if request.operation == "UPDATE" else "CREATE",
         namespace=request.namespace or str(_meta(obj).get("namespace") or "default"),
@@ -84,6 +91,17 @@ def _run(rule: Rule, change: Change, report: Report) -> None:
         rule(change, report)
     except Exception as e:  # noqa: BLE001 - one broken rule must not hide the others or let a request in
         report.reject((), f"admission rule {rule.__name__} failed ({type(e).__name__}); {_BUG}")
+
+
+def _deleting(obj: Mapping[str, Any]) -> bool:
+    return bool(_meta(obj).get("deletionTimestamp"))
+
+
+def _same_spec(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    if "spec" not in new or "spec" not in old:
+        return False
+    before, after = canonical_json(old["spec"]), canonical_json(new["spec"])
+    return before is not None and before == after
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -47,7 +47,10 @@ def format_path(loc: Loc) -> str:
 
 def show(value: Any) -> str:
     """`repr(value)` cut short, for messages (user input can be arbitrarily large)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"<deeply nested {type(value).__name__}>"
     return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 3] + "..."
 
 

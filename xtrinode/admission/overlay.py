@@ -92,12 +92,14 @@ def overlay_depth(overlay: Any) -> int:
 
 
 def _overlay(change: Change) -> Any:
-    return change.spec.get("valuesOverlay")
+    """The overlay to search; an absurdly deep one is only reported by check_depth."""
+    overlay = change.spec.get("valuesOverlay")
+    return None if overlay_depth(overlay) > MAX_OVERLAY_DEPTH else overlay
 
 
 def check_depth(change: Change, report: Report) -> None:
     """Overlays are Helm-like values, a few levels deep; absurd nesting is refused outright."""
-    depth = overlay_depth(_overlay(change))
+    depth = overlay_depth(change.spec.get("valuesOverlay"))
     if depth > MAX_OVERLAY_DEPTH:
         report.reject(
             OVERLAY,
@@ -108,8 +110,7 @@ def check_depth(change: Change, report: Report) -> None:
 def check_http(change: Change, report: Report) -> None:
     """Trino keeps plain HTTP on the rendered port; TLS ends at the gateway."""
     for setting in iter_settings(_overlay(change)):
-        if isinstance(setting.value, (Mapping, list)) and not setting.from_text:
-            continue
+        nested = isinstance(setting.value, (Mapping, list))
         shown = f"{setting.key}={show(setting.value)}" if setting.from_text else show(setting.value)
         if setting.is_property("http-server.http.port"):
             report.reject(
@@ -130,7 +131,7 @@ def check_http(change: Change, report: Report) -> None:
                 f"{shown} turns on Trino's HTTPS server mode, which XTrinode does not run; remove it: "
                 "clients reach Trino through the gateway, which terminates TLS",
             )
-        elif "http-server.https." in f".{setting.key}" and not setting.is_property("https.enabled"):
+        elif "http-server.https." in f".{setting.key}" and not nested and not setting.is_property("https.enabled"):
             report.reject(
                 setting.loc,
                 f"{shown} configures Trino's HTTPS server ({setting.key}), which XTrinode does not run; "

@@ -112,8 +112,8 @@ class AdmissionResult(BaseModel):
     @property
     def message(self) -> str:
         """All reasons as one message, as kubectl prints it after 'denied the request:'."""
-        if len(self.reasons) == 1:
-            return self.reasons[0]
+        if len(self.reasons) <= 1:
+            return "".join(self.reasons)
         return f"{len(self.reasons)} problems:\n" + "\n".join(f"- {reason}" for reason in self.reasons)
 
 

@@ -28,6 +28,14 @@ def schema_reasons(model: type[BaseModel], obj: Mapping[str, Any], covered: set[
         model.model_validate(obj)
     except ValidationError as e:
         errors = e.errors(include_url=False)
+    except (ArithmeticError, RecursionError) as e:
+        # A validator raised instead of reporting (a number too large to represent); rules name the field.
+        if () in covered:
+            return []
+        return [
+            f"{format_path(())}: a value is too large to represent ({type(e).__name__}); check durations, "
+            "quantities and worker counts for absurdly large numbers"
+        ]
     else:
         return []
     reasons: list[str] = []

@@ -32,7 +32,7 @@ def test_create_without_object_is_rejected_not_raised() -> None:
     request = AdmissionRequest(operation="CREATE", kind="XTrinode", namespace="a", name="b")
     result = evaluate(request)
     assert not result.allowed
-    assert "no object" in result.reasons[0]
+    assert result.reasons[0].startswith("request.object: missing for CREATE of XTrinode")
 
 
 def test_missing_spec_is_one_schema_reason() -> None:
@@ -87,3 +87,23 @@ def test_catalog_schema_error_names_the_path() -> None:
     result = evaluate(catalog_request(spec))
     assert not result.allowed
     assert any(r.startswith("spec.catalogName: ") and "'Bad-Name'" in r for r in result.reasons)
+
+
+def test_metadata_only_update_is_allowed_even_if_rules_tightened_since() -> None:
+    legacy = {"size": "s", "valuesOverlay": {"hostNetwork": True}}
+    request = runtime_request(legacy, old_spec=legacy)
+    obj = {**(request.object or {}), "metadata": {"name": "sales", "finalizers": ["analytics.xtrinode.io/finalizer"]}}
+    result = evaluate(request.model_copy(update={"object": obj}))
+    assert result.allowed and result.warnings == [] and not result.gate_required
+
+
+def test_update_during_deletion_is_allowed() -> None:
+    request = runtime_request({"size": "huge"}, old_spec={"size": "s"})
+    obj = request.object or {}
+    meta = {**obj["metadata"], "deletionTimestamp": "2026-11-28T00:00:00Z", "finalizers": []}
+    assert evaluate(request.model_copy(update={"object": {**obj, "metadata": meta}})).allowed
+
+
+def test_spec_change_is_judged_on_update() -> None:
+    result = evaluate(runtime_request({"size": "huge"}, old_spec={"size": "s"}))
+    assert not result.allowed

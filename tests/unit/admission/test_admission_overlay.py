@@ -31,6 +31,7 @@ REJECTIONS = [
     pytest.param({"worker": {"configProperties": "node.environment=prod\nhttp-server.http.port: 8081\n"}}, "spec.valuesOverlay.worker.configProperties", ["'8081'", "valuesOverlay.service.port"], id="http-port-in-properties-text"),
     pytest.param({"jvm": {"options": ["-Xmx8G", "-Dhttp-server.http.port=8081"]}}, "spec.valuesOverlay.jvm.options[1]", ["'8081'", "valuesOverlay.service.port"], id="http-port-jvm-system-property"),
     pytest.param({"env": [{"name": "http-server.http.port", "value": "1"}]}, "spec.valuesOverlay.env[0]", ["'1'", "valuesOverlay.service.port"], id="http-port-name-value-pair"),
+    pytest.param({"config": {"http-server.http.port": [9090]}}, "spec.valuesOverlay.config['http-server.http.port']", ["[9090]", "valuesOverlay.service.port"], id="http-port-odd-type"),
     pytest.param({"config": {"http-server.http.enabled": False}}, "spec.valuesOverlay.config['http-server.http.enabled']", ["False", "http-server.http.enabled", "remove it"], id="http-disabled-bool"),
     pytest.param({"extra": ["http-server.http.enabled=false"]}, "spec.valuesOverlay.extra[0]", ["'false'", "remove it"], id="http-disabled-string"),
     # HTTPS server mode
