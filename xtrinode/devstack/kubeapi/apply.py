@@ -125,6 +125,13 @@ def remove_path(obj: JsonDict, path: FieldPath) -> None:
             parent.remove(target)
 
 
+def _is_item_key(path: FieldPath) -> bool:
+    """Whether `path` is a key field of a keyed list item (removed only with the item)."""
+    if len(path) < 2 or not path[-2].startswith("k:") or not path[-1].startswith("f:"):
+        return False
+    return path[-1][2:] in json.loads(path[-2][2:])
+
+
 def render_path(path: FieldPath) -> str:
     """`.spec.containers[name="app"].image`, the form conflict messages use."""
     out = ""
@@ -311,8 +318,10 @@ def server_side_apply(
     body = {**body, "metadata": meta} if "metadata" in body else body
     result: JsonDict = merge_applied(live, body, (), resolver)
     others = set().union(*(e.fields for e in entries if e is not mine)) if len(entries) > 1 else set()
-    for p in sorted(previous - applied_set, key=len, reverse=True):
-        if p not in others and not any(o[: len(p)] == p for o in others):
+    doomed = {p for p in previous - applied_set if p not in others and not any(o[: len(p)] == p for o in others)}
+    for p in doomed:
+        inside_doomed_item = any(p[:i] in doomed for i in range(1, len(p)))
+        if not inside_doomed_item and not _is_item_key(p):
             remove_path(result, p)
     mine.fields = applied_set
     result_set = field_set(result, resolver, "all")
