@@ -20,6 +20,13 @@ DURATION_PATTERN = r"^(0|(\d+(\.\d+)?(ms|s|m|h|d))+)$"
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
     """Parse `90s`, `5m`, `1h30m`, `250ms`, `0` or a number of seconds into a timedelta."""
+    try:
+        return _parse_duration(value)
+    except (ArithmeticError, OverflowError) as e:
+        raise ValueError(f"duration {value!r} is too large; use at most a few years, e.g. '365d'") from e
+
+
+def _parse_duration(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, bool):

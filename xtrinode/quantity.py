@@ -34,6 +34,13 @@ _QUANTITY = re.compile(r"^([+]?[0-9]+(?:\.[0-9]*)?|[+]?\.[0-9]+)(?:(Ki|Mi|Gi|Ti|
 
 def parse_quantity(value: str | int | float) -> Decimal:
     """Parse a Kubernetes quantity into its exact value (cores or bytes)."""
+    try:
+        return _parse_quantity(value)
+    except ArithmeticError as e:
+        raise ValueError(f"quantity {value!r} is too large; write a realistic size such as '64Gi'") from e
+
+
+def _parse_quantity(value: str | int | float) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"quantity {value!r} is a boolean; write a quantity such as '2' or '4Gi'")
     if isinstance(value, (int, float)):

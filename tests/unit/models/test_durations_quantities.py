@@ -70,3 +70,14 @@ def test_bytes_format_as_the_largest_whole_jvm_unit() -> None:
     assert format_bytes(6 * 2**30) == "6G"
     assert format_bytes(1536 * 2**20) == "1536M"
     assert format_bytes(2**10 * 3) == "3K"
+
+
+@pytest.mark.parametrize("huge", ["99999999999d", 8.64e13])
+def test_overflowing_duration_is_a_value_error_not_a_crash(huge: str | float) -> None:
+    with pytest.raises(ValueError, match="too large"):
+        parse_duration(huge)
+
+
+def test_overflowing_quantity_is_a_value_error_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="too large"):
+        parse_quantity("1e99999999")
