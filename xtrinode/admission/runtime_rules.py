@@ -12,7 +12,6 @@ from typing import Any
 from xtrinode.admission.findings import Change, Report, as_count, as_flag, get, show
 from xtrinode.models.presets import COORDINATOR_PRESET, SIZES, RolePreset, worker_preset
 from xtrinode.models.runtime import MAX_WORKERS_LIMIT, XTrinodeSpec
-from xtrinode.durations import parse_duration
 from xtrinode.quantity import parse_quantity
 
 __all__ = [
@@ -185,41 +184,4 @@ def _check_pair(
         )
 
 
-_DURATIONS = (("autoSuspendAfter",), ("wakeTTL",), ("keda", "scaleDownCooldown"), ("keda", "scaleUpCooldown"))
-
-
-def check_magnitudes(change: Change, report: Report) -> None:
-    """Durations and quantities too large to represent (`1e99999999`, `99999999999d`)."""
-    spec = change.spec
-    for role in ("coordinator", "worker"):
-        for kind in ("requests", "limits"):
-            for resource in ("cpu", "memory"):
-                value = get(spec, "resources", role, kind, resource)
-                if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                    try:
-                        parse_quantity(value)
-                    except ValueError:
-                        pass  # malformed: the schema check explains it
-                    except ArithmeticError:
-                        report.reject(
-                            ("spec", "resources", role, kind, resource),
-                            f"{show(value)} is too large a quantity; write for example '8' or '32Gi'",
-                            replaces=((),),
-                        )
-    for path in _DURATIONS:
-        value = get(spec, *path)
-        if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            continue
-        try:
-            parse_duration(value)
-        except ValueError:
-            pass  # malformed: the schema check explains it
-        except ArithmeticError:
-            report.reject(
-                ("spec", *path),
-                f"{show(value)} is too long a duration; write for example '5m', '2h' or '7d'",
-                replaces=((),),
-            )
-
-
-RUNTIME_RULES = (check_size, check_workers, check_routing, check_resources, check_magnitudes)
+RUNTIME_RULES = (check_size, check_workers, check_routing, check_resources)
