@@ -22,7 +22,6 @@ __all__ = [
     "check_workers",
     "check_routing",
     "check_resources",
-    "check_magnitudes",
     "effective_workers",
 ]
 

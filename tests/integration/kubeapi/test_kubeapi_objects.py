@@ -220,3 +220,28 @@ def test_twenty_conflicting_writers_apply_every_increment_once(core: client.Core
         t.join(60)
     assert core.read_namespaced_config_map("counter", namespace).data["n"] == "100"
     assert conflicts, "20 writers never collided; the test did not exercise conflicts"
+
+
+def test_lease_round_trips_micro_times_and_conflicts_on_stale_replace(api_client: client.ApiClient, namespace: str) -> None:
+    coord = client.CoordinationV1Api(api_client)
+    spec = {"holderIdentity": "op-1", "leaseDurationSeconds": 15, "acquireTime": "2026-01-01T00:00:00.000000Z", "renewTime": "2026-01-01T00:00:05.123456Z", "leaseTransitions": 0}
+    lease = coord.create_namespaced_lease(namespace, {"metadata": {"name": "leader"}, "spec": spec})
+    assert lease.spec.renew_time.microsecond == 123456 and lease.metadata.generation is None
+    lease.spec.holder_identity = "op-2"
+    coord.replace_namespaced_lease("leader", namespace, lease)
+    with pytest.raises(ApiException) as e:
+        coord.replace_namespaced_lease("leader", namespace, lease)
+    assert e.value.status == 409
+
+
+def test_events_are_listed_by_involved_object(core: client.CoreV1Api, namespace: str) -> None:
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "target", "namespace": namespace}
+    for name, target in (("e1", "target"), ("e2", "other")):
+        core.create_namespaced_event(namespace, {
+            "metadata": {"name": name},
+            "involvedObject": {**ref, "name": target},
+            "reason": "Scaled", "message": "scaled to 3", "type": "Normal", "count": 1,
+            "source": {"component": "op"}, "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+        })
+    found = core.list_namespaced_event(namespace, field_selector="involvedObject.name=target,reason=Scaled")
+    assert [e.metadata.name for e in found.items] == ["e1"]

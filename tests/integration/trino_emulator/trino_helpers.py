@@ -43,12 +43,12 @@ def fetch_all(node: TrinoNode, sql: str, **kwargs: Any) -> tuple[list[list[Any]]
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 10.0, interval: float = 0.05
 ) -> T:
-    """Poll `probe` until it returns something other than None/False, or fail saying what was expected."""
+    """Poll `probe` until it returns something truthy, or fail saying what was expected."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
         last = await probe()
-        if last is not None and last is not False:
+        if last:
             return last
         await asyncio.sleep(interval)
     pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last probe: {last!r})")

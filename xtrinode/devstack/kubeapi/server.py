@@ -164,7 +164,7 @@ async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> we
         selection = _selection(rt, q)
         if q.get("watch", "").lower() in ("true", "1"):
             settings = request.app[SETTINGS_KEY]
-            w = watching.parse_watch(rt, ns, selection, q, settings.max_watch.total_seconds())
+            w = watching.parse_watch(rt, ns, selection, q, settings.max_watch.total_seconds(), tables.wants_table(accept))
             return await watching.stream(request, cluster, w, settings.bookmark_interval.total_seconds())
         try:
             limit = int(q.get("limit") or 0)

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import tables
 from .cluster import Cluster
 from .errors import bad_request, expired
 from .resources import ResourceType
@@ -33,13 +34,14 @@ class WatchRequest:
     timeout_seconds: float
     bookmarks: bool
     send_initial_events: bool
+    as_table: bool = False
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
 
-def parse_watch(rt: ResourceType, namespace: str | None, selection: Selection, query: Any, max_seconds: float) -> WatchRequest:
+def parse_watch(rt: ResourceType, namespace: str | None, selection: Selection, query: Any, max_seconds: float, as_table: bool = False) -> WatchRequest:
     raw_timeout = query.get("timeoutSeconds")
     try:
         timeout = float(raw_timeout) if raw_timeout else max_seconds
@@ -56,6 +58,7 @@ def parse_watch(rt: ResourceType, namespace: str | None, selection: Selection, q
         timeout_seconds=min(timeout, max_seconds) if timeout > 0 else max_seconds,
         bookmarks=_flag(query.get("allowWatchBookmarks")),
         send_initial_events=_flag(query.get("sendInitialEvents")),
+        as_table=as_table,
     )
 
 
@@ -79,17 +82,21 @@ def translate(w: WatchRequest, event: Event) -> str | None:
 
 
 class _Writer:
-    def __init__(self, response: web.StreamResponse, cluster: Cluster, rt: ResourceType) -> None:
+    def __init__(self, response: web.StreamResponse, cluster: Cluster, rt: ResourceType, as_table: bool) -> None:
         self.response = response
         self.cluster = cluster
         self.rt = rt
+        self.as_table = as_table
 
     async def send(self, kind: str, obj: JsonDict) -> None:
         line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
         await self.response.write(line.encode())
 
     async def event(self, kind: str, obj: JsonDict) -> None:
-        await self.send(kind, self.cluster.present(self.rt, obj))
+        shown = self.cluster.present(self.rt, obj)
+        if self.as_table:  # `kubectl get -w` asked for Tables: one row per event, like the apiserver
+            shown = tables.table(self.rt, [shown], {"resourceVersion": obj["metadata"]["resourceVersion"]})
+        await self.send(kind, shown)
 
     async def bookmark(self, rv: int, initial_end: bool = False) -> None:
         meta: JsonDict = {"resourceVersion": str(rv)}
@@ -110,7 +117,7 @@ async def stream(request: web.Request, cluster: Cluster, w: WatchRequest, bookma
         since = int(w.resource_version)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
     response.enable_chunked_encoding()
-    writer = _Writer(response, cluster, w.rt)
+    writer = _Writer(response, cluster, w.rt, w.as_table)
     try:
         backlog, sub = store.subscribe(gr, since)
     except LookupError:
