@@ -10,14 +10,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import yaml
 
 __all__ = ["main", "build_parser"]
 
 
 def _render(args: argparse.Namespace) -> int:
     from xtrinode.loading import load_manifests
-    from xtrinode.render import RenderSettings, render_runtime, select_catalogs
+    from xtrinode.render import RenderSettings, manifests_to_yaml, render_runtime, select_catalogs
 
     manifests = load_manifests(args.file, default_namespace=args.namespace)
     if not manifests.runtimes:
@@ -28,7 +27,7 @@ def _render(args: argparse.Namespace) -> int:
     for runtime in manifests.runtimes:
         same_ns = [c for c in manifests.catalogs if c.namespace == runtime.namespace]
         out.extend(render_runtime(runtime, select_catalogs(runtime, same_ns), settings))
-    sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False, default_flow_style=False))
+    sys.stdout.write(manifests_to_yaml(out))
     return 0
 
 
