@@ -153,14 +153,20 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    """Run kubectl against the emulator with a private discovery cache; fails on non-zero unless check=False."""
-    env = {
+def kubectl_env(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for kubectl: the emulator's kubeconfig and a private discovery cache."""
+    return {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
         "KUBECACHEDIR": str(tmp_path_factory.mktemp("kubecache")),
         "HOME": str(tmp_path_factory.mktemp("home")),
     }
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubectl_env: dict[str, str]) -> Kubectl:
+    """Run kubectl against the emulator; fails on a non-zero exit unless check=False."""
+    env = kubectl_env
 
     def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([KUBECTL, *args], input=input, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)

@@ -9,6 +9,8 @@ RV, `delete` returning once finalizers go (WatchList), `wait`, `scale`, protobuf
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from kubernetes import client
 
 REPO = Path(__file__).resolve().parents[3]
 XTRINODES_CRD = REPO / "deploy/crds/xtrinodes.analytics.xtrinode.io.yaml"
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +147,21 @@ def test_scale_label_and_table_for_builtins(kubectl: Any, apps: client.AppsV1Api
     kubectl("create", "configmap", "lit", "-n", namespace, "--from-literal=a=1", "--from-literal=b=2")
     table = kubectl("get", "cm", "lit", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "DATA", "AGE"] and table[1].split()[:2] == ["lit", "2"]
+
+
+def test_get_watch_streams_one_row_tables(kubectl_env: dict[str, str], core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "before"}, "data": {"a": "1"}})
+    proc = subprocess.Popen([KUBECTL, "get", "cm", "-n", namespace, "-w"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=kubectl_env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split() == ["NAME", "DATA", "AGE"]
+        assert proc.stdout.readline().split()[:2] == ["before", "1"]
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "after"}, "data": {"a": "1", "b": "2"}})
+        assert proc.stdout.readline().split()[:2] == ["after", "2"]
+        assert proc.poll() is None, "kubectl get -w must keep watching"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
 
 
 def test_auth_can_i_answers_for_the_admin(kubectl: Any) -> None:
