@@ -17,6 +17,7 @@ import aiohttp
 
 from xtrinode.trino_protocol import NodeState, Path
 
+from .notifier import Notifier
 from .settings import NodeSettings
 
 __all__ = ["Announcer", "NodeRegistry", "RemoteNode"]
@@ -48,8 +49,8 @@ class NodeRegistry:
         self.settings = settings
         self._session = session
         self.nodes: dict[str, RemoteNode] = {}
-        self._wakeup = asyncio.Event()
-        self._changed = asyncio.Event()
+        self._wakeup = Notifier()
+        self._changed = Notifier()
 
     def announce(self, uri: str) -> None:
         uri = uri.strip().rstrip("/")
@@ -57,7 +58,7 @@ class NodeRegistry:
         if node is None:
             self.nodes[uri] = RemoteNode(uri, time.monotonic())
             log.info("node announced", extra={"uri": uri})
-            self._wakeup.set()
+            self._wakeup.notify()
         else:
             node.last_announce = time.monotonic()
 
@@ -76,15 +77,10 @@ class NodeRegistry:
         return sum(1 for node in self.nodes.values() if node.state == state and not node.coordinator)
 
     async def wait_changed(self, timeout: float) -> None:
-        changed = self._changed
-        try:
-            await asyncio.wait_for(changed.wait(), timeout)
-        except TimeoutError:
-            pass
+        await self._changed.wait(timeout)
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed.notify()
 
     async def run(self) -> None:
         """Expire old announcements and poll every node; a new announcement triggers a poll at once."""
@@ -95,13 +91,11 @@ class NodeRegistry:
                 log.info("node announcement expired", extra={"uri": uri})
                 del self.nodes[uri]
                 self._notify()
-            self._wakeup.clear()
+            announced = len(self.nodes)
             if self.nodes:
                 await asyncio.gather(*(self._poll(node) for node in list(self.nodes.values())))
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), interval)
-            except TimeoutError:
-                pass
+            if len(self.nodes) == announced:
+                await self._wakeup.wait(interval)
 
     async def _poll(self, node: RemoteNode) -> None:
         before = (node.state, node.node_id)

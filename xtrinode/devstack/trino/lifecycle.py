@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from xtrinode.trino_protocol import NodeState
 
+from .notifier import Notifier
 from .settings import NodeSettings
 
 __all__ = ["IllegalTransition", "NodeLifecycle", "UnsupportedTransition"]
@@ -46,7 +47,7 @@ class NodeLifecycle:
         self.started_wall = time.time()
         self.exit_requested = asyncio.Event()
         self._tasks: dict[str, _Task] = {}
-        self._tasks_changed = asyncio.Event()
+        self._tasks_changed = Notifier()
         self._transition: asyncio.Task[None] | None = None
 
     # -- startup -----------------------------------------------------------------
@@ -95,16 +96,11 @@ class NodeLifecycle:
             self._notify_tasks()
 
     def _notify_tasks(self) -> None:
-        self._tasks_changed.set()
-        self._tasks_changed = asyncio.Event()
+        self._tasks_changed.notify()
 
     async def _wait_tasks_done(self) -> None:
         while self.active_tasks():
-            changed = self._tasks_changed
-            try:
-                await asyncio.wait_for(changed.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+            await self._tasks_changed.wait(1.0)
 
     # -- state transitions -----------------------------------------------------
     def request_state(self, target: NodeState) -> None:

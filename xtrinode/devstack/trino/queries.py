@@ -35,6 +35,7 @@ from .discovery import NodeRegistry
 from .engine import Engine, StatementResult
 from .errors import QueryFailure, failure_from_exception
 from .lifecycle import NodeLifecycle
+from .notifier import Notifier
 from .select import SessionContext
 from .settings import NodeSettings
 from .sql import Select, parse_statement
@@ -95,7 +96,7 @@ class Query:
         self._connection: sqlite3.Connection | None = None
         self._connection_lock = threading.Lock()
         self._slug_secret = secrets.token_bytes(16)
-        self._changed = asyncio.Event()
+        self._changed = Notifier()
 
     # -- slugs and access ---------------------------------------------------------
     def slug(self, context: int, token: int) -> str:
@@ -132,15 +133,10 @@ class Query:
         self._notify()
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed.notify()
 
     async def wait_changed(self, timeout: float) -> None:
-        changed = self._changed
-        try:
-            await asyncio.wait_for(changed.wait(), timeout)
-        except TimeoutError:
-            pass
+        await self._changed.wait(timeout)
 
     def on_connection(self, connection: sqlite3.Connection | None) -> None:
         """Called from the SQLite thread so a cancel can interrupt the running statement."""
