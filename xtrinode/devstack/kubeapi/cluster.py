@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime as dt
 import json
-import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -18,9 +16,11 @@ from typing import Any
 
 from . import apply as ssa
 from . import schema as crd_schema
+from . import validation
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .resources import CRD_GROUP_RESOURCE, Registry, ResourceType
+from .validation import now_iso
 from .selectors import Selection
 from .store import Store
 
@@ -32,14 +32,7 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_PATH_SEGMENT_KINDS = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
 _IMMUTABLE_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -115,115 +108,24 @@ class Cluster:
             "items": [self.present(rt, o) for o in items],
         }
 
-    # ---- validation helpers -----------------------------------------------------------------
-
-    def _check_name(self, rt: ResourceType, name: str) -> None:
-        if not name:
-            raise invalid(rt.kind, rt.group, "", [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required", "field": "metadata.name"}])
-        if rt.plural in _PATH_SEGMENT_KINDS:
-            ok = name not in (".", "..") and "/" not in name and "%" not in name
-            rule = "may not be '.' or '..' and may not contain '/' or '%'"
-        elif rt.plural in ("namespaces", "services"):
-            ok = len(name) <= 63 and bool(_DNS_LABEL.match(name))
-            rule = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (at most 63 characters)"
-        else:
-            ok = len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
-            rule = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-        if not ok:
-            raise invalid(rt.kind, rt.group, name, [{"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(name)}: {rule}", "field": "metadata.name"}])
-
-    def _check_namespace(self, rt: ResourceType, namespace: str) -> None:
+    def _check_namespace(self, rt: ResourceType, namespace: str, name: str) -> None:
         if not rt.namespaced:
             return
         ns = self.store.get(("", "namespaces"), "", namespace)
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            raise ApiError(403, f"{rt.kind.lower()}s \"{namespace}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated", details={"name": namespace, "group": rt.group, "kind": rt.plural, "causes": [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]})
-
-    def _check_metadata(self, rt: ResourceType, obj: JsonDict) -> None:
-        meta = obj["metadata"]
-        causes = []
-        for key in ("labels", "annotations"):
-            for k, v in (meta.get(key) or {}).items():
-                if not isinstance(v, str):
-                    causes.append({"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(v)}: must be a string", "field": f"metadata.{key}.{k}"})
-        if causes:
-            raise invalid(rt.kind, rt.group, meta.get("name", ""), causes)
-
-    def _normalize(self, rt: ResourceType, obj: JsonDict, old: JsonDict | None) -> None:
-        """Server-side defaults of built-in kinds that clients rely on."""
-        if rt.group_resource == ("", "secrets") and "stringData" in obj:
-            data = dict(obj.get("data") or {})
-            for k, v in (obj.pop("stringData") or {}).items():
-                data[k] = base64.b64encode(str(v).encode()).decode()
-            obj["data"] = data
-        elif rt.group_resource == ("", "namespaces"):
-            status = dict(obj.get("status") or {})
-            status.setdefault("phase", "Active")
-            obj["status"] = status
-            labels = dict(obj["metadata"].get("labels") or {})
-            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-            obj["metadata"]["labels"] = labels
-        elif rt.group_resource == ("", "services"):
-            spec = obj.setdefault("spec", {})
-            spec.setdefault("type", "ClusterIP")
-            if "clusterIP" not in spec:
-                old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
-                if old_ip is None:
-                    self._service_ips += 1
-                    old_ip = f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
-                spec["clusterIP"] = old_ip
-                spec["clusterIPs"] = [old_ip]
-        elif rt.group_resource in (("apps", "deployments"), ("apps", "statefulsets")):
-            obj.setdefault("spec", {}).setdefault("replicas", 1)
-        elif rt.group_resource == ("", "pods"):
-            obj.setdefault("status", {}).setdefault("phase", "Pending")
-
-    def _apply_schema(self, rt: ResourceType, obj: JsonDict, opts: WriteOptions) -> JsonDict:
-        if rt.group_resource == CRD_GROUP_RESOURCE:
-            return self._check_crd(obj)
-        if not rt.custom or not rt.schema:
-            return obj
-        outcome = crd_schema.process(obj, rt.schema)
-        if outcome.unknown and opts.field_validation == "Strict":
-            fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
-            raise bad_request(f"strict decoding error: {fields}")
-        if outcome.unknown and opts.field_validation != "Ignore":
-            opts.warnings.extend(f'unknown field "{u}"' for u in outcome.unknown)
-        if outcome.causes:
-            raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), outcome.causes)
-        return outcome.obj
-
-    def _check_crd(self, crd: JsonDict) -> JsonDict:
-        spec = crd.get("spec") or {}
-        names = spec.get("names") or {}
-        causes = []
-        for path, value in (("spec.group", spec.get("group")), ("spec.names.plural", names.get("plural")), ("spec.names.kind", names.get("kind"))):
-            if not value:
-                causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": path})
-        if not spec.get("versions"):
-            causes.append({"reason": "FieldValueRequired", "message": "Required value: must have at least one version", "field": "spec.versions"})
-        name = crd["metadata"].get("name", "")
-        expected = f"{names.get('plural')}.{spec.get('group')}"
-        if not causes and name != expected:
-            causes.append({"reason": "FieldValueInvalid", "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group', "field": "metadata.name"})
-        if causes:
-            raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
-        return crd
-
-    def _crd_status(self, crd: JsonDict) -> JsonDict:
-        names = (crd.get("spec") or {}).get("names") or {}
-        stamp = now_iso()
-        conditions = [
-            {"type": t, "status": "True", "lastTransitionTime": stamp, "reason": r, "message": m}
-            for t, r, m in (
-                ("NamesAccepted", "NoConflicts", "no conflicts found"),
-                ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+            raise ApiError(
+                403,
+                f'{rt.qualified()} "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} because it is being terminated",
+                reason="Forbidden",
+                details={"name": name, "group": rt.group, "kind": rt.plural},
             )
-        ]
-        versions = [v["name"] for v in (crd.get("spec") or {}).get("versions") or [] if v.get("storage")]
-        return {"acceptedNames": names, "conditions": conditions, "storedVersions": versions}
+
+    def _allocate_ip(self) -> str:
+        self._service_ips += 1
+        return f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
 
     def resolver(self, rt: ResourceType) -> ssa.ListTypeResolver:
         if not rt.custom:
@@ -279,9 +181,9 @@ class Cluster:
                     raise invalid(rt.kind, rt.group, meta["name"], [{"reason": "FieldValueForbidden", "message": "Forbidden: no new finalizers can be added if the object is being deleted", "field": "metadata.finalizers"}])
         elif rt.status and rt.group_resource not in (("", "namespaces"), CRD_GROUP_RESOURCE):
             new.pop("status", None)
-        self._normalize(rt, new, old)
-        self._check_metadata(rt, new)
-        new = self._apply_schema(rt, new, opts)
+        validation.apply_builtin_defaults(rt, new, old, self._allocate_ip)
+        validation.check_metadata(rt, new)
+        new = validation.check_against_schema(rt, new, opts.field_validation, opts.warnings)
         meta = new["metadata"]
         meta["managedFields"] = managed if managed is not None else ssa.track_update(
             old, new, opts.manager, self.resolver(rt), api_version=rt.api_version, now=now_iso(), scope=scope
@@ -326,8 +228,8 @@ class Cluster:
             alphabet = "bcdfghjklmnpqrstvwxz2456789"
             meta["name"] = meta["generateName"] + "".join(secrets.choice(alphabet) for _ in range(5))
         name = meta.get("name", "")
-        self._check_name(rt, name)
-        self._check_namespace(rt, namespace)
+        validation.check_name(rt, name)
+        self._check_namespace(rt, namespace, name)
         if self.store.get(rt.group_resource, namespace if rt.namespaced else "", name) is not None:
             raise already_exists(rt.plural, rt.group, name)
         for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "managedFields"):
@@ -335,10 +237,10 @@ class Cluster:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
         if rt.group_resource == CRD_GROUP_RESOURCE:
-            obj["status"] = self._crd_status(obj)
+            obj["status"] = validation.crd_status(obj)
         return self.commit(rt, None, obj, opts, managed=managed)
 
-    def _current(self, rt: ResourceType, namespace: str, name: str) -> JsonDict:
+    def current(self, rt: ResourceType, namespace: str, name: str) -> JsonDict:
         obj = self.store.get(rt.group_resource, namespace if rt.namespaced else "", name)
         if obj is None:
             raise not_found(rt.plural, rt.group, name)
@@ -350,7 +252,7 @@ class Cluster:
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise bad_request(f"the name of the object ({body_name!r}) does not match the name on the URL ({name!r})")
-        old = self._current(rt, namespace, name)
+        old = self.current(rt, namespace, name)
         return self.commit(rt, old, body, opts, scope=scope)
 
     def patch(
@@ -364,11 +266,11 @@ class Cluster:
             raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", reason="UnsupportedMediaType")
         if content_type == APPLY_PATCH:
             return self._apply(rt, namespace, name, body, opts, scope)
-        old = self._current(rt, namespace, name)
-        new = self._patched(rt, old, content_type, body)
+        old = self.current(rt, namespace, name)
+        new = self.patched(rt, old, content_type, body)
         return self.commit(rt, old, new, opts, scope=scope), False
 
-    def _patched(self, rt: ResourceType, old: JsonDict, content_type: str, body: Any) -> JsonDict:
+    def patched(self, rt: ResourceType, old: JsonDict, content_type: str, body: Any) -> JsonDict:
         try:
             if content_type == JSON_PATCH:
                 new = json_patch(old, body)
@@ -413,66 +315,3 @@ class Cluster:
         if scope == "status":
             new = {**live, "status": new.get("status")}
         return self.commit(rt, live, new, opts, scope=scope, managed=managed), False
-
-    # ---- scale subresource --------------------------------------------------------------------
-
-    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> JsonDict:
-        if rt.scale is None:
-            raise not_found(rt.plural, rt.group, name)
-        obj = self._current(rt, namespace, name)
-        meta = obj["metadata"]
-        spec_replicas = _dig(obj, rt.scale.spec_replicas)
-        status: JsonDict = {"replicas": _dig(obj, rt.scale.status_replicas) or 0}
-        if rt.scale.label_selector:
-            selector = _dig(obj, rt.scale.label_selector)
-            if isinstance(selector, dict):
-                selector = ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
-            if selector:
-                status["selector"] = selector
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
-            "spec": {"replicas": spec_replicas or 0},
-            "status": status,
-        }
-
-    def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any, opts: WriteOptions) -> JsonDict:
-        if rt.scale is None:
-            raise not_found(rt.plural, rt.group, name)
-        if not isinstance(scale, dict):
-            raise bad_request("the request body must be a Scale object")
-        replicas = (scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise invalid("Scale", "autoscaling", name, [{"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(replicas)}: must be a non-negative integer", "field": "spec.replicas"}])
-        old = self._current(rt, namespace, name)
-        new = copy.deepcopy(old)
-        sent_rv = (scale.get("metadata") or {}).get("resourceVersion")
-        new["metadata"]["resourceVersion"] = sent_rv or old["metadata"]["resourceVersion"]
-        _set(new, rt.scale.spec_replicas, replicas)
-        self.commit(rt, old, new, opts)
-        return self.get_scale(rt, namespace, name)
-
-    def patch_scale(self, rt: ResourceType, namespace: str, name: str, content_type: str, body: Any, opts: WriteOptions) -> JsonDict:
-        current = self.get_scale(rt, namespace, name)
-        if content_type == APPLY_PATCH:
-            patched = merge_patch(current, body if isinstance(body, dict) else {})
-        else:
-            scale_rt = ResourceType("autoscaling", "v1", "scale", "scale", "Scale", True)
-            patched = self._patched(scale_rt, current, content_type, body)
-        return self.update_scale(rt, namespace, name, patched, opts)
-
-
-def _dig(obj: JsonDict, path: str) -> Any:
-    node: Any = obj
-    for key in path.lstrip(".").split("."):
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
-
-
-def _set(obj: JsonDict, path: str, value: Any) -> None:
-    keys = path.lstrip(".").split(".")
-    node = obj
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-    node[keys[-1]] = value

@@ -13,6 +13,7 @@ from .errors import ApiError, bad_request, conflict, success_status
 from .resources import CRD_GROUP_RESOURCE
 from .selectors import Selection
 from .store import GroupResource
+from .validation import now_iso
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -58,8 +59,6 @@ def _mark(cluster: Cluster, gr: GroupResource, obj: JsonDict, extra_finalizer: s
         meta["finalizers"] = finalizers
     first = not meta.get("deletionTimestamp")
     if first:
-        from .cluster import now_iso
-
         meta["deletionTimestamp"] = now_iso()
         meta["deletionGracePeriodSeconds"] = 0
         if gr == NAMESPACES:
@@ -72,7 +71,7 @@ def _mark(cluster: Cluster, gr: GroupResource, obj: JsonDict, extra_finalizer: s
 def delete(cluster: Cluster, rt: ResourceType, namespace: str, name: str, options: JsonDict) -> JsonDict:
     """DELETE one object; returns the response body (the object while it lingers, else Status)."""
     gr = rt.group_resource
-    obj = cluster._current(rt, namespace, name)
+    obj = cluster.current(rt, namespace, name)
     pre = options.get("preconditions") or {}
     if pre.get("uid") and pre["uid"] != obj["metadata"].get("uid"):
         raise conflict(rt.plural, rt.group, name)

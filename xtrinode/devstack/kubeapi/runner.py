@@ -66,7 +66,7 @@ class KubeApiServer:
 
     async def start(self) -> None:
         self._app = create_app(self.settings)
-        self._runner = web.AppRunner(self._app, handle_signals=False, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(self._app, handle_signals=False, shutdown_timeout=5.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
         await site.start()

@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from . import deletion, discovery, rbac, tables
+from . import scale as scaling
 from . import watch as watching
 from .cluster import APPLY_PATCH, PATCH_TYPES, Cluster, WriteOptions
 from .errors import ApiError, bad_request, method_not_allowed, unsupported_media_type
@@ -175,7 +176,7 @@ async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> we
             return _json(tables.table(rt, listing["items"], listing["metadata"]))
         return _json(listing)
     if method == "GET":
-        obj = cluster.get_scale(rt, ns or "", name) if sub == "scale" else cluster.get(rt, ns or "", name)
+        obj = scaling.get_scale(cluster, rt, ns or "", name) if sub == "scale" else cluster.get(rt, ns or "", name)
         if tables.wants_table(accept) and not sub:
             return _json(tables.table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}))
         return _json(obj)
@@ -197,7 +198,7 @@ async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> we
         return _json(cluster.present(rt, new), status=201, warnings=opts.warnings)
     if method == "PUT":
         if sub == "scale":
-            return _json(cluster.update_scale(rt, ns or "", name, body, opts))
+            return _json(scaling.update_scale(cluster, rt, ns or "", name, body, opts))
         scope = "status" if sub == "status" else "main"
         updated = cluster.update(rt, ns or "", name, body, opts, scope=scope)
         return _json(cluster.present(rt, updated), warnings=opts.warnings)
@@ -206,7 +207,7 @@ async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> we
     if ctype not in PATCH_TYPES:
         raise unsupported_media_type(ctype, list(PATCH_TYPES))
     if sub == "scale":
-        return _json(cluster.patch_scale(rt, ns or "", name, ctype, body, opts))
+        return _json(scaling.patch_scale(cluster, rt, ns or "", name, ctype, body, opts))
     result, created = cluster.patch(rt, ns or "", name, ctype, body, opts, scope="status" if sub == "status" else "main")
     return _json(cluster.present(rt, result), status=201 if created else 200, warnings=opts.warnings)
 

@@ -1,0 +1,152 @@
+"""Checks and defaults applied to every write: names, metadata, built-in defaults, CRD schemas.
+
+Each check raises the `ApiError` the apiserver would answer with (422 Invalid naming the field).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from . import schema as crd_schema
+from .errors import bad_request, invalid
+from .resources import CRD_GROUP_RESOURCE, ResourceType
+
+JsonDict = dict[str, Any]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PATH_SEGMENT_KINDS = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+_LABEL_RULE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "start and end with an alphanumeric character (at most 63 characters)"
+)
+_SUBDOMAIN_RULE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cause(reason: str, message: str, field: str) -> JsonDict:
+    return {"reason": reason, "message": message, "field": field}
+
+
+def check_name(rt: ResourceType, name: str) -> None:
+    """RBAC kinds take any path segment, namespaces and services a DNS label, the rest a subdomain."""
+    if not name:
+        required = _cause("FieldValueRequired", "Required value: name or generateName is required", "metadata.name")
+        raise invalid(rt.kind, rt.group, "", [required])
+    if rt.plural in _PATH_SEGMENT_KINDS:
+        ok = name not in (".", "..") and "/" not in name and "%" not in name
+        rule = "may not be '.' or '..' and may not contain '/' or '%'"
+    elif rt.plural in ("namespaces", "services"):
+        ok, rule = len(name) <= 63 and bool(_DNS_LABEL.match(name)), _LABEL_RULE
+    else:
+        ok, rule = len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name)), _SUBDOMAIN_RULE
+    if not ok:
+        cause = _cause("FieldValueInvalid", f"Invalid value: {json.dumps(name)}: {rule}", "metadata.name")
+        raise invalid(rt.kind, rt.group, name, [cause])
+
+
+def check_metadata(rt: ResourceType, obj: JsonDict) -> None:
+    """Label and annotation values must be strings (the Python client breaks on anything else)."""
+    meta = obj["metadata"]
+    causes = [
+        _cause("FieldValueInvalid", f"Invalid value: {json.dumps(v)}: must be a string", f"metadata.{key}.{k}")
+        for key in ("labels", "annotations")
+        for k, v in (meta.get(key) or {}).items()
+        if not isinstance(v, str)
+    ]
+    if causes:
+        raise invalid(rt.kind, rt.group, meta.get("name", ""), causes)
+
+
+def apply_builtin_defaults(rt: ResourceType, obj: JsonDict, old: JsonDict | None, allocate_ip: Callable[[], str]) -> None:
+    """Server-side defaults of built-in kinds that clients rely on."""
+    gr = rt.group_resource
+    if gr == ("", "secrets") and "stringData" in obj:
+        data = dict(obj.get("data") or {})
+        for k, v in (obj.pop("stringData") or {}).items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        obj["data"] = data
+    elif gr == ("", "namespaces"):
+        obj["status"] = {"phase": "Active", **(obj.get("status") or {})}
+        labels = dict(obj["metadata"].get("labels") or {})
+        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        obj["metadata"]["labels"] = labels
+    elif gr == ("", "services"):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        if "clusterIP" not in spec:
+            ip = ((old or {}).get("spec") or {}).get("clusterIP") or allocate_ip()
+            spec["clusterIP"] = ip
+            spec["clusterIPs"] = [ip]
+    elif gr in (("apps", "deployments"), ("apps", "statefulsets")):
+        obj.setdefault("spec", {}).setdefault("replicas", 1)
+    elif gr == ("", "pods"):
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
+def check_against_schema(rt: ResourceType, obj: JsonDict, field_validation: str, warnings: list[str]) -> JsonDict:
+    """CRDs are checked structurally; custom objects defaulted, pruned and validated by their schema."""
+    if rt.group_resource == CRD_GROUP_RESOURCE:
+        check_crd(obj)
+        return obj
+    if not rt.custom or not rt.schema:
+        return obj
+    outcome = crd_schema.process(obj, rt.schema)
+    if outcome.unknown and field_validation == "Strict":
+        fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {fields}'
+        )
+    if outcome.unknown and field_validation != "Ignore":
+        warnings.extend(f'unknown field "{u}"' for u in outcome.unknown)
+    if outcome.causes:
+        raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), outcome.causes)
+    return outcome.obj
+
+
+def check_crd(crd: JsonDict) -> None:
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    causes = [
+        _cause("FieldValueRequired", "Required value", path)
+        for path, value in (
+            ("spec.group", spec.get("group")),
+            ("spec.names.plural", names.get("plural")),
+            ("spec.names.kind", names.get("kind")),
+        )
+        if not value
+    ]
+    if not spec.get("versions"):
+        causes.append(_cause("FieldValueRequired", "Required value: must have at least one version", "spec.versions"))
+    name = crd["metadata"].get("name", "")
+    if not causes and name != f"{names.get('plural')}.{spec.get('group')}":
+        message = f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'
+        causes.append(_cause("FieldValueInvalid", message, "metadata.name"))
+    if causes:
+        raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
+
+
+def crd_status(crd: JsonDict) -> JsonDict:
+    """The status the apiextensions controller would give a new CRD: established, names accepted."""
+    spec = crd.get("spec") or {}
+    stamp = now_iso()
+    conditions = [
+        {"type": t, "status": "True", "lastTransitionTime": stamp, "reason": r, "message": m}
+        for t, r, m in (
+            ("NamesAccepted", "NoConflicts", "no conflicts found"),
+            ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        )
+    ]
+    versions = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+    return {"acceptedNames": spec.get("names") or {}, "conditions": conditions, "storedVersions": versions}
