@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=6443, help="TCP port; 0 picks a free one (default 6443)")
     parser.add_argument("--state-file", "--state", dest="state_file", type=Path, help="JSON file to load at start and save to")
-    parser.add_argument("--kubeconfig-out", "--kubeconfig", dest="kubeconfig", type=Path, help="write a kubeconfig for this server here")
+    parser.add_argument(
+        "--kubeconfig-out", "--kubeconfig", dest="kubeconfig", type=Path, help="write a kubeconfig for this server here"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = KubeApiSettings(host=args.host, port=args.port, state_file=args.state_file)

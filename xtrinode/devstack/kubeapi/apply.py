@@ -221,7 +221,9 @@ def dump_managed(entries: list[ManagedEntry]) -> list[JsonDict]:
     return [e.dump() for e in entries if e.fields]
 
 
-def _entry(entries: list[ManagedEntry], manager: str, operation: str, subresource: str, api_version: str, now: str) -> ManagedEntry:
+def _entry(
+    entries: list[ManagedEntry], manager: str, operation: str, subresource: str, api_version: str, now: str
+) -> ManagedEntry:
     for e in entries:
         if (e.manager, e.operation, e.subresource) == (manager, operation, subresource):
             e.api_version, e.time = api_version, now

@@ -178,7 +178,9 @@ class Cluster:
             if old["metadata"].get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ())
                 if added:
-                    raise invalid(rt.kind, rt.group, meta["name"], [{"reason": "FieldValueForbidden", "message": "Forbidden: no new finalizers can be added if the object is being deleted", "field": "metadata.finalizers"}])
+                    message = "Forbidden: no new finalizers can be added if the object is being deleted"
+                    cause = {"reason": "FieldValueForbidden", "message": message, "field": "metadata.finalizers"}
+                    raise invalid(rt.kind, rt.group, meta["name"], [cause])
         elif rt.status and rt.group_resource not in (("", "namespaces"), CRD_GROUP_RESOURCE):
             new.pop("status", None)
         validation.apply_builtin_defaults(rt, new, old, self._allocate_ip)
@@ -209,18 +211,27 @@ class Cluster:
             return remove_now(self, rt.group_resource, stored)
         return stored
 
-    def create(self, rt: ResourceType, namespace: str, body: JsonDict, opts: WriteOptions, *, managed: list[JsonDict] | None = None) -> JsonDict:
+    def create(
+        self, rt: ResourceType, namespace: str, body: JsonDict, opts: WriteOptions,
+        *, managed: list[JsonDict] | None = None,
+    ) -> JsonDict:
         if not isinstance(body, dict):
             raise bad_request(f"the request body must be a {rt.kind} object (a JSON map)")
         if body.get("kind") and body["kind"] != rt.kind:
-            raise bad_request(f"the kind {body['kind']!r} of the object does not match the resource {rt.plural!r} (kind {rt.kind!r})")
+            raise bad_request(
+                f"the kind {body['kind']!r} of the object does not match the resource {rt.plural!r} "
+                f"(kind {rt.kind!r})"
+            )
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise bad_request("metadata must be a map")
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise bad_request(f"the namespace of the provided object ({meta['namespace']!r}) does not match the namespace sent on the request ({namespace!r})")
+                raise bad_request(
+                    f"the namespace of the provided object ({meta['namespace']!r}) does not match the "
+                    f"namespace sent on the request ({namespace!r})"
+                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
@@ -246,7 +257,10 @@ class Cluster:
             raise not_found(rt.plural, rt.group, name)
         return obj
 
-    def update(self, rt: ResourceType, namespace: str, name: str, body: JsonDict, opts: WriteOptions, *, scope: str = "main") -> JsonDict:
+    def update(
+        self, rt: ResourceType, namespace: str, name: str, body: JsonDict, opts: WriteOptions,
+        *, scope: str = "main",
+    ) -> JsonDict:
         if not isinstance(body, dict):
             raise bad_request(f"the request body must be a {rt.kind} object (a JSON map)")
         body_name = (body.get("metadata") or {}).get("name")
@@ -261,9 +275,15 @@ class Cluster:
     ) -> tuple[JsonDict, bool]:
         """Apply a patch; returns the object and whether it was created (server-side apply only)."""
         if content_type != APPLY_PATCH and opts.force is not None:
-            raise invalid("PatchOptions", "meta.k8s.io", "", [{"reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}])
+            message = "Forbidden: may not be specified for non-apply patch"
+            raise invalid("PatchOptions", "meta.k8s.io", "", [{"reason": "FieldValueForbidden", "message": message, "field": "force"}])
         if content_type == STRATEGIC_PATCH and rt.custom:
-            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", reason="UnsupportedMediaType")
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - accepted media types include: "
+                f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}",
+                reason="UnsupportedMediaType",
+            )
         if content_type == APPLY_PATCH:
             return self._apply(rt, namespace, name, body, opts, scope)
         old = self.current(rt, namespace, name)
@@ -288,9 +308,13 @@ class Cluster:
             raise ApiError(422, f"the patch turned {rt.qualified()} {old['metadata']['name']!r} into a non-object")
         return new
 
-    def _apply(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, scope: str) -> tuple[JsonDict, bool]:
+    def _apply(
+        self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, scope: str
+    ) -> tuple[JsonDict, bool]:
         if not opts.manager_explicit:
-            raise invalid("PatchOptions", "meta.k8s.io", "", [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}])
+            message = "Required value: is required for apply patch"
+            cause = {"reason": "FieldValueRequired", "message": message, "field": "fieldManager"}
+            raise invalid("PatchOptions", "meta.k8s.io", "", [cause])
         if not isinstance(body, dict):
             raise bad_request("an apply patch must be a full object (a YAML or JSON map)")
         if not body.get("apiVersion") or not body.get("kind"):
@@ -308,7 +332,10 @@ class Cluster:
             entry = ssa.ManagedEntry(opts.manager, "Apply", rt.api_version, stamp, ssa.field_set(obj, resolver, "main"))
             return self.create(rt, namespace, obj, opts, managed=ssa.dump_managed([entry])), True
         try:
-            new = ssa.server_side_apply(live, body, opts.manager, resolver, force=bool(opts.force), api_version=rt.api_version, now=stamp, scope=scope)
+            new = ssa.server_side_apply(
+                live, body, opts.manager, resolver,
+                force=bool(opts.force), api_version=rt.api_version, now=stamp, scope=scope,
+            )
         except ssa.ApplyConflict as e:
             raise ApiError(409, str(e), details={"name": name, "group": rt.group, "kind": rt.plural, "causes": e.causes}) from e
         managed = new["metadata"].pop("managedFields")

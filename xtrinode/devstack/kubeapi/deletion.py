@@ -91,14 +91,18 @@ def delete(cluster: Cluster, rt: ResourceType, namespace: str, name: str, option
         current = cluster.store.get(gr, namespace if rt.namespaced else "", name)
         if current is not None:
             return cluster.present(rt, current)
-        return cluster.present(rt, result) if gr == NAMESPACES else success_status(name, rt.group, rt.plural, obj["metadata"]["uid"])
+        if gr == NAMESPACES:
+            return cluster.present(rt, result)
+        return success_status(name, rt.group, rt.plural, obj["metadata"]["uid"])
     last = remove_now(cluster, gr, obj)
     if rt.delete_returns_object:
         return cluster.present(rt, last)
     return success_status(name, rt.group, rt.plural, obj["metadata"]["uid"])
 
 
-def delete_collection(cluster: Cluster, rt: ResourceType, namespace: str | None, selection: Selection, options: JsonDict) -> JsonDict:
+def delete_collection(
+    cluster: Cluster, rt: ResourceType, namespace: str | None, selection: Selection, options: JsonDict
+) -> JsonDict:
     listing = cluster.list_objects(rt, namespace, selection)
     for item in listing["items"]:
         meta = item["metadata"]

@@ -100,7 +100,10 @@ def api_group(group: str, versions: list[str]) -> JsonDict:
 
 
 def api_group_list(registry: Registry) -> JsonDict:
-    groups = [{k: v for k, v in api_group(g, vs).items() if k not in ("kind", "apiVersion")} for g, vs in registry.groups().items()]
+    groups = [
+        {k: v for k, v in api_group(g, vs).items() if k not in ("kind", "apiVersion")}
+        for g, vs in registry.groups().items()
+    ]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
@@ -121,9 +124,15 @@ def resource_list(registry: Registry, group: str, version: str) -> JsonDict:
             entry["categories"] = list(t.categories)
         resources.append(entry)
         if t.status:
-            resources.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": _SUB_VERBS})
+            resources.append({
+                "name": f"{t.plural}/status", "singularName": "", "namespaced": t.namespaced,
+                "kind": t.kind, "verbs": _SUB_VERBS,
+            })
         if t.scale is not None:
-            resources.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": t.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": _SUB_VERBS})
+            resources.append({
+                "name": f"{t.plural}/scale", "singularName": "", "namespaced": t.namespaced,
+                "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": _SUB_VERBS,
+            })
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -69,7 +69,8 @@ def update_scale(cluster: Cluster, rt: ResourceType, namespace: str, name: str, 
     replicas = (scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         message = f"Invalid value: {json.dumps(replicas)}: must be a non-negative integer"
-        raise invalid("Scale", "autoscaling", name, [{"reason": "FieldValueInvalid", "message": message, "field": "spec.replicas"}])
+        cause = {"reason": "FieldValueInvalid", "message": message, "field": "spec.replicas"}
+        raise invalid("Scale", "autoscaling", name, [cause])
     old = cluster.current(rt, namespace, name)
     new = copy.deepcopy(old)
     sent_rv = (scale.get("metadata") or {}).get("resourceVersion")
@@ -79,7 +80,10 @@ def update_scale(cluster: Cluster, rt: ResourceType, namespace: str, name: str, 
     return get_scale(cluster, rt, namespace, name)
 
 
-def patch_scale(cluster: Cluster, rt: ResourceType, namespace: str, name: str, content_type: str, body: Any, opts: WriteOptions) -> JsonDict:
+def patch_scale(
+    cluster: Cluster, rt: ResourceType, namespace: str, name: str, content_type: str, body: Any,
+    opts: WriteOptions,
+) -> JsonDict:
     from .cluster import APPLY_PATCH
 
     current = get_scale(cluster, rt, namespace, name)

@@ -172,7 +172,8 @@ def _check_string(value: str, schema: JsonDict, path: str, causes: list[JsonDict
     if "minLength" in schema and len(value) < schema["minLength"]:
         causes.append(_invalid(path, value, f"{path} in body should be at least {schema['minLength']} chars long"))
     if "maxLength" in schema and len(value) > schema["maxLength"]:
-        causes.append({"reason": "FieldValueTooLong", "message": f"Too long: may not be more than {schema['maxLength']} bytes", "field": path})
+        message = f"Too long: may not be more than {schema['maxLength']} bytes"
+        causes.append({"reason": "FieldValueTooLong", "message": message, "field": path})
     pattern = schema.get("pattern")
     if pattern and not re.search(pattern, value):
         causes.append(_invalid(path, value, f"{path} in body should match '{pattern}'"))
@@ -182,7 +183,8 @@ def _check_array(value: list[Any], schema: JsonDict, path: str, causes: list[Jso
     if "minItems" in schema and len(value) < schema["minItems"]:
         causes.append(_invalid(path, len(value), f"{path} in body should have at least {schema['minItems']} items"))
     if "maxItems" in schema and len(value) > schema["maxItems"]:
-        causes.append({"reason": "FieldValueTooMany", "message": f"Too many: {len(value)}: must have at most {schema['maxItems']} items", "field": path})
+        message = f"Too many: {len(value)}: must have at most {schema['maxItems']} items"
+        causes.append({"reason": "FieldValueTooMany", "message": message, "field": path})
     items = schema.get("items")
     if isinstance(items, dict):
         for i, item in enumerate(value):
@@ -191,7 +193,8 @@ def _check_array(value: list[Any], schema: JsonDict, path: str, causes: list[Jso
         seen = [json.dumps(v, sort_keys=True) for v in value]
         for i, s in enumerate(seen):
             if s in seen[:i]:
-                causes.append({"reason": "FieldValueDuplicate", "message": f"Duplicate value: {_show(value[i])}", "field": f"{path}[{i}]"})
+                message = f"Duplicate value: {_show(value[i])}"
+                causes.append({"reason": "FieldValueDuplicate", "message": message, "field": f"{path}[{i}]"})
 
 
 def _check_object(value: JsonDict, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:

@@ -41,7 +41,9 @@ class KubeApiSettings(BaseModel):
     port: int = Field(0, description="TCP port; 0 picks a free one.")
     state_file: Path | None = Field(None, description="JSON file to load at start and save to; none keeps state in memory.")
     history_limit: int = Field(5000, description="Events kept for watch resumption; older versions get 410 Expired.")
-    bookmark_interval: timedelta = Field(timedelta(seconds=15), description="Idle time between BOOKMARK events on watches that allow them.")
+    bookmark_interval: timedelta = Field(
+        timedelta(seconds=15), description="Idle time between BOOKMARK events on watches that allow them."
+    )
     max_watch: timedelta = Field(timedelta(minutes=30), description="Longest a watch stays open without timeoutSeconds.")
     persist_interval: timedelta = Field(timedelta(seconds=2), description="How often changed state is written to state_file.")
 
@@ -149,7 +151,8 @@ def _resolve(registry: Registry, group: str, version: str, segs: list[str]) -> _
         raise missing
     if rt.namespaced and name and namespace is None:
         raise missing
-    if sub and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale) or (sub == "finalize" and rt.plural == "namespaces")):
+    served = {"status": rt.status, "scale": rt.scale is not None, "finalize": rt.plural == "namespaces"}
+    if sub and not served.get(sub):
         raise missing
     return _Route(rt, namespace, name, sub)
 
@@ -248,7 +251,12 @@ async def _discovery(request: web.Request, cluster: Cluster, parts: list[str]) -
         if len(parts) == 2:
             return _json(discovery.openapi_root(registry))
         rest = parts[2:]
-        group, version = ("", rest[1]) if rest[0] == "api" and len(rest) == 2 else (rest[1], rest[2]) if len(rest) == 3 else ("?", "?")
+        if rest[0] == "api" and len(rest) == 2:
+            group, version = "", rest[1]
+        elif len(rest) == 3:
+            group, version = rest[1], rest[2]
+        else:
+            raise ApiError(404, "the server could not find the requested resource")
         doc = discovery.openapi_group_version(registry, group, version)
         if doc is None:
             raise ApiError(404, "the server could not find the requested resource")

@@ -60,7 +60,8 @@ def json_path(obj: Any, path: str) -> Any:
             rest = rest[m.end():]
         elif m := _FILTER.match(rest):
             field, want = m.groups()
-            node = next((i for i in node if isinstance(i, dict) and str(json_path(i, "." + field)) == want), None) if isinstance(node, list) else None
+            items = node if isinstance(node, list) else []
+            node = next((i for i in items if isinstance(i, dict) and str(json_path(i, "." + field)) == want), None)
             rest = rest[m.end():]
         elif m := re.match(r"^\[(\d+)\]", rest):
             i = int(m.group(1))
@@ -99,8 +100,15 @@ def _ready(o: JsonDict) -> str:
 
 
 _BUILTIN: dict[tuple[str, str], list[Column]] = {
-    ("", "configmaps"): [_NAME, _col("Data", "integer", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})), _AGE],
-    ("", "secrets"): [_NAME, _col("Type", "string", lambda o: o.get("type", "Opaque")), _col("Data", "integer", lambda o: len(o.get("data") or {})), _AGE],
+    ("", "configmaps"): [
+        _NAME, _col("Data", "integer", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})), _AGE,
+    ],
+    ("", "secrets"): [
+        _NAME,
+        _col("Type", "string", lambda o: o.get("type", "Opaque")),
+        _col("Data", "integer", lambda o: len(o.get("data") or {})),
+        _AGE,
+    ],
     ("", "namespaces"): [_NAME, _col("Status", "string", lambda o: (o.get("status") or {}).get("phase", "")), _AGE],
     ("", "pods"): [_NAME, _col("Status", "string", lambda o: (o.get("status") or {}).get("phase", "")), _AGE],
     ("", "services"): [
@@ -133,7 +141,8 @@ def columns_for(rt: ResourceType) -> list[Column]:
         cols = [_NAME]
         for c in rt.printer_columns:
             kind = c.get("type", "string")
-            cols.append(_col(c.get("name", ""), kind, _printer(c.get("jsonPath", ""), kind), c.get("format", ""), int(c.get("priority", 0))))
+            fmt, priority = c.get("format", ""), int(c.get("priority", 0))
+            cols.append(_col(c.get("name", ""), kind, _printer(c.get("jsonPath", ""), kind), fmt, priority))
         return cols
     return _BUILTIN.get(rt.group_resource, [_NAME, _AGE])
 

@@ -41,7 +41,10 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
 
-def parse_watch(rt: ResourceType, namespace: str | None, selection: Selection, query: Any, max_seconds: float, as_table: bool = False) -> WatchRequest:
+def parse_watch(
+    rt: ResourceType, namespace: str | None, selection: Selection, query: Any, max_seconds: float,
+    as_table: bool = False,
+) -> WatchRequest:
     raw_timeout = query.get("timeoutSeconds")
     try:
         timeout = float(raw_timeout) if raw_timeout else max_seconds
@@ -144,7 +147,10 @@ async def stream(request: web.Request, cluster: Cluster, w: WatchRequest, bookma
     return response
 
 
-async def _live(request: web.Request, writer: _Writer, queue: asyncio.Queue[Event | None], w: WatchRequest, bookmark_interval: float) -> None:
+async def _live(
+    request: web.Request, writer: _Writer, queue: asyncio.Queue[Event | None], w: WatchRequest,
+    bookmark_interval: float,
+) -> None:
     deadline = time.monotonic() + w.timeout_seconds
     next_bookmark = time.monotonic() + bookmark_interval
     while True:
