@@ -203,7 +203,7 @@ class StandardError:
 COORDINATOR_ID_ALPHABET: Final = "abcdefghijkmnpqrstuvwxyz23456789"
 """`QueryIdGenerator`: a-z without l and o, 2-9; five of these make the coordinator id."""
 
-QUERY_ID_PATTERN: Final = re.compile(r"^\d{8}_\d{6}_\d{5}_[a-z2-9]{5}$")
+QUERY_ID_PATTERN: Final = re.compile(r"^\d{8}_\d{6}_\d{5}_[a-km-np-z2-9]{5}$")
 """A query id as `QueryIdGenerator` makes it: `YYYYMMDD_HHMMSS_NNNNN_ccccc` (UTC)."""
 
 QUERY_ID_IN_PATH: Final = re.compile(r"\d+_\d+_\d+_\w+")

@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import pytest
@@ -17,13 +17,20 @@ import trino
 
 from xtrinode.devstack.trino import TrinoNode
 
+
+class HasPort(Protocol):
+    """A TrinoNode, or an emulator child process, listening on 127.0.0.1."""
+
+    @property
+    def port(self) -> int | None: ...
+
 T = TypeVar("T")
 
 PAGE_ROWS = 100
 """Rows per result page of the shared coordinator, so multi-page results are cheap to produce."""
 
 
-def connect(node: TrinoNode, **kwargs: Any) -> trino.dbapi.Connection:
+def connect(node: HasPort, **kwargs: Any) -> trino.dbapi.Connection:
     """A real trino-python-client DB-API connection to a node."""
     port = node.port
     assert port is not None
@@ -31,7 +38,7 @@ def connect(node: TrinoNode, **kwargs: Any) -> trino.dbapi.Connection:
     return trino.dbapi.connect(host="127.0.0.1", port=port, http_scheme="http", **kwargs)
 
 
-def fetch_all(node: TrinoNode, sql: str, **kwargs: Any) -> tuple[list[list[Any]], list[Any]]:
+def fetch_all(node: HasPort, sql: str, **kwargs: Any) -> tuple[list[list[Any]], list[Any]]:
     """Run one statement through the real client (blocking: call it via asyncio.to_thread)."""
     with connect(node, **kwargs) as conn:
         cursor = conn.cursor()
