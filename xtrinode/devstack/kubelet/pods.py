@@ -1,0 +1,371 @@
+"""`LocalPod`: one pod on this machine — its files, env and process, readiness, restarts and termination.
+
+A task per pod: prepare (ConfigMaps to files, secretKeyRef env, discovery.uri made local), start,
+probe readiness, restart after unexpected exits; `terminate` runs the preStop hook, then SIGTERM/SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from .objects import JsonDict, now_iso, set_condition
+from .podspec import (
+    HttpProbe,
+    ShutdownHook,
+    parse_properties,
+    readiness_probe,
+    referenced_objects,
+    resolve_env,
+    shutdown_hook,
+)
+from .process import LocalProcess
+from .runtime import PodLaunch, PodRuntime
+from .servicemap import LOCAL_IP
+from .settings import KubeletSettings
+from .volumes import PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
+
+__all__ = ["LocalPod", "PodHost", "free_port"]
+
+log = logging.getLogger("xtrinode.devstack.kubelet.pods")
+
+DEFAULT_HTTP_PORT = 8080
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOCAL_IP, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((LOCAL_IP, port))
+        except OSError:
+            return False
+    return True
+
+
+class PodHost(Protocol):
+    """What a pod needs from its kubelet."""
+
+    settings: KubeletSettings
+    runtime: PodRuntime
+
+    @property
+    def http(self) -> aiohttp.ClientSession: ...
+
+    async def read_objects(
+        self, namespace: str, config_maps: set[str], secrets: set[str]
+    ) -> tuple[dict[str, JsonDict], dict[str, JsonDict]]: ...
+
+    def service_addresses(self, host: str, port: int) -> list[str] | None: ...
+
+    async def services_changed(self, timeout: float) -> None: ...
+
+    def changed(self) -> None: ...
+
+
+class LocalPod:
+    """The local life of one Pod object (matched by uid)."""
+
+    def __init__(self, host: PodHost, pod: Mapping[str, Any]) -> None:
+        self.host = host
+        self.pod: JsonDict = dict(pod)
+        meta = pod["metadata"]
+        self.namespace, self.name, self.uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
+        spec = pod.get("spec") or {}
+        self.container: JsonDict = dict((spec.get("containers") or [{}])[0])
+        self.grace = float(spec.get("terminationGracePeriodSeconds", 30))
+        self.restart_policy = str(spec.get("restartPolicy") or "Always")
+        self.directory = host.settings.pods_dir / f"{self.namespace}_{self.name}"
+        self.log_path = host.settings.logs_dir / f"{self.namespace}_{self.name}.log"
+        self.ports: dict[int, int] = {}
+        self.process: LocalProcess | None = None
+        self.pids: list[int] = []
+        self.ready = False
+        self.restart_count = 0
+        self.waiting: tuple[str, str] | None = ("ContainerCreating", "")
+        self.last_terminated: JsonDict | None = None
+        self.terminated: JsonDict | None = None
+        self.terminating = False
+        self.start_time: str | None = None
+        self.status: JsonDict = {}
+        self.written_status: JsonDict | None = None
+        self._env: dict[str, str] = {}
+        self._hook: ShutdownHook | None = None
+        self._probe: HttpProbe | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.finished = asyncio.Event()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.pod["metadata"].get("labels") or {})
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"kubelet-pod-{self.namespace}/{self.name}")
+
+    # -- preparing -------------------------------------------------------------------------
+    async def _prepare(self) -> PodLaunch:
+        spec = self.pod.get("spec") or {}
+        env_maps, env_secrets = referenced_objects(self.container)
+        config_maps, secrets = await self.host.read_objects(
+            self.namespace, referenced_config_maps(spec) | env_maps, env_secrets
+        )
+        planned = plan_pod_files(spec, self.container, config_maps)
+        config_text = planned.text("config.properties")
+        if config_text is None:
+            raise PodConfigError(
+                f"container {self.container.get('name')!r} has no config.properties under /etc/trino; "
+                "mount the rendered config ConfigMap there"
+            )
+        props = parse_properties(config_text)
+        container_port = int(props.get("http-server.http.port", DEFAULT_HTTP_PORT))
+        if container_port not in self.ports or not _port_free(self.ports[container_port]):
+            self.ports = {container_port: free_port()}
+        self._env = resolve_env(self.pod, self.container, config_maps, secrets, LOCAL_IP)
+        self._probe = readiness_probe(self.container)
+        self._hook = shutdown_hook(self.container)
+        coordinator = props.get("coordinator", "false").strip().lower() == "true"
+        discovery = None
+        if not coordinator and props.get("discovery.uri"):
+            discovery = await self._local_discovery_uri(props["discovery.uri"])
+        write_pod_files(self.directory, planned)
+        return PodLaunch(
+            namespace=self.namespace, pod=self.name, role="coordinator" if coordinator else "worker",
+            config_dir=self.directory, port=self.ports[container_port], log_path=self.log_path,
+            env=self._env, discovery_uri=discovery,
+        )
+
+    async def _local_discovery_uri(self, uri: str) -> str:
+        """discovery.uri with a Service host made local; waits until that Service has a ready pod."""
+        parts = urlsplit(uri)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname or ""
+        while True:
+            addresses = self.host.service_addresses(host, port)
+            if addresses is None:
+                return uri  # not a Service of this cluster: leave it as written
+            if addresses:
+                return urlunsplit((parts.scheme, addresses[0], parts.path, parts.query, parts.fragment)).rstrip("/")
+            self._set_waiting("ContainerCreating", f"waiting for a ready endpoint of {host}:{port} (discovery.uri)")
+            await self.host.services_changed(1.0)
+            if self._stop.is_set():
+                raise asyncio.CancelledError
+
+    # -- running ---------------------------------------------------------------------------
+    def _set_waiting(self, reason: str, message: str) -> None:
+        if self.waiting != (reason, message):
+            self.waiting = (reason, message)
+            self.host.changed()
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        try:
+            while not self._stop.is_set():
+                try:
+                    launch = await self._prepare()
+                except PodConfigError as e:
+                    log.warning("pod cannot start", extra={"namespace": self.namespace, "pod": self.name, "error": str(e)})
+                    self._set_waiting("CreateContainerConfigError", str(e))
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self.host.settings.restart_backoff_max.total_seconds())
+                    continue
+                if self._stop.is_set():
+                    break
+                process = await self.host.runtime.start(launch)
+                self.process = process
+                self.pids.append(process.pid)
+                self.start_time = self.start_time or process.started_at
+                self.waiting = None
+                self.terminated = None
+                log.info("pod process started", extra={"namespace": self.namespace, "pod": self.name,
+                                                       "pid": process.pid, "port": launch.port, "role": launch.role})
+                self.host.changed()
+                code = await self._supervise(process)
+                if self._stop.is_set():
+                    break
+                self.last_terminated = self._termination(process, code)
+                self._set_ready(False)
+                if self.restart_policy == "Never" or (self.restart_policy == "OnFailure" and code == 0):
+                    self.terminated = self.last_terminated
+                    self.host.changed()
+                    return
+                self.restart_count += 1
+                log.warning("pod process exited; restarting", extra={"namespace": self.namespace, "pod": self.name,
+                                                                    "exit_code": code, "restarts": self.restart_count})
+                self._set_waiting("CrashLoopBackOff", f"back-off {backoff:g}s restarting failed container")
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.host.settings.restart_backoff_max.total_seconds())
+        except asyncio.CancelledError:
+            pass
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def _termination(self, process: LocalProcess, code: int) -> JsonDict:
+        return {"exitCode": code if code >= 0 else 128 - code, "reason": "Completed" if code == 0 else "Error",
+                "startedAt": process.started_at, "finishedAt": now_iso(),
+                "containerID": f"xtrinode-devstack://{process.pid}"}
+
+    async def _supervise(self, process: LocalProcess) -> int:
+        """Probe readiness until the process exits; returns its exit code."""
+        interval = self.host.settings.readiness_poll_interval.total_seconds()
+        while True:
+            self._set_ready(await self._probe_ready())
+            code = await process.wait(interval)
+            if code is not None:
+                return code
+
+    async def _probe_ready(self) -> bool:
+        probe = self._probe
+        if probe is None:
+            return True
+        local = self.ports.get(probe.port)
+        if local is None:
+            return False
+        timeout = self.host.settings.probe_timeout.total_seconds()
+        if probe.path is None:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(LOCAL_IP, local), timeout)
+                writer.close()
+                await writer.wait_closed()
+                return True
+            except (OSError, TimeoutError):
+                return False
+        url = f"{probe.scheme.lower()}://{LOCAL_IP}:{local}{probe.path}"
+        try:
+            async with self.host.http.get(url, headers=dict(probe.headers),
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if not 200 <= response.status < 400:
+                    return False
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+        # Trino answers /v1/info with 200 while still starting: ready only once `starting` is false.
+        return b'"starting":true' not in body.replace(b" ", b"")
+
+    def _set_ready(self, ready: bool) -> None:
+        if self.terminating and ready:
+            return
+        if ready != self.ready:
+            self.ready = ready
+            log.info("pod readiness", extra={"namespace": self.namespace, "pod": self.name, "ready": ready})
+            self.host.changed()
+
+    # -- terminating -----------------------------------------------------------------------
+    async def terminate(self, grace: float | None = None, *, run_hook: bool = True) -> None:
+        """preStop hook (Trino: PUT SHUTTING_DOWN, wait for exit), then SIGTERM, SIGKILL at the deadline."""
+        if self.terminating:
+            await self.finished.wait()
+            return
+        self.terminating = True
+        self._stop.set()
+        self._set_ready(False)
+        grace = self.grace if grace is None else grace
+        deadline = time.monotonic() + grace
+        process = self.process
+        try:
+            if process is not None and process.returncode is None:
+                if self._hook is not None and run_hook:
+                    await self._run_hook(self._hook, process, deadline)
+                code = await process.stop(max(0.0, deadline - time.monotonic()))
+                self.terminated = self._termination(process, code)
+                log.info("pod process stopped", extra={"namespace": self.namespace, "pod": self.name,
+                                                       "pid": process.pid, "exit_code": code})
+            if self._task is not None:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            shutil.rmtree(self.directory, ignore_errors=True)
+        finally:
+            self.finished.set()
+            self.host.changed()
+
+    async def _run_hook(self, hook: ShutdownHook, process: LocalProcess, deadline: float) -> None:
+        local = self.ports.get(hook.port)
+        if local is None:
+            return
+        headers = dict(hook.headers)
+        if hook.user:
+            headers["X-Trino-User"] = hook.user
+        auth = None
+        if hook.password_env and hook.user and hook.password_env in self._env:
+            auth = aiohttp.BasicAuth(hook.user, self._env[hook.password_env])
+        url = f"http://{LOCAL_IP}:{local}{hook.path}"
+        try:
+            async with self.host.http.request(
+                hook.method, url, data=hook.body, headers=headers, auth=auth,
+                timeout=aiohttp.ClientTimeout(total=max(0.1, min(5.0, deadline - time.monotonic()))),
+            ) as response:
+                if response.status >= 300:
+                    log.warning("preStop hook refused", extra={"namespace": self.namespace, "pod": self.name,
+                                                               "status": response.status})
+                    return
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("preStop hook failed", extra={"namespace": self.namespace, "pod": self.name,
+                                                      "error": type(e).__name__})
+            return
+        log.info("preStop hook sent", extra={"namespace": self.namespace, "pod": self.name, "path": hook.path})
+        if hook.wait_for_exit:
+            await process.wait(max(0.0, deadline - time.monotonic()))
+
+    # -- status ----------------------------------------------------------------------------
+    def compute_status(self) -> JsonDict:
+        """The Pod `.status` this kubelet reports now (conditions keep their transition times)."""
+        now = now_iso()
+        previous = self.status.get("conditions") or []
+        started = self.process is not None
+        conditions = set_condition(previous, "PodScheduled", True, "", "", now)
+        conditions = set_condition(conditions, "Initialized", True, "", "", now)
+        conditions = set_condition(conditions, "ContainersReady", self.ready, "" if self.ready else "ContainersNotReady",
+                                   "", now)
+        conditions = set_condition(conditions, "Ready", self.ready, "" if self.ready else "ContainersNotReady", "", now)
+        for cond in conditions:
+            if not cond.get("reason"):
+                cond.pop("reason", None)
+            if not cond.get("message"):
+                cond.pop("message", None)
+        state: JsonDict
+        if self.terminated is not None:
+            state = {"terminated": self.terminated}
+        elif self.waiting is not None:
+            reason, message = self.waiting
+            state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+        else:
+            assert self.process is not None
+            state = {"running": {"startedAt": self.process.started_at}}
+        container: JsonDict = {
+            "name": self.container.get("name", "trino"), "image": self.container.get("image", ""), "imageID": "",
+            "ready": self.ready, "restartCount": self.restart_count, "started": started and self.waiting is None,
+            "state": state, "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
+        }
+        if self.process is not None:
+            container["containerID"] = f"xtrinode-devstack://{self.process.pid}"
+        if self.terminated is not None and not self.terminating:
+            phase = "Succeeded" if self.terminated.get("exitCode") == 0 else "Failed"
+        else:
+            phase = "Running" if started else "Pending"
+        status: JsonDict = {"phase": phase, "conditions": conditions, "containerStatuses": [container],
+                            "hostIP": LOCAL_IP, "qosClass": "Burstable"}
+        if started:
+            status.update(podIP=LOCAL_IP, podIPs=[{"ip": LOCAL_IP}], startTime=self.start_time)
+        self.status = status
+        return status
