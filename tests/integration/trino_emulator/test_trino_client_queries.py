@@ -1,6 +1,6 @@
 """The real trino-python-client (DB-API) against an emulated single-node coordinator.
 
-Checks: SELECT 1 and literal types, tpch.tiny nation/region equal dbgen's rows, cursor.description
+Checks: SELECT 1 and literal types, client-side parameters (EXECUTE IMMEDIATE ... USING), tpch.tiny nation/region equal dbgen's rows, cursor.description
 types, a multi-page result, SHOW CATALOGS/SCHEMAS/TABLES, USE and SET SESSION round-trips
 (the next query carries them), error mapping to TrinoUserError with errorName and location,
 and cursor.cancel() ending the query FAILED/USER_CANCELED in /v1/query.
@@ -36,6 +36,20 @@ async def test_literals_map_to_trino_types(coordinator: TrinoNode) -> None:
         ("_col0", "varchar(3)"), ("_col1", "decimal(3,2)"), ("_col2", "boolean"), ("_col3", "date"),
         ("_col4", "double"), ("_col5", "bigint"), ("nothing", "unknown"),
     ]
+
+
+def _with_parameters(node: TrinoNode) -> tuple[list[list[object]], list[object]]:
+    with connect(node) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT name, ?, ?, ? FROM tpch.tiny.nation WHERE nationkey = ? AND name <> ?",
+                       (datetime.date(2020, 1, 2), 1.5, Decimal("2.25"), 3, "it's"))
+        return cursor.fetchall(), [d[1] for d in cursor.description or []]
+
+
+async def test_parameters_arrive_through_execute_immediate(coordinator: TrinoNode) -> None:
+    rows, types = await asyncio.to_thread(_with_parameters, coordinator)
+    assert rows == [["CANADA", datetime.date(2020, 1, 2), 1.5, Decimal("2.25")]]
+    assert types == ["varchar(25)", "date", "double", "decimal(3,2)"]
 
 
 async def test_tpch_tiny_nation_equals_dbgen_rows(coordinator: TrinoNode) -> None:
@@ -162,7 +176,7 @@ def _start_sleep(node: TrinoNode, sql: str, holder: dict[str, object]) -> None:
     except trino.exceptions.TrinoQueryError as e:
         holder["error"] = e
     finally:
-        conn.close()
+        conn.close()  # type: ignore[no-untyped-call]
 
 
 async def test_cursor_cancel_ends_query_failed_user_canceled(

@@ -137,3 +137,27 @@ async def test_graceful_shutdown_waits_for_the_running_query_then_grace(
         assert not worker.exit_requested.is_set(), "exited before the running task and the second grace period"
         await asyncio.wait_for(worker.exit_requested.wait(), timeout=10)
         assert time.monotonic() - query_done >= grace * 0.9
+
+
+async def test_worker_of_another_environment_is_invalid_and_not_counted(http: aiohttp.ClientSession) -> None:
+    async with TrinoNode(_coordinator_settings(required_workers_max_wait=seconds(0.3))) as coordinator:
+        async with TrinoNode(_worker_settings(coordinator, environment="elsewhere")) as worker:
+            [node] = await eventually(lambda: _node_in_state(http, coordinator, "INVALID"),
+                                      "the foreign worker to be INVALID")
+            assert node["uri"] == worker.url
+            with pytest.raises(trino.exceptions.TrinoQueryError) as caught:
+                await asyncio.to_thread(fetch_all, coordinator, "SELECT 1")
+            assert caught.value.error_name == "GENERIC_INSUFFICIENT_RESOURCES"
+
+
+async def test_stopped_worker_turns_gone_then_its_announcement_expires(http: aiohttp.ClientSession) -> None:
+    settings = _coordinator_settings(announce_expiry=seconds(0.6))
+    async with TrinoNode(settings) as coordinator:
+        async with TrinoNode(_worker_settings(coordinator)):
+            await eventually(lambda: _node_in_state(http, coordinator, "ACTIVE"), "the worker to be ACTIVE")
+        await eventually(lambda: _node_in_state(http, coordinator, "GONE"), "the stopped worker to be GONE")
+
+        async def forgotten() -> bool:
+            return not await _nodes(http, coordinator)
+
+        await eventually(forgotten, "the announcement to expire", timeout=5)

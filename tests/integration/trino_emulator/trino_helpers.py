@@ -35,7 +35,10 @@ def connect(node: HasPort, **kwargs: Any) -> trino.dbapi.Connection:
     port = node.port
     assert port is not None
     kwargs.setdefault("user", "alice")
-    return trino.dbapi.connect(host="127.0.0.1", port=port, http_scheme="http", **kwargs)
+    connection: trino.dbapi.Connection = trino.dbapi.connect(  # type: ignore[no-untyped-call]
+        host="127.0.0.1", port=port, http_scheme="http", **kwargs
+    )
+    return connection
 
 
 def fetch_all(node: HasPort, sql: str, **kwargs: Any) -> tuple[list[list[Any]], list[Any]]:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _duration(value: str) -> timedelta:
+    """`2s`, `500ms`, `5m`, or a bare number of seconds (`--startup-delay 2`)."""
+    try:
+        return timedelta(seconds=float(value))
+    except ValueError:
+        return parse_duration(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {
@@ -65,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "announce_interval", "announce_expiry", "node_poll_interval"):
         value = getattr(args, name)
         if value is not None:
-            overrides[name] = parse_duration(value)
+            overrides[name] = _duration(value)
     try:
         settings = load_settings(args.config_dir, overrides)
     except (ConfigError, ValueError) as e:

@@ -46,6 +46,11 @@ _VARCHAR_FUNCTIONS: Final = frozenset(
 _SQLITE_TYPES: Final = {"bigint": "INTEGER", "integer": "INTEGER", "boolean": "INTEGER", "double": "REAL",
                         "real": "REAL", "date": "TEXT"}
 _INTEGER_TYPES: Final = frozenset({"tinyint", "smallint", "integer", "bigint"})
+_TYPED_LITERALS: Final[dict[str, str | None]] = {
+    "DATE": None, "TIMESTAMP": None, "TIME": None, "VARCHAR": None, "CHAR": None, "JSON": None,
+    "DOUBLE": "REAL", "REAL": "REAL", "DECIMAL": "NUMERIC", "BIGINT": "INTEGER", "INTEGER": "INTEGER",
+    "SMALLINT": "INTEGER", "TINYINT": "INTEGER", "BOOLEAN": "INTEGER",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +147,13 @@ class _Planner:
                 in_from[depth] = True
             elif token.upper in _CLAUSE_END:
                 in_from[depth] = False
-            elif token.upper == "DATE" and index + 1 < len(tokens) and tokens[index + 1].kind == "string":
-                self.replacements.append((token.start, token.end, ""))
+            elif token.upper in _TYPED_LITERALS and index + 1 < len(tokens) and tokens[index + 1].kind == "string":
+                literal = tokens[index + 1]
+                affinity = _TYPED_LITERALS[token.upper]
+                text = literal.text if affinity is None else f"CAST({literal.text} AS {affinity})"
+                self.replacements.append((token.start, literal.end, text))
+                index += 2
+                continue
             elif token.upper == "AS" and index + 2 < len(tokens) and tokens[index + 1].upper == "DATE" \
                     and tokens[index + 2].text == ")":
                 self.replacements.append((tokens[index + 1].start, tokens[index + 1].end, "TEXT"))
@@ -325,8 +335,8 @@ class _Planner:
                 return "boolean", False
             if first.upper == "NULL":
                 return "unknown", False
-        if len(part) == 2 and first.upper == "DATE" and part[1].kind == "string":
-            return "date", False
+        if len(part) == 2 and first.upper in _TYPED_LITERALS and part[1].kind == "string":
+            return _typed_literal_type(first.upper, part[1].string_value()), False
         column = self._column_type(part)
         if column is not None:
             return column, False
@@ -377,6 +387,17 @@ def _depth0(tokens: Sequence[Token]) -> list[Token]:
         elif depth == 0:
             result.append(token)
     return result
+
+
+def _typed_literal_type(keyword: str, value: str) -> str:
+    if keyword == "DECIMAL":
+        return _number_type(value.strip().lstrip("+-")) if "." in value else f"decimal({len(value.strip()) or 1},0)"
+    if keyword == "TIMESTAMP":
+        fraction = value.partition(".")[2]
+        return f"timestamp({len(fraction.split()[0]) if fraction else 0})"
+    if keyword in ("VARCHAR", "CHAR"):
+        return f"{keyword.lower()}({len(value)})"
+    return {"TIME": "time(0)"}.get(keyword, keyword.lower())
 
 
 def _number_type(text: str) -> str:

@@ -251,6 +251,8 @@ def parse_statement(sql: str) -> Statement:
             bad = next(token for token in tokens if token.text == ";")
             raise _syntax_error(sql, bad.start, "mismatched input ';'. Expecting: <EOF>")
         return Select(sql, tokens)
+    if first.upper == "EXECUTE" and (second := parser.peek(1)) is not None and second.upper == "IMMEDIATE":
+        return parse_statement(_execute_immediate(sql, tokens))
     if parser.accept("SHOW"):
         return _parse_show(parser, sql)
     if parser.accept("DESCRIBE", "DESC"):
@@ -285,6 +287,39 @@ def parse_statement(sql: str) -> Statement:
         words = " ".join(token.text.upper() for token in tokens[:2] if token.kind == "ident")
         raise _not_supported(sql, first, words or first.upper)
     raise _syntax_error(sql, first.start, f"mismatched input '{first.text}'. Expecting: {_expecting_statement()}")
+
+
+def _execute_immediate(sql: str, tokens: list[Token]) -> str:
+    """`EXECUTE IMMEDIATE 'text' [USING a, b]` (what trino-python-client sends for parameters) as plain SQL."""
+    if len(tokens) < 3 or tokens[2].kind != "string":
+        target = tokens[2] if len(tokens) > 2 else None
+        offset = target.start if target is not None else len(sql.rstrip())
+        shown = target.text if target is not None else "<EOF>"
+        raise _syntax_error(sql, offset, f"mismatched input '{shown}'. Expecting: <string>")
+    inner = tokens[2].string_value()
+    arguments: list[str] = []
+    if len(tokens) > 3:
+        if tokens[3].upper != "USING" or len(tokens) == 4:
+            raise _syntax_error(sql, tokens[3].start, f"mismatched input '{tokens[3].text}'. Expecting: 'USING', <EOF>")
+        depth, start = 0, tokens[4].start
+        for token in tokens[4:]:
+            depth += {"(": 1, ")": -1}.get(token.text, 0) if token.kind == "op" else 0
+            if depth == 0 and token.kind == "op" and token.text == ",":
+                arguments.append(sql[start:token.start].strip())
+                start = token.end
+        arguments.append(sql[start:tokens[-1].end].strip())
+    marks = [token for token in tokenize(inner) if token.kind == "op" and token.text == "?"]
+    if len(marks) != len(arguments):
+        raise QueryFailure(
+            StandardError.INVALID_PARAMETER_USAGE,
+            f"Incorrect number of parameters: expected {len(marks)} but found {len(arguments)}",
+        )
+    out, last = [], 0
+    for mark, argument in zip(marks, arguments, strict=True):
+        out += [inner[last:mark.start], argument]
+        last = mark.end
+    out.append(inner[last:])
+    return "".join(out)
 
 
 def _expecting_statement() -> str:
