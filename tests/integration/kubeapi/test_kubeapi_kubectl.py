@@ -72,13 +72,15 @@ def test_invalid_custom_resource_is_rejected_naming_the_field(kubectl: Any, widg
     assert 'spec.replicas: Invalid value: "many"' in res.stderr
 
 
-def test_widget_table_shows_printer_columns(kubectl: Any, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
+def test_widget_table_shows_printer_columns_and_singular_name_resolves(kubectl: Any, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
     body = {"apiVersion": f"{widgets}/v1", "kind": "Widget", "metadata": {"name": "tw"}, "spec": {"color": "green", "replicas": 3}}
     custom.create_namespaced_custom_object(widgets, "v1", namespace, "widgets", body)
     custom.patch_namespaced_custom_object_status(widgets, "v1", namespace, "widgets", "tw", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
     lines = kubectl("get", "wd", "-n", namespace).stdout.splitlines()
     assert lines[0].split() == ["NAME", "COLOR", "REPLICAS", "READY", "AGE"]
     assert lines[1].split()[:4] == ["tw", "green", "3", "True"]
+    single = yaml.safe_load(kubectl("get", "widget", "tw", "-n", namespace, "-o", "yaml").stdout)
+    assert single["kind"] == "Widget" and single["status"]["conditions"][0]["type"] == "Ready"
 
 
 def test_server_side_apply_conflict_and_force(kubectl: Any, namespace: str) -> None:
