@@ -1,7 +1,8 @@
 """The official asyncio client (`kubernetes.aio`) against the emulator, as async activities use it.
 
-Checks create/patch/status on a custom resource, a stale replace (409), server-side apply, and an
-async watch that resumes from a resourceVersion; every client session is closed by the test.
+Checks create/patch/status on a custom resource, a stale replace (409), server-side apply, an
+async watch that resumes from a resourceVersion, and `async with KubeApiServer()` on the test's
+own loop (seeded namespaces, kubeconfig); every client session is closed by the test.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from kubernetes.aio import client, config, watch
+
+from xtrinode.devstack.kubeapi import KubeApiServer
 
 
 @pytest.fixture
@@ -50,3 +53,14 @@ async def test_async_watch_resumes_from_resource_version(aio_api: client.ApiClie
         if len(seen) == 2:
             w.stop()
     assert seen == [("ADDED", "b"), ("DELETED", "a")]
+
+
+async def test_in_process_server_on_the_callers_loop(tmp_path: Path) -> None:
+    async with KubeApiServer(port=0) as srv:
+        assert srv.url.startswith("http://127.0.0.1:") and srv.port != 0
+        srv.seed_namespaces("team-a", "team-b")
+        path = srv.write_kubeconfig(tmp_path / "kubeconfig", namespace="team-a")
+        api = await config.new_client_from_config(config_file=str(path))
+        async with api:
+            names = {ns.metadata.name for ns in (await client.CoreV1Api(api).list_namespace()).items}
+    assert {"default", "kube-system", "team-a", "team-b"} <= names
