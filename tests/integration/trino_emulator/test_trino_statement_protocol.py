@@ -2,7 +2,7 @@
 
 Checks: 401 without a user (exact body and challenge), 400 for an empty statement, the POST page
 shape (QUEUED, ids, slugs, no columns), long-polling instead of spinning, token replay / 410 / 404,
-404 for bad slugs and unknown ids, the final page (no nextUri, X-Trino-Set-* headers), DELETE on
+404 for bad slugs and unknown ids, concurrent retries of one token, the final page (no nextUri, X-Trino-Set-* headers), DELETE on
 nextUri (204, then FAILED USER_CANCELED), DELETE /v1/query/{id}, forwarded headers (nextUri at the
 proxy when enabled, 406 when not), abandonment after query.client.timeout, and no 500 on bad input.
 """
@@ -146,6 +146,24 @@ async def test_token_replay_gone_and_ahead(coordinator: TrinoNode, http: aiohttp
     assert (await _get(http, last_uri))[1] == page, "the final page replays too"
     base, token = last_uri.rsplit("/", 1)
     assert (await _get(http, f"{base}/{int(token) + 1}"))[0] == 404, "past the end is 404"
+
+
+async def test_concurrent_requests_for_one_token_get_the_same_page(
+    coordinator: TrinoNode, http: aiohttp.ClientSession
+) -> None:
+    page = await _post(http, coordinator, "SELECT x FROM UNNEST(sequence(1, 250)) AS t(x)")
+    while "/executing/" not in page["nextUri"]:
+        _, body, _ = await _get(http, page["nextUri"])
+        assert isinstance(body, dict)
+        page = body
+    answers = await asyncio.gather(*(_get(http, page["nextUri"]) for _ in range(3)))
+    assert all(answer[1] == answers[0][1] for answer in answers), "a retried token must replay, not advance"
+    first = answers[0][1]
+    assert isinstance(first, dict)
+    final, _, _ = await _drain(http, first)
+    rows = [row[0] for row in first.get("data", [])]
+    assert rows == list(range(1, len(rows) + 1))
+    assert "error" not in final
 
 
 async def test_bad_slug_and_unknown_query_are_404(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:

@@ -19,7 +19,8 @@ from xtrinode.trino_protocol import StandardError
 
 from .errors import QueryFailure
 from .metadata import Metadata
-from .select import SessionContext, plan_select, run_select, type_result
+from .select import SessionContext, plan_select
+from .sqlite_backend import run_select, type_result
 from .sql import (
     QualifiedName,
     ResetSession,

@@ -121,17 +121,20 @@ class NodeLifecycle:
         if target == NodeState.ACTIVE:
             self._cancel_transition()
             self.state = NodeState.ACTIVE
-            log.info("Node reactivated", extra={"state": str(self.state)})
+            log.info("Node reactivated", extra=self._log_fields())
         elif target == NodeState.DRAINING:
             self.state = NodeState.DRAINING
-            log.info("Drain requested", extra={"state": str(self.state)})
+            log.info("Drain requested", extra=self._log_fields())
             self._transition = asyncio.create_task(self._drain(), name="trino-drain")
         else:
             drained = current == NodeState.DRAINED
             self._cancel_transition()
             self.state = NodeState.SHUTTING_DOWN
-            log.info("Shutdown requested", extra={"state": str(self.state)})
+            log.info("Shutdown requested", extra=self._log_fields())
             self._transition = asyncio.create_task(self._shutdown(immediately=drained), name="trino-shutdown")
+
+    def _log_fields(self) -> dict[str, str]:
+        return {"state": str(self.state), "node_id": self.settings.node_id}
 
     def _cancel_transition(self) -> None:
         if self._transition is not None and not self._transition.done():
@@ -142,7 +145,7 @@ class NodeLifecycle:
         await asyncio.sleep(self.settings.shutdown_grace_period.total_seconds())
         await self._wait_tasks_done()
         self.state = NodeState.DRAINED
-        log.info("Node drained", extra={"state": str(self.state)})
+        log.info("Node drained", extra=self._log_fields())
 
     async def _shutdown(self, *, immediately: bool) -> None:
         grace = self.settings.shutdown_grace_period.total_seconds()
@@ -151,7 +154,7 @@ class NodeLifecycle:
             await self._wait_tasks_done()
             log.info("All tasks finished; waiting the grace period again", extra={"grace_seconds": grace})
             await asyncio.sleep(grace)
-        log.info("Shutting down the process", extra={"state": str(self.state)})
+        log.info("Shutting down the process", extra=self._log_fields())
         self.exit_requested.set()
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ FINISHED once its last page has been served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -15,7 +16,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,6 +89,8 @@ class Query:
         self.queued_token = 0
         self.executing_token = -1
         self.page_cache: tuple[int, dict[str, object], list[tuple[str, str]]] | None = None
+        self.page_lock = asyncio.Lock()
+        self.pollers = 0
         self.last_access = time.monotonic()
         self.last_access_wall = time.time()
         self.cancel_event = threading.Event()
@@ -109,6 +112,17 @@ class Query:
     def touch(self) -> None:
         self.last_access = time.monotonic()
         self.last_access_wall = time.time()
+
+    @contextlib.contextmanager
+    def polled(self) -> Iterator[None]:
+        """A client request is waiting on this query: it is not abandoned meanwhile."""
+        self.pollers += 1
+        self.touch()
+        try:
+            yield
+        finally:
+            self.pollers -= 1
+            self.touch()
 
     # -- state -----------------------------------------------------------------------
     def set_state(self, state: QueryState) -> None:
@@ -324,7 +338,7 @@ class QueryManager:
             await asyncio.sleep(max(0.05, min(1.0, timeout / 4)))
             now = time.monotonic()
             for query in list(self.queries.values()):
-                if not query.state.done and now - query.last_access > timeout:
+                if not query.state.done and not query.pollers and now - query.last_access > timeout:
                     self.cancel(
                         query,
                         StandardError.ABANDONED_QUERY,

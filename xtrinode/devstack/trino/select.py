@@ -1,18 +1,14 @@
-"""SELECT queries: resolve Trino table names, rewrite to SQLite, run, and type the result columns.
+"""SELECT planning: resolve Trino table names, rewrite the text for SQLite, hint column names and types.
 
-Tables become quoted `"catalog.schema.table"` SQLite tables loaded per query; `DATE 'x'`,
-`CAST(... AS date)` and `UNNEST(sequence(a, b)) AS t(x)` are rewritten; column names and
-Trino types come from the select list (aliases, casts, literals, known columns), else from values.
+Tables become quoted `"catalog.schema.table"` SQLite tables (loaded per query by sqlite_backend);
+typed literals, `CAST(... AS date)` and `UNNEST(sequence(a, b)) AS t(x)` are rewritten; names and
+Trino types come from the select list (aliases, casts, literals, known columns) where it tells.
 """
 
 from __future__ import annotations
 
-import random
-import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 from xtrinode.trino_protocol import StandardError
@@ -20,12 +16,11 @@ from xtrinode.trino_protocol import StandardError
 from .errors import QueryFailure
 from .metadata import Metadata, Table
 from .sql import Select, Token, location_of
-from .types import encode_value, normalize_type
+from .types import normalize_type
 
-__all__ = ["SelectPlan", "SessionContext", "plan_select", "run_select", "type_result"]
+__all__ = ["SelectItem", "SelectPlan", "SessionContext", "plan_select", "quote"]
 
 MAX_SEQUENCE: Final = 10000
-MAX_RESULT_ROWS: Final = 1_000_000
 _CLAUSE_END: Final = frozenset(
     {"WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "UNION", "EXCEPT", "INTERSECT", "OFFSET", "FETCH", "WINDOW"}
 )
@@ -43,8 +38,6 @@ _VARCHAR_FUNCTIONS: Final = frozenset(
     {"upper", "lower", "concat", "substr", "substring", "trim", "ltrim", "rtrim", "replace", "reverse", "lpad",
      "rpad", "format", "version", "typeof", "current_user"}
 )
-_SQLITE_TYPES: Final = {"bigint": "INTEGER", "integer": "INTEGER", "boolean": "INTEGER", "double": "REAL",
-                        "real": "REAL", "date": "TEXT"}
 _INTEGER_TYPES: Final = frozenset({"tinyint", "smallint", "integer", "bigint"})
 _TYPED_LITERALS: Final[dict[str, str | None]] = {
     "DATE": None, "TIMESTAMP": None, "TIME": None, "VARCHAR": None, "CHAR": None, "JSON": None,
@@ -62,7 +55,7 @@ class SessionContext:
 
 
 @dataclass(slots=True)
-class _Item:
+class SelectItem:
     name: str | None
     type: str | None
     literal_arithmetic: bool = False
@@ -74,7 +67,7 @@ class SelectPlan:
     sqlite_sql: str
     tables: list[tuple[Table, list[Sequence[Any]]]] = field(default_factory=list)
     scopes: dict[str, dict[str, str]] = field(default_factory=dict)
-    items: list[_Item] | None = None
+    items: list[SelectItem] | None = None
 
 
 def _matching_paren(tokens: Sequence[Token], open_index: int) -> int:
@@ -142,7 +135,7 @@ class _Planner:
             elif (token.upper == "AS" and index + 1 < len(tokens) and tokens[index + 1].kind == "ident"
                   and not (openers and openers[-1] in ("CAST", "TRY_CAST"))):
                 alias = tokens[index + 1]
-                self.replacements.append((alias.start, alias.end, _quote(alias.identifier())))
+                self.replacements.append((alias.start, alias.end, quote(alias.identifier())))
             elif token.upper == "FROM":
                 in_from[depth] = True
             elif token.upper in _CLAUSE_END:
@@ -203,9 +196,9 @@ class _Planner:
         table = self._resolve(names, tokens[start].start)
         rows = list(table.rows())
         self.plan.tables.append((table, rows))
-        replacement = _quote(table.qualified)
+        replacement = quote(table.qualified)
         if alias is None:
-            replacement += f" AS {_quote(table.name)}"
+            replacement += f" AS {quote(table.name)}"
         self.plan.scopes[alias or table.name] = dict(table.columns)
         self.replacements.append((tokens[start].start, parts[-1].end, replacement))
         return index
@@ -260,13 +253,13 @@ class _Planner:
         sequence = (
             f"(WITH RECURSIVE _xt_seq(v) AS (SELECT CAST(({start}) AS INTEGER) UNION ALL SELECT v + 1 FROM _xt_seq "
             f"WHERE v < ({stop}) AND v - ({start}) < {MAX_SEQUENCE}) "
-            f"SELECT v AS {_quote(column)} FROM _xt_seq) AS {_quote(alias)}"
+            f"SELECT v AS {quote(column)} FROM _xt_seq) AS {quote(alias)}"
         )
         self.replacements.append((tokens[index].start, tokens[pos + 3].end, sequence))
         self.plan.scopes[alias] = {column: "bigint"}
         return pos + 4
 
-    def _select_items(self) -> list[_Item] | None:
+    def _select_items(self) -> list[SelectItem] | None:
         tokens = self.tokens
         depth, begin = 0, -1
         for index, token in enumerate(tokens):
@@ -298,7 +291,7 @@ class _Planner:
             items.append(self._item(part))
         return items
 
-    def _item(self, part: list[Token]) -> _Item:
+    def _item(self, part: list[Token]) -> SelectItem:
         alias = None
         if len(part) >= 3 and part[-2].upper == "AS" and part[-1].kind in ("ident", "qident"):
             alias, part = part[-1].identifier(), part[:-2]
@@ -311,7 +304,7 @@ class _Planner:
         elif len(part) == 3 and part[1].text == "." and part[2].kind in ("ident", "qident"):
             column_name = part[2].identifier()
         type_text, literal = self._hint(part)
-        return _Item(alias or column_name, type_text, literal)
+        return SelectItem(alias or column_name, type_text, literal)
 
     def _column_type(self, part: Sequence[Token]) -> str | None:
         if len(part) == 1 and part[0].kind in ("ident", "qident"):
@@ -410,102 +403,11 @@ def _number_type(text: str) -> str:
     return "integer" if int(text) <= 2147483647 else "bigint"
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """A double-quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def plan_select(statement: Select, session: SessionContext, metadata: Metadata) -> SelectPlan:
     """Resolve names and rewrite for SQLite; raises QueryFailure for unknown tables or catalogs."""
     return _Planner(statement, session, metadata).build()
-
-
-def _register_functions(connection: sqlite3.Connection, cancel: threading.Event, session: SessionContext) -> None:
-    def sleep(seconds: Any) -> int | None:
-        if seconds is None:
-            return None
-        delay = float(seconds)
-        if delay < 0:
-            raise ValueError("sleep seconds must not be negative")
-        cancel.wait(delay)
-        return 1
-
-    def concat(*values: Any) -> str | None:
-        return None if any(value is None for value in values) else "".join(str(value) for value in values)
-
-    connection.create_function("sleep", 1, sleep)
-    connection.create_function("concat", -1, concat)
-    connection.create_function("greatest", -1, lambda *v: None if None in v else max(v))
-    connection.create_function("least", -1, lambda *v: None if None in v else min(v))
-    connection.create_function("version", 0, lambda: session.version)
-    connection.create_function("current_user", 0, lambda: session.user)
-    connection.create_function("rand", 0, random.random)
-    connection.create_function("random", 0, random.random)
-
-
-def run_select(
-    plan: SelectPlan,
-    session: SessionContext,
-    cancel: threading.Event,
-    on_connection: Callable[[sqlite3.Connection | None], None],
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run in a worker thread: load the referenced tables into a fresh in-memory SQLite and query it."""
-    connection = sqlite3.connect(":memory:", check_same_thread=False)
-    on_connection(connection)
-    try:
-        _register_functions(connection, cancel, session)
-        for table, rows in plan.tables:
-            columns = ", ".join(f"{_quote(name)} {_SQLITE_TYPES.get(type_text, 'TEXT')}"
-                                for name, type_text in table.columns)
-            connection.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table.qualified)} ({columns})")
-            marks = ", ".join("?" for _ in table.columns)
-            connection.executemany(f"INSERT INTO {_quote(table.qualified)} VALUES ({marks})", rows)
-        cursor = connection.execute(plan.sqlite_sql)
-        names = [description[0] for description in cursor.description or ()]
-        result: list[tuple[Any, ...]] = []
-        while batch := cursor.fetchmany(1000):
-            result.extend(batch)
-            if cancel.is_set():
-                break
-            if len(result) > MAX_RESULT_ROWS:
-                raise QueryFailure(StandardError.EXCEEDED_TIME_LIMIT,
-                                   f"Query exceeded the emulator limit of {MAX_RESULT_ROWS} result rows")
-        return names, result
-    finally:
-        on_connection(None)
-        connection.close()
-
-
-def _infer(values: list[Any], literal_arithmetic: bool) -> str:
-    present = [value for value in values if value is not None]
-    if not present:
-        return "unknown"
-    if all(isinstance(value, int) for value in present):
-        fits = all(-2147483648 <= value <= 2147483647 for value in present)
-        return "integer" if literal_arithmetic and fits else "bigint"
-    if all(isinstance(value, (int, float, Decimal)) for value in present):
-        return "double"
-    if all(isinstance(value, bytes) for value in present):
-        return "varbinary"
-    return "varchar"
-
-
-def type_result(
-    plan: SelectPlan, names: list[str], rows: list[tuple[Any, ...]]
-) -> tuple[list[tuple[str, str]], list[list[Any]]]:
-    """Trino column names and types for a SQLite result, and the rows encoded for JSON."""
-    columns: list[tuple[str, str]] = []
-    items = plan.items if plan.items is not None and len(plan.items) == len(names) else None
-    known = {name: type_text for scope in plan.scopes.values() for name, type_text in scope.items()}
-    for index, sqlite_name in enumerate(names):
-        values = [row[index] for row in rows]
-        if items is not None:
-            item = items[index]
-            name = item.name or f"_col{index}"
-            type_text = item.type or _infer(values, item.literal_arithmetic)
-        else:
-            lowered = sqlite_name.lower()
-            name = lowered if lowered in known or lowered.isidentifier() else f"_col{index}"
-            type_text = known.get(lowered) or _infer(values, False)
-        columns.append((name, type_text))
-    encoded = [[encode_value(value, columns[i][1]) for i, value in enumerate(row)] for row in rows]
-    return columns, encoded

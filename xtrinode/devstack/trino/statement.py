@@ -157,12 +157,11 @@ async def get_queued(request: web.Request) -> web.Response:
     query, token = found
     if token not in (query.queued_token, query.queued_token + 1):
         return web.Response(status=410, text="Invalid token")
-    query.touch()
-    request.app[MANAGER].start(query)
-    deadline = time.monotonic() + _max_wait(request)
-    while not (query.dispatched or query.state.done) and (remaining := deadline - time.monotonic()) > 0:
-        await query.wait_changed(remaining)
-    query.touch()
+    with query.polled():
+        request.app[MANAGER].start(query)
+        deadline = time.monotonic() + _max_wait(request)
+        while not (query.dispatched or query.state.done) and (remaining := deadline - time.monotonic()) > 0:
+            await query.wait_changed(remaining)
     query.queued_token = max(query.queued_token, token)
     pages = _Pages(request)
     if query.state == QueryState.FAILED and not query.dispatched:
@@ -203,24 +202,24 @@ async def get_executing(request: web.Request) -> web.Response:
     if found is None:
         return _not_found()
     query, token = found
-    query.touch()
-    cached = query.page_cache
-    if cached is not None and cached[0] == token:
-        return _respond(cached[1], cached[2])
-    if token < query.executing_token:
-        return web.Response(status=410, text="Gone")
-    final_served = cached is not None and "nextUri" not in cached[1]
-    if token != query.executing_token + 1 or final_served:
-        return _not_found()
-    deadline = time.monotonic() + _max_wait(request)
-    while query.result is None and not query.state.done and (remaining := deadline - time.monotonic()) > 0:
-        await query.wait_changed(remaining)
-    query.touch()
-    body = _executing_page(request, query, token)
-    headers = _final_headers(query) if "nextUri" not in body else []
-    query.executing_token = token
-    query.page_cache = (token, body, headers)
-    return _respond(body, headers)
+    with query.polled():
+        async with query.page_lock:  # a retried request for the same token replays, never advances twice
+            cached = query.page_cache
+            if cached is not None and cached[0] == token:
+                return _respond(cached[1], cached[2])
+            if token < query.executing_token:
+                return web.Response(status=410, text="Gone")
+            final_served = cached is not None and "nextUri" not in cached[1]
+            if token != query.executing_token + 1 or final_served:
+                return _not_found()
+            deadline = time.monotonic() + _max_wait(request)
+            while query.result is None and not query.state.done and (remaining := deadline - time.monotonic()) > 0:
+                await query.wait_changed(remaining)
+            body = _executing_page(request, query, token)
+            headers = _final_headers(query) if "nextUri" not in body else []
+            query.executing_token = token
+            query.page_cache = (token, body, headers)
+            return _respond(body, headers)
 
 
 def _executing_page(request: web.Request, query: Query, token: int) -> dict[str, Any]:
