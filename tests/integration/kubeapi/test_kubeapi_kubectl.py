@@ -3,8 +3,8 @@
 Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, `get xtrinodes -A` with the CRD's
 printer columns and namespaces, `get -o yaml`, `patch --type merge` and the 415 for default
 (strategic) patches on CRs, client- and server-side apply (conflicts, force), `replace` with a stale
-RV, `delete` returning once finalizers go (WatchList), `wait`, `scale`, protobuf `create` and
-`auth can-i`, and a 422 naming the field for an invalid CR.
+RV, `delete` returning once finalizers go (WatchList), `wait`, `scale`, `get -w`, protobuf `create` and
+`auth can-i`/`whoami`, and a 422 naming the field for an invalid CR.
 """
 
 from __future__ import annotations
@@ -166,5 +166,14 @@ def test_get_watch_streams_one_row_tables(kubectl_env: dict[str, str], core: cli
         proc.communicate(timeout=10)
 
 
-def test_auth_can_i_answers_for_the_admin(kubectl: Any) -> None:
+def test_auth_can_i_and_whoami_answer_for_the_admin(kubectl: Any) -> None:
     assert kubectl("auth", "can-i", "delete", "namespaces").stdout.strip() == "yes"
+    assert "kubernetes-admin" in kubectl("auth", "whoami").stdout
+
+
+def test_create_deployment_sends_protobuf_the_emulator_decodes(kubectl: Any, apps: client.AppsV1Api, namespace: str) -> None:
+    kubectl("create", "deployment", "pb", "-n", namespace, "--image=img:1", "--replicas=2", "--port=8080", "--", "run", "it")
+    d = apps.read_namespaced_deployment("pb", namespace)
+    assert d.spec.replicas == 2 and d.spec.selector.match_labels == {"app": "pb"}
+    c = d.spec.template.spec.containers[0]
+    assert (c.image, c.command, c.ports[0].container_port) == ("img:1", ["run", "it"], 8080)

@@ -1,6 +1,7 @@
 """Just enough Kubernetes protobuf decoding for the bodies kubectl sends that way.
 
-`kubectl create namespace|configmap|secret` and `kubectl auth can-i` POST protobuf; other kinds get 415.
+`kubectl create namespace|configmap|secret|deployment` and `kubectl auth can-i|whoami` POST protobuf;
+other kinds get 415.
 """
 
 from __future__ import annotations
@@ -89,8 +90,57 @@ def _review(raw: JsonDict, f: Fields) -> JsonDict:
     return {**raw, "spec": out}
 
 
+def _strings(f: Fields, n: int) -> list[str]:
+    return [v.decode() for v in f.get(n, [])]
+
+
+def _container(raw: bytes) -> JsonDict:
+    f = fields(raw)
+    out: JsonDict = {"name": _str(f, 1) or ""}
+    if image := _str(f, 2):
+        out["image"] = image
+    for key, n in (("command", 3), ("args", 4)):
+        if n in f:
+            out[key] = _strings(f, n)
+    ports = []
+    for p in f.get(6, []):
+        pf = fields(p)
+        port: JsonDict = {"containerPort": pf.get(3, [0])[0]}
+        if proto := _str(pf, 4):
+            port["protocol"] = proto
+        if name := _str(pf, 1):
+            port["name"] = name
+        ports.append(port)
+    if ports:
+        out["ports"] = ports
+    env = [{"name": _str(fields(e), 1) or "", "value": _str(fields(e), 2) or ""} for e in f.get(7, [])]
+    if env:
+        out["env"] = env
+    if policy := _str(f, 14):
+        out["imagePullPolicy"] = policy
+    return out
+
+
+def _deployment_spec(raw: bytes) -> JsonDict:
+    """replicas, selector.matchLabels and the pod template's labels and containers."""
+    f = fields(raw)
+    spec: JsonDict = {}
+    if 1 in f:
+        spec["replicas"] = f[1][0]
+    if 2 in f:
+        spec["selector"] = {"matchLabels": _map(fields(f[2][0]), 1)}
+    if 3 in f:
+        template = fields(f[3][0])
+        pod = fields(template[2][0]) if 2 in template else {}
+        spec["template"] = {
+            "metadata": _meta(template[1][0]) if 1 in template else {},
+            "spec": {"containers": [_container(c) for c in pod.get(2, [])]},
+        }
+    return spec
+
+
 def decode_protobuf(data: bytes) -> JsonDict:
-    """The JSON form of a protobuf-encoded Namespace, ConfigMap, Secret or SelfSubjectAccessReview."""
+    """The JSON form of a protobuf-encoded Namespace, ConfigMap, Secret, Deployment or review."""
     if not data.startswith(b"k8s\x00"):
         raise ValueError("protobuf body without the k8s\\0 prefix")
     unknown = fields(data[4:])
@@ -114,6 +164,11 @@ def decode_protobuf(data: bytes) -> JsonDict:
         return obj
     if kind in ("SelfSubjectAccessReview", "SubjectAccessReview"):
         return _review(obj, f)
+    if kind == "SelfSubjectReview":
+        return obj
+    if kind == "Deployment":
+        obj["spec"] = _deployment_spec(f[2][0]) if 2 in f else {}
+        return obj
     raise ApiError(
         415,
         f"the kubeapi emulator cannot decode a protobuf {kind or 'object'}; write it as YAML and use "

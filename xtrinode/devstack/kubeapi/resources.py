@@ -121,6 +121,10 @@ BUILTINS: tuple[ResourceType, ...] = (
         verbs=CREATE_ONLY, virtual=True,
     ),
     _t(
+        "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
+        verbs=CREATE_ONLY, virtual=True,
+    ),
+    _t(
         "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
         short_names=("crd", "crds"), status=True, tracks_generation=True,
     ),
