@@ -245,3 +245,27 @@ def test_events_are_listed_by_involved_object(core: client.CoreV1Api, namespace:
         })
     found = core.list_namespaced_event(namespace, field_selector="involvedObject.name=target,reason=Scaled")
     assert [e.metadata.name for e in found.items] == ["e1"]
+
+
+def test_patch_carrying_a_stale_resource_version_is_409(core: client.CoreV1Api, namespace: str) -> None:
+    made = core.create_namespaced_config_map(namespace, _cm("pv", data={"v": "1"}))
+    core.patch_namespaced_config_map("pv", namespace, {"data": {"v": "2"}})
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_config_map("pv", namespace, {"metadata": {"resourceVersion": made.metadata.resource_version}, "data": {"v": "3"}})
+    assert e.value.status == 409
+
+
+def test_delete_preconditions_are_checked(core: client.CoreV1Api, namespace: str) -> None:
+    made = core.create_namespaced_config_map(namespace, _cm("pre"))
+    with pytest.raises(ApiException) as e:
+        core.delete_namespaced_config_map("pre", namespace, body={"preconditions": {"uid": "not-the-uid"}})
+    assert e.value.status == 409
+    core.delete_namespaced_config_map("pre", namespace, body={"preconditions": {"uid": made.metadata.uid}})
+
+
+def test_dry_run_validates_without_storing(core: client.CoreV1Api, namespace: str) -> None:
+    dry = core.create_namespaced_config_map(namespace, _cm("dry"), dry_run="All")
+    assert dry.metadata.name == "dry"
+    with pytest.raises(ApiException) as e:
+        core.read_namespaced_config_map("dry", namespace)
+    assert e.value.status == 404
