@@ -1,0 +1,115 @@
+"""Helpers for the kubelet tests: blocking calls off the loop, polling with a deadline, the rendered
+minimal runtime applied with the official client, pod pids and liveness, small kubelet settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client
+
+from xtrinode.devstack.kubelet import KubeletSettings
+from xtrinode.models import XTrinode, XTrinodeCatalog
+from xtrinode.render import render_runtime
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "deploy" / "examples"
+T = TypeVar("T")
+
+
+async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking call (official client, trino client) on a private thread that is gone afterwards."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-blocking") as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args, **kwargs))
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None] | T | None], what: str, timeout: float = 15.0,
+                     interval: float = 0.1) -> T:
+    """Poll `probe` (sync or async) until it returns something truthy, else fail naming what was expected."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+def rendered_runtime(namespace: str, name: str = "demo", **spec: Any) -> list[dict[str, Any]]:
+    """The minimal example (size xs, tpch catalog) rendered for `namespace` with small timings.
+
+    Owner references to the XTrinode are dropped: no XTrinode object exists in these tests, and the
+    API server would garbage-collect the dependents of a missing owner.
+    """
+    runtime_doc = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    catalog_doc = yaml.safe_load((EXAMPLES / "tpch-catalog.yaml").read_text())
+    runtime_doc["metadata"].update(name=name, namespace=namespace, uid=f"uid-{namespace}")
+    runtime_doc["spec"].update({"gracefulShutdown": {"gracePeriodSeconds": 1}, "maxWorkers": 1, **spec})
+    catalog_doc["metadata"].update(namespace=namespace, uid=f"uid-cat-{namespace}")
+    manifests = render_runtime(XTrinode.model_validate(runtime_doc), [XTrinodeCatalog.model_validate(catalog_doc)])
+    for manifest in manifests:
+        manifest["metadata"].pop("ownerReferences", None)
+    return manifests
+
+
+def apply_manifests(api_client: client.ApiClient, namespace: str, manifests: list[dict[str, Any]]) -> None:
+    """Create what the kubelet acts on (ConfigMaps, Secrets, Services, Deployments) with the official client."""
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    creators = {
+        "ConfigMap": core.create_namespaced_config_map,
+        "Secret": core.create_namespaced_secret,
+        "Service": core.create_namespaced_service,
+        "Deployment": apps.create_namespaced_deployment,
+    }
+    for manifest in manifests:
+        create = creators.get(manifest["kind"])
+        if create is not None:
+            create(namespace, manifest)
+
+
+def kubelet_settings(kubeconfig: Path, state_dir: Path, namespace: str, **overrides: Any) -> KubeletSettings:
+    values: dict[str, Any] = {
+        "kubeconfig": kubeconfig, "state_dir": state_dir, "namespaces": (namespace,),
+        "node_name": f"node-{namespace}", "readiness_poll_interval": timedelta(seconds=0.2),
+        "emulator_args": ("--announce-interval", "1s", "--node-poll-interval", "1s"),
+        **overrides,
+    }
+    return KubeletSettings(**values)
+
+
+
+
+def pod_pid(pod: Any) -> int | None:
+    """The local pid the kubelet reports in the container status (`xtrinode-devstack://<pid>`)."""
+    statuses = (pod.status.container_statuses if pod.status else None) or []
+    for status in statuses:
+        if status.container_id and status.container_id.startswith("xtrinode-devstack://"):
+            return int(status.container_id.rsplit("/", 1)[1])
+    return None
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists (signal 0); a zombie of ours would count, but the kubelet reaps."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pods_of(core: client.CoreV1Api, namespace: str, component: str) -> list[Any]:
+    selector = f"app.kubernetes.io/component={component}"
+    return list(core.list_namespaced_pod(namespace, label_selector=selector).items)

@@ -1,0 +1,123 @@
+"""A rendered runtime made real by the kubelet, seen only through the Kubernetes API, services.json
+and the real `trino` client: the coordinator and worker become Ready, Deployment status counts are
+true, the real client runs a tpch query, the worker is registered with the coordinator, and
+Endpoints and services.json list only ready pods.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import trino
+from kubernetes import client
+
+from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime
+from xtrinode.devstack.kubelet import Kubelet
+from xtrinode.devstack.resolver import ServiceResolver
+
+COORDINATOR_URL = "http://trino-demo.{ns}.svc.cluster.local:8080"
+
+
+def _ready_counts(apps: client.AppsV1Api, namespace: str, name: str) -> tuple[Any, ...]:
+    status = apps.read_namespaced_deployment_status(name, namespace).status
+    if status is None:
+        return ()
+    return (status.replicas, status.ready_replicas, status.available_replicas, status.updated_replicas)
+
+
+async def _wait_runtime_ready(apps: client.AppsV1Api, namespace: str) -> None:
+    for role in ("coordinator", "worker"):
+        async def counted(name: str = f"trino-demo-{role}") -> bool:
+            return await blocking(_ready_counts, apps, namespace, name) == (1, 1, 1, 1)
+
+        await eventually(counted, f"deployment trino-demo-{role} with 1 ready, available, updated replica")
+
+
+def _count_nations(url: str) -> int:
+    host, port = url.removeprefix("http://").split(":")
+    with trino.dbapi.connect(host=host, port=int(port), user="alice", http_scheme="http") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) FROM tpch.tiny.nation")
+        rows = cursor.fetchall()
+    return int(rows[0][0])
+
+
+async def test_rendered_runtime_becomes_ready_and_answers_the_trino_client(
+    kubelet: Kubelet, api_client: client.ApiClient, apps: client.AppsV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+    await _wait_runtime_ready(apps, namespace)
+
+    deployment = await blocking(apps.read_namespaced_deployment_status, "trino-demo-worker", namespace)
+    assert deployment.status.observed_generation == deployment.metadata.generation
+    conditions = {c.type: (c.status, c.reason) for c in deployment.status.conditions}
+    assert conditions["Available"] == ("True", "MinimumReplicasAvailable")
+    assert conditions["Progressing"] == ("True", "NewReplicaSetAvailable")
+
+    resolver = ServiceResolver(kubelet.settings.services_file)
+    url = resolver.resolve_url(COORDINATOR_URL.format(ns=namespace))
+    assert url.startswith("http://127.0.0.1:"), url
+    assert await blocking(_count_nations, url) == 25
+
+
+async def test_worker_announces_itself_to_the_coordinator(
+    kubelet: Kubelet, api_client: client.ApiClient, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+    await _wait_runtime_ready(apps, namespace)
+    resolver = ServiceResolver(kubelet.settings.services_file)
+    coordinator = resolver.resolve_url(COORDINATOR_URL.format(ns=namespace))
+    worker_endpoints = await blocking(core.read_namespaced_endpoints, "trino-demo-workers", namespace)
+    worker_port = worker_endpoints.subsets[0].ports[0].port
+
+    async with aiohttp.ClientSession() as http:
+        async def registered() -> list[dict[str, Any]]:
+            async with http.get(f"{coordinator}/v1/node", headers={"X-Trino-User": "admin"}) as response:
+                nodes: list[dict[str, Any]] = await response.json()
+            return [n for n in nodes if n["uri"] == f"http://127.0.0.1:{worker_port}" and n["state"] == "ACTIVE"]
+
+        await eventually(registered, f"worker 127.0.0.1:{worker_port} ACTIVE in the coordinator's /v1/node")
+
+
+def _service_map(path: Path) -> dict[str, list[str]]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+async def test_endpoints_and_service_map_follow_readiness(
+    kubeconfig: Path, tmp_path: Path, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str,
+    no_leaked_threads: None,
+) -> None:
+    # Every emulated node reports starting=true for 2 s: running but not ready yet.
+    settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace,
+                                emulator_args=("--startup-delay", "2s", "--announce-interval", "1s"))
+    async with Kubelet(settings) as kubelet:
+        await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+        forms = [f"trino-demo.{namespace}.svc.cluster.local:8080", f"trino-demo.{namespace}.svc:8080",
+                 f"trino-demo.{namespace}:8080"]
+
+        def not_ready_endpoint() -> Any:
+            endpoints = core.read_namespaced_endpoints("trino-demo", namespace)
+            subsets = endpoints.subsets or []
+            return subsets and subsets[0].not_ready_addresses and not subsets[0].addresses and endpoints
+
+        endpoints = await eventually(lambda: blocking(not_ready_endpoint), "the coordinator under notReadyAddresses")
+        assert endpoints.subsets[0].not_ready_addresses[0].target_ref.kind == "Pod"
+        assert all(_service_map(settings.services_file).get(form) == [] for form in forms)
+
+        def ready_endpoint() -> Any:
+            subsets = core.read_namespaced_endpoints("trino-demo", namespace).subsets or []
+            return subsets and subsets[0].addresses and subsets[0]
+
+        subset = await eventually(lambda: blocking(ready_endpoint), "the coordinator under addresses once started")
+        address = f"127.0.0.1:{subset.ports[0].port}"
+        assert subset.addresses[0].ip == "127.0.0.1"
+        await eventually(lambda: all(_service_map(settings.services_file).get(f) == [address] for f in forms),
+                         f"every address form of trino-demo mapped to {address} in services.json")
+        pod = await blocking(core.read_namespaced_pod, subset.addresses[0].target_ref.name, namespace)
+        assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "True"
+        assert pod.status.pod_ip == "127.0.0.1" and pod.status.phase == "Running"
+    assert all(_service_map(settings.services_file).get(f) == [] for f in forms), "stopped kubelet: nothing ready"

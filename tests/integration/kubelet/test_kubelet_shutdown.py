@@ -1,0 +1,99 @@
+"""Stopping things leaves nothing behind: a stopped kubelet has stopped every pod process it started
+(pids recorded from pod status, checked with signal 0), deleting the namespace stops its processes
+and lets the namespace go, and a Secret-backed catalog password reaches the emulated Trino through
+a secretKeyRef env var without appearing in any ConfigMap or pod directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubelet_helpers import (
+    alive,
+    apply_manifests,
+    blocking,
+    eventually,
+    kubelet_settings,
+    pod_pid,
+    rendered_runtime,
+)
+from xtrinode.devstack.kubelet import Kubelet
+
+
+def _pids(core: client.CoreV1Api, namespace: str, count: int) -> list[int] | None:
+    pods = core.list_namespaced_pod(namespace).items
+    pids = [pid for pod in pods if (pid := pod_pid(pod)) is not None]
+    return pids if len(pids) == count else None
+
+
+async def test_stopped_kubelet_leaves_no_process_behind(
+    kubeconfig: Path, tmp_path: Path, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str,
+    no_leaked_threads: None,
+) -> None:
+    async with Kubelet(kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace)) as kubelet:
+        await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+        pids = await eventually(lambda: blocking(_pids, core, namespace, 2), "2 pods with local pids")
+        assert sorted(pids) == sorted(kubelet.processes().values())
+        assert all(alive(pid) for pid in pids)
+    assert [pid for pid in pids if alive(pid)] == []
+
+
+async def test_deleting_the_namespace_stops_its_processes(
+    kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+    pids = await eventually(lambda: blocking(_pids, core, namespace, 2), "2 pods with local pids")
+    await blocking(core.delete_namespace, namespace)
+    await eventually(lambda: not any(alive(pid) for pid in pids), f"processes {pids} to exit")
+
+    def namespace_gone() -> bool:
+        try:
+            core.read_namespace(namespace)
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    await eventually(lambda: blocking(namespace_gone), f"namespace {namespace} removed once its pods are gone")
+
+
+SECRET_VALUE = "s3cr3t-value-for-kubelet-test"
+
+
+def _with_secret_catalog(namespace: str) -> list[dict[str, Any]]:
+    """The minimal runtime plus a catalog whose password is `${ENV:...}` fed by a secretKeyRef."""
+    manifests = rendered_runtime(namespace)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
+              "stringData": {"password": SECRET_VALUE}}
+    for manifest in manifests:
+        if manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] == "trino-catalog-tpch":
+            manifest["data"]["tpch.properties"] += "tpch.secret-probe=${ENV:CATALOG_DB_PASSWORD}\n"
+        if manifest["kind"] == "Deployment":
+            container = manifest["spec"]["template"]["spec"]["containers"][0]
+            container.setdefault("env", []).append(
+                {"name": "CATALOG_DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})
+    return [secret, *manifests]
+
+
+async def test_secret_key_ref_env_reaches_the_process_and_never_disk(
+    kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, _with_secret_catalog(namespace))
+    pids = await eventually(lambda: blocking(_pids, core, namespace, 2), "2 pods with local pids")
+
+    def ready_pods() -> bool:
+        pods = core.list_namespaced_pod(namespace).items
+        return len(pods) == 2 and all(p.status.container_statuses[0].ready for p in pods)
+
+    # The emulator refuses to start when ${ENV:CATALOG_DB_PASSWORD} is unset: Ready means it was resolved.
+    await eventually(lambda: blocking(ready_pods), "both pods Ready with the secret-backed catalog")
+    for pid in pids:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"CATALOG_DB_PASSWORD={SECRET_VALUE}".encode() in environ
+    state = kubelet.settings.state_dir
+    for path in state.rglob("*"):
+        if path.is_file():
+            assert SECRET_VALUE.encode() not in path.read_bytes(), f"secret value written to {path}"
