@@ -66,6 +66,13 @@ async def test_query_waits_for_a_worker_then_runs(
 
     await eventually(waiting, "the query to wait for resources")
     assert not running.done()
+    async with http.post(f"{cluster_coordinator.url}/v1/statement", data="SELECT 1", headers=USER) as response:
+        page = await response.json()
+    async with http.get(page["nextUri"]) as response:
+        page = await response.json()
+    assert page["stats"]["state"] == "QUEUED", "clients only ever see QUEUED while a query waits for workers"
+    async with http.delete(page["nextUri"]) as response:
+        assert response.status == 204
     async with TrinoNode(_worker_settings(cluster_coordinator)) as worker:
         rows, _ = await asyncio.wait_for(running, timeout=10)
         assert rows == [[25]]

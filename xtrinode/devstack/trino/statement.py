@@ -167,11 +167,13 @@ async def get_queued(request: web.Request) -> web.Response:
     if query.state == QueryState.FAILED and not query.dispatched:
         return web.json_response(pages.page(query, None))
     if query.dispatched:
-        next_uri = pages.uri(Path.EXECUTING, query, EXECUTING_CONTEXT, 0)
-        body = pages.page(query, next_uri)
-        body["stats"]["state"] = str(QueryState.QUEUED) if not query.state.done else body["stats"]["state"]
-        return web.json_response(body)
-    return web.json_response(pages.page(query, pages.uri(Path.QUEUED, query, QUEUED_CONTEXT, token + 1)))
+        body = pages.page(query, pages.uri(Path.EXECUTING, query, EXECUTING_CONTEXT, 0))
+    else:
+        body = pages.page(query, pages.uri(Path.QUEUED, query, QUEUED_CONTEXT, token + 1))
+    if query.state != QueryState.FAILED:
+        # The queued phase shows only QUEUED or FAILED; WAITING_FOR_RESOURCES is for /v1/query.
+        body["stats"]["state"] = str(QueryState.QUEUED)
+    return web.json_response(body)
 
 
 def _final_headers(query: Query) -> list[tuple[str, str]]:
