@@ -269,3 +269,19 @@ def test_dry_run_validates_without_storing(core: client.CoreV1Api, namespace: st
     with pytest.raises(ApiException) as e:
         core.read_namespaced_config_map("dry", namespace)
     assert e.value.status == 404
+
+
+def test_endpoint_slices_are_served_by_the_dynamic_client(api_client: client.ApiClient, namespace: str) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    slices = DynamicClient(api_client).resources.get(api_version="discovery.k8s.io/v1", kind="EndpointSlice")
+    body = {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-abc", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.2"], "conditions": {"ready": True}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    }
+    slices.create(body=body, namespace=namespace)
+    found = slices.get(namespace=namespace, label_selector="kubernetes.io/service-name=web")
+    assert [i.metadata.name for i in found.items] == ["web-abc"]

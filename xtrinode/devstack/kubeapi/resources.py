@@ -104,6 +104,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         tracks_generation=True,
     ),
     _t("coordination.k8s.io", "v1", "leases", "Lease"),
+    _t("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     _t("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _t("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _t("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
