@@ -78,6 +78,14 @@ async def test_join_aggregate_and_alias_names(coordinator: TrinoNode) -> None:
     assert [(d[0], d[1]) for d in description] == [("region", "varchar(25)"), ("nations", "bigint")]
 
 
+async def test_self_join_and_subquery(coordinator: TrinoNode) -> None:
+    sql = ("SELECT a.name, b.name FROM tpch.tiny.nation a JOIN tpch.tiny.nation b ON a.regionkey = b.regionkey "
+           "WHERE a.nationkey = 0 AND b.nationkey IN (SELECT nationkey FROM tpch.tiny.nation WHERE name LIKE 'E%') "
+           "ORDER BY b.name")
+    rows, _ = await asyncio.to_thread(fetch_all, coordinator, sql)
+    assert rows == [["ALGERIA", "ETHIOPIA"]]
+
+
 async def test_large_result_arrives_over_several_pages(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:
     total = PAGE_ROWS * 5 + 7
     sql = f"SELECT x, x * 2 AS doubled FROM UNNEST(sequence(1, {total})) AS t(x)"

@@ -42,7 +42,7 @@ _INTEGER_TYPES: Final = frozenset({"tinyint", "smallint", "integer", "bigint"})
 _TYPED_LITERALS: Final[dict[str, str | None]] = {
     "DATE": None, "TIMESTAMP": None, "TIME": None, "VARCHAR": None, "CHAR": None, "JSON": None,
     "DOUBLE": "REAL", "REAL": "REAL", "DECIMAL": "NUMERIC", "BIGINT": "INTEGER", "INTEGER": "INTEGER",
-    "SMALLINT": "INTEGER", "TINYINT": "INTEGER", "BOOLEAN": "INTEGER",
+    "SMALLINT": "INTEGER", "TINYINT": "INTEGER",
 }
 
 
@@ -194,8 +194,8 @@ class _Planner:
         if len(names) == 1 and names[0] in self.ctes:
             return index
         table = self._resolve(names, tokens[start].start)
-        rows = list(table.rows())
-        self.plan.tables.append((table, rows))
+        if all(loaded.qualified != table.qualified for loaded, _ in self.plan.tables):
+            self.plan.tables.append((table, list(table.rows())))
         replacement = quote(table.qualified)
         if alias is None:
             replacement += f" AS {quote(table.name)}"
