@@ -166,6 +166,17 @@ def test_get_watch_streams_one_row_tables(kubectl_env: dict[str, str], core: cli
         proc.communicate(timeout=10)
 
 
+def test_get_events_prints_event_columns(kubectl: Any, core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_event(namespace, {
+        "metadata": {"name": "ev1"},
+        "involvedObject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": namespace},
+        "reason": "Scaled", "message": "scaled to 3", "type": "Normal", "count": 1, "source": {"component": "op"},
+    })
+    lines = kubectl("get", "events", "-n", namespace).stdout.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert lines[1].split()[1:] == ["Normal", "Scaled", "deployment/web", "scaled", "to", "3"]
+
+
 def test_auth_can_i_and_whoami_answer_for_the_admin(kubectl: Any) -> None:
     assert kubectl("auth", "can-i", "delete", "namespaces").stdout.strip() == "yes"
     assert "kubernetes-admin" in kubectl("auth", "whoami").stdout

@@ -95,6 +95,16 @@ _NAME = _col("Name", "string", lambda o: o["metadata"]["name"], "name")
 _AGE = _col("Age", "string", lambda o: human_age(o["metadata"].get("creationTimestamp")))
 
 
+def _last_seen(o: JsonDict) -> str | None:
+    stamp = o.get("lastTimestamp") or o.get("eventTime") or o["metadata"].get("creationTimestamp")
+    return str(stamp) if stamp else None
+
+
+def _involved(o: JsonDict) -> str:
+    ref = o.get("involvedObject") or {}
+    return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+
+
 def _ready(o: JsonDict) -> str:
     return f"{(o.get('status') or {}).get('readyReplicas', 0)}/{(o.get('spec') or {}).get('replicas', 0)}"
 
@@ -123,6 +133,13 @@ _BUILTIN: dict[tuple[str, str], list[Column]] = {
         _col("Up-to-date", "integer", lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
         _col("Available", "integer", lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
         _AGE,
+    ],
+    ("", "events"): [
+        _col("Last Seen", "string", lambda o: human_age(_last_seen(o))),
+        _col("Type", "string", lambda o: o.get("type", "")),
+        _col("Reason", "string", lambda o: o.get("reason", "")),
+        _col("Object", "string", _involved),
+        _col("Message", "string", lambda o: o.get("message", "")),
     ],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
         _NAME, _col("Created At", "date", lambda o: o["metadata"].get("creationTimestamp")),
