@@ -1,7 +1,7 @@
 """The statement protocol on the wire (aiohttp client), checked against recorded facts of real Trino.
 
 Checks: 401 without a user (exact body and challenge), 400 for an empty statement, the POST page
-shape (QUEUED, ids, slugs, no columns), long-polling instead of spinning, token replay / 410 / 404,
+shape (QUEUED, ids, slugs, no columns), the field sets of pages recorded from a real Trino, long-polling instead of spinning, token replay / 410 / 404,
 404 for bad slugs and unknown ids, concurrent retries of one token, the final page (no nextUri, X-Trino-Set-* headers), DELETE on
 nextUri (204, then FAILED USER_CANCELED), DELETE /v1/query/{id}, forwarded headers (nextUri at the
 proxy when enabled, 406 when not), abandonment after query.client.timeout, and no 500 on bad input.
@@ -17,7 +17,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from trino_facts import QUERY_ID, SLUG
+from trino_facts import (
+    QUERY_ID,
+    REAL_COLUMN_KEYS,
+    REAL_ERROR_KEYS,
+    REAL_FAILURE_INFO_KEYS,
+    REAL_PAGE_KEYS,
+    REAL_STATS_KEYS,
+    SLUG,
+)
 from trino_helpers import eventually, query_info, seconds
 from xtrinode.devstack.trino import NodeSettings, TrinoNode
 
@@ -90,6 +98,25 @@ async def test_post_answers_queued_page_with_trino_shapes(coordinator: TrinoNode
     assert final["data"] == [[1]]
     assert "nextUri" not in final
     assert final["stats"]["progressPercentage"] == 100.0
+
+
+async def test_pages_carry_every_field_of_recorded_real_pages(
+    coordinator: TrinoNode, http: aiohttp.ClientSession
+) -> None:
+    pages = [await _post(http, coordinator, "SELECT * FROM tpch.tiny.region")]
+    while "nextUri" in pages[-1]:
+        status, body, _ = await _get(http, pages[-1]["nextUri"])
+        assert status == 200 and isinstance(body, dict)
+        pages.append(body)
+    for page in pages:
+        assert REAL_PAGE_KEYS <= set(page) and REAL_STATS_KEYS <= set(page["stats"])
+        assert all(value is not None for value in page.values()), "Trino leaves absent fields out, never null"
+    assert all(REAL_COLUMN_KEYS <= set(column) for column in pages[-1]["columns"])
+
+    failed, _, _ = await _drain(http, await _post(http, coordinator, "SELECT * FROM tiny.nation"))
+    assert REAL_ERROR_KEYS <= set(failed["error"])
+    assert REAL_FAILURE_INFO_KEYS <= set(failed["error"]["failureInfo"])
+    assert failed["error"]["errorLocation"] == {"lineNumber": 1, "columnNumber": 15}
 
 
 async def test_query_ids_share_one_coordinator_id_and_count_up(

@@ -51,3 +51,15 @@ REGION_TBL = """\
 
 def tbl_rows(text: str) -> list[list[str]]:
     return [line.split("|")[:-1] for line in text.splitlines()]
+
+# Key sets of pages captured from a real Trino (360) session, as trino-python-client keeps them in
+# tests/unit/conftest.py (sample_post_response_data, sample_get_error_response_data). Newer servers
+# dropped `userTimeMillis` and `taskDownloadUris`, so those are not expected.
+REAL_PAGE_KEYS = frozenset({"id", "infoUri", "stats"})
+REAL_STATS_KEYS = frozenset({
+    "state", "queued", "scheduled", "nodes", "totalSplits", "queuedSplits", "runningSplits", "completedSplits",
+    "cpuTimeMillis", "wallTimeMillis", "processedRows", "processedBytes",
+})
+REAL_ERROR_KEYS = frozenset({"message", "errorCode", "errorName", "errorType", "errorLocation", "failureInfo"})
+REAL_FAILURE_INFO_KEYS = frozenset({"type", "message", "suppressed", "stack", "errorLocation"})
+REAL_COLUMN_KEYS = frozenset({"name", "type", "typeSignature"})
