@@ -1,6 +1,6 @@
 """kubectl against the emulator, as a user runs it (private discovery cache per session).
 
-Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, `get xtrinodes -A` with the CRD's
+Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, the KEDA ScaledObject CRD, `get xtrinodes -A` with the CRD's
 printer columns and namespaces, `get -o yaml`, `patch --type merge` and the 415 for default
 (strategic) patches on CRs, client- and server-side apply (conflicts, force), `replace` with a stale
 RV, `delete` returning once finalizers go (WatchList), `wait`, `scale`, `get -w`, protobuf `create` and
@@ -63,6 +63,28 @@ def test_default_strategic_patch_on_custom_resource_is_refused(kubectl: Any, app
     res = kubectl("patch", "xtrinodes", "demo", "-n", applied, "-p", '{"spec":{"size":"m"}}', check=False)
     assert res.returncode != 0
     assert "accepted media types include" in res.stderr
+
+
+def test_keda_scaled_object_crd_validates_and_prints_columns(kubectl: Any, custom: client.CustomObjectsApi, applied: str, namespace: str) -> None:
+    so = {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "workers"},
+        "spec": {
+            "scaleTargetRef": {"name": "trino-worker"}, "minReplicaCount": 0, "maxReplicaCount": 10,
+            "triggers": [{"type": "prometheus", "metadata": {"serverAddress": "http://p:9090", "threshold": "4"}}],
+        },
+    }
+    custom.create_namespaced_custom_object("keda.sh", "v1alpha1", namespace, "scaledobjects", so)
+    custom.patch_namespaced_custom_object_status(
+        "keda.sh", "v1alpha1", namespace, "scaledobjects", "workers",
+        {"status": {"scaleTargetKind": "apps/v1.Deployment", "conditions": [{"type": "Ready", "status": "True"}]}},
+    )
+    lines = kubectl("get", "so", "-n", namespace).stdout.splitlines()
+    assert lines[0].split()[:5] == ["NAME", "SCALETARGETKIND", "SCALETARGETNAME", "MIN", "MAX"]
+    assert lines[1].split()[:6] == ["workers", "apps/v1.Deployment", "trino-worker", "0", "10", "True"]
+    bad = {**so, "metadata": {"name": "bad"}, "spec": {"scaleTargetRef": {"name": "x"}}}
+    with pytest.raises(client.ApiException) as e:
+        custom.create_namespaced_custom_object("keda.sh", "v1alpha1", namespace, "scaledobjects", bad)
+    assert e.value.status == 422 and "spec.triggers" in e.value.body
 
 
 def test_invalid_custom_resource_is_rejected_naming_the_field(kubectl: Any, widgets: str, namespace: str) -> None:
