@@ -101,6 +101,17 @@ async def test_no_worker_fails_insufficient_resources_after_max_wait() -> None:
     )
 
 
+async def test_required_workers_session_properties_override_the_config(
+    cluster_coordinator: TrinoNode,
+) -> None:
+    session = {"required_workers_count": "2", "required_workers_max_wait_time": "200ms"}
+    with pytest.raises(trino.exceptions.TrinoQueryError) as caught:
+        await asyncio.to_thread(fetch_all, cluster_coordinator, "SELECT 1", session_properties=session)
+    assert caught.value.message == (
+        "Insufficient active worker nodes. Waited 200.00ms for at least 2 workers, but only 0 workers are active"
+    )
+
+
 async def test_shutting_down_worker_stops_counting_as_active(http: aiohttp.ClientSession) -> None:
     async with TrinoNode(_coordinator_settings(required_workers_max_wait=seconds(0.5))) as coordinator:
         async with TrinoNode(_worker_settings(coordinator, shutdown_grace_period=seconds(30))) as worker:

@@ -32,6 +32,7 @@ from xtrinode.trino_protocol import (
     format_airlift_duration,
 )
 
+from .config import ConfigError, parse_airlift_duration
 from .discovery import NodeRegistry
 from .engine import Engine, StatementResult
 from .errors import QueryFailure, failure_from_exception
@@ -239,7 +240,7 @@ class QueryManager:
             if self.lifecycle.starting:
                 raise QueryFailure(StandardError.SERVER_STARTING_UP, "Trino server is still initializing")
             query.set_state(QueryState.WAITING_FOR_RESOURCES)
-            await self._wait_for_workers()
+            await self._wait_for_workers(query.identity.properties)
             query.set_state(QueryState.DISPATCHING)
             query.dispatched = True
             query.set_state(QueryState.PLANNING)
@@ -278,9 +279,21 @@ class QueryManager:
                 self._spawn(self._release_tasks(query.query_id, list(query.workers)))
                 query.workers.clear()
 
-    async def _wait_for_workers(self) -> None:
-        required = max(self.settings.required_workers, 1)
+    def _required_workers(self, session: dict[str, str]) -> tuple[int, float]:
+        """Config values, overridden by the session properties `required_workers_count` / `..._max_wait_time`."""
+        required = self.settings.required_workers
         max_wait = self.settings.required_workers_max_wait.total_seconds()
+        try:
+            if "required_workers_count" in session:
+                required = int(session["required_workers_count"])
+            if "required_workers_max_wait_time" in session:
+                max_wait = parse_airlift_duration(session["required_workers_max_wait_time"], "session").total_seconds()
+        except (ValueError, ConfigError) as e:
+            raise QueryFailure(StandardError.INVALID_SESSION_PROPERTY, f"Invalid session property value: {e}") from e
+        return max(required, 1), max_wait
+
+    async def _wait_for_workers(self, session: dict[str, str]) -> None:
+        required, max_wait = self._required_workers(session)
         deadline = time.monotonic() + max_wait
         while (count := self.registry.schedulable_count()) < required:
             remaining = deadline - time.monotonic()

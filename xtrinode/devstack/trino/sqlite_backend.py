@@ -74,7 +74,7 @@ def run_select(
             if cancel.is_set():
                 break
             if len(result) > MAX_RESULT_ROWS:
-                raise QueryFailure(StandardError.EXCEEDED_TIME_LIMIT,
+                raise QueryFailure(StandardError.EXCEEDED_LOCAL_MEMORY_LIMIT,
                                    f"Query exceeded the emulator limit of {MAX_RESULT_ROWS} result rows")
         return names, result
     finally:
