@@ -1,10 +1,11 @@
 """kubectl against the emulator, as a user runs it (private discovery cache per session).
 
-Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, the KEDA ScaledObject CRD, `get xtrinodes -A` with the CRD's
-printer columns and namespaces, `get -o yaml`, `patch --type merge` and the 415 for default
-(strategic) patches on CRs, client- and server-side apply (conflicts, force), `replace` with a stale
-RV, `delete` returning once finalizers go (WatchList), `wait`, `scale`, `get -w`, protobuf `create` and
-`auth can-i`/`whoami`, and a 422 naming the field for an invalid CR.
+Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, the KEDA ScaledObject CRD,
+`get xtrinodes -A` with the CRD's printer columns and namespaces, `get -o yaml`, `patch --type
+merge` and the 415 for default (strategic) patches on CRs, client- and server-side apply
+(conflicts, force), `replace` with a stale RV, `delete` returning once finalizers go (WatchList),
+`wait`, `scale`, `get -w`, `get events`, protobuf `create`, `auth can-i`/`whoami`, and a 422
+naming the field for an invalid CR.
 """
 
 from __future__ import annotations
