@@ -27,6 +27,7 @@ __all__ = [
     "StandardError",
     "format_airlift_duration",
     "format_data_size",
+    "query_id_from_path",
 ]
 
 HEADER_PREFIX: Final = "X-Trino-"
@@ -212,6 +213,20 @@ QUERY_ID_PATTERN: Final = re.compile(r"^\d{8}_\d{6}_\d{5}_[a-km-np-z2-9]{5}$")
 
 QUERY_ID_IN_PATH: Final = re.compile(r"\d+_\d+_\d+_\w+")
 """What trino-gateway uses to find the query id in a follow-up request path."""
+
+_FOLLOW_UP_PATH: Final = re.compile(
+    r"^/v1/(?:statement/(?:queued|executing)(?:/partialCancel)?|query)/(\d+_\d+_\d+_\w+)(?:[/?.]|$)"
+)
+
+
+def query_id_from_path(path: str) -> str | None:
+    """The query a follow-up request targets (statement queued/executing URIs, partialCancel, /v1/query/{id}).
+
+    None for `POST /v1/statement` and every path that names no query.
+    """
+    match = _FOLLOW_UP_PATH.match(path)
+    return match.group(1) if match else None
+
 
 _DURATION_UNITS: Final = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6))
 

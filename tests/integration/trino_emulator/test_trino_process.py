@@ -3,7 +3,7 @@
 Checks: with no config dir it serves a single-node coordinator the real client can query; it
 stops cleanly on SIGTERM; a rendered-style config dir is honoured (node.properties, catalog
 files with `${ENV:...}` resolved, SHOW CATALOGS lists them, the secret never appears in logs);
-a missing env var stops startup with exit 2; a worker process told SHUTTING_DOWN exits by itself.
+a missing env var stops startup with exit 2, a taken port with exit 1; a worker process told SHUTTING_DOWN exits by itself.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -146,6 +147,16 @@ async def test_missing_env_variable_stops_startup_naming_the_variable(tmp_path: 
     async with emulator("--config-dir", str(_config_dir(tmp_path)), env={"HOSTNAME": "x"}) as child:
         assert await child.finish() == 2
     assert any("'CATALOG_SALES_CONNECTION_PASSWORD' is not set" in line for line in child.lines)
+
+
+async def test_port_in_use_exits_1_with_a_log_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with emulator("--port", str(port)) as child:
+            assert await child.finish() == 1
+    assert any('"cannot listen"' in line and str(port) in line for line in child.lines)
 
 
 async def test_worker_process_exits_after_graceful_shutdown() -> None:

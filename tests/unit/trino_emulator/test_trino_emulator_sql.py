@@ -22,7 +22,7 @@ from xtrinode.devstack.trino.sql import (
     parse_statement,
 )
 from xtrinode.devstack.trino.types import encode_value, normalize_type, type_signature
-from xtrinode.trino_protocol import QUERY_ID_PATTERN, format_airlift_duration, format_data_size
+from xtrinode.trino_protocol import QUERY_ID_PATTERN, format_airlift_duration, format_data_size, query_id_from_path
 
 
 def test_statements_parse_into_their_kinds() -> None:
@@ -94,3 +94,20 @@ def test_query_id_pattern_accepts_trino_ids_only() -> None:
     assert QUERY_ID_PATTERN.match("20250101_120000_00000_abcde")
     assert not QUERY_ID_PATTERN.match("20250101_120000_00000_abcdl")
     assert not QUERY_ID_PATTERN.match("20250101_120000_0000_abcde")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v1/statement/queued/20250101_120000_00000_abcde/y0123/1", "20250101_120000_00000_abcde"),
+        ("/v1/statement/executing/20250101_120000_00007_abcde/yab/0", "20250101_120000_00007_abcde"),
+        ("/v1/statement/executing/partialCancel/20250101_120000_00007_abcde/1/y/2", "20250101_120000_00007_abcde"),
+        ("/v1/query/20250101_120000_00007_abcde", "20250101_120000_00007_abcde"),
+        ("/v1/query/20250101_120000_00007_abcde/killed", "20250101_120000_00007_abcde"),
+        ("/v1/statement", None),
+        ("/v1/info", None),
+        ("/v1/query", None),
+    ],
+)
+def test_query_id_from_follow_up_paths(path: str, expected: str | None) -> None:
+    assert query_id_from_path(path) == expected

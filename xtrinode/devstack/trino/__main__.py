@@ -85,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("xtrinode.devstack.trino").info(
         "starting", extra={"port": settings.port, "catalogs": [c.name for c in settings.catalogs]}
     )
-    return asyncio.run(serve(settings))
+    try:
+        return asyncio.run(serve(settings))
+    except OSError as e:
+        logging.getLogger("xtrinode.devstack.trino").error(
+            "cannot listen", extra={"host": settings.host, "port": settings.port, "error": str(e)}
+        )
+        return 1
 
 
 if __name__ == "__main__":
