@@ -131,3 +131,16 @@ def test_bcrypt_hashes_and_other_auth_types_are_refused_with_advice(tmp_path: Pa
     (tmp_path / "config.properties").write_text("http-server.authentication.type=OAUTH2\n")
     with pytest.raises(ConfigError, match="only PASSWORD"):
         load_settings(root, env={})
+
+
+def test_bad_numbers_and_rule_regexes_name_the_key(tmp_path: Path) -> None:
+    root = _write(tmp_path, {"config.properties": "query-manager.required-workers=two\n"})
+    with pytest.raises(ConfigError, match="query-manager.required-workers: expected a whole number"):
+        load_settings(root, env={})
+    _write(tmp_path, {
+        "config.properties": "coordinator=true\n",
+        "access-control.properties": "access-control.name=file\nsecurity.config-file=rules.json\n",
+        "rules.json": json.dumps({"system_information": [{"user": "(", "allow": ["write"]}]}),
+    })
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
+        load_settings(root, env={})

@@ -93,6 +93,13 @@ def _parse_bool(value: str, where: str) -> bool:
     return lowered == "true"
 
 
+def _parse_int(value: str, where: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}") from None
+
+
 def _read_properties(path: Path, env: Mapping[str, str]) -> tuple[dict[str, str], frozenset[str]]:
     try:
         raw = parse_properties(path.read_text(encoding="utf-8"))
@@ -177,10 +184,11 @@ def _load_access_control(config_dir: Path, env: Mapping[str, str]) -> AccessCont
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read access control rules {rules_path}: {e}") from e
     entries = rules.get("system_information", []) if isinstance(rules, dict) else []
-    return AccessControl(
-        name="file",
-        system_information=tuple(SystemInformationRule.model_validate(entry) for entry in entries),
-    )
+    try:
+        parsed = tuple(SystemInformationRule.model_validate(entry) for entry in entries)
+    except ValueError as e:
+        raise ConfigError(f"{rules_path.name}: invalid system_information rule: {e}") from e
+    return AccessControl(name="file", system_information=parsed)
 
 
 def _load_catalogs(config_dir: Path, env: Mapping[str, str]) -> tuple[CatalogConfig, ...]:
@@ -238,7 +246,7 @@ def _values_from_properties(props: Mapping[str, str], node_props: Mapping[str, s
     if "coordinator" in props:
         values["coordinator"] = _parse_bool(props["coordinator"], "coordinator")
     if "http-server.http.port" in props:
-        values["port"] = int(props["http-server.http.port"])
+        values["port"] = _parse_int(props["http-server.http.port"], "http-server.http.port")
     if "discovery.uri" in props:
         values["discovery_uri"] = props["discovery.uri"].rstrip("/")
     durations = {
@@ -251,9 +259,10 @@ def _values_from_properties(props: Mapping[str, str], node_props: Mapping[str, s
         if key in props:
             values[field] = parse_airlift_duration(props[key], key)
     if "query-manager.required-workers" in props:
-        values["required_workers"] = int(props["query-manager.required-workers"])
+        key = "query-manager.required-workers"
+        values["required_workers"] = _parse_int(props[key], key)
     if "query.max-history" in props:
-        values["max_query_history"] = int(props["query.max-history"])
+        values["max_query_history"] = _parse_int(props["query.max-history"], "query.max-history")
     for key, field in (
         ("node-scheduler.include-coordinator", "include_coordinator"),
         ("http-server.process-forwarded", "process_forwarded"),

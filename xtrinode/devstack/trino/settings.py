@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "AccessControl",
@@ -62,6 +62,15 @@ class SystemInformationRule(BaseModel):
 
     user: str = ".*"
     allow: tuple[Literal["read", "write"], ...] = ()
+
+    @field_validator("user")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ValueError(f"system_information user {value!r} is not a valid regular expression: {e}") from e
+        return value
 
 
 class AccessControl(BaseModel):
