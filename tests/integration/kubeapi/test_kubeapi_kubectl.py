@@ -3,7 +3,7 @@
 Checks `apply -R -f deploy/crds/` and `apply -f deploy/examples/`, the KEDA ScaledObject CRD,
 `get xtrinodes -A` with the CRD's printer columns and namespaces, `get -o yaml`, `patch --type
 merge` and the 415 for default (strategic) patches on CRs, client- and server-side apply
-(conflicts, force), `replace` with a stale RV, `delete` returning once finalizers go (WatchList),
+(conflicts, force, the client-to-server-side upgrade), `replace` with a stale RV, `delete` returning once finalizers go (WatchList),
 `wait`, `scale`, `get -w`, `get events`, protobuf `create`, `auth can-i`/`whoami`, and a 422
 naming the field for an invalid CR.
 """
@@ -114,6 +114,16 @@ def test_server_side_apply_conflict_and_force(kubectl: Any, namespace: str) -> N
     assert res.returncode != 0 and 'conflict with "kubectl"' in res.stderr and ".data.k" in res.stderr
     kubectl("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-", input=changed)
     assert kubectl("get", "cm", "ssa", "-n", namespace, "-o", "jsonpath={.data.k}").stdout == "2"
+
+
+def test_server_side_apply_takes_over_from_client_side_apply(kubectl: Any, namespace: str) -> None:
+    manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: up\n  namespace: {namespace}\ndata:\n  k: '1'\n"
+    kubectl("apply", "-f", "-", input=manifest)
+    upgraded = manifest.replace("'1'", "'2'")
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", input=upgraded).stdout
+    other = kubectl("apply", "--server-side", "--field-manager=someone", "-f", "-", input=manifest, check=False)
+    assert other.returncode != 0 and "conflict" in other.stderr
+    assert "configured" in kubectl("apply", "-f", "-", input=manifest).stdout
 
 
 def test_replace_with_stale_resource_version_conflicts(kubectl: Any, core: client.CoreV1Api, namespace: str) -> None:

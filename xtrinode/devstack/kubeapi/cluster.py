@@ -337,8 +337,53 @@ class Cluster:
                 force=bool(opts.force), api_version=rt.api_version, now=stamp, scope=scope,
             )
         except ssa.ApplyConflict as e:
-            raise ApiError(409, str(e), details={"name": name, "group": rt.group, "kind": rt.plural, "causes": e.causes}) from e
+            if not _csa_upgrade_allowed(live, e, opts.manager, resolver):
+                details = {"name": name, "group": rt.group, "kind": rt.plural, "causes": e.causes}
+                raise ApiError(409, str(e), details=details) from e
+            new = ssa.server_side_apply(
+                live, body, opts.manager, resolver, force=True, api_version=rt.api_version, now=stamp, scope=scope
+            )
+        if opts.manager == "kubectl" and scope == "main":
+            _update_last_applied(new, body)
         managed = new["metadata"].pop("managedFields")
         if scope == "status":
             new = {**live, "status": new.get("status")}
         return self.commit(rt, live, new, opts, scope=scope, managed=managed), False
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied(obj: JsonDict) -> JsonDict | None:
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _csa_upgrade_allowed(live: JsonDict, error: ssa.ApplyConflict, manager: str, resolver: ssa.ListTypeResolver) -> bool:
+    """`kubectl apply --server-side` takes over fields its client-side applies set, without conflicts.
+
+    Like the apiserver's last-applied manager: only for manager `kubectl`, and only when every
+    conflicting field is in the object's last-applied-configuration.
+    """
+    if manager != "kubectl":
+        return False
+    previous = _last_applied(live)
+    if previous is None:
+        return False
+    allowed = ssa.field_set(previous, resolver, "all")
+    return all(path in allowed for _, path in error.conflicts)
+
+
+def _update_last_applied(new: JsonDict, applied: JsonDict) -> None:
+    """Keep the client-side annotation in step with `kubectl apply --server-side`, when it exists."""
+    annotations = (new.get("metadata") or {}).get("annotations") or {}
+    if LAST_APPLIED not in annotations:
+        return
+    config = copy.deepcopy(applied)
+    config_annotations = (config.get("metadata") or {}).get("annotations") or {}
+    config_annotations.pop(LAST_APPLIED, None)
+    annotations[LAST_APPLIED] = json.dumps(config, separators=(",", ":"), sort_keys=True) + "\n"
