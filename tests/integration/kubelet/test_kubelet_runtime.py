@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import trino
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime
 from xtrinode.devstack.kubelet import Kubelet
@@ -99,17 +100,27 @@ async def test_endpoints_and_service_map_follow_readiness(
         forms = [f"trino-demo.{namespace}.svc.cluster.local:8080", f"trino-demo.{namespace}.svc:8080",
                  f"trino-demo.{namespace}:8080"]
 
+        def read_endpoints() -> Any:
+            try:
+                return core.read_namespaced_endpoints("trino-demo", namespace)
+            except ApiException as e:
+                if e.status == 404:
+                    return None
+                raise
+
         def not_ready_endpoint() -> Any:
-            endpoints = core.read_namespaced_endpoints("trino-demo", namespace)
-            subsets = endpoints.subsets or []
+            endpoints = read_endpoints()
+            subsets = (endpoints and endpoints.subsets) or []
             return subsets and subsets[0].not_ready_addresses and not subsets[0].addresses and endpoints
 
         endpoints = await eventually(lambda: blocking(not_ready_endpoint), "the coordinator under notReadyAddresses")
         assert endpoints.subsets[0].not_ready_addresses[0].target_ref.kind == "Pod"
-        assert all(_service_map(settings.services_file).get(form) == [] for form in forms)
+        await eventually(lambda: all(_service_map(settings.services_file).get(form) == [] for form in forms),
+                         "every address form of trino-demo in services.json, with no address while not ready")
+        assert (await blocking(read_endpoints)).subsets[0].not_ready_addresses, "still not ready"
 
         def ready_endpoint() -> Any:
-            subsets = core.read_namespaced_endpoints("trino-demo", namespace).subsets or []
+            subsets = read_endpoints().subsets or []
             return subsets and subsets[0].addresses and subsets[0]
 
         subset = await eventually(lambda: blocking(ready_endpoint), "the coordinator under addresses once started")

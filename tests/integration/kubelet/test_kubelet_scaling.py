@@ -1,7 +1,8 @@
 """Changes to a running runtime through the API: scaling the workers to zero through the scale
 subresource drains them (SHUTTING_DOWN, graceful exit), a new config-hash annotation rolls the pods
-(new ready before old stopped), deleting a Deployment stops its processes, a crashed process is
-restarted with restartCount, and a deleted pod is replaced.
+(new ready before old stopped), a rolled coordinator gets the running worker back through the
+Service address, deleting a Deployment stops its processes, a crashed process is restarted with
+restartCount, and a deleted pod is replaced.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import os
 import signal
 from typing import Any
 
+import aiohttp
 from kubernetes import client
 
 from kubelet_helpers import alive, apply_manifests, blocking, eventually, pod_pid, pods_of, rendered_runtime
 from xtrinode.devstack.kubelet import Kubelet
+from xtrinode.devstack.resolver import ServiceResolver
 
 
 async def _running_pod(core: client.CoreV1Api, namespace: str, component: str) -> Any:
@@ -96,6 +99,36 @@ async def test_changing_the_config_hash_rolls_the_worker_pods(
                 and (status.updated_replicas, status.ready_replicas, status.replicas) == (1, 1, 1))
 
     await eventually(updated, "worker Deployment status: the new generation observed, 1 updated ready replica")
+
+
+async def test_a_rolled_coordinator_gets_the_running_worker_back(
+    kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+    worker = await _running_pod(core, namespace, "worker")
+    old = await _running_pod(core, namespace, "coordinator")
+    worker_pid = pod_pid(worker)
+    patch = {"spec": {"template": {"metadata": {"annotations": {"xtrinode.io/config-hash": "fedcba9876543210"}}}}}
+    await blocking(apps.patch_namespaced_deployment, "trino-demo-coordinator", namespace, patch)
+
+    def replaced() -> Any:
+        pods = pods_of(core, namespace, "coordinator")
+        return len(pods) == 1 and pods[0].metadata.name != old.metadata.name and pods[0]
+
+    await eventually(lambda: blocking(replaced), "the old coordinator pod replaced by a new one", timeout=20)
+    resolver = ServiceResolver(kubelet.settings.services_file)
+    async with aiohttp.ClientSession() as http:
+        async def worker_registered() -> bool:
+            url = resolver.resolve_url(f"http://trino-demo.{namespace}.svc.cluster.local:8080/v1/node")
+            if "127.0.0.1" not in url:
+                return False
+            async with http.get(url, headers={"X-Trino-User": "admin"}) as response:
+                nodes = await response.json() if response.status == 200 else []
+            return any(node["state"] == "ACTIVE" for node in nodes)
+
+        await eventually(worker_registered, "the new coordinator listing the running worker as ACTIVE")
+    assert pod_pid(await blocking(core.read_namespaced_pod, worker.metadata.name, namespace)) == worker_pid, \
+        "the worker kept running: it re-announced through the Service address, not by restarting"
 
 
 async def test_deleting_a_deployment_stops_its_processes(

@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .objects import TEMPLATE_HASH_LABEL, JsonDict, ObjectKey, controller_uid, key_of, now_iso, template_hash
 from .pods import LocalPod
+from .proxy import ServiceProxy
 from .rollout import PodView, deployment_status, plan_rollout
 from .runtime import EmulatorRuntime, LauncherRuntime, PodRuntime
 from .servicemap import LocalEndpoint, build_endpoints, build_service_map, write_service_map
@@ -65,6 +66,7 @@ class Kubelet:
         self._executor: ThreadPoolExecutor | None = None
         self._api: client.ApiClient | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._proxy = ServiceProxy(lambda address: (self._service_map or {}).get(address) or [])
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Kubelet:
@@ -126,6 +128,7 @@ class Kubelet:
                              return_exceptions=True)
         await asyncio.gather(*self._terminations, return_exceptions=True)
         self.local.clear()
+        await self._proxy.close()
         if self._service_map:
             write_service_map(self.settings.services_file, {form: [] for form in self._service_map})
         if self._http is not None:
@@ -150,9 +153,12 @@ class Kubelet:
         self._wake.set()
 
     def service_addresses(self, host: str, port: int) -> list[str] | None:
-        if self._service_map is None:
-            return []
-        return self._service_map.get(f"{host.lower().rstrip('.')}:{port}")
+        """Ready local addresses of a Service address; None when no Service has that address."""
+        return (self._service_map or {}).get(f"{host.lower().rstrip('.')}:{port}")
+
+    async def service_proxy(self, service_address: str) -> str:
+        """A stable local address forwarding to the Service's ready pods (what a ClusterIP gives)."""
+        return await self._proxy.address(service_address)
 
     async def services_changed(self, timeout: float) -> None:
         try:

@@ -71,6 +71,8 @@ class PodHost(Protocol):
 
     def service_addresses(self, host: str, port: int) -> list[str] | None: ...
 
+    async def service_proxy(self, service_address: str) -> str: ...
+
     async def services_changed(self, timeout: float) -> None: ...
 
     def changed(self) -> None: ...
@@ -153,16 +155,19 @@ class LocalPod:
         )
 
     async def _local_discovery_uri(self, uri: str) -> str:
-        """discovery.uri with a Service host made local; waits until that Service has a ready pod."""
+        """discovery.uri with a Service host made local: the Service's stable proxy address, once it has
+        a ready pod (so the first announcement lands); other hosts are left as written."""
         parts = urlsplit(uri)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        host = parts.hostname or ""
+        host = (parts.hostname or "").lower().rstrip(".")
+        cluster_name = host.endswith(".svc") or ".svc." in host
         while True:
             addresses = self.host.service_addresses(host, port)
-            if addresses is None:
-                return uri  # not a Service of this cluster: leave it as written
+            if addresses is None and not cluster_name:
+                return uri
             if addresses:
-                return urlunsplit((parts.scheme, addresses[0], parts.path, parts.query, parts.fragment)).rstrip("/")
+                local = await self.host.service_proxy(f"{host}:{port}")
+                return urlunsplit((parts.scheme, local, parts.path, parts.query, parts.fragment)).rstrip("/")
             self._set_waiting("ContainerCreating", f"waiting for a ready endpoint of {host}:{port} (discovery.uri)")
             await self.host.services_changed(1.0)
             if self._stop.is_set():

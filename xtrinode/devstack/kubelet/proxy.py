@@ -1,0 +1,89 @@
+"""`ServiceProxy`: a stable local port per Service address, forwarding each TCP connection to a ready pod.
+
+What kube-proxy gives a ClusterIP: processes that keep a Service address (a worker's discovery.uri)
+reach whichever pod is ready now, across coordinator restarts and rollouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+from collections.abc import Callable
+
+__all__ = ["ServiceProxy"]
+
+log = logging.getLogger("xtrinode.devstack.kubelet.proxy")
+
+_CHUNK = 65536
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(_CHUNK):
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+
+
+class ServiceProxy:
+    """Listeners on 127.0.0.1 keyed by Service address (`svc.ns.svc.cluster.local:8080`)."""
+
+    def __init__(self, backends: Callable[[str], list[str]], host: str = "127.0.0.1") -> None:
+        self._backends = backends
+        self._host = host
+        self._servers: dict[str, tuple[asyncio.Server, int]] = {}
+        self._connections: set[asyncio.Task[object]] = set()
+        self._turn = itertools.count()
+        self._lock = asyncio.Lock()
+
+    async def address(self, service_address: str) -> str:
+        """`127.0.0.1:<port>` that forwards to the ready pods of `service_address` (started on first use)."""
+        async with self._lock:
+            if service_address not in self._servers:
+                server = await asyncio.start_server(functools.partial(self._handle, service_address), self._host, 0)
+                port = int(server.sockets[0].getsockname()[1])
+                self._servers[service_address] = (server, port)
+                log.info("service proxy listening", extra={"service": service_address, "port": port})
+            return f"{self._host}:{self._servers[service_address][1]}"
+
+    async def _handle(self, service_address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            ready = self._backends(service_address)
+            if not ready:
+                return  # no ready pod: the connection closes, as a ClusterIP with no endpoints refuses it
+            host, _, port = ready[next(self._turn) % len(ready)].rpartition(":")
+            try:
+                up_reader, upstream = await asyncio.open_connection(host, int(port))
+            except OSError:
+                return
+            await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+        finally:
+            for stream in (upstream, writer):
+                if stream is not None:
+                    stream.close()
+                    with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+                        await stream.wait_closed()
+            if task is not None:
+                self._connections.discard(task)
+
+    async def close(self) -> None:
+        """Stop listening and cut every forwarded connection."""
+        servers = [server for server, _ in self._servers.values()]
+        self._servers.clear()
+        for server in servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        for server in servers:
+            await server.wait_closed()
