@@ -56,7 +56,7 @@ def _identity(request: web.Request, user: str) -> Identity:
     )
 
 
-def statement_stats(query: Query, page_rows: int = 0) -> dict[str, Any]:
+def statement_stats(query: Query) -> dict[str, Any]:
     """StatementStats with every counter present, progressPercentage once scheduled."""
     scheduled = query.dispatched and query.state not in (QueryState.QUEUED, QueryState.WAITING_FOR_RESOURCES)
     total_rows = len(query.result.rows) if query.result is not None else 0
@@ -173,6 +173,7 @@ async def get_queued(request: web.Request) -> web.Response:
     if query.state != QueryState.FAILED:
         # The queued phase shows only QUEUED or FAILED; WAITING_FOR_RESOURCES is for /v1/query.
         body["stats"]["state"] = str(QueryState.QUEUED)
+        body["stats"]["queued"] = True
     return web.json_response(body)
 
 
