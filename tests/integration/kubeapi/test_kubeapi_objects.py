@@ -285,3 +285,22 @@ def test_endpoint_slices_are_served_by_the_dynamic_client(api_client: client.Api
     slices.create(body=body, namespace=namespace)
     found = slices.get(namespace=namespace, label_selector="kubernetes.io/service-name=web")
     assert [i.metadata.name for i in found.items] == ["web-abc"]
+
+
+def test_events_k8s_io_shares_storage_with_core_events(api_client: client.ApiClient, core: client.CoreV1Api, namespace: str) -> None:
+    events = client.EventsV1Api(api_client)
+    made = events.create_namespaced_event(namespace, {
+        "metadata": {"name": "ev2"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "xtrinode.io/operator", "reportingInstance": "op-1",
+        "action": "Scale", "reason": "Scaled", "note": "workers 2 -> 4", "type": "Normal",
+        "regarding": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": namespace},
+    })
+    assert made.note == "workers 2 -> 4" and made.regarding.name == "web"
+    as_core = core.read_namespaced_event("ev2", namespace)
+    assert as_core.message == "workers 2 -> 4" and as_core.involved_object.kind == "Deployment"
+    assert as_core.reporting_component == "xtrinode.io/operator"
+    patched = events.patch_namespaced_event("ev2", namespace, {"series": {"count": 2, "lastObservedTime": "2026-01-01T00:01:00.000000Z"}})
+    assert patched.series.count == 2
+    found = events.list_namespaced_event(namespace, field_selector="regarding.name=web")
+    assert [e.metadata.name for e in found.items] == ["ev2"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import apply as ssa
+from . import convert
 from . import schema as crd_schema
 from . import validation
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
@@ -79,6 +80,8 @@ class Cluster:
 
     def present(self, rt: ResourceType, obj: JsonDict) -> JsonDict:
         """The object as the requested version shows it (versions share storage unconverted)."""
+        if rt.stored_as is not None:
+            return convert.from_storage(rt, obj)
         if obj.get("apiVersion") != rt.api_version:
             return {**obj, "apiVersion": rt.api_version}
         return obj
@@ -123,6 +126,12 @@ class Cluster:
                 details={"name": name, "group": rt.group, "kind": rt.plural},
             )
 
+    def _storage_type(self, rt: ResourceType) -> ResourceType:
+        stored = self.registry.by_group_resource(*rt.group_resource)
+        if stored is None:
+            raise ApiError(500, f"no storage type {rt.group_resource!r} for {rt.qualified()}")
+        return stored
+
     def _allocate_ip(self) -> str:
         self._service_ips += 1
         return f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
@@ -145,6 +154,8 @@ class Cluster:
         *, scope: str = "main", managed: list[JsonDict] | None = None,
     ) -> JsonDict:
         """Validate and store `new` as the next state of `old` (None: create); return what was stored."""
+        if rt.stored_as is not None:
+            new, rt = convert.to_storage(rt, new), self._storage_type(rt)
         new = copy.deepcopy(new)
         meta = new.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -287,7 +298,7 @@ class Cluster:
         if content_type == APPLY_PATCH:
             return self._apply(rt, namespace, name, body, opts, scope)
         old = self.current(rt, namespace, name)
-        new = self.patched(rt, old, content_type, body)
+        new = self.patched(rt, self.present(rt, old), content_type, body)
         return self.commit(rt, old, new, opts, scope=scope), False
 
     def patched(self, rt: ResourceType, old: JsonDict, content_type: str, body: Any) -> JsonDict:
@@ -322,6 +333,8 @@ class Cluster:
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise bad_request(f"the name of the object ({body_name!r}) does not match the name on the URL ({name!r})")
+        if rt.stored_as is not None:
+            body, rt = convert.to_storage(rt, body), self._storage_type(rt)
         resolver = self.resolver(rt)
         live = self.store.get(rt.group_resource, namespace if rt.namespaced else "", name)
         stamp = now_iso()

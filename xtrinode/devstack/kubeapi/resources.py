@@ -43,6 +43,7 @@ class ResourceType:
     delete_returns_object: bool = False
     field_labels: tuple[str, ...] = ()
     virtual: bool = False  # nothing stored (reviews)
+    stored_as: tuple[str, str] | None = None  # another group/resource's storage, converted (events)
 
     @property
     def api_version(self) -> str:
@@ -51,7 +52,7 @@ class ResourceType:
     @property
     def group_resource(self) -> tuple[str, str]:
         """The storage key: every version of a kind shares one store."""
-        return (self.group, self.plural)
+        return self.stored_as or (self.group, self.plural)
 
     @property
     def list_kind(self) -> str:
@@ -105,6 +106,10 @@ BUILTINS: tuple[ResourceType, ...] = (
     ),
     _t("coordination.k8s.io", "v1", "leases", "Lease"),
     _t("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    _t(
+        "events.k8s.io", "v1", "events", "Event", short_names=("ev",), stored_as=("", "events"),
+        field_labels=("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "type"),
+    ),
     _t("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _t("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _t("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),

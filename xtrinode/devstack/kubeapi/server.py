@@ -19,14 +19,14 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from . import deletion, discovery, rbac, tables
+from . import convert, deletion, discovery, rbac, tables
 from . import scale as scaling
 from . import watch as watching
 from .cluster import APPLY_PATCH, PATCH_TYPES, Cluster, WriteOptions
 from .errors import ApiError, bad_request, method_not_allowed, unsupported_media_type
 from .protobuf import PROTOBUF, decode_protobuf
 from .resources import Registry, ResourceType
-from .selectors import SelectorError, Selection, parse_field_selector, parse_label_selector
+from .selectors import FieldRequirement, SelectorError, Selection, parse_field_selector, parse_label_selector
 from .store import Store
 
 log = logging.getLogger("xtrinode.devstack.kubeapi")
@@ -100,13 +100,14 @@ async def _read_body(request: web.Request) -> Any:
 
 
 def _selection(rt: ResourceType, query: Any) -> Selection:
+    """Both selectors; field paths are translated to the stored form (events.k8s.io `regarding.*`)."""
     try:
-        return Selection(
-            tuple(parse_label_selector(query.get("labelSelector"))),
-            tuple(parse_field_selector(query.get("fieldSelector"), rt.field_labels)),
-        )
+        labels = tuple(parse_label_selector(query.get("labelSelector")))
+        fields = parse_field_selector(query.get("fieldSelector"), rt.field_labels)
     except SelectorError as e:
         raise bad_request(str(e)) from e
+    stored = tuple(FieldRequirement(convert.field_path(rt, f.path), f.equal, f.value) for f in fields)
+    return Selection(labels, stored)
 
 
 def _write_options(request: web.Request) -> WriteOptions:

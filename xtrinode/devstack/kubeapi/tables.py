@@ -161,7 +161,7 @@ def columns_for(rt: ResourceType) -> list[Column]:
             fmt, priority = c.get("format", ""), int(c.get("priority", 0))
             cols.append(_col(c.get("name", ""), kind, _printer(c.get("jsonPath", ""), kind), fmt, priority))
         return cols
-    return _BUILTIN.get(rt.group_resource, [_NAME, _AGE])
+    return _BUILTIN.get((rt.group, rt.plural), [_NAME, _AGE])
 
 
 def _partial(o: JsonDict) -> JsonDict:
