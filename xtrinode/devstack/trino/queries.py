@@ -135,6 +135,10 @@ class Query:
         if state.done:
             self.ended = time.monotonic()
             self.ended_wall = time.time()
+            log.info("query done", extra={
+                "query_id": self.query_id, "state": str(state), "elapsed_ms": int(self.elapsed_seconds() * 1000),
+                "error_name": self.failure.code.name if self.failure else None,
+            })
         self._notify()
 
     def fail(self, failure: QueryFailure) -> None:
