@@ -115,7 +115,7 @@ async def test_info_reports_starting_during_startup_delay(http: aiohttp.ClientSe
         assert (await asyncio.to_thread(fetch_all, node, "SELECT 1"))[0] == [[1]]
 
 
-async def test_worker_drains_then_reactivates(http: aiohttp.ClientSession) -> None:
+async def test_worker_drains_reactivates_and_shuts_down_at_once_when_drained(http: aiohttp.ClientSession) -> None:
     settings = NodeSettings(port=0, coordinator=False, shutdown_grace_period=seconds(0.1))
     async with TrinoNode(settings) as worker:
         assert await _put_state(http, worker, "INACTIVE", **USER) == (400, "Invalid state transition to INACTIVE")
@@ -129,6 +129,10 @@ async def test_worker_drains_then_reactivates(http: aiohttp.ClientSession) -> No
         assert await _put_state(http, worker, "ACTIVE", **USER) == (200, "")
         assert (await _json(http, f"{worker.url}/v1/info"))["state"] == "ACTIVE"
         assert not worker.exit_requested.is_set()
+        assert await _put_state(http, worker, "DRAINING", **USER) == (200, "")
+        await eventually(drained, "the worker to reach DRAINED again")
+        assert await _put_state(http, worker, "SHUTTING_DOWN", **USER) == (200, "")
+        await asyncio.wait_for(worker.exit_requested.wait(), timeout=0.1)  # from DRAINED: no grace period
 
 
 def _password_config(tmp_path: Path, allow_insecure: bool) -> Path:

@@ -252,6 +252,23 @@ async def test_delete_v1_query_cancels_and_unknown_is_harmless(
         assert response.status == 410
 
 
+async def test_kill_query_answers_202_then_409_and_410_for_unknown(
+    coordinator: TrinoNode, http: aiohttp.ClientSession
+) -> None:
+    page = await _post(http, coordinator, "SELECT sleep(20)")
+    async with http.get(page["nextUri"]):
+        pass
+    killed = f"{coordinator.url}/v1/query/{page['id']}/killed"
+    async with http.put(killed, data="maintenance", headers=USER) as response:
+        assert response.status == 202
+    async with http.put(killed, data="again", headers=USER) as response:
+        assert response.status == 409
+    async with http.put(f"{coordinator.url}/v1/query/20200101_000000_00000_aaaaa/killed", headers=USER) as response:
+        assert response.status == 410
+    info = await query_info(http, coordinator, page["id"])
+    assert info is not None and info["errorCode"]["name"] == "ADMINISTRATIVELY_KILLED"
+
+
 async def test_x_forwarded_headers_are_rejected_406_when_not_processed(
     coordinator: TrinoNode, http: aiohttp.ClientSession
 ) -> None:
