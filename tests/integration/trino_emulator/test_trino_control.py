@@ -116,7 +116,7 @@ async def test_info_reports_starting_during_startup_delay(http: aiohttp.ClientSe
 
 
 async def test_worker_drains_reactivates_and_shuts_down_at_once_when_drained(http: aiohttp.ClientSession) -> None:
-    settings = NodeSettings(port=0, coordinator=False, shutdown_grace_period=seconds(0.1))
+    settings = NodeSettings(port=0, coordinator=False, shutdown_grace_period=seconds(0.4))
     async with TrinoNode(settings) as worker:
         assert await _put_state(http, worker, "INACTIVE", **USER) == (400, "Invalid state transition to INACTIVE")
         assert await _put_state(http, worker, "DRAINING", **USER) == (200, "")
@@ -132,7 +132,7 @@ async def test_worker_drains_reactivates_and_shuts_down_at_once_when_drained(htt
         assert await _put_state(http, worker, "DRAINING", **USER) == (200, "")
         await eventually(drained, "the worker to reach DRAINED again")
         assert await _put_state(http, worker, "SHUTTING_DOWN", **USER) == (200, "")
-        await asyncio.wait_for(worker.exit_requested.wait(), timeout=0.1)  # from DRAINED: no grace period
+        await asyncio.wait_for(worker.exit_requested.wait(), timeout=0.35)  # from DRAINED: no grace period
 
 
 def _password_config(tmp_path: Path, allow_insecure: bool) -> Path:
