@@ -7,19 +7,15 @@ status, Endpoints and the service map. `async with Kubelet(settings) as kubelet:
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
 import random
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
 import aiohttp
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
+from .api import ClusterApi, ClusterApiError
 from .objects import TEMPLATE_HASH_LABEL, JsonDict, ObjectKey, controller_uid, key_of, now_iso, template_hash
 from .pods import LocalPod
 from .proxy import ServiceProxy
@@ -43,17 +39,18 @@ class Kubelet:
     """One machine's kubelet plus the Deployment and Endpoints controllers it needs."""
 
     def __init__(self, settings: KubeletSettings, runtime: PodRuntime | None = None) -> None:
-        self.runtime: PodRuntime
         self.settings = settings
+        self.runtime: PodRuntime
         if runtime is None:
             runtime = (LauncherRuntime(settings.trino_home) if settings.trino_home is not None
                        else EmulatorRuntime(settings.python, settings.emulator_args))
         self.runtime = runtime
         self.objects: dict[str, dict[ObjectKey, JsonDict]] = {kind: {} for kind in _KINDS}
+        """What the watches say: deployments and services of managed namespaces, pods bound to this node."""
         self.local: dict[str, LocalPod] = {}
         """Local pods by pod uid (terminating ones stay until their process is gone)."""
         self._listed: set[str] = set()
-        self._terminations: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._finalizing: set[str] = set()
         self._endpoints: dict[ObjectKey, JsonDict] = {}
         self._service_map: dict[str, list[str]] | None = None
@@ -63,8 +60,7 @@ class Kubelet:
         self._watchers: list[Watcher] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._api: client.ApiClient | None = None
+        self._api: ClusterApi | None = None
         self._http: aiohttp.ClientSession | None = None
         self._proxy = ServiceProxy(lambda address: (self._service_map or {}).get(address) or [])
 
@@ -82,23 +78,14 @@ class Kubelet:
         self._loop = asyncio.get_running_loop()
         for directory in (self.settings.state_dir, self.settings.logs_dir, self.settings.pods_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        try:
-            self._api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(self.settings.kubeconfig))
-        except (config.ConfigException, OSError) as e:
-            raise RuntimeError(
-                f"cannot load kubeconfig {str(self.settings.kubeconfig)!r}: {e}; "
-                "pass the file the Kubernetes API emulator wrote (--kubeconfig)"
-            ) from e
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubelet-api")
+        self._api = api = ClusterApi(self.settings.kubeconfig)
         self._http = aiohttp.ClientSession()
-        core, apps = client.CoreV1Api(self._api), client.AppsV1Api(self._api)
         resync = self.settings.resync_period.total_seconds()
         self._watchers = [
-            Watcher("deployments", apps.list_deployment_for_all_namespaces, self._emit, resync_seconds=resync),
-            Watcher("pods", core.list_pod_for_all_namespaces, self._emit, resync_seconds=resync,
+            Watcher("deployments", api.apps.list_deployment_for_all_namespaces, self._emit, resync_seconds=resync),
+            Watcher("pods", api.core.list_pod_for_all_namespaces, self._emit, resync_seconds=resync,
                     list_kwargs={"field_selector": f"spec.nodeName={self.settings.node_name}"}),
-            Watcher("services", core.list_service_for_all_namespaces, self._emit, resync_seconds=resync),
+            Watcher("services", api.core.list_service_for_all_namespaces, self._emit, resync_seconds=resync),
         ]
         for watcher in self._watchers:
             watcher.start()
@@ -115,18 +102,18 @@ class Kubelet:
 
     async def stop(self) -> None:
         """Stop watching, stop every local process (SIGTERM, then SIGKILL), release threads and sockets."""
-        loop = asyncio.get_running_loop()
-        if self._watchers:
-            await asyncio.gather(*(loop.run_in_executor(self._executor, w.stop) for w in self._watchers))
-            self._watchers = []
+        api = self._api
+        if self._watchers and api is not None:
+            await asyncio.gather(*(api.run(w.stop) for w in self._watchers))
+        self._watchers = []
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         grace = self.settings.stop_grace.total_seconds()
-        await asyncio.gather(*(pod.terminate(min(grace, pod.grace), run_hook=False) for pod in list(self.local.values())),
+        await asyncio.gather(*(p.terminate(min(grace, p.grace), run_hook=False) for p in list(self.local.values())),
                              return_exceptions=True)
-        await asyncio.gather(*self._terminations, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
         self.local.clear()
         await self._proxy.close()
         if self._service_map:
@@ -134,13 +121,21 @@ class Kubelet:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-        if self._api is not None:
-            self._api.close()  # type: ignore[no-untyped-call]
+        if api is not None:
+            api.close()
             self._api = None
         log.info("kubelet stopped", extra={"node": self.settings.node_name})
+
+    @property
+    def api(self) -> ClusterApi:
+        if self._api is None:
+            raise RuntimeError("the kubelet is not started; use 'async with Kubelet(settings) as kubelet'")
+        return self._api
+
+    def processes(self) -> dict[str, int]:
+        """`namespace/pod` -> pid of each running local process (for tests and status displays)."""
+        return {f"{p.namespace}/{p.name}": p.process.pid for p in self.local.values()
+                if p.process is not None and p.process.returncode is None}
 
     # -- what the pods need (PodHost) --------------------------------------------------------
     @property
@@ -151,6 +146,11 @@ class Kubelet:
 
     def changed(self) -> None:
         self._wake.set()
+
+    async def read_objects(
+        self, namespace: str, config_maps: set[str], secrets: set[str]
+    ) -> tuple[dict[str, JsonDict], dict[str, JsonDict]]:
+        return await self.api.read_objects(namespace, config_maps, secrets)
 
     def service_addresses(self, host: str, port: int) -> list[str] | None:
         """Ready local addresses of a Service address; None when no Service has that address."""
@@ -165,42 +165,6 @@ class Kubelet:
             await asyncio.wait_for(self._services_event.wait(), timeout)
         except TimeoutError:
             pass
-
-    async def read_objects(
-        self, namespace: str, config_maps: set[str], secrets: set[str]
-    ) -> tuple[dict[str, JsonDict], dict[str, JsonDict]]:
-        core = client.CoreV1Api(self._api)
-        found: tuple[dict[str, JsonDict], dict[str, JsonDict]] = ({}, {})
-        for names, read, into in ((config_maps, core.read_namespaced_config_map, found[0]),
-                                  (secrets, core.read_namespaced_secret, found[1])):
-            for name in sorted(names):
-                try:
-                    into[name] = await self._json(read, name, namespace)
-                except ApiException as e:
-                    if e.status != 404:
-                        raise
-        return found
-
-    def processes(self) -> dict[str, int]:
-        """`namespace/pod` -> pid of the running local process (for tests and `xtrinode dev status`)."""
-        return {f"{p.namespace}/{p.name}": p.process.pid for p in self.local.values()
-                if p.process is not None and p.process.returncode is None}
-
-    # -- API calls in threads ----------------------------------------------------------------
-    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-
-    async def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> JsonDict:
-        def call() -> JsonDict:
-            response = fn(*args, _preload_content=False, **kwargs)
-            try:
-                result: JsonDict = json.loads(response.data)
-            finally:
-                response.release_conn()
-            return result
-        result: JsonDict = await self._call(call)
-        return result
 
     # -- watch events ------------------------------------------------------------------------
     def _emit(self, event: WatchEvent) -> None:
@@ -229,14 +193,14 @@ class Kubelet:
         """Update the cache unless it already holds a newer version (our own writes land first)."""
         cache, key = self.objects[kind], key_of(obj)
         known = cache.get(key)
-        if known is not None and known["metadata"].get("uid") == obj["metadata"].get("uid"):
+        same = known is not None and known["metadata"].get("uid") == obj["metadata"].get("uid")
+        if same and known is not None:
             if int(known["metadata"].get("resourceVersion") or 0) > int(obj["metadata"].get("resourceVersion") or 0):
                 return
-        if deleted:
-            if known is None or known["metadata"].get("uid") == obj["metadata"].get("uid"):
-                cache.pop(key, None)
-        else:
+        if not deleted:
             cache[key] = obj
+        elif known is None or same:
+            cache.pop(key, None)
 
     # -- the control loop --------------------------------------------------------------------
     async def _control_loop(self) -> None:
@@ -251,8 +215,8 @@ class Kubelet:
                 continue
             try:
                 await self._sync()
-            except asyncio.CancelledError:
-                raise
+            except ClusterApiError as e:
+                log.warning("kubelet sync failed; retrying", extra={"error": str(e)})
             except Exception:
                 log.exception("kubelet sync failed; retrying")
                 await asyncio.sleep(tick)
@@ -288,10 +252,10 @@ class Kubelet:
             if uid not in live and not local.terminating:
                 self._spawn(self._terminate(local, None))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro, name="kubelet-termination")
-        self._terminations.add(task)
-        task.add_done_callback(self._terminations.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name="kubelet-pod-termination")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _terminate(self, local: LocalPod, pod: JsonDict | None) -> None:
         await local.terminate()
@@ -308,13 +272,10 @@ class Kubelet:
         self._finalizing.add(uid)
         namespace, name = key_of(pod)
         try:
-            await self._json(client.CoreV1Api(self._api).patch_namespaced_pod, name, namespace,
-                             {"metadata": {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}})
-        except ApiException as e:
-            if e.status != 404:
-                log.warning("cannot remove the pod finalizer", extra={"namespace": namespace, "pod": name,
-                                                                      "status": e.status})
-                self._finalizing.discard(uid)
+            await self.api.remove_pod_finalizer(namespace, name, FINALIZER)
+        except ClusterApiError as e:
+            log.warning("cannot remove the pod finalizer; retrying", extra={"error": str(e)})
+            self._finalizing.discard(uid)
 
     # -- Deployments -------------------------------------------------------------------------
     def _views(self, deployment: JsonDict) -> list[PodView]:
@@ -342,17 +303,19 @@ class Kubelet:
                 continue
             plan = plan_rollout(spec, self._views(deployment))
             for _ in range(plan.create):
-                await self._create_pod(deployment)
+                self._remember("pods", await self.api.create_pod(str(meta["namespace"]), self._new_pod(deployment)))
             for name in plan.delete:
-                await self._delete_pod(str(meta["namespace"]), name)
+                deleted = await self.api.delete_pod(str(meta["namespace"]), name)
+                if deleted is not None and deleted.get("kind") == "Pod":
+                    self._remember("pods", deleted)
 
-    async def _create_pod(self, deployment: JsonDict) -> None:
-        meta, spec = deployment["metadata"], deployment.get("spec") or {}
-        template = spec.get("template") or {}
+    def _new_pod(self, deployment: JsonDict) -> JsonDict:
+        """A Pod from the Deployment's template: its labels plus pod-template-hash, owned by the Deployment."""
+        meta, template = deployment["metadata"], (deployment.get("spec") or {}).get("template") or {}
         pod_hash = template_hash(template)
         suffix = "".join(random.choices(_SUFFIX_ALPHABET, k=5))
         template_meta = template.get("metadata") or {}
-        body: JsonDict = {
+        return {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
@@ -366,45 +329,19 @@ class Kubelet:
             },
             "spec": {**(template.get("spec") or {}), "nodeName": self.settings.node_name},
         }
-        try:
-            created = await self._json(client.CoreV1Api(self._api).create_namespaced_pod, meta["namespace"], body)
-        except ApiException as e:
-            log.warning("cannot create a pod", extra={"namespace": meta["namespace"], "deployment": meta["name"],
-                                                      "status": e.status, "reason": str(e.reason)[:200]})
-            return
-        self._remember("pods", created)
-        log.info("pod created", extra={"namespace": meta["namespace"], "pod": created["metadata"]["name"]})
-
-    async def _delete_pod(self, namespace: str, name: str) -> None:
-        try:
-            deleted = await self._json(client.CoreV1Api(self._api).delete_namespaced_pod, name, namespace)
-        except ApiException as e:
-            if e.status != 404:
-                log.warning("cannot delete a pod", extra={"namespace": namespace, "pod": name, "status": e.status})
-            return
-        if deleted.get("kind") == "Pod":
-            self._remember("pods", deleted)
 
     # -- status, Endpoints, service map -------------------------------------------------------
     async def _write_pod_statuses(self) -> None:
-        core = client.CoreV1Api(self._api)
         for local in list(self.local.values()):
             status = local.compute_status()
             if status == local.written_status or local.key not in self.objects["pods"]:
                 continue
-            try:
-                updated = await self._json(core.patch_namespaced_pod_status, local.name, local.namespace,
-                                           {"status": status})
-            except ApiException as e:
-                if e.status != 404:
-                    log.warning("cannot write pod status", extra={"namespace": local.namespace, "pod": local.name,
-                                                                  "status": e.status})
-                continue
+            updated = await self.api.patch_pod_status(local.namespace, local.name, status)
             local.written_status = status
-            self._remember("pods", updated)
+            if updated is not None:
+                self._remember("pods", updated)
 
     async def _write_deployment_statuses(self) -> None:
-        apps = client.AppsV1Api(self._api)
         now = now_iso()
         for deployment in list(self.objects["deployments"].values()):
             if deployment["metadata"].get("deletionTimestamp"):
@@ -414,47 +351,23 @@ class Kubelet:
             if all(current.get(k) == v for k, v in status.items()):
                 continue
             namespace, name = key_of(deployment)
-            try:
-                updated = await self._json(apps.patch_namespaced_deployment_status, name, namespace,
-                                           {"status": status})
-            except ApiException as e:
-                if e.status != 404:
-                    log.warning("cannot write deployment status", extra={"namespace": namespace,
-                                                                         "deployment": name, "status": e.status})
-                continue
-            self._remember("deployments", updated)
-
-    def _endpoints_of_pods(self) -> list[LocalEndpoint]:
-        return [LocalEndpoint(p.namespace, p.name, p.uid, p.labels, p.ready and not p.terminating,
-                              [p.container], dict(p.ports))
-                for p in self.local.values() if p.ports]
+            updated = await self.api.patch_deployment_status(namespace, name, status)
+            if updated is not None:
+                self._remember("deployments", updated)
 
     async def _write_endpoints(self) -> None:
-        core = client.CoreV1Api(self._api)
-        pods = self._endpoints_of_pods()
+        pods = [LocalEndpoint(p.namespace, p.name, p.uid, p.labels, p.ready and not p.terminating, [p.container],
+                              dict(p.ports)) for p in self.local.values() if p.ports]
         services = list(self.objects["services"].values())
         for service in services:
             key = key_of(service)
             desired = build_endpoints(service, pods)
-            if desired is None or self._endpoints.get(key) == desired:
-                continue
-            try:
-                try:
-                    await self._json(core.replace_namespaced_endpoints, key[1], key[0], desired)
-                except ApiException as e:
-                    if e.status != 404:
-                        raise
-                    await self._json(core.create_namespaced_endpoints, key[0], desired)
-            except ApiException as e:
-                log.warning("cannot write endpoints", extra={"namespace": key[0], "service": key[1], "status": e.status})
-                continue
-            self._endpoints[key] = desired
+            if desired is not None and self._endpoints.get(key) != desired:
+                await self.api.put_endpoints(key[0], key[1], desired)
+                self._endpoints[key] = desired
         for key in [k for k in self._endpoints if k not in self.objects["services"]]:
             del self._endpoints[key]
-            try:
-                await self._json(core.delete_namespaced_endpoints, key[1], key[0])
-            except ApiException:
-                pass
+            await self.api.delete_endpoints(*key)
         mapping = build_service_map(services, pods)
         if mapping != self._service_map:
             write_service_map(self.settings.services_file, mapping)

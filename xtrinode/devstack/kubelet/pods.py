@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from .api import ClusterApiError
 from .objects import JsonDict, now_iso, set_condition
 from .podspec import (
     HttpProbe,
@@ -49,6 +50,7 @@ def free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((LOCAL_IP, port))
         except OSError:
@@ -94,7 +96,6 @@ class LocalPod:
         self.log_path = host.settings.logs_dir / f"{self.namespace}_{self.name}.log"
         self.ports: dict[int, int] = {}
         self.process: LocalProcess | None = None
-        self.pids: list[int] = []
         self.ready = False
         self.restart_count = 0
         self.waiting: tuple[str, str] | None = ("ContainerCreating", "")
@@ -181,30 +182,35 @@ class LocalPod:
 
     async def _run(self) -> None:
         backoff = 0.5
+        max_backoff = self.host.settings.restart_backoff_max.total_seconds()
         try:
             while not self._stop.is_set():
                 try:
                     launch = await self._prepare()
-                except PodConfigError as e:
-                    log.warning("pod cannot start", extra={"namespace": self.namespace, "pod": self.name, "error": str(e)})
-                    self._set_waiting("CreateContainerConfigError", str(e))
+                    if self._stop.is_set():
+                        break
+                    process = await self.host.runtime.start(launch)
+                except (PodConfigError, ClusterApiError, OSError) as e:
+                    reason = "CreateContainerConfigError" if isinstance(e, PodConfigError) else "CreateContainerError"
+                    log.warning("pod cannot start", extra={"namespace": self.namespace, "pod": self.name,
+                                                           "reason": reason, "error": str(e)})
+                    self._set_waiting(reason, str(e))
                     await self._sleep(backoff)
-                    backoff = min(backoff * 2, self.host.settings.restart_backoff_max.total_seconds())
+                    backoff = min(backoff * 2, max_backoff)
                     continue
-                if self._stop.is_set():
-                    break
-                process = await self.host.runtime.start(launch)
                 self.process = process
-                self.pids.append(process.pid)
                 self.start_time = self.start_time or process.started_at
                 self.waiting = None
                 self.terminated = None
                 log.info("pod process started", extra={"namespace": self.namespace, "pod": self.name,
                                                        "pid": process.pid, "port": launch.port, "role": launch.role})
                 self.host.changed()
+                started = time.monotonic()
                 code = await self._supervise(process)
                 if self._stop.is_set():
                     break
+                if time.monotonic() - started > max_backoff:
+                    backoff = 0.5  # it ran well for a while: this crash starts a fresh back-off
                 self.last_terminated = self._termination(process, code)
                 self._set_ready(False)
                 if self.restart_policy == "Never" or (self.restart_policy == "OnFailure" and code == 0):
@@ -216,7 +222,7 @@ class LocalPod:
                                                                     "exit_code": code, "restarts": self.restart_count})
                 self._set_waiting("CrashLoopBackOff", f"back-off {backoff:g}s restarting failed container")
                 await self._sleep(backoff)
-                backoff = min(backoff * 2, self.host.settings.restart_backoff_max.total_seconds())
+                backoff = min(backoff * 2, max_backoff)
         except asyncio.CancelledError:
             pass
 
