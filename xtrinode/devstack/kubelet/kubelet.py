@@ -35,6 +35,10 @@ _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _KINDS = ("deployments", "pods", "services")
 
 
+def _version(obj: JsonDict) -> int:
+    return int(obj["metadata"].get("resourceVersion") or 0)
+
+
 class Kubelet:
     """One machine's kubelet plus the Deployment and Endpoints controllers it needs."""
 
@@ -180,10 +184,15 @@ class Kubelet:
     def _apply(self, event: WatchEvent) -> None:
         cache = self.objects[event.kind]
         if event.type == "RELIST":
+            # Objects written by this kubelet after the list was taken (newer RV) survive the re-list.
+            newer = {key: obj for key, obj in cache.items() if _version(obj) > event.version}
             cache.clear()
             for obj in event.items:
                 if self.settings.manages(key_of(obj)[0]):
                     cache[key_of(obj)] = obj
+            for key, obj in newer.items():
+                if key not in cache or _version(cache[key]) < _version(obj):
+                    cache[key] = obj
             self._listed.add(event.kind)
         elif event.obj is not None and self.settings.manages(key_of(event.obj)[0]):
             self._remember(event.kind, event.obj, deleted=event.type == "DELETED")
@@ -194,9 +203,8 @@ class Kubelet:
         cache, key = self.objects[kind], key_of(obj)
         known = cache.get(key)
         same = known is not None and known["metadata"].get("uid") == obj["metadata"].get("uid")
-        if same and known is not None:
-            if int(known["metadata"].get("resourceVersion") or 0) > int(obj["metadata"].get("resourceVersion") or 0):
-                return
+        if same and known is not None and _version(known) > _version(obj):
+            return
         if not deleted:
             cache[key] = obj
         elif known is None or same:
@@ -302,12 +310,15 @@ class Kubelet:
             if meta.get("deletionTimestamp") or spec.get("paused"):
                 continue
             plan = plan_rollout(spec, self._views(deployment))
-            for _ in range(plan.create):
-                self._remember("pods", await self.api.create_pod(str(meta["namespace"]), self._new_pod(deployment)))
-            for name in plan.delete:
-                deleted = await self.api.delete_pod(str(meta["namespace"]), name)
-                if deleted is not None and deleted.get("kind") == "Pod":
-                    self._remember("pods", deleted)
+            try:
+                for _ in range(plan.create):
+                    self._remember("pods", await self.api.create_pod(str(meta["namespace"]), self._new_pod(deployment)))
+                for name in plan.delete:
+                    deleted = await self.api.delete_pod(str(meta["namespace"]), name)
+                    if deleted is not None and deleted.get("kind") == "Pod":
+                        self._remember("pods", deleted)
+            except ClusterApiError as e:
+                log.warning("cannot roll out deployment; retrying", extra={"error": str(e)})
 
     def _new_pod(self, deployment: JsonDict) -> JsonDict:
         """A Pod from the Deployment's template: its labels plus pod-template-hash, owned by the Deployment."""
@@ -336,7 +347,11 @@ class Kubelet:
             status = local.compute_status()
             if status == local.written_status or local.key not in self.objects["pods"]:
                 continue
-            updated = await self.api.patch_pod_status(local.namespace, local.name, status)
+            try:
+                updated = await self.api.patch_pod_status(local.namespace, local.name, status)
+            except ClusterApiError as e:
+                log.warning("cannot write pod status; retrying", extra={"error": str(e)})
+                continue
             local.written_status = status
             if updated is not None:
                 self._remember("pods", updated)
@@ -351,7 +366,11 @@ class Kubelet:
             if all(current.get(k) == v for k, v in status.items()):
                 continue
             namespace, name = key_of(deployment)
-            updated = await self.api.patch_deployment_status(namespace, name, status)
+            try:
+                updated = await self.api.patch_deployment_status(namespace, name, status)
+            except ClusterApiError as e:
+                log.warning("cannot write deployment status; retrying", extra={"error": str(e)})
+                continue
             if updated is not None:
                 self._remember("deployments", updated)
 
@@ -363,11 +382,18 @@ class Kubelet:
             key = key_of(service)
             desired = build_endpoints(service, pods)
             if desired is not None and self._endpoints.get(key) != desired:
-                await self.api.put_endpoints(key[0], key[1], desired)
+                try:
+                    await self.api.put_endpoints(key[0], key[1], desired)
+                except ClusterApiError as e:
+                    log.warning("cannot write endpoints; retrying", extra={"error": str(e)})
+                    continue
                 self._endpoints[key] = desired
         for key in [k for k in self._endpoints if k not in self.objects["services"]]:
             del self._endpoints[key]
-            await self.api.delete_endpoints(*key)
+            try:
+                await self.api.delete_endpoints(*key)
+            except ClusterApiError as e:
+                log.warning("cannot delete endpoints of a deleted service", extra={"error": str(e)})
         mapping = build_service_map(services, pods)
         if mapping != self._service_map:
             write_service_map(self.settings.services_file, mapping)

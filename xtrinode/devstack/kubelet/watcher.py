@@ -33,6 +33,8 @@ class WatchEvent:
     obj: JsonDict | None = None
     items: list[JsonDict] = field(default_factory=list)
     """RELIST only: every object, replacing what the kubelet knew of this kind."""
+    version: int = 0
+    """RELIST only: the list's resourceVersion (anything newer that the kubelet knows is kept)."""
 
 
 class Watcher:
@@ -79,8 +81,9 @@ class Watcher:
             listing = json.loads(response.data)
         finally:
             response.release_conn()
-        self._emit(WatchEvent(self.kind, "RELIST", items=list(listing.get("items") or [])))
-        return str(listing["metadata"]["resourceVersion"])
+        version = str(listing["metadata"]["resourceVersion"])
+        self._emit(WatchEvent(self.kind, "RELIST", items=list(listing.get("items") or []), version=int(version)))
+        return version
 
     def _run(self) -> None:
         while not self._stopping.is_set():
