@@ -108,6 +108,7 @@ class Path:
     TASK: Final = "/v1/task/{task_id}"
     METRICS: Final = "/metrics"
     UI_QUERY: Final = "/ui/query.html"
+    UI_STATS: Final = "/ui/api/stats"
 
 
 class QueryState(enum.StrEnum):

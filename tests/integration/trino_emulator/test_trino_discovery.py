@@ -2,7 +2,7 @@
 
 Checks: queries stay QUEUED (WAITING_FOR_RESOURCES in /v1/query) until a worker announces and is
 polled ACTIVE, then run; with no worker they fail GENERIC_INSUFFICIENT_RESOURCES after the max wait
-with Trino's message; /v1/node, system.runtime.nodes and the node gauges see workers; a worker told
+with Trino's message; /v1/node, system.runtime.nodes, the node gauges and /ui/api/stats see workers; a worker told
 SHUTTING_DOWN stops counting as active and asks to exit only after the grace period, its running
 query task and the grace period again, without failing the query.
 """
@@ -85,6 +85,9 @@ async def test_query_waits_for_a_worker_then_runs(
         assert sorted(nodes) == sorted([[cluster_coordinator.url, True, "active"], [worker.url, False, "active"]])
         async with http.get(f"{cluster_coordinator.url}/metrics", headers=USER) as response:
             assert "trino_metadata_name_DiscoveryNodeManager_ActiveNodeCount 2.0" in await response.text()
+        async with http.get(f"{cluster_coordinator.url}/ui/api/stats", headers=USER) as response:
+            stats = await response.json()
+        assert (stats["activeCoordinators"], stats["activeWorkers"], stats["runningQueries"]) == (1, 1, 0)
 
 
 async def test_no_worker_fails_insufficient_resources_after_max_wait() -> None:

@@ -307,6 +307,27 @@ async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(text=body, headers={"Content-Type": "application/openmetrics-text; version=1.0.0; charset=utf-8"})
 
 
+async def get_ui_stats(request: web.Request) -> web.Response:
+    """ClusterStats as `/ui/api/stats` reports it (authenticated like the client API, not by UI cookie)."""
+    request_user(request, request.app[SETTINGS])
+    settings, manager, registry = request.app[SETTINGS], request.app[MANAGER], request.app[REGISTRY]
+    processors = os.cpu_count() or 1
+    workers = registry.schedulable_count()
+    return web.json_response({
+        "runningQueries": manager.running_count(),
+        "blockedQueries": 0,
+        "queuedQueries": manager.queued_count(),
+        "activeCoordinators": 1,
+        "activeWorkers": workers,
+        "runningDrivers": manager.running_count(),
+        "totalAvailableProcessors": processors * max(workers, 1),
+        "reservedMemory": 0.0,
+        "totalInputRows": 0,
+        "totalInputBytes": 0,
+        "totalCpuTimeSecs": 0,
+    })
+
+
 def add_control_routes(app: web.Application, coordinator: bool) -> None:
     router = app.router
     router.add_get(Path.INFO, get_info)
@@ -322,6 +343,7 @@ def add_control_routes(app: web.Application, coordinator: bool) -> None:
         router.add_put(Path.QUERY_KILLED, kill_query)
         router.add_get(Path.NODE, list_nodes)
         router.add_get(Path.NODE_FAILED, list_nodes)
+        router.add_get(Path.UI_STATS, get_ui_stats)
         router.add_post(Path.ANNOUNCE, post_announce)
         router.add_get(Path.ANNOUNCE, get_announce)
     else:
