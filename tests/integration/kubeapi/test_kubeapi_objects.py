@@ -304,3 +304,31 @@ def test_events_k8s_io_shares_storage_with_core_events(api_client: client.ApiCli
     assert patched.series.count == 2
     found = events.list_namespaced_event(namespace, field_selector="regarding.name=web")
     assert [e.metadata.name for e in found.items] == ["ev2"]
+
+
+def _fields_of(e: pytest.ExceptionInfo[ApiException]) -> list[str]:
+    assert e.value.status == 422, e.value.body
+    return [c["field"] for c in json.loads(e.value.body)["details"]["causes"]]
+
+
+def test_built_in_specs_are_validated_like_the_apiserver(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str) -> None:
+    bad = _deployment("mismatch")
+    bad["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
+    bad["spec"]["template"]["spec"]["containers"].append({"name": "app"})
+    with pytest.raises(ApiException) as e:
+        apps.create_namespaced_deployment(namespace, bad)
+    assert _fields_of(e) == [
+        "spec.template.metadata.labels", "spec.template.spec.containers[1].name", "spec.template.spec.containers[1].image",
+    ]
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_service(namespace, {"metadata": {"name": "1st"}, "spec": {"ports": [{"port": 80}]}})
+    assert _fields_of(e) == ["metadata.name"]
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_service(namespace, {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}, {"port": 70000, "name": "b"}]}})
+    assert _fields_of(e) == ["spec.ports[0].name", "spec.ports[1].port"]
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_config_map(namespace, _cm("lbl", {"team": "data eng"}, {"bad key": "v"}))
+    assert _fields_of(e) == ["metadata.labels", "data[bad key]"]
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_secret(namespace, {"metadata": {"name": "raw"}, "data": {"password": "not base64!"}})
+    assert e.value.status == 400 and "use stringData" in json.loads(e.value.body)["message"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import apply as ssa
-from . import convert
+from . import convert, specs
 from . import schema as crd_schema
 from . import validation
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
@@ -195,7 +195,7 @@ class Cluster:
         elif rt.status and rt.group_resource not in (("", "namespaces"), CRD_GROUP_RESOURCE):
             new.pop("status", None)
         validation.apply_builtin_defaults(rt, new, old, self._allocate_ip)
-        validation.check_metadata(rt, new)
+        specs.check_builtin(rt, new, validation.metadata_causes(new))
         new = validation.check_against_schema(rt, new, opts.field_validation, opts.warnings)
         meta = new["metadata"]
         meta["managedFields"] = managed if managed is not None else ssa.track_update(

@@ -20,6 +20,11 @@ JsonDict = dict[str, Any]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_1035_RULE = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (at most 63 characters)"
+)
 _PATH_SEGMENT_KINDS = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
 _LABEL_RULE = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
@@ -40,14 +45,17 @@ def _cause(reason: str, message: str, field: str) -> JsonDict:
 
 
 def check_name(rt: ResourceType, name: str) -> None:
-    """RBAC kinds take any path segment, namespaces and services a DNS label, the rest a subdomain."""
+    """RBAC kinds take any path segment, namespaces a DNS label, services an RFC 1035 label (starts
+    with a letter), the rest a DNS subdomain."""
     if not name:
         required = _cause("FieldValueRequired", "Required value: name or generateName is required", "metadata.name")
         raise invalid(rt.kind, rt.group, "", [required])
     if rt.plural in _PATH_SEGMENT_KINDS:
         ok = name not in (".", "..") and "/" not in name and "%" not in name
         rule = "may not be '.' or '..' and may not contain '/' or '%'"
-    elif rt.plural in ("namespaces", "services"):
+    elif rt.group_resource == ("", "services"):
+        ok, rule = len(name) <= 63 and bool(_DNS_1035.match(name)), _LABEL_1035_RULE
+    elif rt.plural == "namespaces":
         ok, rule = len(name) <= 63 and bool(_DNS_LABEL.match(name)), _LABEL_RULE
     else:
         ok, rule = len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name)), _SUBDOMAIN_RULE
@@ -56,17 +64,55 @@ def check_name(rt: ResourceType, name: str) -> None:
         raise invalid(rt.kind, rt.group, name, [cause])
 
 
-def check_metadata(rt: ResourceType, obj: JsonDict) -> None:
-    """Label and annotation values must be strings (the Python client breaks on anything else)."""
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE_RULE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+    "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+_KEY_RULE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+    "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix "
+    "and '/' (e.g. 'example.com/MyName')"
+)
+
+
+def qualified_name_ok(key: str) -> bool:
+    """A label or annotation key: `[prefix/]name`, name at most 63 chars, prefix a DNS subdomain."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and bool(_LABEL_NAME.match(name))
+
+
+def label_value_causes(labels: Any, field: str) -> list[JsonDict]:
+    """Causes for invalid label keys and values under `field` (metadata.labels, selectors, ...)."""
+    causes = []
+    for k, v in (labels or {}).items():
+        if not qualified_name_ok(k):
+            causes.append(_cause("FieldValueInvalid", f"Invalid value: {json.dumps(k)}: {_KEY_RULE}", field))
+        if not isinstance(v, str):
+            causes.append(_cause("FieldValueInvalid", f"Invalid value: {json.dumps(v)}: must be a string", f"{field}.{k}"))
+        elif len(v) > 63 or not _LABEL_VALUE.match(v):
+            message = f"Invalid value: {json.dumps(v)}: {_LABEL_VALUE_RULE}"
+            if len(v) > 63:
+                message = f"Invalid value: {json.dumps(v)}: must be no more than 63 characters"
+            causes.append(_cause("FieldValueInvalid", message, field))
+    return causes
+
+
+def metadata_causes(obj: JsonDict) -> list[JsonDict]:
+    """Label keys and values as the apiserver checks them; annotation keys and string values."""
     meta = obj["metadata"]
-    causes = [
-        _cause("FieldValueInvalid", f"Invalid value: {json.dumps(v)}: must be a string", f"metadata.{key}.{k}")
-        for key in ("labels", "annotations")
-        for k, v in (meta.get(key) or {}).items()
-        if not isinstance(v, str)
-    ]
-    if causes:
-        raise invalid(rt.kind, rt.group, meta.get("name", ""), causes)
+    causes = label_value_causes(meta.get("labels"), "metadata.labels")
+    for k, v in (meta.get("annotations") or {}).items():
+        if not qualified_name_ok(k):
+            causes.append(_cause("FieldValueInvalid", f"Invalid value: {json.dumps(k)}: {_KEY_RULE}", "metadata.annotations"))
+        if not isinstance(v, str):
+            causes.append(_cause("FieldValueInvalid", f"Invalid value: {json.dumps(v)}: must be a string", f"metadata.annotations.{k}"))
+    return causes
 
 
 def apply_builtin_defaults(rt: ResourceType, obj: JsonDict, old: JsonDict | None, allocate_ip: Callable[[], str]) -> None:

@@ -1,0 +1,160 @@
+"""Validation of built-in kinds' specs, for the mistakes rendering code makes, in the apiserver's words.
+
+Deployments and StatefulSets (selector vs template labels, containers), Pods, Services (ports),
+ConfigMap/Secret keys and Secret base64 data; each problem is a 422 cause naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from .errors import bad_request, invalid
+from .resources import ResourceType
+from .validation import label_value_causes
+
+JsonDict = dict[str, Any]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+_NAME_RULE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "start and end with an alphanumeric character"
+)
+_KEY_RULE = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+    "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
+_PORT_RULE = "must be between 1 and 65535, inclusive"
+
+
+def _required(field: str) -> JsonDict:
+    return {"reason": "FieldValueRequired", "message": "Required value", "field": field}
+
+
+def _bad(field: str, value: Any, detail: str) -> JsonDict:
+    return {"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(value)}: {detail}", "field": field}
+
+
+def _duplicate(field: str, value: Any) -> JsonDict:
+    return {"reason": "FieldValueDuplicate", "message": f"Duplicate value: {json.dumps(value)}", "field": field}
+
+
+def _port_ok(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _containers(spec: JsonDict, path: str) -> list[JsonDict]:
+    causes: list[JsonDict] = []
+    if not spec.get("containers"):
+        causes.append(_required(f"{path}.containers"))
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(group) or []):
+            p = f"{path}.{group}[{i}]"
+            name = c.get("name") if isinstance(c, dict) else None
+            if not name:
+                causes.append(_required(f"{p}.name"))
+            elif not (len(name) <= 63 and _DNS_LABEL.match(name)):
+                causes.append(_bad(f"{p}.name", name, _NAME_RULE))
+            elif name in seen:
+                causes.append(_duplicate(f"{p}.name", name))
+            else:
+                seen.add(name)
+            if isinstance(c, dict) and not c.get("image"):
+                causes.append(_required(f"{p}.image"))
+            for j, port in enumerate((c.get("ports") or []) if isinstance(c, dict) else []):
+                if not _port_ok(port.get("containerPort")):
+                    causes.append(_bad(f"{p}.ports[{j}].containerPort", port.get("containerPort"), _PORT_RULE))
+            for j, env in enumerate((c.get("env") or []) if isinstance(c, dict) else []):
+                if not env.get("name"):
+                    causes.append(_required(f"{p}.env[{j}].name"))
+    return causes
+
+
+def _workload(obj: JsonDict) -> list[JsonDict]:
+    spec = obj.get("spec") or {}
+    causes: list[JsonDict] = []
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and replicas < 0:
+        causes.append(_bad("spec.replicas", replicas, "must be greater than or equal to 0"))
+    template = spec.get("template") or {}
+    template_labels = (template.get("metadata") or {}).get("labels") or {}
+    causes += label_value_causes(template_labels, "spec.template.metadata.labels")
+    selector = spec.get("selector")
+    if not selector:
+        causes.append(_required("spec.selector"))
+    else:
+        match = selector.get("matchLabels") or {}
+        causes += label_value_causes(match, "spec.selector.matchLabels")
+        if not match and not selector.get("matchExpressions"):
+            causes.append(_bad("spec.selector", selector, "empty selector is invalid for deployment"))
+        elif any(template_labels.get(k) != v for k, v in match.items()):
+            detail = "`selector` does not match template `labels`"
+            causes.append(_bad("spec.template.metadata.labels", template_labels, detail))
+    causes += _containers(template.get("spec") or {}, "spec.template.spec")
+    return causes
+
+
+def _service(obj: JsonDict) -> list[JsonDict]:
+    spec = obj.get("spec") or {}
+    causes: list[JsonDict] = []
+    kind = spec.get("type", "ClusterIP")
+    if kind not in _SERVICE_TYPES:
+        supported = ", ".join(json.dumps(t) for t in _SERVICE_TYPES)
+        message = f"Unsupported value: {json.dumps(kind)}: supported values: {supported}"
+        causes.append({"reason": "FieldValueNotSupported", "message": message, "field": "spec.type"})
+    ports = spec.get("ports") or []
+    if not ports and kind != "ExternalName" and spec.get("clusterIP") != "None":
+        causes.append(_required("spec.ports"))
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        if not _port_ok(port.get("port")):
+            causes.append(_bad(f"spec.ports[{i}].port", port.get("port"), _PORT_RULE))
+        name = port.get("name")
+        if len(ports) > 1 and not name:
+            causes.append(_required(f"spec.ports[{i}].name"))
+        elif name and name in names:
+            causes.append(_duplicate(f"spec.ports[{i}].name", name))
+        if name:
+            names.add(name)
+    causes += label_value_causes(spec.get("selector"), "spec.selector")
+    return causes
+
+
+def _config_keys(obj: JsonDict) -> list[JsonDict]:
+    causes = []
+    for field in ("data", "binaryData"):
+        for key in obj.get(field) or {}:
+            if len(key) > 253 or not _CONFIG_KEY.match(key):
+                causes.append(_bad(f"{field}[{key}]", key, _KEY_RULE))
+    return causes
+
+
+def check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> None:
+    """Raise 422 with `causes` plus the spec's own (400 for undecodable Secret data) when refused."""
+    gr = rt.group_resource
+    if gr in (("apps", "deployments"), ("apps", "statefulsets")):
+        causes = causes + _workload(obj)
+    elif gr == ("", "pods"):
+        causes = causes + _containers(obj.get("spec") or {}, "spec")
+    elif gr == ("", "services"):
+        causes = causes + _service(obj)
+    elif gr in (("", "configmaps"), ("", "secrets")):
+        causes = causes + _config_keys(obj)
+    if gr == ("", "secrets"):
+        for key, value in (obj.get("data") or {}).items():
+            try:
+                base64.b64decode(str(value), validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise bad_request(
+                    f'Secret in version "v1" cannot be handled as a Secret: data[{key}] is not base64: {e}; '
+                    "use stringData for plain text"
+                ) from e
+    if causes:
+        raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
