@@ -332,3 +332,17 @@ def test_built_in_specs_are_validated_like_the_apiserver(apps: client.AppsV1Api,
     with pytest.raises(ApiException) as e:
         core.create_namespaced_secret(namespace, {"metadata": {"name": "raw"}, "data": {"password": "not base64!"}})
     assert e.value.status == 400 and "use stringData" in json.loads(e.value.body)["message"]
+
+
+def test_immutable_fields_cannot_change(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str) -> None:
+    apps.create_namespaced_deployment(namespace, _deployment("imm"))
+    with pytest.raises(ApiException) as e:
+        apps.patch_namespaced_deployment("imm", namespace, {"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}})
+    assert _fields_of(e) == ["spec.selector"]
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": True})
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_config_map("frozen", namespace, {"data": {"a": "2"}})
+    assert _fields_of(e) == ["data"]
+    with pytest.raises(ApiException) as e:
+        core.delete_namespace("kube-system")
+    assert e.value.status == 403

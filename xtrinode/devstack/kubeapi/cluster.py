@@ -195,7 +195,10 @@ class Cluster:
         elif rt.status and rt.group_resource not in (("", "namespaces"), CRD_GROUP_RESOURCE):
             new.pop("status", None)
         validation.apply_builtin_defaults(rt, new, old, self._allocate_ip)
-        specs.check_builtin(rt, new, validation.metadata_causes(new))
+        causes = validation.metadata_causes(new)
+        if old is not None:
+            causes += specs.update_causes(rt, old, new)
+        specs.check_builtin(rt, new, causes)
         new = validation.check_against_schema(rt, new, opts.field_validation, opts.warnings)
         meta = new["metadata"]
         meta["managedFields"] = managed if managed is not None else ssa.track_update(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 JsonDict = dict[str, Any]
 NAMESPACES: GroupResource = ("", "namespaces")
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 def _rewrite(cluster: Cluster, gr: GroupResource, obj: JsonDict, bump_generation: bool = False) -> JsonDict:
@@ -82,6 +83,9 @@ def delete(cluster: Cluster, rt: ResourceType, namespace: str, name: str, option
         policy = "Orphan" if options["orphanDependents"] else "Background"
     if policy not in (None, "Background", "Foreground", "Orphan"):
         raise bad_request(f"invalid propagationPolicy {policy!r}: use Background, Foreground or Orphan")
+    if gr == NAMESPACES and name in PROTECTED_NAMESPACES:
+        raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be deleted', reason="Forbidden",
+                       details={"name": name, "group": "", "kind": "namespaces"})
     if options.get("dryRun"):
         return obj
     extra = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy or "")

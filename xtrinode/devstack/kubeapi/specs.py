@@ -136,6 +136,26 @@ def _config_keys(obj: JsonDict) -> list[JsonDict]:
     return causes
 
 
+def update_causes(rt: ResourceType, old: JsonDict, new: JsonDict) -> list[JsonDict]:
+    """Fields the apiserver refuses to change: workload selectors, Service cluster IPs, immutable data."""
+    gr = rt.group_resource
+    causes: list[JsonDict] = []
+    if gr in (("apps", "deployments"), ("apps", "statefulsets")):
+        before, after = (old.get("spec") or {}).get("selector"), (new.get("spec") or {}).get("selector")
+        if before != after:
+            causes.append(_bad("spec.selector", after, "field is immutable"))
+    elif gr == ("", "services"):
+        before, after = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
+        if before and after != before:
+            causes.append(_bad("spec.clusterIP", after, "field is immutable"))
+    elif gr in (("", "configmaps"), ("", "secrets")) and old.get("immutable"):
+        message = "Forbidden: field is immutable when `immutable` is set"
+        for field in ("data", "binaryData", "immutable"):
+            if old.get(field) != new.get(field):
+                causes.append({"reason": "FieldValueForbidden", "message": message, "field": field})
+    return causes
+
+
 def check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> None:
     """Raise 422 with `causes` plus the spec's own (400 for undecodable Secret data) when refused."""
     gr = rt.group_resource
