@@ -55,10 +55,9 @@ async def get_state(request: web.Request) -> web.Response:
 
 
 async def put_state(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    management_write_user(request, request.app[SETTINGS])
     if request.content_type != "application/json":
         return web.Response(status=415, text="Unsupported Media Type: send the state as JSON")
-    management_write_user(request, settings)
     try:
         value = json.loads(await request.text())
         target = NodeState(value)
