@@ -1,18 +1,22 @@
 """Changes to a running runtime through the API: scaling the workers to zero through the scale
 subresource drains them (SHUTTING_DOWN, graceful exit), a new config-hash annotation rolls the pods
-(new ready before old stopped), a rolled coordinator gets the running worker back through the
+(new ready before old stopped), a worker scaled away while running a query part drains without
+failing the query, a rolled coordinator gets the running worker back through the
 Service address, deleting a Deployment stops its processes, a crashed process is restarted with
 restartCount, and a deleted pod is replaced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import time
 from typing import Any
 
 import aiohttp
+import trino
 from kubernetes import client
 
 from kubelet_helpers import alive, apply_manifests, blocking, eventually, pod_pid, pods_of, rendered_runtime
@@ -65,6 +69,46 @@ async def test_scaling_workers_to_zero_shuts_the_worker_down_gracefully(
         return (status.replicas, status.ready_replicas, status.available_replicas) == (0, 0, 0)
 
     await eventually(status_zero, "worker Deployment status with 0 replicas")
+
+
+def _sleep_query(url: str, seconds: float) -> tuple[Any, float]:
+    host, port = url.removeprefix("http://").split(":")
+    with trino.dbapi.connect(host=host, port=int(port), user="alice", http_scheme="http") as conn:
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT sleep({seconds})")
+        rows = cursor.fetchall()
+    return rows[0][0], time.monotonic()
+
+
+async def test_scaling_down_drains_a_worker_that_runs_a_query_part(
+    kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+    worker = await _running_pod(core, namespace, "worker")
+    await _running_pod(core, namespace, "coordinator")
+    pid = pod_pid(worker)
+    assert pid is not None
+    resolver = ServiceResolver(kubelet.settings.services_file)
+    coordinator = resolver.resolve_url(f"http://trino-demo.{namespace}.svc.cluster.local:8080")
+    worker_url = resolver.resolve_url(f"http://trino-demo-workers.{namespace}.svc.cluster.local:8080")
+    query = asyncio.ensure_future(blocking(_sleep_query, coordinator, 3))
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def worker_has_task() -> bool:
+                async with http.get(f"{worker_url}/v1/task") as response:
+                    return bool(await response.json())
+
+            await eventually(worker_has_task, "the worker running a task of the query")
+        await blocking(apps.patch_namespaced_deployment_scale, "trino-demo-worker", namespace,
+                       {"spec": {"replicas": 0}})
+        await eventually(lambda: not alive(pid), f"worker process {pid} to exit after draining", timeout=20)
+        exited = time.monotonic()
+        result, finished = await query
+    finally:
+        await asyncio.gather(query, return_exceptions=True)
+    assert result == 1, "the query finished successfully"
+    assert finished <= exited, "the worker stayed up until the query it worked on had finished"
+    assert "Shutdown requested" in _log_messages(kubelet, namespace, worker.metadata.name)
 
 
 async def test_changing_the_config_hash_rolls_the_worker_pods(
