@@ -1,0 +1,228 @@
+"""The OIDC signing keys: JWKS fetched with aiohttp (explicit URL or issuer discovery), cached,
+refreshed every `refreshInterval`, and refetched on an unknown `kid` at most once per cooldown.
+
+All fetches are single-flight: concurrent callers share one in-flight HTTP request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError
+
+from .principal import AuthError
+
+__all__ = ["JwksCache", "JwksError", "SigningKey"]
+
+log = logging.getLogger("gateway.auth.jwks")
+
+_MAX_DOCUMENT_BYTES = 1 << 20
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+class JwksError(Exception):
+    """Discovery or the JWKS could not be fetched or understood."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str | None
+    key: Any
+    alg: str | None
+    """The `alg` the JWK declares, if any; tokens must then use exactly that one."""
+
+
+class JwksCache:
+    """Signing keys by `kid`; `start()` fetches once and runs the refresh loop."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        issuer: str,
+        jwks_url: str | None,
+        refresh_interval: float,
+        unknown_kid_cooldown: float,
+        fetch_timeout: float,
+        algorithms: tuple[str, ...],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._session = session
+        self._issuer = issuer
+        self._explicit_url = jwks_url
+        self._jwks_url = jwks_url
+        self._refresh_interval = refresh_interval
+        self._cooldown = unknown_kid_cooldown
+        self._timeout = aiohttp.ClientTimeout(total=fetch_timeout)
+        self._algorithms = algorithms
+        self._clock = clock or time.monotonic
+        self._keys: dict[str | None, SigningKey] = {}
+        self._loaded = False
+        self._inflight: asyncio.Task[None] | None = None
+        self._last_kid_refetch: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.fetches = 0
+        """How many JWKS documents were requested (successful or not)."""
+
+    @property
+    def loaded(self) -> bool:
+        """True once a JWKS has been fetched successfully."""
+        return self._loaded
+
+    @property
+    def kids(self) -> list[str | None]:
+        return list(self._keys)
+
+    async def start(self) -> None:
+        """First fetch (failure is logged, not raised: requests get `jwks_unavailable` and the
+        refresh loop retries after the cooldown), then the periodic refresh."""
+        try:
+            await self.refresh()
+        except JwksError as e:
+            log.warning("initial JWKS fetch failed, retrying in the background: %s", e)
+        self._task = asyncio.create_task(self._refresh_loop(), name="gateway-auth-jwks-refresh")
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task, self._inflight) if t is not None]
+        self._task = self._inflight = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, JwksError):
+                await task
+
+    async def refresh(self) -> None:
+        """Fetch the JWKS now, or join the fetch already in flight; raises JwksError."""
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.create_task(self._fetch(), name="gateway-auth-jwks-fetch")
+        # shield: a cancelled caller must not cancel the fetch other callers are waiting for
+        await asyncio.shield(self._inflight)
+
+    async def get_key(self, kid: str | None) -> SigningKey:
+        """The key for `kid`; on a miss, refetch once per cooldown (single flight) and look again."""
+        key = self._find(kid)
+        if key is not None:
+            return key
+        now = self._clock()
+        joining = self._inflight is not None and not self._inflight.done()
+        may_refetch = self._last_kid_refetch is None or now - self._last_kid_refetch >= self._cooldown
+        if joining or may_refetch:
+            if not joining:
+                self._last_kid_refetch = now
+            try:
+                await self.refresh()
+            except JwksError as e:
+                if not self._loaded:
+                    raise AuthError(
+                        "jwks_unavailable", "the identity provider's signing keys are unavailable"
+                    ) from e
+                log.warning("JWKS refetch for an unknown kid failed: %s", e)
+            key = self._find(kid)
+            if key is not None:
+                return key
+        if not self._loaded:
+            raise AuthError(
+                "jwks_unavailable", "the identity provider's signing keys are unavailable"
+            )
+        if kid is None:
+            raise AuthError(
+                "unknown_kid",
+                f"the token has no `kid` and the JWKS has {len(self._keys)} keys; "
+                "send a token whose header names its key",
+            )
+        raise AuthError("unknown_kid", f"no signing key with kid {kid[:64]!r} in the JWKS")
+
+    def _find(self, kid: str | None) -> SigningKey | None:
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        return self._keys.get(kid) if kid is not None else None
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            delay = self._refresh_interval if self._loaded else min(self._cooldown, self._refresh_interval)
+            await asyncio.sleep(delay)
+            try:
+                await self.refresh()
+            except JwksError as e:
+                log.warning("JWKS refresh failed, keeping %d cached key(s): %s", len(self._keys), e)
+
+    async def _fetch(self) -> None:
+        if self._jwks_url is None:
+            self._jwks_url = await self._discover()
+        self.fetches += 1
+        document = await self._get_json(self._jwks_url, "JWKS")
+        keys = self._parse(document)
+        if not keys:
+            raise JwksError(
+                f"JWKS at {self._jwks_url!r} has no usable RSA signing key for {list(self._algorithms)!r}"
+            )
+        self._keys = keys
+        self._loaded = True
+        log.info("JWKS loaded from %s: %d key(s)", self._jwks_url, len(keys))
+
+    async def _discover(self) -> str:
+        url = self._issuer.rstrip("/") + DISCOVERY_PATH
+        document = await self._get_json(url, "OpenID discovery document")
+        issuer = document.get("issuer")
+        if issuer is not None and str(issuer).rstrip("/") != self._issuer.rstrip("/"):
+            raise JwksError(
+                f"discovery at {url!r} names issuer {issuer!r}, not the configured {self._issuer!r}"
+            )
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri:
+            raise JwksError(f"discovery at {url!r} has no `jwks_uri`; set auth.oauth.jwksURL")
+        return jwks_uri
+
+    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        try:
+            async with self._session.get(
+                url, timeout=self._timeout, headers={"Accept": "application/json"}
+            ) as response:
+                if response.status != 200:
+                    raise JwksError(f"{what} at {url!r} answered HTTP {response.status}")
+                body = await response.content.read(_MAX_DOCUMENT_BYTES + 1)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise JwksError(f"cannot fetch {what} from {url!r}: {type(e).__name__}: {e}") from e
+        if len(body) > _MAX_DOCUMENT_BYTES:
+            raise JwksError(f"{what} at {url!r} is larger than {_MAX_DOCUMENT_BYTES} bytes")
+        try:
+            document = json.loads(body)
+        except ValueError as e:
+            raise JwksError(f"{what} at {url!r} is not JSON") from e
+        if not isinstance(document, dict):
+            raise JwksError(f"{what} at {url!r} is not a JSON object")
+        return document
+
+    def _parse(self, document: dict[str, Any]) -> dict[str | None, SigningKey]:
+        entries = document.get("keys")
+        if not isinstance(entries, list):
+            raise JwksError(f"JWKS at {self._jwks_url!r} has no `keys` list")
+        keys: dict[str | None, SigningKey] = {}
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("kty") != "RSA":
+                continue
+            if entry.get("use", "sig") != "sig":
+                continue
+            alg = entry.get("alg")
+            if alg is not None and alg not in self._algorithms:
+                continue
+            kid = entry.get("kid")
+            try:
+                jwk = PyJWK(entry, algorithm=alg or "RS256")
+            except PyJWKError as e:
+                log.warning("skipping JWK %r: %s", kid, e)
+                continue
+            keys[kid if isinstance(kid, str) else None] = SigningKey(
+                kid=kid if isinstance(kid, str) else None, key=jwk.key, alg=alg
+            )
+        return keys
+
