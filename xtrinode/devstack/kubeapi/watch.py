@@ -157,7 +157,8 @@ async def _live(
         now = time.monotonic()
         if now >= deadline:
             return
-        if w.bookmarks and now >= next_bookmark:
+        if w.bookmarks and now >= next_bookmark and queue.empty():
+            # only with nothing queued: the bookmark promises every earlier event was delivered
             await writer.bookmark(writer.cluster.store.rv)
             next_bookmark = now + bookmark_interval
         transport = request.transport
