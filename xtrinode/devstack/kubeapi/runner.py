@@ -56,7 +56,15 @@ class KubeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
+        """Where clients connect (loopback when listening on every interface)."""
+        host = self.settings.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "[::1]"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def cluster(self) -> Cluster:
