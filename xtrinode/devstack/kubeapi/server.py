@@ -186,6 +186,8 @@ async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> we
         return _json(obj)
     if method == "DELETE":
         body = await _read_body(request) or {}
+        if not isinstance(body, dict):
+            raise bad_request("the DELETE body must be DeleteOptions (a JSON map), e.g. {\"propagationPolicy\": \"Background\"}")
         options = {**body, **{k: q[k] for k in ("propagationPolicy", "dryRun") if k in q}}
         if q.get("orphanDependents"):
             options["orphanDependents"] = q["orphanDependents"] == "true"
