@@ -1,5 +1,5 @@
 """Stopping things leaves nothing behind: a stopped kubelet has stopped every pod process it started
-(pids recorded from pod status, checked with signal 0), deleting the namespace stops its processes
+(pids recorded from pod status, checked with signal 0) and reported its pods not ready, deleting the namespace stops its processes
 and lets the namespace go, and a Secret-backed catalog password reaches the emulated Trino through
 a secretKeyRef env var without appearing in any ConfigMap or pod directory.
 """
@@ -40,6 +40,11 @@ async def test_stopped_kubelet_leaves_no_process_behind(
         assert sorted(pids) == sorted(kubelet.processes().values())
         assert all(alive(pid) for pid in pids)
     assert [pid for pid in pids if alive(pid)] == []
+    pods = (await blocking(core.list_namespaced_pod, namespace)).items
+    assert [p.status.container_statuses[0].ready for p in pods] == [False, False], "stopped pods report not ready"
+    apps = client.AppsV1Api(api_client)
+    deployments = (await blocking(apps.list_namespaced_deployment, namespace)).items
+    assert [d.status.ready_replicas for d in deployments] == [0, 0]
 
 
 async def test_deleting_the_namespace_stops_its_processes(

@@ -61,6 +61,7 @@ class Kubelet:
         self._services_event = asyncio.Event()
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
+        self._stopping = False
         self._watchers: list[Watcher] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,6 +119,8 @@ class Kubelet:
         await asyncio.gather(*(p.terminate(min(grace, p.grace), run_hook=False) for p in list(self.local.values())),
                              return_exceptions=True)
         await asyncio.gather(*self._background, return_exceptions=True)
+        if api is not None and self.local:
+            await self._report_stopped()
         self.local.clear()
         await self._proxy.close()
         if self._service_map:
@@ -129,6 +132,15 @@ class Kubelet:
             api.close()
             self._api = None
         log.info("kubelet stopped", extra={"node": self.settings.node_name})
+
+    async def _report_stopped(self) -> None:
+        """Tell the API the pods stopped: Ready false, Endpoints not ready, Deployments without ready replicas
+        (as a node going down would); best effort, since the API may be gone already."""
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self._sync_statuses(), 5.0)
+        except (ClusterApiError, TimeoutError, OSError) as e:
+            log.warning("could not report the stopped pods", extra={"error": f"{type(e).__name__}: {e}"[:200]})
 
     @property
     def api(self) -> ClusterApi:
@@ -233,6 +245,9 @@ class Kubelet:
     async def _sync(self) -> None:
         self._sync_local_pods()
         await self._reconcile_deployments()
+        await self._sync_statuses()
+
+    async def _sync_statuses(self) -> None:
         await self._write_pod_statuses()
         await self._write_deployment_statuses()
         await self._write_endpoints()
@@ -299,7 +314,8 @@ class Kubelet:
                 name=str(meta["name"]),
                 current=(meta.get("labels") or {}).get(TEMPLATE_HASH_LABEL) == current,
                 ready=local is not None and local.ready,
-                terminating=bool(meta.get("deletionTimestamp")) or (local is not None and local.terminating),
+                terminating=bool(meta.get("deletionTimestamp"))
+                or (local is not None and local.terminating and not self._stopping),
                 created=str(meta.get("creationTimestamp") or ""),
             ))
         return views
