@@ -116,3 +116,17 @@ def test_crd_with_mismatched_name_is_422(api_client: client.ApiClient) -> None:
         ext.create_custom_resource_definition(bad)
     assert e.value.status == 422
     assert json.loads(e.value.body)["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def test_crd_with_a_broken_schema_is_422(api_client: client.ApiClient) -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"x": "not-a-schema"}}}}
+    crd = {
+        "metadata": {"name": "brokens.x.io"},
+        "spec": {"group": "x.io", "scope": "Namespaced", "names": {"plural": "brokens", "kind": "Broken"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}]},
+    }
+    crds = DynamicClient(api_client).resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    with pytest.raises(ApiException) as e:
+        crds.create(body={"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", **crd})
+    assert e.value.status == 422
+    assert json.loads(e.value.body)["details"]["causes"][0]["field"] == "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[x]"

@@ -346,3 +346,17 @@ def test_immutable_fields_cannot_change(apps: client.AppsV1Api, core: client.Cor
     with pytest.raises(ApiException) as e:
         core.delete_namespace("kube-system")
     assert e.value.status == 403
+
+
+def test_fields_of_the_wrong_type_are_400(api_client: client.ApiClient, namespace: str) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    dynamic = DynamicClient(api_client)
+    for api_version, kind, body in (
+        ("v1", "ConfigMap", {"metadata": {"name": "t", "labels": ["x"]}}),
+        ("v1", "Secret", {"metadata": {"name": "t"}, "stringData": "x"}),
+        ("apps/v1", "Deployment", {"metadata": {"name": "t"}, "spec": {"selector": "a", "template": 5}}),
+    ):
+        with pytest.raises(ApiException) as e:
+            dynamic.resources.get(api_version=api_version, kind=kind).create(body={"apiVersion": api_version, "kind": kind, **body}, namespace=namespace)
+        assert e.value.status == 400 and "cannot be handled as a" in json.loads(e.value.body)["message"]

@@ -157,9 +157,9 @@ class Cluster:
         if rt.stored_as is not None:
             new, rt = convert.to_storage(rt, new), self._storage_type(rt)
         new = copy.deepcopy(new)
-        meta = new.setdefault("metadata", {})
-        if not isinstance(meta, dict):
-            raise bad_request("metadata must be a map")
+        new.setdefault("metadata", {})
+        validation.check_shapes(rt, new)
+        meta = new["metadata"]
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
         if old is not None:
             sent_rv = meta.get("resourceVersion")
@@ -237,9 +237,9 @@ class Cluster:
                 f"(kind {rt.kind!r})"
             )
         obj = copy.deepcopy(body)
-        meta = obj.setdefault("metadata", {})
-        if not isinstance(meta, dict):
-            raise bad_request("metadata must be a map")
+        obj.setdefault("metadata", {})
+        validation.check_shapes(rt, obj)
+        meta = obj["metadata"]
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
                 raise bad_request(
@@ -262,6 +262,7 @@ class Cluster:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
         if rt.group_resource == CRD_GROUP_RESOURCE:
+            validation.check_crd(obj)
             obj["status"] = validation.crd_status(obj)
         return self.commit(rt, None, obj, opts, managed=managed)
 

@@ -90,6 +90,8 @@ def review(store: Store, body: Any, kind: str, namespace: str = "", self_user: t
     spec = out["spec"]
     resource_attrs = spec.get("resourceAttributes")
     non_resource_attrs = spec.get("nonResourceAttributes")
+    if not isinstance(resource_attrs or {}, dict) or not isinstance(non_resource_attrs or {}, dict):
+        raise bad_request(f"{kind}.spec.resourceAttributes and nonResourceAttributes must be maps")
     if bool(resource_attrs) == bool(non_resource_attrs):
         raise bad_request(f"{kind}.spec must have exactly one of resourceAttributes or nonResourceAttributes")
     if self_user is not None:

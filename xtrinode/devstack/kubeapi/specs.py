@@ -158,6 +158,16 @@ def update_causes(rt: ResourceType, old: JsonDict, new: JsonDict) -> list[JsonDi
 
 def check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> None:
     """Raise 422 with `causes` plus the spec's own (400 for undecodable Secret data) when refused."""
+    try:
+        _check_builtin(rt, obj, causes)
+    except (AttributeError, TypeError) as e:  # a field of the wrong JSON type somewhere in the spec
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: a field has the wrong '
+            f"type ({e}); compare the object with the {rt.kind} API reference"
+        ) from e
+
+
+def _check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> None:
     gr = rt.group_resource
     if gr in (("apps", "deployments"), ("apps", "statefulsets")):
         causes = causes + _workload(obj)

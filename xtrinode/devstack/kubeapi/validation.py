@@ -103,6 +103,41 @@ def label_value_causes(labels: Any, field: str) -> list[JsonDict]:
     return causes
 
 
+_META_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "generateName": str, "namespace": str, "resourceVersion": str, "uid": str,
+    "labels": dict, "annotations": dict, "finalizers": list, "ownerReferences": list,
+}
+_BUILTIN_MAPS = ("spec", "status", "data", "binaryData", "stringData")
+
+
+def check_shapes(rt: ResourceType, obj: JsonDict) -> None:
+    """400 for fields of the wrong JSON type, as the apiserver's typed decoding answers."""
+    def refuse(field: str, value: Any, expected: str) -> None:
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {field} must be '
+            f"{expected}, not {type(value).__name__} {json.dumps(value)[:60]}"
+        )
+
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        refuse("metadata", meta, "a map")
+        return
+    for key, expected in _META_SHAPES.items():
+        if meta.get(key) is not None and not isinstance(meta[key], expected):
+            refuse(f"metadata.{key}", meta[key], "a map" if expected is dict else "a list" if expected is list else "a string")
+    for key in ("finalizers",):
+        for item in meta.get(key) or []:
+            if not isinstance(item, str):
+                refuse(f"metadata.{key}[]", item, "a string")
+    for ref in meta.get("ownerReferences") or []:
+        if not isinstance(ref, dict) or not all(isinstance(ref.get(k), str) for k in ("apiVersion", "kind", "name", "uid")):
+            refuse("metadata.ownerReferences[]", ref, "a map with apiVersion, kind, name and uid strings")
+    if not rt.custom:
+        for key in _BUILTIN_MAPS:
+            if obj.get(key) is not None and not isinstance(obj[key], dict):
+                refuse(key, obj[key], "a map")
+
+
 def metadata_causes(obj: JsonDict) -> list[JsonDict]:
     """Label keys and values as the apiserver checks them; annotation keys and string values."""
     meta = obj["metadata"]
@@ -148,7 +183,13 @@ def check_against_schema(rt: ResourceType, obj: JsonDict, field_validation: str,
         return obj
     if not rt.custom or not rt.schema:
         return obj
-    outcome = crd_schema.process(obj, rt.schema)
+    try:
+        outcome = crd_schema.process(obj, rt.schema)
+    except (TypeError, AttributeError, ValueError, re.error) as e:
+        raise bad_request(
+            f"the schema of {rt.qualified()} cannot be evaluated against this object ({type(e).__name__}: {e}); "
+            "check the CRD's openAPIV3Schema"
+        ) from e
     if outcome.unknown and field_validation == "Strict":
         fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
         raise bad_request(
@@ -161,8 +202,40 @@ def check_against_schema(rt: ResourceType, obj: JsonDict, field_validation: str,
     return outcome.obj
 
 
+def _check_crd_shape(spec: JsonDict) -> None:
+    versions = spec.get("versions") or []
+    if not isinstance(spec.get("names") or {}, dict) or not isinstance(versions, list):
+        raise bad_request("CustomResourceDefinition spec.names must be a map and spec.versions a list")
+    for v in versions:
+        schema = (v.get("schema") or {}) if isinstance(v, dict) else None
+        if not isinstance(schema, dict) or not isinstance(schema.get("openAPIV3Schema") or {}, dict):
+            raise bad_request("each CustomResourceDefinition version must be a map whose schema.openAPIV3Schema is a map")
+
+
+def _schema_causes(node: Any, path: str) -> list[JsonDict]:
+    """Structural problems of an openAPIV3Schema: every sub-schema must be a map."""
+    if not isinstance(node, dict):
+        return [_cause("FieldValueInvalid", f"Invalid value: {json.dumps(node)[:60]}: must be a schema (a map)", path)]
+    causes: list[JsonDict] = []
+    props = node.get("properties")
+    if props is not None:
+        if not isinstance(props, dict):
+            return [_cause("FieldValueInvalid", "Invalid value: must be a map of schemas", f"{path}.properties")]
+        for name, sub in props.items():
+            causes += _schema_causes(sub, f"{path}.properties[{name}]")
+    for key in ("items", "additionalProperties"):
+        sub = node.get(key)
+        if sub is not None and not isinstance(sub, bool):
+            causes += _schema_causes(sub, f"{path}.{key}")
+    for key in ("required", "enum"):
+        if node.get(key) is not None and not isinstance(node[key], list):
+            causes.append(_cause("FieldValueInvalid", "Invalid value: must be a list", f"{path}.{key}"))
+    return causes
+
+
 def check_crd(crd: JsonDict) -> None:
     spec = crd.get("spec") or {}
+    _check_crd_shape(spec)
     names = spec.get("names") or {}
     causes = [
         _cause("FieldValueRequired", "Required value", path)
@@ -175,6 +248,10 @@ def check_crd(crd: JsonDict) -> None:
     ]
     if not spec.get("versions"):
         causes.append(_cause("FieldValueRequired", "Required value: must have at least one version", "spec.versions"))
+    for i, version in enumerate(spec.get("versions") or []):
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        if schema is not None:
+            causes += _schema_causes(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
     name = crd["metadata"].get("name", "")
     if not causes and name != f"{names.get('plural')}.{spec.get('group')}":
         message = f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'
