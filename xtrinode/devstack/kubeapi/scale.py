@@ -64,8 +64,8 @@ def get_scale(cluster: Cluster, rt: ResourceType, namespace: str, name: str) -> 
 
 def update_scale(cluster: Cluster, rt: ResourceType, namespace: str, name: str, scale: Any, opts: WriteOptions) -> JsonDict:
     paths = _paths(rt, name)
-    if not isinstance(scale, dict):
-        raise bad_request("the request body must be a Scale object (autoscaling/v1)")
+    if not isinstance(scale, dict) or not all(isinstance(scale.get(k) or {}, dict) for k in ("spec", "metadata")):
+        raise bad_request("the request body must be a Scale object (autoscaling/v1) with spec and metadata maps")
     replicas = (scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         message = f"Invalid value: {json.dumps(replicas)}: must be a non-negative integer"
