@@ -1,5 +1,4 @@
 """Token-bucket rate limits per principal and per runtime for new statements (`gateway.rateLimit.*`).
-
 Redis runs one atomic Lua script (server TIME) shared by all replicas; local buckets take over when
 Redis is down or slow, so a Redis outage never fails a request.
 """
@@ -12,6 +11,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -144,9 +144,10 @@ _ALLOWED_OFF = RateDecision(allowed=True, retry_after=0.0, scope="none", backend
 class _LocalBuckets:
     """In-process buckets with the same arithmetic as the script (monotonic clock)."""
 
-    def __init__(self, max_buckets: int) -> None:
+    def __init__(self, max_buckets: int, clock: Callable[[], float]) -> None:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._max = max_buckets
+        self._clock = clock
 
     def _level(self, key: str, spec: BucketSettings | None, now: float) -> float | None:
         if spec is None:
@@ -170,7 +171,7 @@ class _LocalBuckets:
         principal: tuple[str, BucketSettings | None],
         runtime: tuple[str, BucketSettings | None],
     ) -> tuple[bool, float, Scope]:
-        now = time.monotonic()
+        now = self._clock()
         p = self._level(principal[0], principal[1], now)
         r = self._level(runtime[0], runtime[1], now)
         pw = _wait(p, principal[1])
@@ -195,20 +196,28 @@ def _key_part(value: str) -> str:
 class RateLimiter:
     """`await acquire(principal_key, runtime_key)` takes one token from both buckets or none."""
 
-    def __init__(self, settings: RateLimitSettings, redis: aioredis.Redis | None) -> None:
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        redis: aioredis.Redis | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self._redis = redis
-        self._local = _LocalBuckets(settings.local_max_buckets)
+        self._clock = clock
+        self._local = _LocalBuckets(settings.local_max_buckets, clock)
         self._timeout = settings.redis_timeout.total_seconds()
         self._retry_interval = settings.redis_retry_interval.total_seconds()
         self._redis_down_until = 0.0
+        self._redis_healthy = True
         self.redis_failures = 0
         """Decisions that had to fall back to the local buckets because Redis failed."""
 
     @property
     def redis_available(self) -> bool:
         """False while decisions are local because Redis recently failed (or none is set)."""
-        return self._redis is not None and time.monotonic() >= self._redis_down_until
+        return self._redis is not None and self._clock() >= self._redis_down_until
 
     def _keys(self, principal_key: str, runtime_key: str) -> tuple[str, str]:
         prefix = self.settings.key_prefix
@@ -221,11 +230,14 @@ class RateLimiter:
         ):
             return _ALLOWED_OFF
         pkey, rkey = self._keys(principal_key, runtime_key)
-        if self._redis is not None and time.monotonic() >= self._redis_down_until:
+        if self._redis is not None and self._clock() >= self._redis_down_until:
             try:
                 allowed, wait, scope = await asyncio.wait_for(
                     self._acquire_redis(self._redis, pkey, rkey), self._timeout
                 )
+                if not self._redis_healthy:
+                    self._redis_healthy = True
+                    log.info("rate limits are decided by Redis again")
                 return RateDecision(allowed, wait, scope, "redis")
             except (RedisError, OSError, asyncio.TimeoutError) as e:
                 self._redis_failed(e)
@@ -236,13 +248,15 @@ class RateLimiter:
 
     def _redis_failed(self, error: BaseException) -> None:
         self.redis_failures += 1
-        if time.monotonic() >= self._redis_down_until:
+        if self._redis_healthy:
+            self._redis_healthy = False
             log.warning(
-                "rate limits fall back to local buckets for %.1fs: Redis failed: %s",
+                "rate limits fall back to local buckets (Redis retried every %.1fs): %s: %s",
                 self._retry_interval,
                 type(error).__name__,
+                str(error)[:200],
             )
-        self._redis_down_until = time.monotonic() + self._retry_interval
+        self._redis_down_until = self._clock() + self._retry_interval
 
     async def _acquire_redis(
         self, redis: aioredis.Redis, pkey: str, rkey: str
@@ -280,7 +294,13 @@ def _parse_reply(reply: object) -> tuple[bool, float, Scope]:
     return allowed, wait, scope
 
 
-def create_rate_limiter(settings: RateLimitSettings, redis: aioredis.Redis | None) -> RateLimiter:
+def create_rate_limiter(
+    settings: RateLimitSettings,
+    redis: aioredis.Redis | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> RateLimiter:
     """The limiter for `settings`; `redis` (owned by the caller, with a short socket timeout)
-    shares buckets across replicas, None keeps them in this process."""
-    return RateLimiter(settings, redis)
+    shares buckets across replicas, None keeps them in this process. `clock` (monotonic seconds)
+    drives the local buckets and the Redis retry interval; tests pass a fake one."""
+    return RateLimiter(settings, redis, clock=clock)

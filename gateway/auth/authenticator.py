@@ -35,6 +35,11 @@ class Authenticator(abc.ABC):
     def __init__(self, require_user_match: bool = False) -> None:
         self._require_user_match = require_user_match
 
+    @property
+    def ready(self) -> bool:
+        """True when requests can be authenticated (for OAuth: a JWKS has been loaded)."""
+        return True
+
     async def start(self) -> None:
         """Load keys and start background tasks; the default has none."""
 
@@ -108,6 +113,10 @@ class OAuthAuthenticator(Authenticator):
         self._leeway = settings.leeway.total_seconds()
         self._algorithms = tuple(a for a in settings.algorithms if a in ALLOWED_ALGORITHMS)
         self.jwks = jwks
+
+    @property
+    def ready(self) -> bool:
+        return self.jwks.loaded
 
     async def start(self) -> None:
         await self.jwks.start()

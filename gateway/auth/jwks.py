@@ -1,7 +1,6 @@
 """The OIDC signing keys: JWKS fetched with aiohttp (explicit URL or issuer discovery), cached,
 refreshed every `refreshInterval`, and refetched on an unknown `kid` at most once per cooldown.
-
-All fetches are single-flight: concurrent callers share one in-flight HTTP request.
+Fetches are single-flight: concurrent callers share one in-flight HTTP request.
 """
 
 from __future__ import annotations

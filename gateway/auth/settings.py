@@ -1,6 +1,6 @@
 """Settings of gateway authentication, mirroring the chart's `gateway.auth.*` values (camelCase).
 
-Off by default; `apiKey` reads keys from a mounted Secret file (and inline for tests), `oauth` checks RS* JWTs.
+Off by default; `apiKey` reads keys from a mounted Secret file (or inline), `oauth` checks RS* JWTs.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 buckets refill, the runtime bucket is shared, two limiters on one Redis share limits, the Lua script
 is atomic under concurrent acquires (exactly `burst` allowed), a flushed script is reloaded (NOSCRIPT),
 bucket keys expire, and an unreachable, silent or stopped Redis falls back to local buckets that still
-limit, returning to Redis once it is back.
+limit, trying Redis again only after the retry interval and returning to it once it is back.
 """
 
 from __future__ import annotations
@@ -221,6 +221,24 @@ async def test_unreachable_redis_falls_back_to_local_buckets(
     assert decisions[-1].retry_after > 0
     assert limiter.redis_failures == 1, "Redis is not retried on every request"
     assert not limiter.redis_available
+
+
+async def test_failed_redis_is_tried_again_only_after_the_retry_interval(
+    clients: Callable[[str], aioredis.Redis],
+) -> None:
+    now = [1000.0]
+    limiter = create_rate_limiter(
+        RateLimitSettings.model_validate({"enabled": True, "redisRetryInterval": "5s"}),
+        clients(f"redis://127.0.0.1:{_free_port()}/0"),
+        clock=lambda: now[0],
+    )
+    assert (await limiter.acquire("user:a", "rt")).backend == "local"
+    now[0] += 4.9
+    assert (await limiter.acquire("user:a", "rt")).backend == "local"
+    assert limiter.redis_failures == 1, "Redis not tried again within the retry interval"
+    now[0] += 0.2
+    assert (await limiter.acquire("user:a", "rt")).backend == "local"
+    assert limiter.redis_failures == 2, "Redis tried again after the retry interval"
 
 
 async def test_silent_redis_times_out_into_local_buckets(
