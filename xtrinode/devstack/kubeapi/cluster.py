@@ -334,6 +334,7 @@ class Cluster:
             raise bad_request("an apply patch must be a full object (a YAML or JSON map)")
         if not body.get("apiVersion") or not body.get("kind"):
             raise bad_request("an apply patch needs apiVersion and kind; send the whole object you want to apply")
+        validation.check_shapes(rt, {"metadata": {}, **body})
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise bad_request(f"the name of the object ({body_name!r}) does not match the name on the URL ({name!r})")
