@@ -1,4 +1,4 @@
-"""Token-bucket rate limits per principal and per runtime for new statements (`gateway.rateLimit.*`).
+"""Token-bucket rate limits per principal and per runtime on new statements (`gateway.rateLimit`).
 Redis runs one atomic Lua script (server TIME) shared by all replicas; local buckets take over when
 Redis is down or slow, so a Redis outage never fails a request.
 """
@@ -261,7 +261,8 @@ class RateLimiter:
     async def _acquire_redis(
         self, redis: aioredis.Redis, pkey: str, rkey: str
     ) -> tuple[bool, float, Scope]:
-        args = [*_bucket_args(self.settings.per_principal), *_bucket_args(self.settings.per_runtime)]
+        settings = self.settings
+        args = [*_bucket_args(settings.per_principal), *_bucket_args(settings.per_runtime)]
         try:
             reply = await redis.evalsha(_LUA_SHA, 2, pkey, rkey, *args)
         except NoScriptError:

@@ -120,7 +120,10 @@ class ApiKeyStore:
         self._install(keys)
         self._stamp = stamp
         self.reloads += 1
-        log.info("loaded %d API key(s) from %s", len(keys), self._path)
+        if keys:
+            log.info("loaded %d API key(s) from %s", len(keys), self._path)
+        else:
+            log.warning("API key file %s holds no keys: only inline keys are accepted", self._path)
 
     async def check_reload(self) -> bool:
         """Reload when the file changed since the last load; True when it did.

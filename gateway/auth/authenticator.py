@@ -172,7 +172,9 @@ class OAuthAuthenticator(Authenticator):
         except jwt.InvalidIssuerError as e:
             raise AuthError("bad_issuer", f"the token was not issued by {self._issuer!r}") from e
         except jwt.InvalidAudienceError as e:
-            raise AuthError("bad_audience", f"the token's audience is not {self._audience!r}") from e
+            raise AuthError(
+                "bad_audience", f"the token's audience is not {self._audience!r}"
+            ) from e
         except jwt.InvalidSignatureError as e:
             raise AuthError("bad_signature", "the token's signature does not verify") from e
         except jwt.InvalidAlgorithmError as e:

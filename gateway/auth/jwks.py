@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from jwt import PyJWK
+from yarl import URL
 from jwt.exceptions import PyJWKError
 
 from .principal import AuthError
@@ -26,6 +27,16 @@ log = logging.getLogger("gateway.auth.jwks")
 
 _MAX_DOCUMENT_BYTES = 1 << 20
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+def safe_url(url: str | None) -> str:
+    """`url` without user info or query, fit for logs and messages."""
+    if url is None:
+        return "<no URL>"
+    try:
+        return str(URL(url).with_user(None).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return "<unparsable URL>"
 
 
 class JwksError(Exception):
@@ -107,13 +118,14 @@ class JwksCache:
         await asyncio.shield(self._inflight)
 
     async def get_key(self, kid: str | None) -> SigningKey:
-        """The key for `kid`; on a miss, refetch once per cooldown (single flight) and look again."""
+        """The key for `kid`; on a miss, refetch (single flight, once per cooldown) and retry."""
         key = self._find(kid)
         if key is not None:
             return key
         now = self._clock()
         joining = self._inflight is not None and not self._inflight.done()
-        may_refetch = self._last_kid_refetch is None or now - self._last_kid_refetch >= self._cooldown
+        last = self._last_kid_refetch
+        may_refetch = last is None or now - last >= self._cooldown
         if joining or may_refetch:
             if not joining:
                 self._last_kid_refetch = now
@@ -147,7 +159,9 @@ class JwksCache:
 
     async def _refresh_loop(self) -> None:
         while True:
-            delay = self._refresh_interval if self._loaded else min(self._cooldown, self._refresh_interval)
+            delay = self._refresh_interval
+            if not self._loaded:
+                delay = min(self._cooldown, self._refresh_interval)
             await asyncio.sleep(delay)
             try:
                 await self.refresh()
@@ -162,11 +176,12 @@ class JwksCache:
         keys = self._parse(document)
         if not keys:
             raise JwksError(
-                f"JWKS at {self._jwks_url!r} has no usable RSA signing key for {list(self._algorithms)!r}"
+                f"JWKS at {safe_url(self._jwks_url)!r} has no usable RSA signing key "
+                f"for {list(self._algorithms)!r}"
             )
         self._keys = keys
         self._loaded = True
-        log.info("JWKS loaded from %s: %d key(s)", self._jwks_url, len(keys))
+        log.info("JWKS loaded from %s: %d key(s)", safe_url(self._jwks_url), len(keys))
 
     async def _discover(self) -> str:
         url = self._issuer.rstrip("/") + DISCOVERY_PATH
@@ -174,11 +189,14 @@ class JwksCache:
         issuer = document.get("issuer")
         if issuer is not None and str(issuer).rstrip("/") != self._issuer.rstrip("/"):
             raise JwksError(
-                f"discovery at {url!r} names issuer {issuer!r}, not the configured {self._issuer!r}"
+                f"discovery at {safe_url(url)!r} names issuer {issuer!r}, "
+                f"not the configured {self._issuer!r}"
             )
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri:
-            raise JwksError(f"discovery at {url!r} has no `jwks_uri`; set auth.oauth.jwksURL")
+            raise JwksError(
+                f"discovery at {safe_url(url)!r} has no `jwks_uri`; set auth.oauth.jwksURL"
+            )
         return jwks_uri
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
@@ -187,24 +205,29 @@ class JwksCache:
                 url, timeout=self._timeout, headers={"Accept": "application/json"}
             ) as response:
                 if response.status != 200:
-                    raise JwksError(f"{what} at {url!r} answered HTTP {response.status}")
+                    raise JwksError(f"{what} at {safe_url(url)!r} answered HTTP {response.status}")
                 body = await response.content.read(_MAX_DOCUMENT_BYTES + 1)
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise JwksError(f"cannot fetch {what} from {url!r}: {type(e).__name__}: {e}") from e
+            detail = f"HTTP {e.status}" if isinstance(e, aiohttp.ClientResponseError) else str(e)
+            raise JwksError(
+                f"cannot fetch {what} from {safe_url(url)!r}: {type(e).__name__}: {detail[:200]}"
+            ) from e
         if len(body) > _MAX_DOCUMENT_BYTES:
-            raise JwksError(f"{what} at {url!r} is larger than {_MAX_DOCUMENT_BYTES} bytes")
+            raise JwksError(
+                f"{what} at {safe_url(url)!r} is larger than {_MAX_DOCUMENT_BYTES} bytes"
+            )
         try:
             document = json.loads(body)
         except ValueError as e:
-            raise JwksError(f"{what} at {url!r} is not JSON") from e
+            raise JwksError(f"{what} at {safe_url(url)!r} is not JSON") from e
         if not isinstance(document, dict):
-            raise JwksError(f"{what} at {url!r} is not a JSON object")
+            raise JwksError(f"{what} at {safe_url(url)!r} is not a JSON object")
         return document
 
     def _parse(self, document: dict[str, Any]) -> dict[str | None, SigningKey]:
         entries = document.get("keys")
         if not isinstance(entries, list):
-            raise JwksError(f"JWKS at {self._jwks_url!r} has no `keys` list")
+            raise JwksError(f"JWKS at {safe_url(self._jwks_url)!r} has no `keys` list")
         keys: dict[str | None, SigningKey] = {}
         for entry in entries:
             if not isinstance(entry, dict) or entry.get("kty") != "RSA":
