@@ -278,6 +278,7 @@ class Cluster:
     ) -> JsonDict:
         if not isinstance(body, dict):
             raise bad_request(f"the request body must be a {rt.kind} object (a JSON map)")
+        validation.check_shapes(rt, {"metadata": {}, **body})
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise bad_request(f"the name of the object ({body_name!r}) does not match the name on the URL ({name!r})")
