@@ -1,0 +1,153 @@
+"""Forwarding one request to a backend: header hygiene, X-Forwarded-*, and byte-for-byte streaming back.
+
+Hop-by-hop headers go; every X-Trino-* header and Authorization pass untouched; bodies are never
+decoded or re-serialised (the client session does not decompress), only the head of a page is peeked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.metrics import GatewayMetrics
+from xtrinode.trino_protocol import Header
+
+__all__ = ["Forwarder", "NotReached", "UpstreamReply", "downstream_headers", "upstream_headers"]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host"}
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+class NotReached(Exception):
+    """The request never reached the backend (connect failed), so sending it elsewhere is safe."""
+
+    def __init__(self, backend: str, cause: BaseException) -> None:
+        super().__init__(f"could not connect to {backend}: {type(cause).__name__}: {str(cause)[:200]}")
+        self.backend = backend
+
+
+def _connection_tokens(headers: Mapping[str, str]) -> set[str]:
+    value = headers.get("Connection", "")
+    return {t.strip().lower() for t in value.split(",") if t.strip()}
+
+
+def upstream_headers(request: web.BaseRequest) -> CIMultiDict[str]:
+    """The client's headers as the backend should see them, with X-Forwarded-* pointing at the gateway."""
+    drop = _NOT_FORWARDED_REQUEST | _connection_tokens(request.headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    peer = request.remote or ""
+    if peer:
+        previous = out.get(Header.FORWARDED_FOR)
+        out[Header.FORWARDED_FOR] = f"{previous}, {peer}" if previous else peer
+    if Header.FORWARDED_HOST not in out:
+        scheme = out.get(Header.FORWARDED_PROTO) or request.scheme
+        host = request.host
+        out[Header.FORWARDED_PROTO] = scheme
+        out[Header.FORWARDED_HOST] = host
+        port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else _DEFAULT_PORTS.get(scheme, "")
+        if port:
+            out[Header.FORWARDED_PORT] = port
+    return out
+
+
+def downstream_headers(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    """The backend's response headers minus hop-by-hop ones (Content-Length stays: bytes pass unchanged)."""
+    drop = HOP_BY_HOP | _connection_tokens(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    return out
+
+
+@dataclass(slots=True)
+class UpstreamReply:
+    """A small backend response read whole (the first POST answer of a statement)."""
+
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+
+    def to_response(self) -> web.Response:
+        headers = CIMultiDict(self.headers)
+        headers.popall("Content-Length", None)
+        return web.Response(status=self.status, headers=headers, body=self.body)
+
+
+class Forwarder:
+    """Sends requests to backends over the app's one keep-alive client session."""
+
+    def __init__(self, session: aiohttp.ClientSession, resolve: Callable[[str], str], metrics: GatewayMetrics) -> None:
+        self._session = session
+        self._resolve = resolve
+        self._metrics = metrics
+
+    def url(self, backend: str, path_qs: str) -> str:
+        return self._resolve(backend).rstrip("/") + path_qs
+
+    async def open(
+        self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], data: object, kind: str
+    ) -> aiohttp.ClientResponse:
+        """Send and return the response with its headers read; raises NotReached if the connect failed."""
+        started = time.perf_counter()
+        try:
+            response = await self._session.request(
+                method, self.url(backend, path_qs), headers=headers, data=data, allow_redirects=False
+            )
+        except aiohttp.ClientConnectorError as e:
+            raise NotReached(backend, e) from e
+        self._metrics.upstream_seconds.labels(kind).observe(time.perf_counter() - started)
+        return response
+
+    async def fetch(
+        self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], body: bytes, kind: str
+    ) -> UpstreamReply:
+        """Send and read the whole (small) answer."""
+        response = await self.open(method, backend, path_qs, headers, body, kind)
+        async with response:
+            payload = await response.read()
+            return UpstreamReply(response.status, downstream_headers(response.headers), payload)
+
+    async def stream(
+        self,
+        request: web.Request,
+        response: aiohttp.ClientResponse,
+        on_head: Callable[[bytes], None] | None = None,
+    ) -> web.StreamResponse:
+        """Copy the backend's answer to the client chunk by chunk; `on_head` sees the first chunk."""
+        async with response:
+            out = web.StreamResponse(status=response.status, reason=response.reason)
+            out.headers.extend(downstream_headers(response.headers))
+            await out.prepare(request)
+            first = True
+            async for chunk in response.content.iter_any():
+                if first and on_head is not None:
+                    on_head(chunk)
+                first = False
+                await out.write(chunk)
+            if first and on_head is not None:
+                on_head(b"")
+            await out.write_eof()
+            return out

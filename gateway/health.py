@@ -1,0 +1,145 @@
+"""Backend health: active `/v1/info` probes and a circuit breaker per backend.
+
+A backend takes new queries when its last probe said ready (`starting` false) or it was never probed,
+and its breaker is closed (or half-open for one trial after `breaker.openFor`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import aiohttp
+
+from gateway.metrics import GatewayMetrics
+from gateway.settings import BreakerSettings, HealthSettings
+from gateway.sticky import StickyStore
+from xtrinode.trino_protocol import Path
+
+__all__ = ["BackendHealth", "HealthMonitor"]
+
+log = logging.getLogger("xtrinode.gateway.health")
+
+
+@dataclass(slots=True)
+class BackendHealth:
+    """What this replica knows about one backend."""
+
+    ready: bool | None = None  # None: never probed
+    detail: str = "not probed"
+    failures: int = 0
+    opened_at: float | None = None  # breaker open since (monotonic), None when closed
+    trial_started: float | None = None  # half-open: one trial request at a time
+
+
+class HealthMonitor:
+    """Probes every backend of the route table and keeps a breaker per backend."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        health: HealthSettings,
+        breaker: BreakerSettings,
+        metrics: GatewayMetrics,
+        sticky: StickyStore,
+        resolve: Callable[[str], str],
+    ) -> None:
+        self._session = session
+        self._settings = health
+        self._threshold = breaker.failure_threshold
+        self._open_for = breaker.open_for.total_seconds()
+        self._metrics = metrics
+        self._sticky = sticky
+        self._resolve = resolve
+        self._state: dict[str, BackendHealth] = {}
+        self.wakeup = asyncio.Event()
+
+    def state(self, backend: str) -> BackendHealth:
+        found = self._state.get(backend)
+        if found is None:
+            found = self._state[backend] = BackendHealth()
+        return found
+
+    def usable(self, backend: str) -> bool:
+        """May a new query go to this backend now?"""
+        state = self.state(backend)
+        if state.ready is False:
+            return False
+        if state.opened_at is None:
+            return True
+        now = time.monotonic()
+        if now - state.opened_at < self._open_for:
+            return False
+        if state.trial_started is not None and now - state.trial_started < self._open_for:
+            return False
+        state.trial_started = now  # half-open: let this one through
+        return True
+
+    def record_success(self, backend: str) -> None:
+        state = self.state(backend)
+        state.failures = 0
+        if state.opened_at is not None:
+            log.info("breaker of %s closed", backend)
+        state.opened_at = state.trial_started = None
+        self._metrics.breaker_open.labels(backend).set(0)
+
+    def record_failure(self, backend: str, reason: str) -> None:
+        state = self.state(backend)
+        state.failures += 1
+        state.trial_started = None
+        if state.failures >= self._threshold:
+            if state.opened_at is None:
+                log.warning("breaker of %s opened after %d failures (last: %s)", backend, state.failures, reason)
+            state.opened_at = time.monotonic()
+            self._metrics.breaker_open.labels(backend).set(1)
+
+    async def probe(self, backend: str) -> bool:
+        """One `/v1/info` probe; updates readiness and the backend's coordinator id."""
+        state = self.state(backend)
+        timeout = aiohttp.ClientTimeout(total=self._settings.timeout.total_seconds())
+        try:
+            async with self._session.get(self._resolve(backend) + Path.INFO, timeout=timeout) as response:
+                if response.status != 200:
+                    ready, detail = False, f"/v1/info answered {response.status}"
+                else:
+                    info = await response.json(content_type=None)
+                    starting = bool(info.get("starting", False)) if isinstance(info, dict) else True
+                    ready, detail = not starting, "starting" if starting else "ready"
+                    if isinstance(info, dict) and isinstance(info.get("coordinatorId"), str):
+                        self._sticky.note_coordinator(backend, info["coordinatorId"])
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            ready, detail = False, f"{type(e).__name__}: {str(e)[:200]}"
+        if state.ready != ready:
+            log.info("backend %s is %s (%s)", backend, "ready" if ready else "not ready", detail)
+        state.ready, state.detail = ready, detail
+        self._metrics.backend_healthy.labels(backend).set(1 if ready else 0)
+        if ready:
+            self.record_success(backend)
+        return ready
+
+    async def run(self, backends: Callable[[], Iterable[str]]) -> None:
+        """Probe every backend each `health.interval`, or at once when `wakeup` is set (route change)."""
+        interval = self._settings.interval.total_seconds()
+        while True:
+            current = set(backends())
+            for gone in set(self._state) - current:
+                del self._state[gone]
+            if current:
+                await asyncio.gather(*(self.probe(b) for b in sorted(current)))
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), interval)
+            except TimeoutError:
+                pass
+
+    async def wait_ready(self, backend: str, deadline: float, interval: float = 0.2) -> bool:
+        """Probe until the backend says ready or the monotonic deadline passes."""
+        while True:
+            if await self.probe(backend):
+                return True
+            if time.monotonic() + interval > deadline:
+                return False
+            await asyncio.sleep(interval)

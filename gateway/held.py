@@ -1,0 +1,269 @@
+"""Held statements: a new query for a suspended runtime waits in the gateway behind synthetic QUEUED pages.
+
+The hold resumes the runtime, waits until its route is RUNNING and its coordinator ready, then submits
+the original statement with the original headers; the client's next poll gets the backend's own POST
+answer. Cancel (DELETE) and abandonment (no poll for `resume.abandonAfter`) drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.forward import Forwarder, NotReached, UpstreamReply
+from gateway.health import HealthMonitor
+from gateway.inflight import InflightTracker
+from gateway.metrics import GatewayMetrics
+from gateway.pages import QueryIdMaker, failed_page, new_slug, queued_page
+from gateway.resume import ResumeFailed, Resumer
+from gateway.routewatch import RouteSource
+from gateway.settings import ResumeSettings
+from gateway.sticky import StickyStore, Target, coordinator_id_of
+from xtrinode.models.routes import RouteEntry
+from xtrinode.trino_protocol import Path, StandardError
+
+__all__ = ["HeldStatement", "HeldStatements"]
+
+log = logging.getLogger("xtrinode.gateway.held")
+
+
+@dataclass(eq=False)
+class HeldStatement:
+    """One statement waiting for its runtime; `reply` is set once it is submitted or has failed."""
+
+    query_id: str
+    entry: RouteEntry
+    body: bytes
+    headers: CIMultiDict[str]
+    base: str
+    slug: str = field(default_factory=new_slug)
+    created: float = field(default_factory=time.monotonic)
+    last_poll: float = field(default_factory=time.monotonic)
+    polling: int = 0
+    reply: UpstreamReply | None = None
+    handed_at: float | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class HeldStatements:
+    """The held statements of this replica, keyed by their gateway-made query id."""
+
+    def __init__(
+        self,
+        *,
+        settings: ResumeSettings,
+        ids: QueryIdMaker,
+        resumer: Resumer,
+        routes: RouteSource,
+        health: HealthMonitor,
+        forwarder: Forwarder,
+        sticky: StickyStore,
+        inflight: InflightTracker,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self._settings = settings
+        self._ids = ids
+        self._resumer = resumer
+        self._routes = routes
+        self._health = health
+        self._forwarder = forwarder
+        self._sticky = sticky
+        self._inflight = inflight
+        self._metrics = metrics
+        self._held: dict[str, HeldStatement] = {}
+
+    def __contains__(self, query_id: str) -> bool:
+        return query_id in self._held
+
+    def count(self, route_key: str) -> int:
+        return sum(1 for h in self._held.values() if h.entry.key == route_key and h.handed_at is None)
+
+    def hold(self, entry: RouteEntry, body: bytes, headers: CIMultiDict[str], base: str) -> web.Response:
+        """Hold a new statement and answer the client at once with a QUEUED page."""
+        held = HeldStatement(self._ids.next(), entry, body, headers, base)
+        self._held[held.query_id] = held
+        self._inflight.held_changed(entry, +1)
+        held.task = asyncio.create_task(self._submit_when_ready(held), name=f"held {held.query_id}")
+        log.info("holding query %s for runtime %s while it resumes", held.query_id, entry.key)
+        return web.json_response(queued_page(base, held.query_id, held.slug, 1))
+
+    def _finish(self, held: HeldStatement, reply: UpstreamReply, outcome: str) -> None:
+        if held.reply is None:
+            held.reply = reply
+            self._inflight.held_changed(held.entry, -1)
+            self._metrics.held_statements.labels(held.entry.namespace, held.entry.name, outcome).inc()
+            held.done.set()
+
+    def _failed(self, held: HeldStatement, code_message: ResumeFailed) -> UpstreamReply:
+        page = failed_page(held.base, held.query_id, code_message.code, code_message.message)
+        headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
+        return UpstreamReply(200, headers, json.dumps(page).encode())
+
+    async def _submit_when_ready(self, held: HeldStatement) -> None:
+        deadline = held.created + self._settings.timeout.total_seconds()
+        entry = held.entry
+        try:
+            entry = await self._wait_running(held, deadline)
+            if not await self._health.wait_ready(entry.backend, deadline):
+                raise ResumeFailed(
+                    f"runtime {entry.key} is RUNNING but its coordinator {entry.backend} did not become ready "
+                    f"({self._health.state(entry.backend).detail}) within {self._settings.timeout.total_seconds():.0f}s",
+                    StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+                )
+            reply = await self._submit(held, entry, deadline)
+        except ResumeFailed as e:
+            log.warning("held query %s failed: %s", held.query_id, e.message)
+            self._finish(held, self._failed(held, e), "failed")
+            return
+        except Exception as e:  # a bug or an unexpected client error must still end the client's wait
+            log.exception("held query %s failed unexpectedly", held.query_id)
+            failure = ResumeFailed(f"runtime {entry.key} could not be resumed: gateway error {type(e).__name__}: {str(e)[:200]}")
+            self._finish(held, self._failed(held, failure), "failed")
+            return
+        self._finish(held, reply, "submitted")
+
+    async def _wait_running(self, held: HeldStatement, deadline: float) -> RouteEntry:
+        key = held.entry.key
+        settle = self._settings.settle.total_seconds()
+        while True:
+            remaining = deadline - time.monotonic()
+            current = self._routes.entry(key)
+            if current is None:
+                raise ResumeFailed(f"runtime {key} has no route any more (deleted?); check the XTrinode")
+            if current.state == "RUNNING" and not self._resumer.in_flight(current) and self._health.usable(current.backend):
+                return current
+            await self._resumer.resume(current, max(remaining, 0.01))
+            remaining = deadline - time.monotonic()
+            found = await self._routes.wait_for(key, lambda e: e.state == "RUNNING", min(max(remaining, 0.01), settle))
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise ResumeFailed(
+                    f"runtime {key} reported Ready but its gateway route stayed {current.state} "
+                    f"for {self._settings.timeout.total_seconds():.0f}s; check the routes ConfigMap",
+                    StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+                )
+
+    async def _submit(self, held: HeldStatement, entry: RouteEntry, deadline: float) -> UpstreamReply:
+        while True:
+            try:
+                reply = await self._forwarder.fetch(
+                    "POST", entry.backend, Path.STATEMENT, held.headers, held.body, "statement"
+                )
+                break
+            except NotReached as e:  # never reached the coordinator: safe to try again until the deadline
+                self._health.record_failure(entry.backend, str(e))
+                if time.monotonic() + 0.25 > deadline:
+                    raise ResumeFailed(
+                        f"runtime {entry.key} resumed but its coordinator {entry.backend} refused connections: {e}",
+                        StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+                    ) from e
+                await asyncio.sleep(0.25)
+        self._health.record_success(entry.backend)
+        await self.adopt(entry, reply)
+        return reply
+
+    async def adopt(self, entry: RouteEntry, reply: UpstreamReply) -> None:
+        """Learn the query a backend's POST answer started: sticky mapping, coordinator id, in-flight count."""
+        if reply.status != 200:
+            return
+        try:
+            page = json.loads(reply.body)
+        except ValueError:
+            return
+        query_id = page.get("id") if isinstance(page, dict) else None
+        if not isinstance(query_id, str):
+            return
+        self._sticky.note_coordinator(entry.backend, coordinator_id_of(query_id))
+        await self._sticky.put(query_id, Target(entry.key, entry.backend))
+        if page.get("nextUri"):
+            self._inflight.start(query_id, entry)
+
+    async def poll(self, request: web.Request, query_id: str) -> web.Response:
+        """GET of a held statement's queued URI: long-poll, then QUEUED again or the real answer."""
+        held = self._held[query_id]
+        held.polling += 1
+        try:
+            if held.reply is None:
+                try:
+                    await asyncio.wait_for(held.done.wait(), self._settings.poll_wait.total_seconds())
+                except TimeoutError:
+                    pass
+        finally:
+            held.polling -= 1
+            held.last_poll = time.monotonic()
+        if held.reply is None:
+            token = _token(request) + 1
+            return web.json_response(queued_page(held.base, held.query_id, held.slug, token, time.monotonic() - held.created))
+        if held.handed_at is None:
+            held.handed_at = time.monotonic()
+        return held.reply.to_response()
+
+    async def cancel(self, query_id: str) -> web.Response:
+        """DELETE of a held statement's URI: drop it (and cancel the real query if it was submitted)."""
+        held = self._held.pop(query_id, None)
+        if held is not None:
+            await self._drop(held, "canceled")
+        return web.Response(status=204)
+
+    async def _drop(self, held: HeldStatement, outcome: str) -> None:
+        if held.task is not None and not held.task.done():
+            held.task.cancel()
+            await asyncio.gather(held.task, return_exceptions=True)
+        if held.reply is None:
+            self._inflight.held_changed(held.entry, -1)
+            self._metrics.held_statements.labels(held.entry.namespace, held.entry.name, outcome).inc()
+            held.done.set()
+        elif held.handed_at is None:
+            await self._cancel_submitted(held)
+
+    async def _cancel_submitted(self, held: HeldStatement) -> None:
+        assert held.reply is not None
+        try:
+            page = json.loads(held.reply.body)
+            next_uri = page.get("nextUri") if isinstance(page, dict) else None
+            if isinstance(next_uri, str):
+                parts = urlsplit(next_uri)
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                reply = await self._forwarder.fetch("DELETE", held.entry.backend, path, held.headers, b"", "follow_up")
+                self._inflight.end(str(page.get("id")))
+                log.info("canceled submitted query %s of dropped hold %s (%d)", page.get("id"), held.query_id, reply.status)
+        except (ValueError, NotReached, OSError) as e:
+            log.warning("could not cancel the query of dropped hold %s: %s", held.query_id, e)
+
+    async def reap(self) -> None:
+        """Drop holds nobody polls any more, and replies handed over long enough ago."""
+        now = time.monotonic()
+        limit = self._settings.abandon_after.total_seconds()
+        for query_id, held in list(self._held.items()):
+            if held.polling:
+                continue
+            if held.handed_at is not None and now - held.handed_at > limit:
+                self._held.pop(query_id, None)
+            elif held.handed_at is None and now - held.last_poll > limit:
+                self._held.pop(query_id, None)
+                log.info("held query %s for %s abandoned: no poll for %.0fs", query_id, held.entry.key, limit)
+                await self._drop(held, "abandoned")
+
+    async def close(self) -> None:
+        holds = list(self._held.values())
+        self._held.clear()
+        tasks = [h.task for h in holds if h.task is not None and not h.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _token(request: web.Request) -> int:
+    try:
+        return int(request.match_info.get("token", "0"))
+    except ValueError:
+        return 0

@@ -1,0 +1,117 @@
+"""The gateway's Prometheus metrics, one registry per app (no process-global collectors).
+
+`GatewayMetrics` owns every SPEC section 4 metric; `render()` serves them on `/metrics`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_RESUME_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class GatewayMetrics:
+    """All gateway metrics; label values are route keys and short reasons, never user input verbatim."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.inflight = Gauge(
+            "xtrinode_gateway_inflight_queries",
+            "Queries this replica tracks per runtime: state=running (forwarded) or held (waiting for resume).",
+            ["namespace", "xtrinode", "routing_group", "state"],
+            registry=r,
+        )
+        self.requests = Counter(
+            "xtrinode_gateway_requests_total",
+            "Requests handled, by route (namespace/name or a gateway endpoint), kind and HTTP status.",
+            ["route", "kind", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "xtrinode_gateway_request_duration_seconds",
+            "Time to the response headers of a proxied request, by kind.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "xtrinode_gateway_upstream_duration_seconds",
+            "Time from sending a request to a backend until its response headers, by kind.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.resume_requests = Counter(
+            "xtrinode_gateway_resume_requests_total",
+            "Resume updates sent to runtime workflows, by runtime and outcome.",
+            ["namespace", "xtrinode", "outcome"],
+            registry=r,
+        )
+        self.resume_seconds = Histogram(
+            "xtrinode_gateway_resume_duration_seconds",
+            "Time a resume update took, by outcome.",
+            ["outcome"],
+            buckets=_RESUME_BUCKETS,
+            registry=r,
+        )
+        self.held_statements = Counter(
+            "xtrinode_gateway_held_statements_total",
+            "Statements held while their runtime resumed, by how they ended.",
+            ["namespace", "xtrinode", "outcome"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "xtrinode_gateway_rate_limited_total",
+            "Statements refused with 429, by limit scope.",
+            ["scope"],
+            registry=r,
+        )
+        self.auth_failed = Counter(
+            "xtrinode_gateway_auth_failed_total",
+            "Requests refused with 401, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.backend_healthy = Gauge(
+            "xtrinode_gateway_backend_healthy",
+            "1 when the last /v1/info probe of a backend said ready, else 0.",
+            ["backend"],
+            registry=r,
+        )
+        self.breaker_open = Gauge(
+            "xtrinode_gateway_backend_breaker_open",
+            "1 while a backend's circuit breaker refuses new queries.",
+            ["backend"],
+            registry=r,
+        )
+        self.redis_fallbacks = Counter(
+            "xtrinode_gateway_redis_fallbacks_total",
+            "Redis operations that failed and fell back to local state, by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self.route_table_errors = Counter(
+            "xtrinode_gateway_route_table_errors_total",
+            "Route table writes rejected (the last good table stays), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.route_table_loaded = Gauge(
+            "xtrinode_gateway_route_table_routes",
+            "Routes in the table in use.",
+            registry=r,
+        )
+        self.sticky_misses = Counter(
+            "xtrinode_gateway_sticky_misses_total",
+            "Follow-up requests whose query has no live mapping, by reason.",
+            ["reason"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,158 @@
+"""Asking a runtime's workflow to resume: the Temporal update `resume`, one in flight per runtime per replica.
+
+`Resumer.resume(entry)` coalesces concurrent callers onto one update (notes/temporal.md section 1:
+same update id on every retry, own backoff on RESOURCE_EXHAUSTED/UNAVAILABLE) and turns every failure
+into `ResumeFailed`, whose message names the runtime and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.metrics import GatewayMetrics
+from gateway.settings import ResumeSettings
+from xtrinode.lifecycle import UPDATE_RESUME, ResumeRequest, RuntimeStatus, workflow_id_for
+from xtrinode.models.routes import RouteEntry
+from xtrinode.trino_protocol import ErrorCode, StandardError
+
+__all__ = ["ResumeFailed", "Resumer"]
+
+log = logging.getLogger("xtrinode.gateway.resume")
+
+_RETRYABLE = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE})
+
+
+class ResumeFailed(Exception):
+    """A runtime could not be resumed; `message` is what the client sees, `code` its Trino error."""
+
+    def __init__(self, message: str, code: ErrorCode = StandardError.GENERIC_INTERNAL_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _cause_text(error: BaseException) -> str:
+    cause: BaseException = error
+    if isinstance(error, WorkflowUpdateFailedError) and error.cause is not None:
+        cause = error.cause
+    text = getattr(cause, "message", None) or str(cause) or type(cause).__name__
+    return str(text)[:500]
+
+
+class Resumer:
+    """One shared resume flight per workflow id; callers wait on it with their own deadline."""
+
+    def __init__(
+        self, settings: ResumeSettings, metrics: GatewayMetrics, connect: Callable[[], Awaitable[Client]]
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._connect = connect
+        self._client: Client | None = None
+        self._client_lock = asyncio.Lock()
+        self._flights: dict[str, asyncio.Task[RuntimeStatus]] = {}
+        self._recent: dict[str, tuple[float, RuntimeStatus]] = {}
+
+    async def _temporal(self) -> Client:
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await self._connect()
+            return self._client
+
+    def in_flight(self, entry: RouteEntry) -> bool:
+        return (entry.workflow_id or workflow_id_for(entry.namespace, entry.name)) in self._flights
+
+    async def resume(self, entry: RouteEntry, timeout: float) -> RuntimeStatus:
+        """Wait (at most `timeout` s) for the runtime's resume; joins a flight already under way."""
+        wf_id = entry.workflow_id or workflow_id_for(entry.namespace, entry.name)
+        recent = self._recent.get(wf_id)
+        if recent is not None and time.monotonic() - recent[0] < self._settings.settle.total_seconds():
+            return recent[1]
+        flight = self._flights.get(wf_id)
+        if flight is None:
+            flight = asyncio.create_task(self._fly(entry, wf_id), name=f"resume {wf_id}")
+            self._flights[wf_id] = flight
+            flight.add_done_callback(functools.partial(self._landed, wf_id))
+        try:
+            return await asyncio.wait_for(asyncio.shield(flight), timeout)
+        except TimeoutError:
+            raise ResumeFailed(
+                f"runtime {entry.key} did not become ready within {timeout:.0f}s (resume still in progress); "
+                "retry the query later or check the runtime's workflow in the Temporal UI",
+                StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+            ) from None
+
+    def _landed(self, wf_id: str, task: asyncio.Task[RuntimeStatus]) -> None:
+        if self._flights.get(wf_id) is task:
+            del self._flights[wf_id]
+        if not task.cancelled() and task.exception() is None:
+            self._recent[wf_id] = (time.monotonic(), task.result())
+
+    async def _fly(self, entry: RouteEntry, wf_id: str) -> RuntimeStatus:
+        started = time.monotonic()
+        outcome = "failed"
+        self._recent.pop(wf_id, None)
+        try:
+            status = await asyncio.wait_for(self._update(entry, wf_id), self._settings.timeout.total_seconds())
+            outcome = "ok"
+            log.info("runtime %s resumed (phase %s) in %.1fs", entry.key, status.phase, time.monotonic() - started)
+            return status
+        except TimeoutError:
+            outcome = "timeout"
+            raise ResumeFailed(
+                f"runtime {entry.key} did not become ready within {self._settings.timeout.total_seconds():.0f}s; "
+                "check the runtime's workflow and coordinator logs",
+                StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+            ) from None
+        finally:
+            self._metrics.resume_requests.labels(entry.namespace, entry.name, outcome).inc()
+            self._metrics.resume_seconds.labels(outcome).observe(time.monotonic() - started)
+
+    async def _update(self, entry: RouteEntry, wf_id: str) -> RuntimeStatus:
+        try:
+            client = await self._temporal()
+        except Exception as e:  # connect errors are RuntimeError/RPCError from the core bridge
+            raise ResumeFailed(
+                f"runtime {entry.key} could not be resumed: Temporal is unreachable ({str(e)[:200]}); "
+                "retry when the lifecycle service is back"
+            ) from e
+        update_id, delay = f"gateway-resume-{uuid.uuid4()}", 0.2
+        for attempt in range(1, self._settings.max_update_attempts + 1):
+            try:
+                status: RuntimeStatus = await client.get_workflow_handle(wf_id).execute_update(
+                    UPDATE_RESUME, ResumeRequest(reason="gateway"), id=update_id, result_type=RuntimeStatus
+                )
+                return status
+            except WorkflowUpdateFailedError as e:
+                raise ResumeFailed(f"runtime {entry.key} could not be resumed: {_cause_text(e)}") from e
+            except WorkflowUpdateRPCTimeoutOrCancelledError as e:
+                if attempt == self._settings.max_update_attempts:
+                    raise ResumeFailed(f"runtime {entry.key} could not be resumed: the resume update timed out") from e
+            except RPCError as e:
+                if e.status == RPCStatusCode.NOT_FOUND:
+                    raise ResumeFailed(
+                        f"runtime {entry.key} could not be resumed: its lifecycle workflow {wf_id!r} is not running "
+                        f"({e.message[:200]}); check that the XTrinode exists and the operator runs"
+                    ) from e
+                if e.status not in _RETRYABLE or attempt == self._settings.max_update_attempts:
+                    raise ResumeFailed(
+                        f"runtime {entry.key} could not be resumed: Temporal answered {e.status.name} ({e.message[:200]})"
+                    ) from e
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        flights = list(self._flights.values())
+        for flight in flights:
+            flight.cancel()
+        await asyncio.gather(*flights, return_exceptions=True)

@@ -1,0 +1,200 @@
+"""`GatewaySettings`: the gateway's one settings model, read from YAML whose keys mirror the chart's `gateway:`.
+
+Keys are camelCase (`resume.abandonAfter`), durations are strings such as `5m`; environment variables
+`XTRINODE_GATEWAY__<SECTION>__<KEY>` (e.g. `XTRINODE_GATEWAY__REDIS__URL`) override the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from gateway.auth import AuthSettings
+from gateway.ratelimit import RateLimitSettings
+from xtrinode.durations import Duration
+from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY
+from xtrinode.temporal import TemporalSettings
+
+__all__ = ["ENV_PREFIX", "GatewayConfigError", "GatewaySettings", "load_settings"]
+
+ENV_PREFIX = "XTRINODE_GATEWAY__"
+
+
+class GatewayConfigError(ValueError):
+    """The settings file or an environment override is not usable; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ListenSettings(_Section):
+    host: str = Field("0.0.0.0", description="Address to bind.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to bind (0 picks a free one, for tests).")
+
+
+class RoutesSettings(_Section):
+    namespace: str = Field("xtrinode-gateway", description="Namespace of the routes ConfigMap.")
+    config_map: str = Field(ROUTES_CONFIGMAP, description="Name of the routes ConfigMap.")
+    key: str = Field(ROUTES_KEY, description="Data key holding the route table YAML.")
+
+
+class KubeSettings(_Section):
+    kubeconfig: str | None = Field(None, description="Kubeconfig path; None means in-cluster service account.")
+    context: str | None = Field(None, description="Kubeconfig context; None means current-context.")
+
+
+class RedisSettings(_Section):
+    url: str | None = Field(None, description="redis:// URL; None keeps sticky routes and rate limits local.")
+    key_prefix: str = Field("xtrinode:gateway:", description="Prefix of every key the gateway writes.")
+    timeout: Duration = Field(timedelta(milliseconds=500), description="Socket timeout of one command.")
+    retry_after: Duration = Field(
+        timedelta(seconds=1), description="After a Redis failure, stay local this long before trying again."
+    )
+
+
+class TemporalSection(_Section):
+    address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    namespace: str = Field("default", description="Temporal namespace.")
+    tls: bool = Field(False, description="Use TLS to reach the frontend.")
+    api_key: str | None = Field(None, repr=False, description="Temporal Cloud API key; never logged.")
+
+    def to_temporal(self) -> TemporalSettings:
+        return TemporalSettings(address=self.address, namespace=self.namespace, tls=self.tls, api_key=self.api_key)
+
+
+class ResumeSettings(_Section):
+    enabled: bool = Field(True, description="Hold statements and resume suspended runtimes.")
+    timeout: Duration = Field(timedelta(minutes=5), description="Longest wait for a runtime to become Ready.")
+    abandon_after: Duration = Field(
+        timedelta(seconds=30), description="A held statement nobody polls this long is dropped."
+    )
+    poll_wait: Duration = Field(timedelta(seconds=1), description="Long-poll of a held statement's QUEUED page.")
+    max_update_attempts: int = Field(8, ge=1, description="Attempts of the resume update on retryable errors.")
+    settle: Duration = Field(
+        timedelta(seconds=10), description="After a resume succeeded, wait this long for the route before asking again."
+    )
+
+
+class HealthSettings(_Section):
+    interval: Duration = Field(timedelta(seconds=5), description="Period of the /v1/info probes.")
+    timeout: Duration = Field(timedelta(seconds=2), description="Timeout of one probe.")
+
+
+class BreakerSettings(_Section):
+    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open a backend's breaker.")
+    open_for: Duration = Field(timedelta(seconds=30), description="How long an open breaker refuses new queries.")
+
+
+class StickySettings(_Section):
+    ttl: Duration = Field(timedelta(hours=1), description="Lifetime of a query -> backend mapping in Redis.")
+    lru_size: int = Field(100_000, ge=1, description="Mappings kept in the local LRU.")
+
+
+class InflightSettings(_Section):
+    idle_after: Duration = Field(
+        timedelta(minutes=5), description="A forwarded query nobody polled this long stops counting as in flight."
+    )
+
+
+class UpstreamSettings(_Section):
+    connect_timeout: Duration = Field(timedelta(seconds=5), description="TCP connect timeout to a backend.")
+    max_connections_per_backend: int = Field(200, ge=1, description="Keep-alive pool size per backend.")
+    max_statement_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest SQL text accepted in a POST.")
+
+
+class GatewaySettings(_Section):
+    """Everything the gateway process reads; see the chart's `gateway:` values."""
+
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    routes: RoutesSettings = Field(default_factory=RoutesSettings)
+    kube: KubeSettings = Field(default_factory=KubeSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    temporal: TemporalSection = Field(default_factory=TemporalSection)
+    resume: ResumeSettings = Field(default_factory=ResumeSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    sticky: StickySettings = Field(default_factory=StickySettings)
+    inflight: InflightSettings = Field(default_factory=InflightSettings)
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    log_level: str = Field("INFO", description="Python logging level name.")
+
+
+def _norm(text: str) -> str:
+    return text.replace("_", "").replace("-", "").lower()
+
+
+def _field_key(model: type[BaseModel], segment: str) -> tuple[str, type[BaseModel] | None] | None:
+    """The YAML key of `model`'s field named `segment` (any case, underscores ignored) and its model type."""
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        if _norm(segment) in (_norm(name), _norm(alias)):
+            sub = info.annotation
+            return alias, sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+    return None
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        segments = [s for s in var[len(ENV_PREFIX):].split("__") if s]
+        model: type[BaseModel] | None = GatewaySettings
+        node = data
+        for i, segment in enumerate(segments):
+            found = _field_key(model, segment) if model is not None else None
+            if found is None:
+                raise GatewayConfigError(
+                    f"environment variable {var!r}: {segment!r} is not a gateway setting here; "
+                    f"use {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}REDIS__URL"
+                )
+            key, model = found
+            if i == len(segments) - 1:
+                node[key] = yaml.safe_load(environ[var]) if environ[var] else None
+            else:
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    child = node[key] = {}
+                node = child
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key; remove it or check its spelling (keys are camelCase)")
+        else:
+            secret = any(w in where.lower() for w in ("key", "token", "secret", "password"))
+            shown = "<hidden>" if secret else repr(item.get("input"))
+            lines.append(f"{where}: {item['msg']} (got {shown})")
+    return f"gateway settings from {source} are invalid:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> GatewaySettings:
+    """Read the YAML file (optional), apply `XTRINODE_GATEWAY__*` overrides, validate."""
+    source = str(path) if path is not None else "defaults"
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as e:
+            raise GatewayConfigError(f"cannot read gateway settings {source!r}: {e}; pass an existing file to --config") from e
+        except yaml.YAMLError as e:
+            raise GatewayConfigError(f"gateway settings {source!r} are not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise GatewayConfigError(f"gateway settings {source!r} must be a mapping, got {type(data).__name__}")
+    _apply_env(data, os.environ if environ is None else environ)
+    try:
+        return GatewaySettings.model_validate(data)
+    except ValidationError as e:
+        raise GatewayConfigError(_describe(e, source)) from e

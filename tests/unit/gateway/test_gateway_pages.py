@@ -1,0 +1,39 @@
+"""Pure helpers of the gateway: page peeking, query ids, coordinator ids, sticky target encoding.
+
+Checks: page_has_next decides from the head of a page (nextUri before columns/data/stats) and says
+None when undecided; gateway-made ids match Trino's id format; coordinator id suffix extraction.
+"""
+
+from __future__ import annotations
+
+from gateway.inflight import page_has_next
+from gateway.pages import QueryIdMaker, failed_page, queued_page
+from gateway.sticky import Target, coordinator_id_of
+from xtrinode.trino_protocol import QUERY_ID_PATTERN, StandardError
+
+
+def test_page_has_next_reads_only_the_head() -> None:
+    assert page_has_next(b'{"id":"x","infoUri":"u","nextUri":"n","stats":{}}') is True
+    assert page_has_next(b'{"id":"x","infoUri":"u","columns":[],"data":[["nextUri"]],"stats":{}}') is False
+    assert page_has_next(b'{"id":"x","infoUri":"u"') is None
+
+
+def test_gateway_query_ids_look_like_trino_ids() -> None:
+    maker = QueryIdMaker()
+    first, second = maker.next(), maker.next()
+    assert QUERY_ID_PATTERN.match(first) and QUERY_ID_PATTERN.match(second)
+    assert first != second and coordinator_id_of(first) == maker.coordinator_id
+
+
+def test_queued_and_failed_pages_follow_the_protocol() -> None:
+    page = queued_page("http://gw:8080", "20250101_000000_00000_abcde", "y" + "0" * 40, 3)
+    assert page["nextUri"] == "http://gw:8080/v1/statement/queued/20250101_000000_00000_abcde/y" + "0" * 40 + "/3"
+    assert page["stats"]["state"] == "QUEUED"
+    failed = failed_page("http://gw", "q", StandardError.GENERIC_INTERNAL_ERROR, "boom")
+    assert "nextUri" not in failed and failed["error"]["errorType"] == "INTERNAL_ERROR"
+
+
+def test_target_round_trips_and_rejects_garbage() -> None:
+    target = Target("team/a", "http://a:8080")
+    assert Target.decode(target.encode()) == target
+    assert Target.decode("garbage") is None

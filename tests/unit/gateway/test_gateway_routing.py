@@ -1,0 +1,110 @@
+"""Route selection and pool planning (gateway/routing.py), pure.
+
+Checks: selector precedence (X-Trino-XTrinode by header value and by namespace/name, Host by
+hostname and by <group>.<domain>, X-Trino-Routing-Group, default); unknown explicit selectors raise
+NoRoute naming the value; hosts that name nothing fall through; balancing by in-flight per capacity
+unit; DRAINING/PAUSED/unusable backends get no new queries; resume plans.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.routing import NoRoute, plan_new_query, select_pool, strip_port
+from xtrinode.models.routes import RouteEntry, RouteTable
+
+
+def route(name: str, **kw: object) -> RouteEntry:
+    fields: dict[str, object] = {
+        "namespace": "team",
+        "name": name,
+        "backend": f"http://{name}:8080",
+        "state": "RUNNING",
+        "routing_group": "adhoc",
+        "workflow_id": f"xtrinode/team/{name}",
+    }
+    fields.update(kw)
+    return RouteEntry.model_validate(fields)
+
+
+TABLE = RouteTable(
+    routes=[
+        route("a", header="alpha", hostname="a.trino.example.com", default=True),
+        route("b", routing_group="etl", hostname_domain="trino.example.com"),
+        route("c", routing_group="etl", hostname_domain="trino.example.com", capacity_units=2),
+    ]
+)
+
+
+def keys(selection_pool: tuple[RouteEntry, ...]) -> list[str]:
+    return [r.key for r in selection_pool]
+
+
+def test_xtrinode_header_selects_by_header_value_or_namespace_name() -> None:
+    assert keys(select_pool(TABLE, xtrinode="alpha").pool) == ["team/a"]
+    assert keys(select_pool(TABLE, xtrinode="team/b", routing_group="adhoc").pool) == ["team/b"]
+
+
+def test_unknown_xtrinode_header_is_an_error_not_a_fallback() -> None:
+    with pytest.raises(NoRoute, match="'nope'") as info:
+        select_pool(TABLE, xtrinode="nope")
+    assert info.value.selector == "header"
+
+
+def test_host_selects_by_hostname_ignoring_port_and_case() -> None:
+    selection = select_pool(TABLE, host="A.Trino.Example.com:8443", routing_group="etl")
+    assert (selection.selector, keys(selection.pool)) == ("host", ["team/a"])
+
+
+def test_host_group_under_domain_selects_the_shared_pool() -> None:
+    assert keys(select_pool(TABLE, host="etl.trino.example.com").pool) == ["team/b", "team/c"]
+
+
+def test_unknown_group_under_a_known_domain_is_an_error() -> None:
+    with pytest.raises(NoRoute, match="'bi'"):
+        select_pool(TABLE, host="bi.trino.example.com")
+
+
+def test_host_naming_nothing_falls_through_to_routing_group_then_default() -> None:
+    assert keys(select_pool(TABLE, host="127.0.0.1:8080", routing_group="etl").pool) == ["team/b", "team/c"]
+    assert select_pool(TABLE, host="127.0.0.1:8080").selector == "default"
+
+
+def test_unknown_routing_group_is_an_error_listing_known_groups() -> None:
+    with pytest.raises(NoRoute, match="known groups: adhoc, etl"):
+        select_pool(TABLE, routing_group="bi")
+
+
+def test_no_default_and_no_selector_is_an_error() -> None:
+    with pytest.raises(NoRoute, match="no default route"):
+        select_pool(RouteTable(routes=[route("x")]))
+
+
+def test_strip_port_handles_ipv6_and_trailing_dot() -> None:
+    assert strip_port("[::1]:8080") == "::1"
+    assert strip_port("Host.Example.") == "host.example"
+
+
+def test_pool_balances_on_inflight_per_capacity_unit() -> None:
+    pool = select_pool(TABLE, routing_group="etl").pool
+    load = {"team/b": 1, "team/c": 1}
+    assert plan_new_query(pool, lambda e: True, lambda e: load[e.key]).entry.key == "team/c"
+    load = {"team/b": 1, "team/c": 3}
+    assert plan_new_query(pool, lambda e: True, lambda e: load[e.key]).entry.key == "team/b"
+
+
+def test_draining_and_unusable_backends_get_no_new_queries() -> None:
+    pool = (route("b", state="DRAINING"), route("c"), route("d"))
+    plan = plan_new_query(pool, lambda e: e.name != "c", lambda e: 0)
+    assert (plan.action, plan.entry.name) == ("forward", "d")
+
+
+def test_paused_runtime_is_resumed_when_nothing_is_usable() -> None:
+    pool = (route("b", state="PAUSED"), route("c", state="DRAINING"))
+    plan = plan_new_query(pool, lambda e: True, lambda e: 0)
+    assert (plan.action, plan.entry.name) == ("resume", "b")
+
+
+def test_running_but_unready_runtime_is_resumed_not_forwarded() -> None:
+    plan = plan_new_query((route("b"),), lambda e: False, lambda e: 0)
+    assert (plan.action, plan.entry.name) == ("resume", "b")

@@ -1,0 +1,75 @@
+"""GatewaySettings loading (gateway/settings.py).
+
+Checks: camelCase YAML keys and duration strings, defaults, environment overrides
+(XTRINODE_GATEWAY__SECTION__KEY, any case), unknown keys in the file or the environment are errors
+naming the key, secrets are not echoed in errors.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import GatewayConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_keys_are_camel_case_and_durations_strings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "listen: {port: 9090}\nroutes: {namespace: gw, configMap: my-routes}\n"
+        "resume: {timeout: 2m, abandonAfter: 45s}\nsticky: {ttl: 30m, lruSize: 10}\n"
+        "breaker: {failureThreshold: 3, openFor: 5s}\n",
+    )
+    s = load_settings(path, environ={})
+    assert (s.listen.port, s.routes.namespace, s.routes.config_map) == (9090, "gw", "my-routes")
+    assert s.resume.timeout == timedelta(minutes=2) and s.resume.abandon_after == timedelta(seconds=45)
+    assert (s.sticky.ttl, s.sticky.lru_size) == (timedelta(minutes=30), 10)
+    assert (s.breaker.failure_threshold, s.breaker.open_for) == (3, timedelta(seconds=5))
+
+
+def test_defaults_without_a_file() -> None:
+    s = load_settings(None, environ={})
+    assert s.routes.namespace == "xtrinode-gateway" and s.routes.config_map == "trino-gateway-routes"
+    assert s.resume.timeout == timedelta(minutes=5) and s.resume.abandon_after == timedelta(seconds=30)
+    assert s.kube.kubeconfig is None and s.redis.url is None
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "redis: {url: 'redis://file:6379/0'}\n")
+    env = {
+        "XTRINODE_GATEWAY__REDIS__URL": "redis://env:6379/1",
+        "XTRINODE_GATEWAY__RESUME__ABANDONAFTER": "10s",
+        "XTRINODE_GATEWAY__RESUME__ABANDON_AFTER_IGNORED": "x",
+    }
+    with pytest.raises(GatewayConfigError, match="ABANDON_AFTER_IGNORED"):
+        load_settings(path, environ=env)
+    del env["XTRINODE_GATEWAY__RESUME__ABANDON_AFTER_IGNORED"]
+    env["XTRINODE_GATEWAY__LISTEN__PORT"] = "7000"
+    s = load_settings(path, environ=env)
+    assert s.redis.url == "redis://env:6379/1"
+    assert s.resume.abandon_after == timedelta(seconds=10)
+    assert s.listen.port == 7000
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(GatewayConfigError, match=r"resume\.abandonAftr: unknown key"):
+        load_settings(write(tmp_path, "resume: {abandonAftr: 30s}\n"), environ={})
+
+
+def test_bad_duration_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(GatewayConfigError, match=r"resume\.timeout"):
+        load_settings(write(tmp_path, "resume: {timeout: soon}\n"), environ={})
+
+
+def test_secret_values_are_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(GatewayConfigError) as info:
+        load_settings(write(tmp_path, "temporal: {apiKey: [s3cr3t]}\n"), environ={})
+    assert "s3cr3t" not in str(info.value)
