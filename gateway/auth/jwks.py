@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,16 @@ def safe_url(url: str | None) -> str:
         return str(URL(url).with_user(None).with_query(None).with_fragment(None))
     except (ValueError, TypeError):
         return "<unparsable URL>"
+
+
+_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """The body decompressed by hand, since the caller's session may not auto-decompress."""
+    if encoding in ("gzip", "x-gzip", "deflate") and body[:1] in (b"\x1f", b"\x78"):
+        return zlib.decompressobj(wbits=47).decompress(body, _MAX_DOCUMENT_BYTES + 1)
+    return body
 
 
 class JwksError(Exception):
@@ -201,12 +212,15 @@ class JwksCache:
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            async with self._session.get(
-                url, timeout=self._timeout, headers={"Accept": "application/json"}
-            ) as response:
+            async with self._session.get(url, timeout=self._timeout, headers=_HEADERS) as response:
                 if response.status != 200:
                     raise JwksError(f"{what} at {safe_url(url)!r} answered HTTP {response.status}")
-                body = await response.content.read(_MAX_DOCUMENT_BYTES + 1)
+                body = bytearray()
+                async for chunk in response.content.iter_any():
+                    body.extend(chunk)
+                    if len(body) > _MAX_DOCUMENT_BYTES:
+                        break
+                encoding = response.headers.get("Content-Encoding", "identity").lower()
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             detail = f"HTTP {e.status}" if isinstance(e, aiohttp.ClientResponseError) else str(e)
             raise JwksError(
@@ -217,8 +231,8 @@ class JwksCache:
                 f"{what} at {safe_url(url)!r} is larger than {_MAX_DOCUMENT_BYTES} bytes"
             )
         try:
-            document = json.loads(body)
-        except ValueError as e:
+            document = json.loads(_decoded(bytes(body), encoding))
+        except (ValueError, zlib.error) as e:
             raise JwksError(f"{what} at {safe_url(url)!r} is not JSON") from e
         if not isinstance(document, dict):
             raise JwksError(f"{what} at {safe_url(url)!r} is not a JSON object")

@@ -4,7 +4,8 @@ discovery fetches: a valid RS256/RS512 token is accepted; every bad token is rej
 leeway, wrong iss/aud, no sub, bad signature) without the token in the message; an unknown kid
 causes exactly one refetch, then none for 100 more (also concurrent) within the cooldown; JWKS key
 rotation is picked up on an unknown kid (concurrent requests share one fetch) and on the periodic
-refresh; issuer discovery (cached, issuer checked); an
+refresh; issuer discovery (cached, issuer checked); a gzipped JWKS (sessions without
+auto-decompression, like the gateway's); an
 unreachable JWKS gives jwks_unavailable and recovers; requireUserMatch.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -58,6 +60,7 @@ class IdP:
     url: str = ""
     keys: list[dict[str, Any]] = field(default_factory=list)
     jwks_status: int = 200
+    gzip: bool = False
     discovery_issuer: str | None = None
     jwks_fetches: int = 0
     discovery_fetches: int = 0
@@ -76,7 +79,13 @@ class IdP:
         self.jwks_fetches += 1
         if self.jwks_status != 200:
             return web.Response(status=self.jwks_status, text="unavailable")
-        return web.json_response({"keys": self.keys})
+        body = json.dumps({"keys": self.keys}).encode()
+        if self.gzip:  # whatever the client asked for, as some CDNs do
+            return web.Response(
+                body=gzip.compress(body),
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            )
+        return web.Response(body=body, content_type="application/json")
 
 
 @pytest.fixture
@@ -407,3 +416,22 @@ async def test_concurrent_requests_with_a_rotated_kid_all_wait_for_one_fetch(
     principals = await asyncio.gather(*(auth.authenticate(bearer(token)) for _ in range(20)))
     assert all(p is not None and p.subject == "alice" for p in principals)
     assert idp.jwks_fetches == 2
+
+
+@pytest.mark.parametrize("auto_decompress", [False, True])
+async def test_gzipped_jwks_is_read_whether_or_not_the_session_decompresses(
+    idp: IdP, rsa_keys: dict[str, rsa.RSAPrivateKey], auto_decompress: bool
+) -> None:
+    idp.gzip = True
+    settings = AuthSettings.model_validate(
+        {"enabled": True, "type": "oauth",
+         "oauth": {"issuer": idp.issuer, "audience": AUDIENCE, "jwksURL": idp.url + "/jwks"}}
+    )
+    async with aiohttp.ClientSession(auto_decompress=auto_decompress) as session:
+        auth = create_authenticator(settings, session)
+        await auth.start()
+        try:
+            assert auth.ready
+            assert await auth.authenticate(bearer(sign(rsa_keys["a"], claims(idp))))
+        finally:
+            await auth.close()
