@@ -382,6 +382,7 @@ async def test_unavailable_jwks_rejects_then_recovers(
     idp.jwks_status = 503
     auth = await make_auth(unknownKidCooldown="100ms")  # start() does not raise
     token = sign(rsa_keys["a"], claims(idp))
+    assert not auth.ready
     assert await rejection(auth, token) == "jwks_unavailable"
     idp.jwks_status = 200
     loop = asyncio.get_running_loop()
@@ -394,6 +395,7 @@ async def test_unavailable_jwks_rejects_then_recovers(
             assert e.reason == "jwks_unavailable"
             assert loop.time() < deadline, "JWKS not fetched again within 5 s after recovery"
             await asyncio.sleep(0.02)
+    assert auth.ready
 
 
 async def test_require_user_match_compares_subject_with_trino_user(

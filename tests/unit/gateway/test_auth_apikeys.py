@@ -1,11 +1,13 @@
-"""API key authentication: keys parsed from YAML/JSON maps and `id:key` lines, accepted from X-API-Key
-or a Bearer header, rejected as missing/malformed/bad_key, the Secret file reloaded when it changes
-(last good keys kept on a bad write), requireUserMatch, auth off, and `principal_key` identities.
+"""API key authentication: keys parsed from YAML/JSON maps and `id:key` lines (any generated key
+round-trips), accepted from X-API-Key or a Bearer header, rejected as missing/malformed/bad_key, the
+Secret file reloaded when it changes (last good keys kept on a bad write), requireUserMatch, auth
+off, and `principal_key` identities (X-Forwarded-For ignored unless trusted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,6 +17,8 @@ from unittest import mock
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from aiohttp.test_utils import make_mocked_request
 
 from gateway.auth import (
@@ -228,3 +232,17 @@ def test_principal_key_prefers_principal_then_user_then_peer_address() -> None:
 def test_principal_key_bounds_long_user_names() -> None:
     key = principal_key(request({"X-Trino-User": "x" * 5000}), None)
     assert key.startswith("user:sha256-") and len(key) < 100
+
+
+_ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,19}", fullmatch=True)
+_KEY = st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=st.dictionaries(_ID, _KEY, min_size=1, max_size=8))
+def test_parse_api_keys_reads_back_any_secret_in_every_format(keys: dict[str, str]) -> None:
+    as_yaml = "".join(f"{key_id}: {key}\n" for key_id, key in keys.items())
+    as_lines = "".join(f"{key_id}:{key}\n" for key_id, key in keys.items())
+    assert parse_api_keys(as_yaml) == keys
+    assert parse_api_keys(json.dumps(keys)) == keys
+    assert parse_api_keys(as_lines) == keys
