@@ -62,6 +62,12 @@ class SigningKey:
     """The `alg` the JWK declares, if any; tokens must then use exactly that one."""
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a fetch's error as seen even when every waiter was cancelled (callers log it)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class JwksCache:
     """Signing keys by `kid`; `start()` fetches once and runs the refresh loop."""
 
@@ -79,7 +85,7 @@ class JwksCache:
     ) -> None:
         self._session = session
         self._issuer = issuer
-        self._explicit_url = jwks_url
+        self._discovered = jwks_url is None
         self._jwks_url = jwks_url
         self._refresh_interval = refresh_interval
         self._cooldown = unknown_kid_cooldown
@@ -125,6 +131,7 @@ class JwksCache:
         """Fetch the JWKS now, or join the fetch already in flight; raises JwksError."""
         if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.create_task(self._fetch(), name="gateway-auth-jwks-fetch")
+            self._inflight.add_done_callback(_retrieve)
         # shield: a cancelled caller must not cancel the fetch other callers are waiting for
         await asyncio.shield(self._inflight)
 
@@ -183,7 +190,12 @@ class JwksCache:
         if self._jwks_url is None:
             self._jwks_url = await self._discover()
         self.fetches += 1
-        document = await self._get_json(self._jwks_url, "JWKS")
+        try:
+            document = await self._get_json(self._jwks_url, "JWKS")
+        except JwksError:
+            if self._discovered:
+                self._jwks_url = None  # discover again next time: the jwks_uri may have moved
+            raise
         keys = self._parse(document)
         if not keys:
             raise JwksError(

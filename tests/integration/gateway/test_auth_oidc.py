@@ -4,9 +4,9 @@ discovery fetches: a valid RS256/RS512 token is accepted; every bad token is rej
 leeway, wrong iss/aud, no sub, bad signature) without the token in the message; an unknown kid
 causes exactly one refetch, then none for 100 more (also concurrent) within the cooldown; JWKS key
 rotation is picked up on an unknown kid (concurrent requests share one fetch) and on the periodic
-refresh; issuer discovery (cached, issuer checked); a gzipped JWKS (sessions without
-auto-decompression, like the gateway's); an
-unreachable JWKS gives jwks_unavailable and recovers; requireUserMatch.
+refresh; issuer discovery (cached, issuer checked, repeated after a failed fetch); a gzipped JWKS
+read by sessions without auto-decompression (like the gateway's); an unreachable JWKS gives
+jwks_unavailable, not ready, and recovers; requireUserMatch.
 """
 
 from __future__ import annotations
@@ -437,3 +437,15 @@ async def test_gzipped_jwks_is_read_whether_or_not_the_session_decompresses(
             assert await auth.authenticate(bearer(sign(rsa_keys["a"], claims(idp))))
         finally:
             await auth.close()
+
+
+async def test_failed_jwks_fetch_repeats_discovery(
+    make_auth: Any, idp: IdP, rsa_keys: dict[str, rsa.RSAPrivateKey]
+) -> None:
+    idp.jwks_status = 503
+    auth = await make_auth(discovery=True, unknownKidCooldown="100ms")
+    assert (idp.discovery_fetches, idp.jwks_fetches) == (1, 1)
+    idp.jwks_status = 200
+    await eventually(lambda: auth.ready, "the JWKS loaded after the provider recovered")
+    assert idp.discovery_fetches == 2, "the jwks_uri is looked up again after a failure"
+    assert await auth.authenticate(bearer(sign(rsa_keys["a"], claims(idp))))
