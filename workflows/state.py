@@ -15,7 +15,16 @@ from pydantic import BaseModel, Field
 from xtrinode.lifecycle import RuntimeStatus
 from xtrinode.models import Phase, XTrinode
 
-__all__ = ["Action", "RuntimeState", "next_action", "autosuspend_due_at", "wake_floor", "target_workers"]
+__all__ = [
+    "Action",
+    "RuntimeState",
+    "autosuspend_due_at",
+    "conditions_for",
+    "next_action",
+    "running_workers",
+    "target_workers",
+    "wake_floor",
+]
 
 
 class Action(str, Enum):
@@ -37,6 +46,9 @@ class RuntimeState(BaseModel):
     secret_versions: dict[str, str] = Field(default_factory=dict)
     generation: int | None = None
     applied_generation: int | None = Field(default=None, description="Generation last provisioned.")
+    revision: int = Field(default=0, description="Bumped when the spec, catalogs or Secret versions change.")
+    applied_revision: int | None = Field(default=None, description="Revision last provisioned.")
+    fingerprint: str = Field(default="", description="What `revision` was computed from.")
     phase: Phase = "Pending"
     message: str = ""
     coordinator_url: str | None = None
@@ -51,8 +63,10 @@ class RuntimeState(BaseModel):
         default=False, description="Suspended by request, not by spec; a resume clears it."
     )
     deleted: bool = False
-    error_generation: int | None = Field(default=None, description="Generation that failed permanently.")
+    error_revision: int | None = Field(default=None, description="Revision that failed permanently.")
     step_sequence: int = 0
+    conditions: list[dict[str, Any]] = Field(default_factory=list, description="Last conditions written.")
+    uid: str | None = None
 
     def spec_model(self) -> XTrinode | None:
         return XTrinode.model_validate(self.runtime) if self.runtime is not None else None
@@ -81,16 +95,56 @@ def wake_floor(state: RuntimeState, now: datetime) -> int:
     return state.wake_min_workers
 
 
-def target_workers(state: RuntimeState, now: datetime) -> int:
-    """Workers the runtime should run now: fixed maxWorkers, or KEDA's floor raised by the wake floor."""
+def running_workers(state: RuntimeState, now: datetime) -> int:
+    """Workers a running runtime has: fixed maxWorkers, or KEDA's floor raised by the wake floor."""
     runtime = state.spec_model()
-    if runtime is None or state.phase in ("Suspended", "Suspending", "Deleting"):
+    if runtime is None:
         return 0
     spec = runtime.spec
     floor = min(wake_floor(state, now), spec.max_workers)
     if spec.keda_active:
         return max(spec.min_workers, floor)
     return max(spec.max_workers, floor)
+
+
+def target_workers(state: RuntimeState, now: datetime) -> int:
+    """Workers the runtime should run now: none while suspended, else `running_workers`."""
+    if state.phase in ("Suspended", "Suspending", "Deleting"):
+        return 0
+    return running_workers(state, now)
+
+
+_PROGRESSING = ("Provisioning", "Resuming", "Suspending", "Draining", "Deleting")
+
+
+def conditions_for(state: RuntimeState, now: datetime, previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The standard conditions for the phase; lastTransitionTime kept while a status holds."""
+    before = {c.get("type"): c for c in previous}
+    phase = state.phase
+    wanted: list[tuple[str, bool, str, str]] = [
+        ("Ready", phase == "Ready", phase, "queries are served" if phase == "Ready" else state.message or phase),
+        ("Suspended", phase == "Suspended", phase,
+         "compute is scaled to zero; a query through the gateway or a resume wakes it" if phase == "Suspended"
+         else "compute is running or starting"),
+        ("Progressing", phase in _PROGRESSING, phase, state.message or phase),
+        ("Degraded", phase == "Error", "Error" if phase == "Error" else "Healthy",
+         state.message if phase == "Error" else "no error"),
+        ("CatalogsReady", phase != "Error" or state.error_revision is None, "Rendered",
+         f"{len(state.catalogs)} catalog(s) selected"),
+        ("GatewayReady", phase in ("Ready", "Suspended"), "RouteWritten" if phase in ("Ready", "Suspended") else phase,
+         "route RUNNING" if phase == "Ready" else "route PAUSED" if phase == "Suspended" else "route changing"),
+    ]
+    out = []
+    for kind, ok, reason, message in wanted:
+        status = "True" if ok else "False"
+        old = before.get(kind)
+        since = old.get("lastTransitionTime") if old and old.get("status") == status else None
+        out.append({
+            "type": kind, "status": status, "reason": reason, "message": message[:500],
+            "lastTransitionTime": since or now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "observedGeneration": state.generation,
+        })
+    return out
 
 
 def autosuspend_due_at(state: RuntimeState) -> datetime | None:
@@ -122,7 +176,7 @@ def next_action(state: RuntimeState, now: datetime) -> Action:
     runtime = state.spec_model()
     if runtime is None:
         return Action.NONE
-    if state.error_generation is not None and state.error_generation == state.generation:
+    if state.error_revision is not None and state.error_revision == state.revision:
         # A spec that can never work waits for the next generation, except an explicit suspend.
         if state.suspend_requested and state.phase not in ("Suspended",):
             return Action.SUSPEND
@@ -130,12 +184,12 @@ def next_action(state: RuntimeState, now: datetime) -> Action:
     if _wants_suspended(state, runtime):
         if state.phase != "Suspended":
             return Action.SUSPEND
-        if state.applied_generation != state.generation:
+        if state.applied_revision != state.revision:
             return Action.PROVISION  # keep the suspended objects in step with the spec (replicas 0)
         return Action.NONE
     if state.phase in ("Suspended", "Suspending"):
         return Action.RESUME
-    if state.applied_generation != state.generation or state.phase in ("Pending", "Error", "Provisioning"):
+    if state.applied_revision != state.revision or state.phase in ("Pending", "Error", "Provisioning"):
         return Action.PROVISION
     if state.phase == "Ready" and state.workers_desired != target_workers(state, now):
         return Action.SCALE

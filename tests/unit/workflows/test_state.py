@@ -14,10 +14,12 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def state(generation: int = 1, **kw: Any) -> RuntimeState:
+    if "applied_generation" in kw:
+        kw["applied_revision"] = kw["applied_generation"]
     spec = {"size": "xs", "maxWorkers": 3, **kw.pop("spec", {})}
     runtime = {"apiVersion": "analytics.xtrinode.io/v1", "kind": "XTrinode",
                "metadata": {"name": "a", "namespace": "t", "generation": generation}, "spec": spec}
-    return RuntimeState(namespace="t", name="a", runtime=runtime, generation=generation, **kw)
+    return RuntimeState(namespace="t", name="a", runtime=runtime, generation=generation, revision=generation, **kw)
 
 
 def test_new_runtime_is_provisioned() -> None:
@@ -60,9 +62,9 @@ def test_delete_wins_over_everything() -> None:
 
 
 def test_a_permanently_failed_generation_waits_for_a_new_one() -> None:
-    s = state(phase="Error", error_generation=1)
+    s = state(phase="Error", error_revision=1)
     assert next_action(s, NOW) is Action.NONE
-    s.generation = 2
+    s.revision = 2
     assert next_action(s, NOW) is Action.PROVISION
 
 

@@ -1,0 +1,400 @@
+"""Kubernetes activities: server-side apply, scale, readiness of Deployments, routes ConfigMap,
+CR status, Events, finalizer, deletion. Sync methods on one object holding the official client;
+the lifecycle worker runs them on a thread pool. Every one is idempotent."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.payloads import (
+    ApplyInput,
+    ApplyResult,
+    DeleteOwnedInput,
+    DeleteOwnedResult,
+    EventInput,
+    FinalizerInput,
+    KedaPauseInput,
+    PodsResult,
+    RouteUpdate,
+    RuntimeRef,
+    ScaleInput,
+    StatusPatch,
+    WaitPodsGoneInput,
+)
+from xtrinode.models import (
+    API_GROUP,
+    API_VERSION,
+    ROUTES_CONFIGMAP,
+    ROUTES_KEY,
+    RouteEntry,
+    RouteTable,
+    XTrinode,
+    XTrinodeCatalog,
+)
+from xtrinode.render import (
+    RenderError,
+    RenderSettings,
+    coordinator_deployment_name,
+    coordinator_service_url,
+    render_runtime,
+    select_catalogs,
+    worker_deployment_name,
+)
+
+__all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActivities"]
+
+FIELD_MANAGER = "xtrinode"
+FINALIZER = "analytics.xtrinode.io/lifecycle"
+KEDA_PAUSED = "autoscaling.keda.sh/paused"
+_T = TypeVar("_T")
+# Kinds render emits for a runtime, deleted by label on DeleteRuntime.
+_OWNED_KINDS = (
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+)
+
+
+class KubeActivitySettings(BaseModel):
+    gateway_namespace: str = Field(default="xtrinode-gateway", description="Where the routes ConfigMap lives.")
+    render: RenderSettings = Field(default_factory=RenderSettings)
+    component: str = Field(default="xtrinode-lifecycle", description="Event source component.")
+
+
+def _status_message(e: ApiException) -> str:
+    body = e.body if isinstance(e.body, str) else ""
+    try:
+        return str(json.loads(body).get("message", ""))[:300]
+    except ValueError:
+        return body[:300]
+
+
+def _instance_selector(name: str) -> str:
+    return f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by=xtrinode"
+
+
+class KubernetesActivities:
+    """Activities that talk to the Kubernetes API through one `ApiClient`."""
+
+    def __init__(self, api: client.ApiClient, settings: KubeActivitySettings | None = None) -> None:
+        self.api = api
+        self.settings = settings or KubeActivitySettings()
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self._dynamic: DynamicClient | None = None
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:
+            self._dynamic = DynamicClient(self.api)  # type: ignore[no-untyped-call]
+        return self._dynamic
+
+    def _call(self, what: str, fn: Callable[[], _T]) -> _T:
+        """Convert API errors at the edge: 4xx that can never succeed are non-retryable."""
+        try:
+            return fn()
+        except ApiException as e:
+            message = f"{what}: HTTP {e.status} {_status_message(e)}"
+            permanent = e.status in (400, 403, 415, 422)
+            raise ApplicationError(message, type="KubernetesError", non_retryable=permanent) from e
+
+    # -- apply -----------------------------------------------------------------------------
+    @activity.defn(name="apply_runtime")
+    def apply_runtime(self, inp: ApplyInput) -> ApplyResult:
+        """Render the runtime and server-side apply every object with field manager `xtrinode`."""
+        runtime = XTrinode.model_validate(inp.runtime)
+        catalogs = [XTrinodeCatalog.model_validate(c) for c in inp.catalogs]
+        try:
+            manifests = render_runtime(runtime, catalogs, self.settings.render, secret_versions=inp.secret_versions)
+        except RenderError as e:
+            raise ApplicationError(str(e), type="InvalidSpec", non_retryable=True) from e
+        replicas = {
+            coordinator_deployment_name(runtime): inp.coordinator_replicas,
+            worker_deployment_name(runtime): inp.worker_replicas,
+        }
+        applied = []
+        for manifest in manifests:
+            if manifest["kind"] == "Deployment":
+                manifest["spec"]["replicas"] = replicas.get(manifest["metadata"]["name"], manifest["spec"]["replicas"])
+            self._apply(manifest)
+            applied.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
+            activity.heartbeat(len(applied))
+        selected = select_catalogs(runtime, catalogs)
+        return ApplyResult(
+            applied=applied,
+            coordinator_url=coordinator_service_url(runtime, self.settings.render),
+            catalogs=sorted(c.trino_name for c in selected),
+        )
+
+    def _apply(self, manifest: dict[str, Any]) -> None:
+        meta = manifest["metadata"]
+        try:
+            resource = self.dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        except ResourceNotFoundError as e:
+            raise ApplicationError(
+                f"the cluster does not serve {manifest['apiVersion']} {manifest['kind']}; install its CRD "
+                "(for ScaledObject: KEDA) or disable the feature in the spec",
+                type="MissingResourceType",
+            ) from e
+        self._call(
+            f"apply {manifest['kind']} {meta.get('namespace')}/{meta['name']}",
+            lambda: self.dynamic.server_side_apply(  # type: ignore[no-untyped-call]
+                resource, body=manifest, name=meta["name"], namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER, force_conflicts=True,
+            ),
+        )
+
+    # -- workloads -------------------------------------------------------------------------
+    def _deployment_name(self, ref: RuntimeRef, role: str) -> str:
+        return coordinator_deployment_name(ref.name) if role == "coordinator" else worker_deployment_name(ref.name)
+
+    @activity.defn(name="scale_deployment")
+    def scale_deployment(self, inp: ScaleInput) -> int:
+        """Set replicas through the scale subresource; a missing Deployment is already at zero."""
+        name = self._deployment_name(inp.ref, inp.role)
+        try:
+            self.apps.patch_namespaced_deployment_scale(
+                name, inp.ref.namespace, {"spec": {"replicas": inp.replicas}},
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as e:
+            if e.status == 404 and inp.replicas == 0:
+                return 0
+            raise ApplicationError(f"scale {inp.ref.namespace}/{name}: HTTP {e.status} {_status_message(e)}",
+                                   type="KubernetesError", non_retryable=e.status in (400, 422)) from e
+        return inp.replicas
+
+    @activity.defn(name="deployment_available")
+    def deployment_available(self, inp: ScaleInput) -> int:
+        """Available replicas of a role's Deployment (0 when it does not exist)."""
+        name = self._deployment_name(inp.ref, inp.role)
+        try:
+            dep = self.apps.read_namespaced_deployment_status(name, inp.ref.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return 0
+            raise
+        return int((dep.status and dep.status.available_replicas) or 0)
+
+    @activity.defn(name="wait_pods_gone")
+    def wait_pods_gone(self, inp: WaitPodsGoneInput) -> PodsResult:
+        """Wait (heartbeating) until at most `at_most` pods of the role remain, or the timeout."""
+        selector = f"{_instance_selector(inp.ref.name)},app.kubernetes.io/component={inp.role}"
+        start = time.monotonic()
+        while True:
+            pods = self._call("list pods", lambda: self.core.list_namespaced_pod(inp.ref.namespace,
+                                                                                 label_selector=selector))
+            remaining = len(pods.items)
+            waited = time.monotonic() - start
+            activity.heartbeat({"remaining": remaining, "waited": round(waited, 1)})
+            if remaining <= inp.at_most:
+                return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=False)
+            if waited >= inp.timeout_seconds:
+                return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=True)
+            time.sleep(inp.poll_seconds)
+
+    @activity.defn(name="set_keda_paused")
+    def set_keda_paused(self, inp: KedaPauseInput) -> bool:
+        """Pause or unpause the runtime's ScaledObject; False when it has none."""
+        name = f"trino-{inp.ref.name}-workers"
+        value: str | None = "true" if inp.paused else None
+        try:
+            self.custom.patch_namespaced_custom_object(
+                "keda.sh", "v1alpha1", inp.ref.namespace, "scaledobjects", name,
+                {"metadata": {"annotations": {KEDA_PAUSED: value}}},
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise ApplicationError(f"pause ScaledObject {name}: HTTP {e.status} {_status_message(e)}",
+                                   type="KubernetesError") from e
+        return True
+
+    # -- routes ----------------------------------------------------------------------------
+    @activity.defn(name="set_route")
+    def set_route(self, inp: RouteUpdate) -> str:
+        """Upsert or remove this runtime's entry in routes.yaml; optimistic concurrency, never
+        losing another runtime's entry (a 409 re-reads and retries)."""
+        ns = self.settings.gateway_namespace
+        for _attempt in range(20):
+            try:
+                cm = self.core.read_namespaced_config_map(ROUTES_CONFIGMAP, ns)
+                exists = True
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+                cm, exists = None, False
+            text = ((cm.data or {}).get(ROUTES_KEY, "") if cm is not None else "")
+            try:
+                table = RouteTable.from_yaml(text)
+            except ValueError:
+                activity.logger.warning("routes.yaml is not valid; rewriting it from this runtime's entry")
+                table = RouteTable()
+            if inp.runtime is None:
+                table = table.remove(inp.ref.namespace, inp.ref.name)
+            else:
+                table = table.upsert(self._route_entry(inp))
+            body: dict[str, Any] = {
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": ROUTES_CONFIGMAP, "namespace": ns,
+                             "labels": {"app.kubernetes.io/managed-by": "xtrinode"}},
+                "data": {ROUTES_KEY: table.to_yaml()},
+            }
+            try:
+                if not exists:
+                    self.core.create_namespaced_config_map(ns, body)  # type: ignore[arg-type]
+                else:
+                    assert cm is not None and cm.metadata is not None
+                    if (cm.data or {}).get(ROUTES_KEY) == body["data"][ROUTES_KEY]:
+                        return inp.state if inp.runtime is not None else "REMOVED"
+                    body["metadata"]["resourceVersion"] = cm.metadata.resource_version
+                    self.core.replace_namespaced_config_map(ROUTES_CONFIGMAP, ns, body)  # type: ignore[arg-type]
+                return inp.state if inp.runtime is not None else "REMOVED"
+            except ApiException as e:
+                if e.status == 409:
+                    time.sleep(0.05)
+                    continue
+                if e.status == 404:
+                    raise ApplicationError(
+                        f"namespace {ns!r} for the gateway routes does not exist; create it or set "
+                        "gatewayNamespace", type="KubernetesError") from e
+                raise
+        raise ApplicationError("routes ConfigMap kept changing under us (20 conflicts)", type="RouteConflict")
+
+    def _route_entry(self, inp: RouteUpdate) -> RouteEntry:
+        assert inp.runtime is not None
+        runtime = XTrinode.model_validate(inp.runtime)
+        routing = runtime.spec.routing
+        return RouteEntry(
+            namespace=runtime.namespace,
+            name=runtime.name,
+            backend=inp.backend or coordinator_service_url(runtime, self.settings.render),
+            state=inp.state,
+            routing_group=runtime.routing_group,
+            hostname=routing.hostname if routing else None,
+            hostname_domain=routing.hostname_domain if routing else None,
+            header=routing.header if routing else None,
+            default=bool(routing and routing.default),
+            capacity_units=routing.capacity_units if routing else 1,
+            workflow_id=runtime.workflow_id,
+        )
+
+    # -- the XTrinode object ---------------------------------------------------------------
+    @activity.defn(name="patch_status")
+    def patch_status(self, inp: StatusPatch) -> bool:
+        """Merge-patch the CR status subresource; False when the object is gone."""
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, inp.ref.namespace, "xtrinodes", inp.ref.name, {"status": inp.status})
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise ApplicationError(f"patch status of {inp.ref.namespace}/{inp.ref.name}: HTTP {e.status} "
+                                   f"{_status_message(e)}", type="KubernetesError",
+                                   non_retryable=e.status in (400, 422)) from e
+        return True
+
+    @activity.defn(name="emit_event")
+    def emit_event(self, inp: EventInput) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{inp.ref.name}.{uuid.uuid4().hex[:16]}", "namespace": inp.ref.namespace},
+            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode",
+                               "name": inp.ref.name, "namespace": inp.ref.namespace, "uid": inp.ref.uid or ""},
+            "reason": inp.reason, "message": inp.message[:1000], "type": inp.type,
+            "source": {"component": self.settings.component},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(inp.ref.namespace, body)  # type: ignore[arg-type]
+        except ApiException as e:
+            if e.status != 404:  # namespace gone: nobody to tell
+                raise
+
+    @activity.defn(name="set_finalizer")
+    def set_finalizer(self, inp: FinalizerInput) -> bool:
+        """Add or remove our finalizer; False when the object no longer exists."""
+        for _attempt in range(20):
+            try:
+                obj: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
+                    API_GROUP, API_VERSION, inp.ref.namespace, "xtrinodes", inp.ref.name)
+            except ApiException as e:
+                if e.status == 404:
+                    return False
+                raise
+            meta = obj["metadata"]
+            finalizers = list(meta.get("finalizers") or [])
+            if (FINALIZER in finalizers) == inp.present:
+                return True
+            if inp.present and meta.get("deletionTimestamp"):
+                return False
+            finalizers = [*finalizers, FINALIZER] if inp.present else [f for f in finalizers if f != FINALIZER]
+            patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
+            try:
+                self.custom.patch_namespaced_custom_object(
+                    API_GROUP, API_VERSION, inp.ref.namespace, "xtrinodes", inp.ref.name, patch)
+                return True
+            except ApiException as e:
+                if e.status == 409:
+                    continue
+                if e.status == 404:
+                    return False
+                raise
+        raise ApplicationError("XTrinode kept changing while updating its finalizer", type="Conflict")
+
+    @activity.defn(name="delete_owned")
+    def delete_owned(self, inp: DeleteOwnedInput) -> DeleteOwnedResult:
+        """Delete every object render made for the runtime (by label); missing ones are fine."""
+        deleted = []
+        selector = _instance_selector(inp.ref.name)
+        for api_version, kind in _OWNED_KINDS:
+            try:
+                resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                continue
+            listing: Any = self._call(
+                f"list {kind}", lambda: resource.get(namespace=inp.ref.namespace, label_selector=selector))
+            items = listing.items
+            for item in items:
+                try:
+                    resource.delete(name=item.metadata.name, namespace=inp.ref.namespace,
+                                    body={"propagationPolicy": "Background"})
+                    deleted.append(f"{kind}/{item.metadata.name}")
+                except ApiException as e:
+                    if e.status != 404:
+                        raise
+            activity.heartbeat(len(deleted))
+        return DeleteOwnedResult(deleted=deleted)
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """A Secret value for in-process use (control auth). Never returned from an activity, so it
+        never lands in workflow history."""
+        import base64
+
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        raw = (secret.data or {}).get(key)
+        return base64.b64decode(raw).decode() if raw is not None else None

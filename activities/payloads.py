@@ -1,0 +1,167 @@
+"""Inputs and results of the lifecycle activities: one pydantic model in, one out.
+
+Workflows import these (through `imports_passed_through`); activities never import workflow code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from xtrinode.models import RouteState
+
+__all__ = [
+    "RuntimeRef",
+    "ControlAuth",
+    "ApplyInput",
+    "ApplyResult",
+    "WaitReadyInput",
+    "ReadyResult",
+    "QueryActivityInput",
+    "QueryActivity",
+    "DrainQueriesInput",
+    "DrainQueriesResult",
+    "ScaleInput",
+    "WaitPodsGoneInput",
+    "PodsResult",
+    "RouteUpdate",
+    "KedaPauseInput",
+    "StatusPatch",
+    "EventInput",
+    "FinalizerInput",
+    "DeleteOwnedInput",
+    "DeleteOwnedResult",
+]
+
+
+class RuntimeRef(BaseModel):
+    namespace: str
+    name: str
+    uid: str | None = None
+
+
+class ControlAuth(BaseModel):
+    """How control calls authenticate: the user always, the password read from a Secret when set."""
+
+    username: str = "xtrinode-operator"
+    password_secret_name: str | None = None
+    password_secret_key: str | None = None
+
+
+class ApplyInput(BaseModel):
+    runtime: dict[str, Any] = Field(description="The XTrinode object.")
+    catalogs: list[dict[str, Any]] = Field(default_factory=list)
+    secret_versions: dict[str, str] = Field(default_factory=dict)
+    coordinator_replicas: int = Field(ge=0, le=1)
+    worker_replicas: int = Field(ge=0)
+
+
+class ApplyResult(BaseModel):
+    applied: list[str] = Field(description="kind/name of every object applied.")
+    coordinator_url: str
+    catalogs: list[str] = Field(default_factory=list, description="Trino names of the rendered catalogs.")
+
+
+class WaitReadyInput(BaseModel):
+    ref: RuntimeRef
+    coordinator_url: str
+    required_workers: int = Field(ge=0)
+    timeout_seconds: float = Field(gt=0)
+    poll_seconds: float = 0.25
+    auth: ControlAuth = Field(default_factory=ControlAuth)
+
+
+class ReadyResult(BaseModel):
+    workers_ready: int
+    waited_seconds: float
+
+
+class QueryActivityInput(BaseModel):
+    ref: RuntimeRef
+    coordinator_url: str
+    auth: ControlAuth = Field(default_factory=ControlAuth)
+
+
+class QueryActivity(BaseModel):
+    running: int = 0
+    queued: int = 0
+    held_by_gateway: int = 0
+    newest_query_at: datetime | None = Field(default=None, description="Latest create or end time seen.")
+    reachable: bool = True
+
+    @property
+    def busy(self) -> bool:
+        return self.running + self.queued + self.held_by_gateway > 0
+
+
+class DrainQueriesInput(BaseModel):
+    ref: RuntimeRef
+    coordinator_url: str
+    max_drain_seconds: float = Field(ge=0)
+    poll_seconds: float = 0.25
+    auth: ControlAuth = Field(default_factory=ControlAuth)
+
+
+class DrainQueriesResult(BaseModel):
+    remaining: int
+    waited_seconds: float
+    budget_exceeded: bool
+
+
+class ScaleInput(BaseModel):
+    ref: RuntimeRef
+    role: Literal["coordinator", "worker"]
+    replicas: int = Field(ge=0)
+
+
+class WaitPodsGoneInput(BaseModel):
+    ref: RuntimeRef
+    role: Literal["coordinator", "worker"]
+    at_most: int = Field(ge=0, description="Wait until this many pods of the role are left.")
+    timeout_seconds: float = Field(gt=0)
+    poll_seconds: float = 0.25
+
+
+class PodsResult(BaseModel):
+    remaining: int
+    waited_seconds: float
+    timed_out: bool
+
+
+class RouteUpdate(BaseModel):
+    ref: RuntimeRef
+    runtime: dict[str, Any] | None = Field(default=None, description="None removes the entry.")
+    state: RouteState = "PAUSED"
+    backend: str | None = None
+
+
+class KedaPauseInput(BaseModel):
+    ref: RuntimeRef
+    paused: bool
+
+
+class StatusPatch(BaseModel):
+    ref: RuntimeRef
+    status: dict[str, Any] = Field(description="camelCase status fields to merge.")
+
+
+class EventInput(BaseModel):
+    ref: RuntimeRef
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+class FinalizerInput(BaseModel):
+    ref: RuntimeRef
+    present: bool
+
+
+class DeleteOwnedInput(BaseModel):
+    ref: RuntimeRef
+
+
+class DeleteOwnedResult(BaseModel):
+    deleted: list[str]

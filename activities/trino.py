@@ -1,0 +1,184 @@
+"""Trino control activities: coordinator readiness, query activity for autosuspend, and waiting for
+running queries to drain. Async methods on one object holding an aiohttp session; URLs go through
+a resolver (identity in a cluster, the devstack's ServiceResolver on one machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.payloads import (
+    ControlAuth,
+    DrainQueriesInput,
+    DrainQueriesResult,
+    QueryActivity,
+    QueryActivityInput,
+    ReadyResult,
+    RuntimeRef,
+    WaitReadyInput,
+)
+from xtrinode.trino_protocol import Header, QueryState
+
+__all__ = ["TrinoActivities", "SecretReader", "AvailableReader"]
+
+SecretReader = Callable[[str, str, str], str | None]
+"""(namespace, secret name, key) -> value; called in a thread, never returned from an activity."""
+AvailableReader = Callable[[RuntimeRef], int]
+"""Available replicas of the coordinator Deployment (blocking; called in a thread)."""
+_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _state(query: dict[str, Any]) -> QueryState:
+    """A query's state; unknown states count as running (the safe side for drain and idle checks)."""
+    try:
+        return QueryState(query.get("state", "RUNNING"))
+    except ValueError:
+        return QueryState.RUNNING
+
+
+class TrinoActivities:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        resolve: Callable[[str], str] = lambda url: url,
+        secret_reader: SecretReader | None = None,
+        coordinator_available: AvailableReader | None = None,
+        gateway_url: str | None = None,
+    ) -> None:
+        self.session = session
+        self.resolve = resolve
+        self.secret_reader = secret_reader
+        self.coordinator_available = coordinator_available
+        self.gateway_url = gateway_url.rstrip("/") if gateway_url else None
+
+    async def _auth(self, ref: RuntimeRef, auth: ControlAuth) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
+        headers = {Header.USER: auth.username}
+        if auth.password_secret_name and auth.password_secret_key and self.secret_reader is not None:
+            password = await asyncio.to_thread(
+                self.secret_reader, ref.namespace, auth.password_secret_name, auth.password_secret_key)
+            if password is None:
+                raise ApplicationError(
+                    f"trinoControlAuth.passwordSecret {auth.password_secret_name}/{auth.password_secret_key} "
+                    f"not found in namespace {ref.namespace!r}; create the Secret",
+                    type="MissingSecret")
+            return headers, aiohttp.BasicAuth(auth.username, password)
+        return headers, None
+
+    async def _get_json(self, url: str, headers: dict[str, str], auth: aiohttp.BasicAuth | None) -> Any:
+        async with self.session.get(self.resolve(url), headers=headers, auth=auth, timeout=_TIMEOUT) as resp:
+            if resp.status != 200:
+                raise ApplicationError(f"GET {url}: HTTP {resp.status}", type="TrinoHttpError")
+            return await resp.json(content_type=None)
+
+    @activity.defn(name="wait_coordinator_ready")
+    async def wait_coordinator_ready(self, inp: WaitReadyInput) -> ReadyResult:
+        """Deployment available, `/v1/info` not starting, and enough ACTIVE workers registered."""
+        base = inp.coordinator_url.rstrip("/")
+        headers, auth = await self._auth(inp.ref, inp.auth)
+        start = time.monotonic()
+        observed = "nothing yet"
+        while True:
+            waited = time.monotonic() - start
+            workers = 0
+            try:
+                available = (await asyncio.to_thread(self.coordinator_available, inp.ref)
+                             if self.coordinator_available is not None else 1)
+                if available < 1:
+                    observed = "coordinator Deployment has no available replica"
+                else:
+                    info = await self._get_json(f"{base}/v1/info", headers, auth)
+                    if info.get("starting", True):
+                        observed = "coordinator /v1/info says starting"
+                    else:
+                        nodes = await self._get_json(f"{base}/v1/node", headers, auth)
+                        workers = sum(1 for n in nodes if not n.get("coordinator") and n.get("state", "ACTIVE") == "ACTIVE")
+                        if workers >= inp.required_workers:
+                            return ReadyResult(workers_ready=workers, waited_seconds=waited)
+                        observed = f"{workers} of {inp.required_workers} workers registered"
+            except (aiohttp.ClientError, TimeoutError, ApplicationError, ValueError) as e:
+                observed = f"coordinator not answering: {type(e).__name__}: {str(e)[:120]}"
+            activity.heartbeat(observed)
+            if waited >= inp.timeout_seconds:
+                raise ApplicationError(
+                    f"{inp.ref.namespace}/{inp.ref.name} not ready after {waited:.0f}s: {observed}",
+                    type="NotReady")
+            await asyncio.sleep(inp.poll_seconds)
+
+    async def _queries(self, ref: RuntimeRef, coordinator_url: str, auth: ControlAuth) -> list[dict[str, Any]]:
+        headers, basic = await self._auth(ref, auth)
+        result = await self._get_json(f"{coordinator_url.rstrip('/')}/v1/query", headers, basic)
+        return list(result) if isinstance(result, list) else []
+
+    async def _held(self, ref: RuntimeRef) -> int:
+        if self.gateway_url is None:
+            return 0
+        url = f"{self.gateway_url}/v1/xtrinode/demand/{ref.namespace}/{ref.name}"
+        try:
+            async with self.session.get(url, timeout=_TIMEOUT) as resp:
+                if resp.status != 200:
+                    return 0
+                body = await resp.json(content_type=None)
+                return int(body.get("held", 0))
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            activity.logger.warning("gateway demand endpoint unreachable; counting no held queries")
+            return 0
+
+    @activity.defn(name="query_activity")
+    async def query_activity(self, inp: QueryActivityInput) -> QueryActivity:
+        """Running and queued queries, the newest query time, and statements the gateway holds."""
+        held = await self._held(inp.ref)
+        try:
+            queries = await self._queries(inp.ref, inp.coordinator_url, inp.auth)
+        except (aiohttp.ClientError, TimeoutError, ApplicationError) as e:
+            activity.logger.warning("coordinator unreachable for the idle check: %s", type(e).__name__)
+            return QueryActivity(held_by_gateway=held, reachable=False)
+        running = queued = 0
+        newest: datetime | None = None
+        for query in queries:
+            state = _state(query)
+            if state.queued:
+                queued += 1
+            elif not state.done:
+                running += 1
+            stats = query.get("queryStats") or {}
+            for stamp in (_parse_time(stats.get("createTime")), _parse_time(stats.get("endTime"))):
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+        return QueryActivity(running=running, queued=queued, held_by_gateway=held, newest_query_at=newest)
+
+    @activity.defn(name="drain_queries")
+    async def drain_queries(self, inp: DrainQueriesInput) -> DrainQueriesResult:
+        """Wait for running and queued queries to finish, at most `max_drain_seconds`."""
+        start = time.monotonic()
+        while True:
+            waited = time.monotonic() - start
+            try:
+                queries = await self._queries(inp.ref, inp.coordinator_url, inp.auth)
+                remaining = sum(1 for q in queries if not _state(q).done)
+            except (aiohttp.ClientError, TimeoutError, ApplicationError):
+                remaining = 0  # nothing answers: nothing to wait for
+            if remaining == 0:
+                return DrainQueriesResult(remaining=0, waited_seconds=waited, budget_exceeded=False)
+            activity.heartbeat(
+                f"waiting for {remaining} running queries to finish, {waited:.0f} s of "
+                f"{inp.max_drain_seconds:.0f} s drain budget used")
+            if waited >= inp.max_drain_seconds:
+                return DrainQueriesResult(remaining=remaining, waited_seconds=waited, budget_exceeded=True)
+            await asyncio.sleep(inp.poll_seconds)

@@ -1,0 +1,133 @@
+"""Helpers for lifecycle tests: create runtimes and catalogs, read status and routes, query a
+runtime with the real `trino` client through the kubelet's service map, poll with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import trino
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from xtrinode.devstack.resolver import ServiceResolver
+from xtrinode.models import API_GROUP, API_VERSION, ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
+
+T = TypeVar("T")
+GATEWAY_NS = "xtrinode-gateway"
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None] | T | None], what: str, timeout: float = 60.0,
+                     interval: float = 0.2) -> T:
+    """Poll `probe` until it returns something truthy; fail naming what was expected and what was seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+def runtime_body(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"size": "xs", "maxWorkers": 1, "autoSuspendAfter": "0",
+                 "gracefulShutdown": {"gracePeriodSeconds": 1, "maxDrainSeconds": 30},
+                 "catalogSelector": {"matchLabels": {"catalog-set": "demo"}}, **spec},
+    }
+
+
+def tpch_catalog(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinodeCatalog",
+        "metadata": {"name": "tpch", "namespace": namespace},
+        "spec": {"labels": {"catalog-set": "demo"}, "connector": {"tpch": {}}},
+    }
+
+
+class Cluster:
+    """Blocking calls through the official client, run off the event loop."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+
+    async def create(self, body: dict[str, Any]) -> None:
+        plural = "xtrinodes" if body["kind"] == "XTrinode" else "xtrinodecatalogs"
+        await asyncio.to_thread(self.custom.create_namespaced_custom_object, API_GROUP, API_VERSION,
+                                body["metadata"]["namespace"], plural, body)
+
+    async def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.custom.patch_namespaced_custom_object, API_GROUP, API_VERSION, namespace,
+                                "xtrinodes", name, {"spec": spec})
+
+    async def delete(self, namespace: str, name: str) -> None:
+        await asyncio.to_thread(self.custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, namespace,
+                                "xtrinodes", name)
+
+    async def runtime(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, API_GROUP, API_VERSION, namespace, "xtrinodes", name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return result
+
+    async def phase(self, namespace: str, name: str) -> str | None:
+        obj = await self.runtime(namespace, name)
+        return ((obj or {}).get("status") or {}).get("phase")
+
+    async def route_state(self, namespace: str, name: str) -> str | None:
+        try:
+            cm = await asyncio.to_thread(self.core.read_namespaced_config_map, ROUTES_CONFIGMAP, GATEWAY_NS)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        table = RouteTable.from_yaml((cm.data or {}).get(ROUTES_KEY, ""))
+        for entry in table.routes:
+            if entry.namespace == namespace and entry.name == name:
+                return entry.state
+        return None
+
+    async def replicas(self, namespace: str, deployment: str) -> int | None:
+        try:
+            dep = await asyncio.to_thread(self.apps.read_namespaced_deployment, deployment, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return int(dep.spec.replicas or 0)
+
+    async def pods(self, namespace: str, name: str) -> int:
+        pods = await asyncio.to_thread(self.core.list_namespaced_pod, namespace,
+                                       label_selector=f"app.kubernetes.io/instance={name}")
+        return len(pods.items)
+
+
+def query(services_file: Path, namespace: str, name: str, sql: str) -> list[Any]:
+    """Run `sql` with the real trino client against the runtime's coordinator Service."""
+    resolver = ServiceResolver(services_file)
+    addresses = resolver.addresses(f"trino-{name}.{namespace}.svc.cluster.local", 8080)
+    assert addresses, f"no ready address for trino-{name}.{namespace} in {services_file}"
+    host, port = addresses[0].rsplit(":", 1)
+    conn = trino.dbapi.connect(host=host, port=int(port), user="test", http_scheme="http")
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        conn.close()

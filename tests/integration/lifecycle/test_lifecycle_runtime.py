@@ -1,0 +1,109 @@
+"""The runtime lifecycle end to end on real parts (Temporal dev server, Kubernetes API emulator,
+kubelet, Trino emulator): create reaches Ready with the route RUNNING and the coordinator answering
+the real trino client; a spec change reaches the cluster; autosuspend scales to zero and pauses the
+route; the resume update brings it back; delete drains, removes the route and objects, releases the
+finalizer and completes the workflow."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from kubernetes import client
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
+from workers.lifecycle import LifecycleWorker
+from workers.operator import Operator
+from xtrinode.devstack.kubelet import Kubelet
+from xtrinode.lifecycle import UPDATE_RESUME, ResumeRequest, RuntimeStatus, workflow_id_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
+
+
+@pytest.fixture
+def cluster(api_client: client.ApiClient) -> Cluster:
+    return Cluster(api_client)
+
+
+async def test_created_runtime_becomes_ready_and_answers_queries(
+    cluster: Cluster, namespace: str, operator: Operator, kubelet: Kubelet, temporal_client: Client
+) -> None:
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "sales"))
+    await eventually(lambda: _is(cluster.phase(namespace, "sales"), "Ready"), "phase Ready", timeout=90)
+    assert await cluster.route_state(namespace, "sales") == "RUNNING"
+    rows = await asyncio.to_thread(query, kubelet.settings.services_file, namespace, "sales",
+                                   "SELECT count(*) FROM tpch.tiny.nation")
+    assert rows == [[25]]
+    obj = await cluster.runtime(namespace, "sales")
+    assert obj is not None
+    assert "analytics.xtrinode.io/lifecycle" in obj["metadata"]["finalizers"]
+    status = obj["status"]
+    assert status["workflowId"] == workflow_id_for(namespace, "sales")
+    assert status["workers"] == {"ready": 1, "desired": 1}
+    assert status["observedCatalogs"] == ["tpch"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+    described = await temporal_client.get_workflow_handle(workflow_id_for(namespace, "sales")).describe()
+    assert described.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_worker_count_change_reaches_the_cluster(cluster: Cluster, namespace: str, operator: Operator) -> None:
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "grow"))
+    await eventually(lambda: _is(cluster.phase(namespace, "grow"), "Ready"), "phase Ready", timeout=90)
+    await cluster.patch_spec(namespace, "grow", {"maxWorkers": 2})
+    await eventually(lambda: _is(cluster.replicas(namespace, "trino-grow-worker"), 2), "2 worker replicas")
+
+    async def two_ready() -> bool:
+        obj = await cluster.runtime(namespace, "grow")
+        status = (obj or {}).get("status") or {}
+        return status.get("phase") == "Ready" and status.get("workers") == {"ready": 2, "desired": 2}
+
+    await eventually(two_ready, "status with 2 ready workers", timeout=60)
+
+
+async def test_idle_runtime_autosuspends_and_resume_update_wakes_it(
+    cluster: Cluster, namespace: str, operator: Operator, kubelet: Kubelet, temporal_client: Client
+) -> None:
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "nap", autoSuspendAfter="3s"))
+    await eventually(lambda: _is(cluster.phase(namespace, "nap"), "Ready"), "phase Ready", timeout=90)
+    await eventually(lambda: _is(cluster.phase(namespace, "nap"), "Suspended"), "autosuspend", timeout=60)
+    assert await cluster.route_state(namespace, "nap") == "PAUSED"
+    assert await cluster.replicas(namespace, "trino-nap-coordinator") == 0
+    assert await cluster.replicas(namespace, "trino-nap-worker") == 0
+    await eventually(lambda: _is(cluster.pods(namespace, "nap"), 0), "no pods left")
+
+    handle = temporal_client.get_workflow_handle(workflow_id_for(namespace, "nap"))
+    status = await handle.execute_update(UPDATE_RESUME, ResumeRequest(reason="test"), result_type=RuntimeStatus)
+    assert status.phase == "Ready"
+    assert await cluster.route_state(namespace, "nap") == "RUNNING"
+    rows = await asyncio.to_thread(query, kubelet.settings.services_file, namespace, "nap", "SELECT 1")
+    assert rows == [[1]]
+
+
+async def test_deleted_runtime_is_drained_unrouted_and_released(
+    cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
+) -> None:
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "gone"))
+    await eventually(lambda: _is(cluster.phase(namespace, "gone"), "Ready"), "phase Ready", timeout=90)
+    await cluster.delete(namespace, "gone")
+    await eventually(lambda: _is(cluster.runtime(namespace, "gone"), None, absent=True), "XTrinode removed",
+                     timeout=60)
+    assert await cluster.route_state(namespace, "gone") is None
+    assert await cluster.replicas(namespace, "trino-gone-coordinator") is None
+    assert await cluster.replicas(namespace, "trino-gone-worker") is None
+    handle = temporal_client.get_workflow_handle(workflow_id_for(namespace, "gone"))
+    await eventually(lambda: _completed(handle), "workflow completed", timeout=30)
+
+
+async def _is(value: object, expected: object, *, absent: bool = False) -> bool:
+    got = await value  # type: ignore[misc]
+    return got is None if absent else got == expected
+
+
+async def _completed(handle: object) -> bool:
+    described = await handle.describe()  # type: ignore[attr-defined]
+    return bool(described.status == WorkflowExecutionStatus.COMPLETED)

@@ -1,0 +1,85 @@
+"""A small informer: list, then watch from the list's resourceVersion, re-list on 410 and on every
+resync period, feeding (event type, object) pairs to an asyncio queue. The official client is
+blocking, so each informer runs its loop in a thread; `stop()` ends it within one watch timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+__all__ = ["Informer", "Event"]
+
+log = logging.getLogger("xtrinode.informer")
+Event = tuple[str, dict[str, Any]]
+
+
+class Informer:
+    """`list_fn(**kw)` must accept `resource_version`, `timeout_seconds` and `watch` like the client's list calls."""
+
+    def __init__(self, name: str, list_fn: Callable[..., Any], queue: asyncio.Queue[tuple[str, Event]],
+                 loop: asyncio.AbstractEventLoop, *, resync_seconds: float = 300, watch_timeout: int = 5) -> None:
+        self.name = name
+        self.list_fn = list_fn
+        self.queue = queue
+        self.loop = loop
+        self.resync_seconds = resync_seconds
+        self.watch_timeout = watch_timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
+        self.synced = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 15) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _put(self, kind: str, obj: dict[str, Any]) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (self.name, (kind, obj)))
+
+    def _list(self) -> str:
+        listing = self.list_fn(_preload_content=False)
+        import json
+
+        try:
+            body = json.loads(listing.data)
+        finally:
+            listing.release_conn()
+        for item in body.get("items") or []:
+            self._put("SYNC", item)
+        self.synced.set()
+        return str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.is_set():
+            try:
+                version = self._list()
+                listed_at = time.monotonic()
+                while not self._stop.is_set() and time.monotonic() - listed_at < self.resync_seconds:
+                    w = watch.Watch()  # type: ignore[no-untyped-call]
+                    events = w.stream(self.list_fn, resource_version=version,  # type: ignore[no-untyped-call]
+                                      timeout_seconds=self.watch_timeout, allow_watch_bookmarks=True)
+                    for event in events:
+                        raw = event.get("raw_object") or {}
+                        version = str((raw.get("metadata") or {}).get("resourceVersion") or version)
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                            self._put(str(event["type"]), raw)
+                        if self._stop.is_set():
+                            w.stop()  # type: ignore[no-untyped-call]
+                            break
+            except ApiException as e:
+                if e.status != 410:
+                    log.warning("informer %s: %s %s; re-listing", self.name, e.status, e.reason)
+                    self._stop.wait(1.0)
+            except Exception as e:  # the loop must survive API hiccups; it re-lists
+                log.warning("informer %s: %s: %s; re-listing", self.name, type(e).__name__, str(e)[:200])
+                self._stop.wait(1.0)

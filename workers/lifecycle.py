@@ -1,0 +1,164 @@
+"""The lifecycle worker: a Temporal worker on task queue `xtrinode-lifecycle` that runs the
+RuntimeWorkflow, its step workflows and the Kubernetes and Trino activities.
+
+`xtrinode worker` runs it as a process; tests and the devstack use `LifecycleWorker` in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+
+import aiohttp
+from kubernetes import client, config
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.kube import KubeActivitySettings, KubernetesActivities
+from activities.payloads import RuntimeRef, ScaleInput
+from activities.trino import TrinoActivities
+from workflows.runtime import RuntimeWorkflow
+from workflows.steps import STEP_WORKFLOWS
+from xtrinode.temporal import TemporalSettings, connect_client
+
+__all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "workflow_runner"]
+
+log = logging.getLogger("xtrinode.lifecycle")
+
+
+class WorkerSettings(BaseModel):
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    kubeconfig: Path | None = Field(default=None, description="kubeconfig path; None = in-cluster config.")
+    gateway_namespace: str = Field(default="xtrinode-gateway", description="Namespace of the routes ConfigMap.")
+    gateway_url: str | None = Field(default=None, description="Gateway base URL for held-query demand.")
+    services_file: Path | None = Field(
+        default=None, description="Devstack only: the kubelet's services.json to reach Services locally.")
+    activity_threads: int = Field(default=16, ge=1, description="Threads for the blocking Kubernetes activities.")
+    graceful_shutdown: timedelta = Field(default=timedelta(seconds=10))
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox with pydantic passed through (notes/temporal.md section 6)."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "xtrinode", "activities"))
+
+
+def kube_api_client(kubeconfig: Path | None) -> client.ApiClient:
+    if kubeconfig is None:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    api: client.ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    return api
+
+
+def _resolver(services_file: Path | None) -> Callable[[str], str]:
+    if services_file is None:
+        return lambda url: url
+    from xtrinode.devstack.resolver import ServiceResolver
+
+    return ServiceResolver(services_file).resolve_url
+
+
+class LifecycleWorker:
+    """`async with LifecycleWorker(client, settings):` runs the worker until the block ends."""
+
+    def __init__(self, temporal: Client, settings: WorkerSettings) -> None:
+        self.temporal = temporal
+        self.settings = settings
+        self._api: client.ApiClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._worker: Worker | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._api = kube_api_client(settings.kubeconfig)
+        kube = KubernetesActivities(self._api, KubeActivitySettings(gateway_namespace=settings.gateway_namespace))
+        self._session = aiohttp.ClientSession()
+
+        def coordinator_available(ref: RuntimeRef) -> int:
+            return kube.deployment_available(ScaleInput(ref=ref, role="coordinator", replicas=1))
+
+        trino = TrinoActivities(
+            self._session, resolve=_resolver(settings.services_file), secret_reader=kube.secret_value,
+            coordinator_available=coordinator_available, gateway_url=settings.gateway_url,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=settings.activity_threads, thread_name_prefix="kube-activity")
+        self._worker = Worker(
+            self.temporal,
+            task_queue=settings.temporal.task_queue,
+            workflows=[RuntimeWorkflow, *STEP_WORKFLOWS],
+            activities=[
+                kube.apply_runtime, kube.scale_deployment, kube.deployment_available, kube.wait_pods_gone,
+                kube.set_keda_paused, kube.set_route, kube.patch_status, kube.emit_event, kube.set_finalizer,
+                kube.delete_owned, trino.wait_coordinator_ready, trino.query_activity, trino.drain_queries,
+            ],
+            activity_executor=self._executor,
+            workflow_runner=workflow_runner(),
+            graceful_shutdown_timeout=settings.graceful_shutdown,
+        )
+        self._task = asyncio.create_task(self._worker.run(), name="lifecycle-worker")
+
+    async def stop(self) -> None:
+        if self._worker is not None and self._task is not None:
+            await self._worker.shutdown()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._api is not None:
+            self._api.close()  # type: ignore[no-untyped-call]
+        self._worker = self._task = self._session = self._executor = self._api = None
+
+    async def __aenter__(self) -> LifecycleWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xtrinode worker", description=__doc__)
+    parser.add_argument("--temporal-address", default="127.0.0.1:7233")
+    parser.add_argument("--temporal-namespace", default="default")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
+    parser.add_argument("--gateway-namespace", default="xtrinode-gateway")
+    parser.add_argument("--gateway-url", help="gateway base URL, for queries it holds (autosuspend demand)")
+    parser.add_argument("--services-file", type=Path, help="devstack: the kubelet's services.json")
+    return parser
+
+
+async def _serve(settings: WorkerSettings) -> None:
+    temporal = await connect_client(settings.temporal)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with LifecycleWorker(temporal, settings):
+        log.info("lifecycle worker running on task queue %s", settings.temporal.task_queue)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = WorkerSettings(
+        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace),
+        kubeconfig=args.kubeconfig, gateway_namespace=args.gateway_namespace, gateway_url=args.gateway_url,
+        services_file=args.services_file,
+    )
+    asyncio.run(_serve(settings))
+    return 0

@@ -1,0 +1,278 @@
+"""The operator: watches XTrinode, XTrinodeCatalog and Secret objects and forwards every change to
+the runtime's workflow with signal-with-start. It adds the finalizer and decides nothing about the
+lifecycle. A Lease makes one replica the active forwarder; lists on start and every resync heal
+missed events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import signal
+import socket
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel, Field, ValidationError
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from activities.kube import FINALIZER
+from workers.informer import Informer
+from workers.lease import LeaseElector
+from workers.lifecycle import kube_api_client
+from workflows.state import RuntimeState
+from xtrinode.lifecycle import (
+    RUNTIME_WORKFLOW,
+    SIGNAL_DELETED,
+    SIGNAL_SPEC_CHANGED,
+    DeleteRequest,
+    SpecChange,
+    workflow_id_for,
+)
+from xtrinode.models import API_GROUP, API_VERSION, XTrinode, XTrinodeCatalog
+from xtrinode.render import runtime_secret_references, select_catalogs
+from xtrinode.temporal import TemporalSettings, connect_client
+
+__all__ = ["OperatorSettings", "Operator", "main"]
+
+log = logging.getLogger("xtrinode.operator")
+Key = tuple[str, str]
+
+
+class OperatorSettings(BaseModel):
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    kubeconfig: Path | None = Field(default=None, description="kubeconfig path; None = in-cluster config.")
+    namespaces: tuple[str, ...] = Field(default=(), description="Watched namespaces; empty = all.")
+    resync_period: timedelta = Field(default=timedelta(minutes=5), description="Re-list everything this often.")
+    watch_timeout_seconds: int = Field(default=5, ge=1, description="One watch request; bounds stop time.")
+    lease_namespace: str = Field(default="xtrinode-system")
+    lease_name: str = Field(default="xtrinode-operator")
+    lease_duration: timedelta = Field(default=timedelta(seconds=15))
+    identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{id(object()):x}")
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+class Operator:
+    """`async with Operator(temporal, settings):` forwards until the block ends."""
+
+    def __init__(self, temporal: Client, settings: OperatorSettings) -> None:
+        self.temporal = temporal
+        self.settings = settings
+        self.runtimes: dict[Key, dict[str, Any]] = {}
+        self.catalogs: dict[Key, dict[str, Any]] = {}
+        self.secrets: dict[Key, str] = {}
+        self._sent: dict[Key, str] = {}
+        self._queue: asyncio.Queue[tuple[str, tuple[str, dict[str, Any]]]] = asyncio.Queue()
+        self._informers: list[Informer] = []
+        self._task: asyncio.Task[None] | None = None
+        self._api: client.ApiClient | None = None
+        self._elector: LeaseElector | None = None
+        self.forwarded = 0
+
+    # -- process lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._api = api = kube_api_client(self.settings.kubeconfig)
+        custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        self._custom = custom
+        loop = asyncio.get_running_loop()
+        resync = self.settings.resync_period.total_seconds()
+        for name, plural in (("xtrinodes", "xtrinodes"), ("catalogs", "xtrinodecatalogs")):
+            for fn in self._scoped(
+                lambda ns, p=plural: functools.partial(custom.list_namespaced_custom_object, API_GROUP, API_VERSION, ns, p),
+                functools.partial(custom.list_cluster_custom_object, API_GROUP, API_VERSION, plural),
+            ):
+                self._informers.append(Informer(name, fn, self._queue, loop, resync_seconds=resync,
+                                                watch_timeout=self.settings.watch_timeout_seconds))
+        for fn in self._scoped(lambda ns: functools.partial(core.list_namespaced_secret, ns),
+                               core.list_secret_for_all_namespaces):
+            self._informers.append(Informer("secrets", fn, self._queue, loop, resync_seconds=resync,
+                                            watch_timeout=self.settings.watch_timeout_seconds))
+        self._elector = LeaseElector(client.CoordinationV1Api(api), self.settings.lease_namespace,
+                                     self.settings.lease_name, self.settings.identity, self.settings.lease_duration)
+        await self._elector.start()
+        for informer in self._informers:
+            informer.start()
+        self._task = asyncio.create_task(self._loop(), name="operator-loop")
+
+    def _scoped(self, per_namespace: Any, cluster_wide: Any) -> list[Any]:
+        if self.settings.namespaces:
+            return [per_namespace(ns) for ns in self.settings.namespaces]
+        return [cluster_wide]
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(asyncio.to_thread(i.stop) for i in self._informers))
+        self._informers = []
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._elector is not None:
+            await self._elector.stop()
+        if self._api is not None:
+            self._api.close()  # type: ignore[no-untyped-call]
+            self._api = None
+
+    async def __aenter__(self) -> Operator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- events ------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            source, (kind, obj) = await self._queue.get()
+            try:
+                await self._handle(source, kind, obj)
+            except Exception:  # one bad object must not stop forwarding for the others
+                log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj))
+
+    async def _handle(self, source: str, kind: str, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        if source == "secrets":
+            version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+            if kind == "DELETED":
+                self.secrets.pop(key, None)
+            else:
+                self.secrets[key] = version
+            await self._forward_namespace(key[0], only_referencing=key[1])
+        elif source == "catalogs":
+            if kind == "DELETED":
+                self.catalogs.pop(key, None)
+            else:
+                self.catalogs[key] = obj
+            await self._forward_namespace(key[0])
+        elif kind == "DELETED":
+            self.runtimes.pop(key, None)
+            self._sent.pop(key, None)
+        else:
+            self.runtimes[key] = obj
+            await self._forward(key)
+
+    async def _forward_namespace(self, namespace: str, only_referencing: str | None = None) -> None:
+        for key in [k for k in self.runtimes if k[0] == namespace]:
+            await self._forward(key, only_referencing=only_referencing)
+
+    async def _forward(self, key: Key, only_referencing: str | None = None) -> None:
+        if self._elector is not None and not self._elector.is_leader:
+            return
+        obj = self.runtimes.get(key)
+        if obj is None:
+            return
+        namespace, name = key
+        meta = obj.get("metadata") or {}
+        workflow_id = workflow_id_for(namespace, name)
+        if meta.get("deletionTimestamp"):
+            if FINALIZER in (meta.get("finalizers") or []) and self._sent.get(key) != "deleted":
+                await self.temporal.start_workflow(
+                    RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name), id=workflow_id,
+                    task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_DELETED,
+                    start_signal_args=[DeleteRequest(uid=meta.get("uid"))],
+                )
+                self._sent[key] = "deleted"
+                self.forwarded += 1
+            return
+        try:
+            runtime = XTrinode.model_validate(obj)
+        except ValidationError as e:
+            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, str(e)[:300])
+            return
+        catalogs = [c for c in self._namespace_catalogs(namespace)]
+        selected = select_catalogs(runtime, catalogs)
+        refs = runtime_secret_references(runtime, selected)
+        if only_referencing is not None and only_referencing not in {r.name for r in refs}:
+            return
+        versions = {r.name: self.secrets.get((namespace, r.name), "") for r in refs}
+        change = SpecChange(
+            generation=int(meta.get("generation") or 0),
+            runtime=obj,
+            catalogs=[c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in selected],
+            secret_versions=versions,
+        )
+        fingerprint = hashlib.sha256(json.dumps(
+            [change.generation, meta.get("uid"), [(c.name, c.metadata.resource_version) for c in selected], versions],
+            sort_keys=True).encode()).hexdigest()
+        if FINALIZER not in (meta.get("finalizers") or []):
+            await asyncio.to_thread(self._add_finalizer, namespace, name, meta)
+        if self._sent.get(key) == fingerprint:
+            return
+        await self.temporal.start_workflow(
+            RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name, uid=meta.get("uid")), id=workflow_id,
+            task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_SPEC_CHANGED,
+            start_signal_args=[change], id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        self._sent[key] = fingerprint
+        self.forwarded += 1
+        log.info("forwarded %s/%s generation %s to %s", namespace, name, change.generation, workflow_id)
+
+    def _namespace_catalogs(self, namespace: str) -> list[XTrinodeCatalog]:
+        out = []
+        for (ns, name), body in sorted(self.catalogs.items()):
+            if ns != namespace:
+                continue
+            try:
+                out.append(XTrinodeCatalog.model_validate(body))
+            except ValidationError as e:
+                log.warning("XTrinodeCatalog %s/%s is invalid and is skipped: %s", ns, name, str(e)[:300])
+        return out
+
+    def _add_finalizer(self, namespace: str, name: str, meta: dict[str, Any]) -> None:
+        finalizers = [*(meta.get("finalizers") or []), FINALIZER]
+        try:
+            self._custom.patch_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, "xtrinodes", name,
+                {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}})
+        except ApiException as e:
+            if e.status not in (404, 409):  # gone, or changed: the next event carries the new version
+                raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xtrinode operator", description=__doc__)
+    parser.add_argument("--temporal-address", default="127.0.0.1:7233")
+    parser.add_argument("--temporal-namespace", default="default")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
+    parser.add_argument("--namespace", action="append", default=[], help="watched namespace (repeatable; default all)")
+    parser.add_argument("--resync-period", default="5m")
+    parser.add_argument("--lease-namespace", default="xtrinode-system")
+    return parser
+
+
+async def _serve(settings: OperatorSettings) -> None:
+    temporal = await connect_client(settings.temporal)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with Operator(temporal, settings):
+        log.info("operator running")
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from xtrinode.durations import parse_duration
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = OperatorSettings(
+        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace),
+        kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
+        resync_period=parse_duration(args.resync_period), lease_namespace=args.lease_namespace,
+    )
+    asyncio.run(_serve(settings))
+    return 0

@@ -1,0 +1,369 @@
+"""`RuntimeWorkflow`: one durable entity workflow per XTrinode, id `xtrinode/<namespace>/<name>`.
+
+It keeps the desired spec and the observed phase, runs one lifecycle step at a time as a child
+workflow, owns the autosuspend timer and the wake window, answers `resume`/`suspend` updates and
+the `status` query, and continues as new before its history grows large.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.kube import KubernetesActivities
+    from activities.payloads import EventInput, QueryActivityInput, RuntimeRef, StatusPatch
+    from activities.trino import TrinoActivities
+    from workflows.state import (
+        Action,
+        RuntimeState,
+        autosuspend_due_at,
+        conditions_for,
+        next_action,
+        running_workers,
+        target_workers,
+    )
+    from workflows.steps import (
+        DeleteRuntime,
+        ProvisionRuntime,
+        ResumeRuntime,
+        ScaleWorkers,
+        StepInput,
+        StepResult,
+        SuspendRuntime,
+    )
+    from xtrinode.lifecycle import (
+        QUERY_STATUS,
+        RUNTIME_WORKFLOW,
+        SIGNAL_DELETED,
+        SIGNAL_SPEC_CHANGED,
+        UPDATE_RESUME,
+        UPDATE_SUSPEND,
+        DeleteRequest,
+        ResumeRequest,
+        RuntimeStatus,
+        SpecChange,
+        SuspendRequest,
+        child_workflow_id,
+    )
+    from xtrinode.models import Phase
+    from xtrinode.render import coordinator_service_url
+    from xtrinode.temporal import NAME_ATTR, NAMESPACE_ATTR, PHASE_ATTR
+
+__all__ = ["RuntimeWorkflow"]
+
+_STEP_PHASE: dict[Action, Phase] = {
+    Action.PROVISION: "Provisioning",
+    Action.RESUME: "Resuming",
+    Action.SUSPEND: "Suspending",
+    Action.DELETE: "Deleting",
+}
+_QUICK = timedelta(seconds=30)
+_RETRY_BACKOFF_MAX = timedelta(seconds=60)
+
+
+def _fingerprint(change: SpecChange) -> str:
+    """What a provision depends on: the spec, the selected catalogs' specs and the Secret versions."""
+    import hashlib
+    import json
+
+    body = [change.runtime.get("spec"), [(c.get("metadata", {}).get("name"), c.get("spec")) for c in change.catalogs],
+            change.secret_versions]
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@workflow.defn(name=RUNTIME_WORKFLOW)
+class RuntimeWorkflow:
+    @workflow.init
+    def __init__(self, state: RuntimeState) -> None:
+        self.state = state
+        self._dirty = False
+        self._failures = 0
+
+    # -- messages ----------------------------------------------------------------------------
+    @workflow.signal(name=SIGNAL_SPEC_CHANGED)
+    def spec_changed(self, change: SpecChange) -> None:
+        if self.state.generation is not None and change.generation < self.state.generation:
+            return  # a late duplicate from another operator replica
+        fingerprint = _fingerprint(change)
+        if fingerprint != self.state.fingerprint:
+            self.state.fingerprint = fingerprint
+            self.state.revision += 1
+        self.state.runtime = change.runtime
+        self.state.catalogs = change.catalogs
+        self.state.secret_versions = change.secret_versions
+        self.state.generation = change.generation
+        self.state.uid = (change.runtime.get("metadata") or {}).get("uid") or self.state.uid
+        self._dirty = True
+
+    @workflow.signal(name=SIGNAL_DELETED)
+    def deleted(self, request: DeleteRequest) -> None:
+        self.state.deleted = True
+        self._dirty = True
+
+    @workflow.update(name=UPDATE_RESUME)
+    async def resume(self, request: ResumeRequest) -> RuntimeStatus:
+        now = workflow.now()
+        self.state.last_activity = now
+        runtime = self.state.spec_model()
+        assert runtime is not None  # the validator rejects a workflow without a spec
+        floor = request.wake_min_workers if request.wake_min_workers is not None else runtime.spec.wake_min_workers
+        if floor:
+            ttl = request.wake_ttl or runtime.spec.wake_ttl
+            self.state.wake_min_workers = floor
+            self.state.wake_expires_at = now + ttl
+        if self.state.phase == "Ready" and not self._suspending_soon():
+            self._dirty = True  # the wake floor may need a scale
+            return self.state.status()
+        self.state.resume_requested = True
+        self._dirty = True
+        await workflow.wait_condition(
+            lambda: (self.state.phase == "Ready" and not self.state.resume_requested)
+            or self.state.phase == "Error" or self.state.deleted
+        )
+        if self.state.phase != "Ready":
+            raise ApplicationError(
+                f"runtime {self.state.namespace}/{self.state.name} could not resume: "
+                f"{self.state.message or self.state.phase}",
+                type="ResumeFailed", non_retryable=True,
+            )
+        return self.state.status()
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeRequest) -> None:
+        if self.state.deleted:
+            raise ValueError(f"runtime {self.state.namespace}/{self.state.name} is being deleted; it cannot resume")
+        runtime = self.state.spec_model()
+        if runtime is None:
+            raise ValueError(f"runtime {self.state.namespace}/{self.state.name} has no spec yet; apply the XTrinode")
+        if runtime.spec.suspended:
+            raise ValueError(
+                f"runtime {self.state.namespace}/{self.state.name} has spec.suspended=true; set it to false "
+                "(kubectl patch xtrinode ... --type merge -p '{\"spec\":{\"suspended\":false}}') to resume it")
+
+    @workflow.update(name=UPDATE_SUSPEND)
+    async def suspend(self, request: SuspendRequest) -> RuntimeStatus:
+        if self.state.phase != "Suspended":
+            self.state.suspend_requested = True
+            self._dirty = True
+            await workflow.wait_condition(
+                lambda: self.state.phase in ("Suspended", "Error") or self.state.deleted)
+        self.state.manually_suspended = True
+        if self.state.phase != "Suspended":
+            raise ApplicationError(
+                f"runtime {self.state.namespace}/{self.state.name} could not suspend: {self.state.message}",
+                type="SuspendFailed", non_retryable=True)
+        return self.state.status()
+
+    @suspend.validator
+    def _validate_suspend(self, request: SuspendRequest) -> None:
+        if self.state.deleted:
+            raise ValueError(f"runtime {self.state.namespace}/{self.state.name} is being deleted")
+
+    @workflow.query(name=QUERY_STATUS)
+    def status(self) -> RuntimeStatus:
+        return self.state.status()
+
+    # -- the story -----------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, state: RuntimeState) -> RuntimeStatus:
+        self._publish_search_attributes()
+        while True:
+            action = next_action(self.state, workflow.now())
+            if action is Action.DELETE:
+                await self._step(action)
+                break
+            if action is not Action.NONE:
+                await self._step(action)
+                continue
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self.state)
+            await self._wait_for_something()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state.status()
+
+    def _suspending_soon(self) -> bool:
+        return self.state.suspend_requested or self.state.manually_suspended
+
+    async def _wait_for_something(self) -> None:
+        """Sleep until a message arrives, the autosuspend check is due or the wake window ends."""
+        self._dirty = False
+        now = workflow.now()
+        deadlines = [d for d in (autosuspend_due_at(self.state), self.state.wake_expires_at) if d and d > now]
+        timeout = (min(deadlines) - now) if deadlines else None
+        if autosuspend_due_at(self.state) is not None and not deadlines:
+            await self._idle_check()
+            return
+        try:
+            await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
+        except asyncio.TimeoutError:
+            due = autosuspend_due_at(self.state)
+            if due is not None and workflow.now() >= due:
+                await self._idle_check()
+
+    async def _idle_check(self) -> None:
+        """The autosuspend timer fired: suspend when neither the coordinator nor the gateway has work."""
+        runtime = self.state.spec_model()
+        assert runtime is not None and runtime.spec.auto_suspend_after is not None
+        activity = await workflow.execute_activity_method(
+            TrinoActivities.query_activity,
+            QueryActivityInput(ref=self._ref(), coordinator_url=coordinator_service_url(runtime)),
+            start_to_close_timeout=_QUICK,
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        now = workflow.now()
+        newest = activity.newest_query_at
+        if activity.busy or not activity.reachable:
+            self.state.last_activity = now
+        elif newest is not None and self.state.last_activity is not None and newest > self.state.last_activity:
+            self.state.last_activity = newest
+        else:
+            self.state.manually_suspended = True
+            self.state.message = (f"idle for {runtime.spec.auto_suspend_after.total_seconds():.0f}s "
+                                  "(spec.autoSuspendAfter): suspending")
+        self._dirty = True
+
+    async def _step(self, action: Action) -> None:
+        """Run one lifecycle step as a child workflow and record what came of it."""
+        now = workflow.now()
+        runtime = self.state.spec_model()
+        assert runtime is not None
+        workers = running_workers(self.state, now)
+        if action is Action.SCALE:
+            await self._set_phase("Draining" if workers < self.state.workers_desired else "Ready",
+                                  f"scaling workers from {self.state.workers_desired} to {workers}")
+        else:
+            await self._set_phase(_STEP_PHASE[action], f"{action.value} started")
+        step = {
+            Action.PROVISION: ProvisionRuntime.run,
+            Action.RESUME: ResumeRuntime.run,
+            Action.SUSPEND: SuspendRuntime.run,
+            Action.SCALE: ScaleWorkers.run,
+            Action.DELETE: DeleteRuntime.run,
+        }[action]
+        first = self.state.applied_revision is None
+        generation, revision = self.state.generation, self.state.revision
+        inp = StepInput(
+            runtime=self.state.runtime or {}, catalogs=self.state.catalogs,
+            secret_versions=self.state.secret_versions, worker_replicas=workers,
+            current_workers=self.state.workers_desired, first_provision=first,
+        )
+        self.state.step_sequence += 1
+        name = step.__qualname__.split(".")[0]
+        try:
+            result: StepResult = await workflow.execute_child_workflow(
+                cast(Any, step), inp, id=child_workflow_id(workflow.info().workflow_id, name, self.state.step_sequence))
+        except ChildWorkflowError as e:
+            await self._failed(action, e)
+            return
+        self._failures = 0
+        self._record(action, result, generation, revision, workers)
+        if action is not Action.DELETE:
+            await self._set_phase(self.state.phase, result.message or self.state.phase)
+
+    def _record(self, action: Action, result: StepResult, generation: int | None, revision: int,
+                workers: int) -> None:
+        now = workflow.now()
+        runtime = self.state.spec_model()
+        assert runtime is not None
+        self.state.coordinator_url = result.coordinator_url or self.state.coordinator_url
+        self.state.message = result.message
+        if action in (Action.PROVISION, Action.RESUME):
+            self.state.applied_generation = generation
+            self.state.applied_revision = revision
+            self.state.error_revision = None
+            if runtime.spec.suspended:
+                self.state.phase, self.state.workers_desired, self.state.workers_ready = "Suspended", 0, 0
+            else:
+                self.state.phase = "Ready"
+                self.state.workers_desired, self.state.workers_ready = workers, result.workers_ready
+                self.state.last_activity = now
+            if action is Action.RESUME:
+                self.state.manually_suspended = False
+            self.state.resume_requested = False
+        elif action is Action.SUSPEND:
+            self.state.phase, self.state.workers_desired, self.state.workers_ready = "Suspended", 0, 0
+            if self.state.suspend_requested:
+                self.state.manually_suspended = True
+            self.state.suspend_requested = False
+        elif action is Action.SCALE:
+            self.state.phase = "Ready"
+            self.state.workers_desired = target_workers(self.state, now)
+            self.state.workers_ready = result.workers_ready
+        elif action is Action.DELETE:
+            self.state.phase = "Deleting"
+
+    async def _failed(self, action: Action, error: ChildWorkflowError) -> None:
+        cause: BaseException | None = error
+        # Unwrap ChildWorkflowError -> ActivityError -> ApplicationError to the message that explains.
+        while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError) and cause.cause is not None:
+            cause = cause.cause
+        message = str(cause) if cause is not None else str(error)
+        permanent = isinstance(cause, ApplicationError) and cause.non_retryable
+        self._failures += 1
+        self.state.message = f"{action.value} failed: {message}"
+        if permanent:
+            self.state.error_revision = self.state.revision
+        await self._set_phase("Error", self.state.message, warning=True)
+        if action is Action.DELETE or not permanent:
+            backoff = min(timedelta(seconds=2 ** min(self._failures, 6)), _RETRY_BACKOFF_MAX)
+            self._dirty = False
+            try:
+                await workflow.wait_condition(lambda: self._dirty, timeout=backoff)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- publishing ------------------------------------------------------------------------------
+    def _ref(self) -> RuntimeRef:
+        return RuntimeRef(namespace=self.state.namespace, name=self.state.name, uid=self.state.uid)
+
+    def _publish_search_attributes(self) -> None:
+        workflow.upsert_search_attributes([
+            NAMESPACE_ATTR.value_set(self.state.namespace),
+            NAME_ATTR.value_set(self.state.name),
+            PHASE_ATTR.value_set(self.state.phase),
+        ])
+
+    async def _set_phase(self, phase: Phase, message: str, *, warning: bool = False) -> None:
+        """Record the phase, upsert search attributes, patch the CR status, emit an Event."""
+        changed = phase != self.state.phase
+        self.state.phase = phase
+        self.state.message = message
+        self._publish_search_attributes()
+        now = workflow.now()
+        self.state.conditions = conditions_for(self.state, now, self.state.conditions)
+        status = {
+            "phase": phase,
+            "observedGeneration": self.state.applied_generation,
+            "coordinatorURL": self.state.coordinator_url,
+            "workers": {"ready": self.state.workers_ready, "desired": self.state.workers_desired},
+            "lastActivity": self.state.last_activity.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if self.state.last_activity else None,
+            "wake": {"minWorkers": self.state.wake_min_workers,
+                     "expiresAt": self.state.wake_expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if self.state.wake_expires_at else None,
+            "observedCatalogs": sorted(
+                str((c.get("metadata") or {}).get("name", "")) for c in self.state.catalogs),
+            "workflowId": workflow.info().workflow_id,
+            "message": message[:1000],
+            "conditions": self.state.conditions,
+        }
+        await workflow.execute_activity_method(
+            KubernetesActivities.patch_status, StatusPatch(ref=self._ref(), status=status),
+            start_to_close_timeout=_QUICK, retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+        )
+        if changed or warning:
+            await workflow.execute_activity_method(
+                KubernetesActivities.emit_event,
+                EventInput(ref=self._ref(), reason=phase, message=message,
+                           type="Warning" if warning else "Normal"),
+                start_to_close_timeout=_QUICK,
+                # Events are informational: a few tries, then the lifecycle goes on without one.
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )

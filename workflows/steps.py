@@ -1,0 +1,298 @@
+"""The lifecycle steps, one child workflow each, so the Temporal UI shows a runtime's life step by
+step: ProvisionRuntime, ResumeRuntime, SuspendRuntime, DrainWorkers, ScaleWorkers, DeleteRuntime.
+
+Deterministic: they only decide and call activities (activities/); timeouts come from the inputs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.kube import KubernetesActivities
+    from activities.payloads import (
+        ApplyInput,
+        ControlAuth,
+        DeleteOwnedInput,
+        DrainQueriesInput,
+        FinalizerInput,
+        KedaPauseInput,
+        PodsResult,
+        RouteUpdate,
+        RuntimeRef,
+        ScaleInput,
+        WaitPodsGoneInput,
+        WaitReadyInput,
+    )
+    from activities.trino import TrinoActivities
+    from xtrinode.lifecycle import child_workflow_id
+    from xtrinode.models import RouteState, XTrinode
+
+__all__ = [
+    "StepInput",
+    "StepResult",
+    "DrainInput",
+    "ProvisionRuntime",
+    "ResumeRuntime",
+    "SuspendRuntime",
+    "DrainWorkers",
+    "ScaleWorkers",
+    "DeleteRuntime",
+    "STEP_WORKFLOWS",
+]
+
+
+async def _api(activity_method: Callable[..., Any], arg: Any) -> Any:
+    """A quick API call, retried with backoff until it works (a flaky API server must not fail a step)."""
+    return await workflow.execute_activity_method(
+        activity_method,
+        arg,
+        start_to_close_timeout=timedelta(seconds=60),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+    )
+
+
+async def _wait(activity_method: Callable[..., Any], arg: Any, total_seconds: float) -> Any:
+    """An activity that waits: bounded by the input, heartbeating, retried a few times."""
+    return await workflow.execute_activity_method(
+        activity_method,
+        arg,
+        start_to_close_timeout=timedelta(seconds=total_seconds + 30),
+        heartbeat_timeout=timedelta(seconds=30),
+        # A waiting activity that crashed mid-wait restarts its wait; three attempts bound the step.
+        retry_policy=RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5)),
+    )
+
+
+class StepInput(BaseModel):
+    """What every step needs: the runtime as last seen, its catalogs and the numbers to reach."""
+
+    runtime: dict[str, Any]
+    catalogs: list[dict[str, Any]] = Field(default_factory=list)
+    secret_versions: dict[str, str] = Field(default_factory=dict)
+    worker_replicas: int = 0
+    current_workers: int = 0
+    ready_timeout_seconds: float = 300.0
+    poll_seconds: float = 0.25
+    first_provision: bool = False
+
+
+class StepResult(BaseModel):
+    coordinator_url: str | None = None
+    workers_ready: int = 0
+    catalogs: list[str] = Field(default_factory=list)
+    message: str = ""
+
+
+class DrainInput(BaseModel):
+    ref: RuntimeRef
+    target: int
+    timeout_seconds: float
+    poll_seconds: float = 0.25
+
+
+def _runtime(inp: StepInput) -> XTrinode:
+    return XTrinode.model_validate(inp.runtime)
+
+
+def _ref(runtime: XTrinode) -> RuntimeRef:
+    return RuntimeRef(namespace=runtime.namespace, name=runtime.name, uid=runtime.metadata.uid)
+
+
+def _auth(runtime: XTrinode) -> ControlAuth:
+    control = runtime.spec.trino_control_auth
+    if control is None:
+        return ControlAuth()
+    secret = control.password_secret
+    return ControlAuth(username=control.username, password_secret_name=secret.name if secret else None,
+                       password_secret_key=secret.key if secret else None)
+
+
+def _drain_timeout(runtime: XTrinode) -> float:
+    """How long worker pods may take to leave: the preStop drain is 2 x grace plus running tasks."""
+    grace = runtime.spec.graceful_shutdown
+    return 2 * grace.grace_period_seconds + grace.max_drain_seconds + 30
+
+
+async def _route(inp: StepInput, state: RouteState, backend: str | None = None) -> None:
+    runtime = _runtime(inp)
+    await _api(
+        KubernetesActivities.set_route,
+        RouteUpdate(ref=_ref(runtime), runtime=inp.runtime, state=state, backend=backend),
+    )
+
+
+async def _apply_and_wait(inp: StepInput, *, coordinator: int) -> StepResult:
+    runtime = _runtime(inp)
+    applied = await _api(
+        KubernetesActivities.apply_runtime,
+        ApplyInput(runtime=inp.runtime, catalogs=inp.catalogs, secret_versions=inp.secret_versions,
+                   coordinator_replicas=coordinator, worker_replicas=inp.worker_replicas))
+    if coordinator == 0:
+        return StepResult(coordinator_url=applied.coordinator_url, catalogs=applied.catalogs,
+                          message="objects applied; compute stays at zero while suspended")
+    ready = await _wait(
+        TrinoActivities.wait_coordinator_ready,
+        WaitReadyInput(ref=_ref(runtime), coordinator_url=applied.coordinator_url,
+                       required_workers=inp.worker_replicas, timeout_seconds=inp.ready_timeout_seconds,
+                       poll_seconds=inp.poll_seconds, auth=_auth(runtime)), inp.ready_timeout_seconds)
+    return StepResult(coordinator_url=applied.coordinator_url, workers_ready=ready.workers_ready,
+                      catalogs=applied.catalogs,
+                      message=f"ready in {ready.waited_seconds:.1f}s with {ready.workers_ready} worker(s)")
+
+
+@workflow.defn(name="ProvisionRuntime")
+class ProvisionRuntime:
+    """Render, apply (server-side), wait until the coordinator is ready, route RUNNING."""
+
+    @workflow.run
+    async def run(self, inp: StepInput) -> StepResult:
+        runtime = _runtime(inp)
+        if runtime.spec.suspended:
+            result = await _apply_and_wait(inp.model_copy(update={"worker_replicas": 0}), coordinator=0)
+            await _route(inp, "PAUSED")
+            return result
+        if inp.first_provision:
+            await _route(inp, "PAUSED")  # the gateway holds queries (and asks to resume) until Ready
+        result = await _apply_and_wait(inp, coordinator=1)
+        await _route(inp, "RUNNING")
+        return result
+
+
+@workflow.defn(name="ResumeRuntime")
+class ResumeRuntime:
+    """Bring compute back: apply with replicas, unpause KEDA, wait ready, route RUNNING."""
+
+    @workflow.run
+    async def run(self, inp: StepInput) -> StepResult:
+        runtime = _runtime(inp)
+        await _route(inp, "PAUSED")
+        result = await _apply_and_wait(inp, coordinator=1)
+        await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=_ref(runtime), paused=False))
+        await _route(inp, "RUNNING")
+        return result
+
+
+@workflow.defn(name="DrainWorkers")
+class DrainWorkers:
+    """Scale workers down to `target`; each leaving worker drains through its preStop hook
+    (PUT /v1/info/state SHUTTING_DOWN), and the step waits until the pods are gone."""
+
+    @workflow.run
+    async def run(self, inp: DrainInput) -> PodsResult:
+        await _api(KubernetesActivities.scale_deployment, ScaleInput(ref=inp.ref, role="worker", replicas=inp.target))
+        result: PodsResult = await _wait(
+            KubernetesActivities.wait_pods_gone,
+            WaitPodsGoneInput(ref=inp.ref, role="worker", at_most=inp.target, timeout_seconds=inp.timeout_seconds,
+                              poll_seconds=inp.poll_seconds),
+            inp.timeout_seconds,
+        )
+        return result
+
+
+async def _drain_workers(runtime: XTrinode, target: int, poll: float) -> PodsResult:
+    parent = workflow.info().workflow_id
+    return await workflow.execute_child_workflow(
+        DrainWorkers.run,
+        DrainInput(ref=_ref(runtime), target=target, timeout_seconds=_drain_timeout(runtime), poll_seconds=poll),
+        id=child_workflow_id(parent, "DrainWorkers", target),
+    )
+
+
+async def _drain_queries(inp: StepInput, coordinator_url: str) -> str:
+    runtime = _runtime(inp)
+    budget = float(runtime.spec.graceful_shutdown.max_drain_seconds)
+    drained = await _wait(TrinoActivities.drain_queries,
+        DrainQueriesInput(ref=_ref(runtime), coordinator_url=coordinator_url, max_drain_seconds=budget,
+                          poll_seconds=inp.poll_seconds, auth=_auth(runtime)), budget)
+    if drained.budget_exceeded:
+        return (f"drain budget of {budget:.0f}s (gracefulShutdown.maxDrainSeconds) exceeded with "
+                f"{drained.remaining} queries still running; stopped waiting")
+    return f"queries drained in {drained.waited_seconds:.1f}s"
+
+
+@workflow.defn(name="SuspendRuntime")
+class SuspendRuntime:
+    """Route DRAINING, wait for queries (bounded), pause KEDA, drain workers, stop the coordinator,
+    route PAUSED."""
+
+    @workflow.run
+    async def run(self, inp: StepInput) -> StepResult:
+        runtime = _runtime(inp)
+        ref = _ref(runtime)
+        url = await self._coordinator_url(inp)
+        await _route(inp, "DRAINING")
+        message = await _drain_queries(inp, url)
+        await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=ref, paused=True))
+        await _drain_workers(runtime, 0, inp.poll_seconds)
+        await _api(KubernetesActivities.scale_deployment, ScaleInput(ref=ref, role="coordinator", replicas=0))
+        await _wait(
+            KubernetesActivities.wait_pods_gone,
+            WaitPodsGoneInput(ref=ref, role="coordinator", at_most=0, timeout_seconds=60,
+                              poll_seconds=inp.poll_seconds),
+            60,
+        )
+        await _route(inp, "PAUSED")
+        return StepResult(coordinator_url=url, workers_ready=0, message=message)
+
+    async def _coordinator_url(self, inp: StepInput) -> str:
+        from xtrinode.render import coordinator_service_url
+
+        return coordinator_service_url(_runtime(inp))
+
+
+@workflow.defn(name="ScaleWorkers")
+class ScaleWorkers:
+    """Move the worker count to `worker_replicas`: down through DrainWorkers, up by scaling and
+    waiting for the new workers to register."""
+
+    @workflow.run
+    async def run(self, inp: StepInput) -> StepResult:
+        runtime = _runtime(inp)
+        if inp.worker_replicas < inp.current_workers:
+            drained = await _drain_workers(runtime, inp.worker_replicas, inp.poll_seconds)
+            return StepResult(workers_ready=inp.worker_replicas,
+                              message=f"drained to {inp.worker_replicas} worker(s) in {drained.waited_seconds:.1f}s")
+        await _api(KubernetesActivities.scale_deployment,
+                   ScaleInput(ref=_ref(runtime), role="worker", replicas=inp.worker_replicas))
+        from xtrinode.render import coordinator_service_url
+
+        url = coordinator_service_url(runtime)
+        ready = await _wait(
+            TrinoActivities.wait_coordinator_ready,
+            WaitReadyInput(ref=_ref(runtime), coordinator_url=url, required_workers=inp.worker_replicas,
+                           timeout_seconds=inp.ready_timeout_seconds, poll_seconds=inp.poll_seconds,
+                           auth=_auth(runtime)), inp.ready_timeout_seconds)
+        return StepResult(coordinator_url=url, workers_ready=ready.workers_ready,
+                          message=f"scaled to {ready.workers_ready} worker(s)")
+
+
+@workflow.defn(name="DeleteRuntime")
+class DeleteRuntime:
+    """Drain queries (bounded), drain workers, remove the route, delete owned objects, release the
+    finalizer so Kubernetes removes the XTrinode."""
+
+    @workflow.run
+    async def run(self, inp: StepInput) -> StepResult:
+        from xtrinode.render import coordinator_service_url
+
+        runtime = _runtime(inp)
+        ref = _ref(runtime)
+        message = "deleted"
+        if inp.current_workers > 0 or not runtime.spec.suspended:
+            await _route(inp, "DRAINING")
+            message = await _drain_queries(inp, coordinator_service_url(runtime))
+            await _drain_workers(runtime, 0, inp.poll_seconds)
+        await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
+        await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
+        await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))
+        return StepResult(message=message)
+
+
+STEP_WORKFLOWS = (ProvisionRuntime, ResumeRuntime, SuspendRuntime, DrainWorkers, ScaleWorkers, DeleteRuntime)
