@@ -61,6 +61,43 @@ def _without_volatile(obj: JsonDict) -> JsonDict:
     return {**obj, "metadata": meta}
 
 
+def _carry_over(rt: ResourceType, old: JsonDict, new: JsonDict, scope: str) -> JsonDict:
+    """`new` with what a write may not change taken from `old`: preconditions, status split, identity."""
+    meta = new["metadata"]
+    name = old["metadata"]["name"]
+    sent_rv = meta.get("resourceVersion")
+    if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
+        raise conflict(rt.plural, rt.group, name)
+    if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:
+        raise conflict(rt.plural, rt.group, name)
+    if scope == "status":  # /status changes only .status
+        status = new.get("status")
+        new = copy.deepcopy(old)
+        new.pop("status", None)
+        if status is not None:
+            new["status"] = status
+        return new
+    if rt.status:  # the main endpoint ignores .status
+        new.pop("status", None)
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+    for key in _IMMUTABLE_META:
+        if key in old["metadata"]:
+            meta[key] = old["metadata"][key]
+        else:
+            meta.pop(key, None)
+    meta["name"] = name
+    if rt.namespaced:
+        meta["namespace"] = old["metadata"]["namespace"]
+    if old["metadata"].get("deletionTimestamp"):
+        added = set(meta.get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ())
+        if added:
+            message = "Forbidden: no new finalizers can be added if the object is being deleted"
+            cause = {"reason": "FieldValueForbidden", "message": message, "field": "metadata.finalizers"}
+            raise invalid(rt.kind, rt.group, name, [cause])
+    return new
+
+
 class Cluster:
     """Verbs over the store and registry; the server calls these and maps ApiError to Status."""
 
@@ -159,47 +196,12 @@ class Cluster:
         new = copy.deepcopy(new)
         new.setdefault("metadata", {})
         validation.check_shapes(rt, new)
-        meta = new["metadata"]
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
         if old is not None:
-            sent_rv = meta.get("resourceVersion")
-            if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
-                raise conflict(rt.plural, rt.group, old["metadata"]["name"])
-            if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:
-                raise conflict(rt.plural, rt.group, old["metadata"]["name"])
-            if scope == "status":
-                kept_meta = copy.deepcopy(old["metadata"])
-                new = {**copy.deepcopy(old), "status": new.get("status")}
-                if new["status"] is None:
-                    new.pop("status")
-                new["metadata"] = kept_meta
-                meta = kept_meta
-            elif rt.status:
-                new.pop("status", None)
-                if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
-            for key in _IMMUTABLE_META:
-                if key in old["metadata"]:
-                    meta[key] = old["metadata"][key]
-                else:
-                    meta.pop(key, None)
-            meta["name"] = old["metadata"]["name"]
-            if rt.namespaced:
-                meta["namespace"] = old["metadata"]["namespace"]
-            if old["metadata"].get("deletionTimestamp"):
-                added = set(meta.get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ())
-                if added:
-                    message = "Forbidden: no new finalizers can be added if the object is being deleted"
-                    cause = {"reason": "FieldValueForbidden", "message": message, "field": "metadata.finalizers"}
-                    raise invalid(rt.kind, rt.group, meta["name"], [cause])
+            new = _carry_over(rt, old, new, scope)
         elif rt.status and rt.group_resource not in (("", "namespaces"), CRD_GROUP_RESOURCE):
-            new.pop("status", None)
-        validation.apply_builtin_defaults(rt, new, old, self._allocate_ip)
-        causes = validation.metadata_causes(new)
-        if old is not None:
-            causes += specs.update_causes(rt, old, new)
-        specs.check_builtin(rt, new, causes)
-        new = validation.check_against_schema(rt, new, opts.field_validation, opts.warnings)
+            new.pop("status", None)  # the main endpoint ignores status
+        new = self._validate(rt, old, new, opts)
         meta = new["metadata"]
         meta["managedFields"] = managed if managed is not None else ssa.track_update(
             old, new, opts.manager, self.resolver(rt), api_version=rt.api_version, now=now_iso(), scope=scope
@@ -207,7 +209,7 @@ class Cluster:
         if not meta["managedFields"]:
             meta.pop("managedFields")
         if old is not None and _without_volatile(new) == _without_volatile(old):
-            return old
+            return old  # a no-op write keeps the RV and emits nothing
         if rt.tracks_generation:
             if old is None:
                 meta["generation"] = 1
@@ -215,6 +217,19 @@ class Cluster:
                 meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if opts.dry_run:
             return new
+        return self._store(rt, new)
+
+    def _validate(self, rt: ResourceType, old: JsonDict | None, new: JsonDict, opts: WriteOptions) -> JsonDict:
+        """Defaults, metadata and spec checks, immutable fields, then the CRD schema (may prune)."""
+        validation.apply_builtin_defaults(rt, new, old, self._allocate_ip)
+        causes = validation.metadata_causes(new)
+        if old is not None:
+            causes += specs.update_causes(rt, old, new)
+        specs.check_builtin(rt, new, causes)
+        return validation.check_against_schema(rt, new, opts.field_validation, opts.warnings)
+
+    def _store(self, rt: ResourceType, new: JsonDict) -> JsonDict:
+        meta = new["metadata"]
         meta["resourceVersion"] = str(self.store.next_rv())
         stored = self.store.put(rt.group_resource, new)
         if rt.group_resource == CRD_GROUP_RESOURCE:
@@ -222,7 +237,7 @@ class Cluster:
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.plural != "namespaces":
             from .deletion import remove_now
 
-            return remove_now(self, rt.group_resource, stored)
+            return remove_now(self, rt.group_resource, stored)  # the last finalizer went
         return stored
 
     def create(
