@@ -68,6 +68,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+_PROCESSES = {
+    "worker": ("workers.lifecycle", "run the lifecycle worker (Temporal workflows and activities)"),
+    "operator": ("workers.operator", "run the operator (watches XTrinodes, forwards to workflows)"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xtrinode", description="XTrinode: a Temporal-orchestrated control plane for Trino runtimes."
@@ -84,12 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-n", "--namespace", default="default", help="namespace for objects without one")
     validate.add_argument("--user", default="cli", help="user name the rules see (default: cli)")
     validate.set_defaults(func=_validate)
+
+    for command, (_module, help_text) in _PROCESSES.items():
+        sub.add_parser(command, help=help_text, add_help=False)  # listed in --help; main() delegates
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from xtrinode.loading import LoadError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PROCESSES:
+        # Whole processes parse their own flags (`xtrinode worker --help`).
+        import importlib
+
+        entry: Callable[[list[str]], int] = importlib.import_module(_PROCESSES[argv[0]][0]).main
+        return entry(argv[1:])
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
