@@ -264,6 +264,6 @@ class HeldStatements:
 
 def _token(request: web.Request) -> int:
     try:
-        return int(request.match_info.get("token", "0"))
-    except ValueError:
+        return int(request.path.rsplit("/", 1)[1])
+    except (ValueError, IndexError):
         return 0

@@ -106,6 +106,12 @@ class GatewayMetrics:
             "Routes in the table in use.",
             registry=r,
         )
+        self.sticky_hits = Counter(
+            "xtrinode_gateway_sticky_hits_total",
+            "Follow-up requests whose backend was found, by where: local LRU, redis, or coordinator id.",
+            ["source"],
+            registry=r,
+        )
         self.sticky_misses = Counter(
             "xtrinode_gateway_sticky_misses_total",
             "Follow-up requests whose query has no live mapping, by reason.",

@@ -135,6 +135,7 @@ class Proxy:
         if backend is not None:
             for entry in self.routes.routes():
                 if entry.backend == backend:
+                    self.metrics.sticky_hits.labels("coordinator").inc()
                     return Target(entry.key, backend)
         return None
 

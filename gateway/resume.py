@@ -135,6 +135,9 @@ class Resumer:
             except WorkflowUpdateFailedError as e:
                 raise ResumeFailed(f"runtime {entry.key} could not be resumed: {_cause_text(e)}") from e
             except WorkflowUpdateRPCTimeoutOrCancelledError as e:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():  # the SDK turns our cancel into this error
+                    raise asyncio.CancelledError() from e
                 if attempt == self._settings.max_update_attempts:
                     raise ResumeFailed(f"runtime {entry.key} could not be resumed: the resume update timed out") from e
             except RPCError as e:

@@ -105,6 +105,7 @@ class StickyStore:
         found = self._lru.get(query_id)
         if found is not None:
             self._lru.move_to_end(query_id)
+            self._metrics.sticky_hits.labels("local").inc()
             return found
         client = self._redis_usable("sticky_get")
         if client is None:
@@ -119,6 +120,7 @@ class StickyStore:
         target = Target.decode(raw.decode() if isinstance(raw, bytes) else str(raw))
         if target is not None:
             self._remember(query_id, target)
+            self._metrics.sticky_hits.labels("redis").inc()
         return target
 
     def forget(self, query_id: str) -> None:

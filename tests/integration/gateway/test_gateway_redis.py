@@ -1,0 +1,110 @@
+"""Sticky routing shared through a real Redis, and the local fallback when Redis stops.
+
+Checks: a query started through one gateway is continued (every page) through a second gateway that
+shares the Redis, which found the mapping in Redis; with the gateway's own redis-server stopped
+mid-test, new queries still work (local LRU) and the Redis fallbacks are counted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from conftest import GatewayFactory, RoutesConfigMap
+from gateway_helpers import MULTI_PAGE_SQL, query, route
+from xtrinode.devstack.trino import TrinoNode
+
+USER = {"X-Trino-User": "alice"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server only this test uses (so stopping it harms nobody)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: run `make setup` (installs it from Debian)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                pytest.fail(f"redis-server did not listen on port {port} within 10 s")
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _on(gw_url: str, uri: str) -> str:
+    return gw_url + "/" + uri.split("/", 3)[3]
+
+
+async def test_a_query_started_on_one_gateway_continues_through_the_other(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession, redis_url: str,
+) -> None:
+    a, _ = coordinators
+    await routes_cm.write(route(routes_cm.namespace, "one", a.url, default=True))
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    shared = {"redis": {"url": redis_url, "keyPrefix": prefix}}
+    async with start_gateway(**shared) as gw1, start_gateway(**shared) as gw2:
+        async with http.post(f"{gw1.url}/v1/statement", data=MULTI_PAGE_SQL, headers=USER) as response:
+            page: dict[str, Any] = await response.json()
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            assert await client.get(f"{prefix}q:{page['id']}") is not None
+        finally:
+            await client.aclose()
+        rows: list[Any] = []
+        while "nextUri" in page:
+            async with http.get(_on(gw2.url, page["nextUri"]), headers=USER) as response:
+                assert response.status == 200, await response.text()
+                page = await response.json()
+            assert "error" not in page
+            rows.extend(page.get("data", []))
+        assert len(rows) == 420
+        assert gw2.metric("xtrinode_gateway_sticky_hits_total", source="redis") >= 1
+
+
+async def test_with_redis_stopped_new_queries_still_work_and_the_fallback_is_counted(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    a, _ = coordinators
+    url, proc = own_redis
+    await routes_cm.write(route(routes_cm.namespace, "one", a.url, default=True))
+    async with start_gateway(redis={"url": url}) as gw:
+        assert await query(gw.port, MULTI_PAGE_SQL) == await query(a.port or 0, MULTI_PAGE_SQL)
+        assert gw.metric("xtrinode_gateway_redis_fallbacks_total", operation="sticky_put") == 0
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert len(await query(gw.port, MULTI_PAGE_SQL)) == 420
+        assert await query(gw.port, "SELECT 1") == [[1]]
+        assert gw.metric("xtrinode_gateway_redis_fallbacks_total", operation="sticky_put") >= 1

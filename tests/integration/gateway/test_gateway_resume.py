@@ -1,0 +1,234 @@
+"""Transparent resume: held statements, the `resume` update on the real Temporal dev server, FAILED pages.
+
+A stub `RuntimeWorkflow` (own task queue) answers the update `resume` by starting a Trino emulator
+coordinator in an activity and writing the route RUNNING to the routes ConfigMap, as the lifecycle does.
+Checks: a plain trino client query to a PAUSED runtime returns its rows with no error; ten concurrent
+clients cause ONE update; a failing resume gives a FAILED result naming the runtime and the reason; a
+resume that takes longer than resume.timeout fails within that limit (INSUFFICIENT_RESOURCES); a held
+statement is counted as demand and DELETE cancels it (204); a hold nobody polls is abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+import trino
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from conftest import GatewayFactory, RoutesConfigMap, coordinator_settings
+from gateway_helpers import eventually, fetch_all, route
+from xtrinode.devstack.trino import TrinoNode
+from xtrinode.lifecycle import ResumeRequest, RuntimeStatus, workflow_id_for
+
+USER = {"X-Trino-User": "alice"}
+
+
+class StubConfig(BaseModel):
+    namespace: str
+    name: str
+    fail: str | None = None
+    delay_seconds: float = 0.0
+
+
+@workflow.defn(name="RuntimeWorkflow")
+class StubRuntimeWorkflow:
+    """Just enough of the lifecycle: `resume` starts the backend (activity) and returns a RuntimeStatus."""
+
+    @workflow.init
+    def __init__(self, config: StubConfig) -> None:
+        self.config = config
+        self.resumes = 0
+
+    @workflow.run
+    async def run(self, config: StubConfig) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.update(name="resume")
+    async def resume(self, request: ResumeRequest) -> RuntimeStatus:
+        self.resumes += 1
+        if self.config.delay_seconds:
+            await asyncio.sleep(self.config.delay_seconds)
+        if self.config.fail:
+            raise ApplicationError(self.config.fail, type="ResumeFailed", non_retryable=True)
+        url = await workflow.execute_activity(
+            "start_backend", self.config, result_type=str, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return RuntimeStatus(namespace=self.config.namespace, name=self.config.name, phase="Ready", coordinator_url=url)
+
+    @workflow.query(name="resumes")
+    def resume_count(self) -> int:
+        return self.resumes
+
+
+class Backends:
+    """The activity side: starts coordinators in-process and routes them RUNNING; stops them after the test."""
+
+    def __init__(self, routes_cm: RoutesConfigMap) -> None:
+        self.routes_cm = routes_cm
+        self.nodes: list[TrinoNode] = []
+
+    @activity.defn(name="start_backend")
+    async def start_backend(self, config: StubConfig) -> str:
+        node = TrinoNode(coordinator_settings())
+        await node.start()
+        self.nodes.append(node)
+        await self.routes_cm.write(route(config.namespace, config.name, node.url, default=True))
+        return node.url
+
+
+Runtime = Callable[..., Awaitable[WorkflowHandle[Any, Any]]]
+
+
+@pytest.fixture
+async def runtime(
+    temporal_client: Client, task_queue: str, routes_cm: RoutesConfigMap
+) -> AsyncIterator[Runtime]:
+    """`await runtime(**StubConfig fields)`: a PAUSED route plus its stub workflow on a worker."""
+    backends = Backends(routes_cm)
+    handles: list[WorkflowHandle[Any, Any]] = []
+    async with Worker(
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[StubRuntimeWorkflow],
+        activities=[backends.start_backend],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+
+        async def make(name: str = "sleepy", **config: Any) -> WorkflowHandle[Any, Any]:
+            ns = routes_cm.namespace
+            await routes_cm.write(route(ns, name, "http://127.0.0.1:9", state="PAUSED", default=True))
+            handle = await temporal_client.start_workflow(
+                "RuntimeWorkflow", StubConfig(namespace=ns, name=name, **config),
+                id=workflow_id_for(ns, name), task_queue=task_queue,
+            )
+            handles.append(handle)
+            return handle
+
+        try:
+            yield make
+        finally:
+            for handle in handles:
+                await handle.terminate("test over")
+    for node in backends.nodes:
+        await node.stop()
+
+
+@pytest.fixture
+def temporal_section(temporal_client: Client) -> dict[str, str]:
+    return {"address": temporal_client.service_client.config.target_host, "namespace": temporal_client.namespace}
+
+
+async def resumes(handle: WorkflowHandle[Any, Any]) -> int:
+    count: int = await handle.query("resumes", result_type=int)
+    return count
+
+
+async def test_a_plain_query_to_a_paused_runtime_returns_its_rows(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap
+) -> None:
+    handle = await runtime()
+    async with start_gateway(temporal=temporal_section) as gw:
+        rows = await asyncio.to_thread(fetch_all, gw.port, "SELECT x FROM UNNEST(sequence(1, 120)) AS t(x)")
+        assert rows == [[x] for x in range(1, 121)]
+        assert await resumes(handle) == 1
+        labels = {"namespace": routes_cm.namespace, "xtrinode": "sleepy"}
+        assert gw.metric("xtrinode_gateway_held_statements_total", **labels, outcome="submitted") == 1
+        assert gw.metric("xtrinode_gateway_inflight_queries", **labels, routing_group="adhoc", state="held") == 0
+
+
+async def test_ten_concurrent_clients_cause_one_resume_update(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap
+) -> None:
+    handle = await runtime(delay_seconds=0.5)
+    loop = asyncio.get_running_loop()
+    async with start_gateway(temporal=temporal_section) as gw:
+        with ThreadPoolExecutor(10, thread_name_prefix="gw-test-client") as pool:
+            results = await asyncio.gather(
+                *(loop.run_in_executor(pool, fetch_all, gw.port, f"SELECT {i}") for i in range(10))
+            )
+        assert sorted(r[0][0] for r in results) == list(range(10))
+        assert await resumes(handle) == 1
+        labels = {"namespace": routes_cm.namespace, "xtrinode": "sleepy"}
+        assert gw.metric("xtrinode_gateway_resume_requests_total", **labels, outcome="ok") == 1
+        assert gw.metric("xtrinode_gateway_held_statements_total", **labels, outcome="submitted") == 10
+
+
+async def test_a_failing_resume_gives_a_failed_result_naming_the_runtime_and_reason(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap
+) -> None:
+    await runtime(fail="coordinator image pull failed: ErrImagePull")
+    async with start_gateway(temporal=temporal_section) as gw:
+        with pytest.raises(trino.exceptions.TrinoQueryError) as info:
+            await asyncio.to_thread(fetch_all, gw.port, "SELECT 1")
+        message = str(info.value)
+        assert f"{routes_cm.namespace}/sleepy" in message and "ErrImagePull" in message
+        assert info.value.error_type == "INTERNAL_ERROR"
+
+
+async def test_a_resume_slower_than_the_timeout_fails_within_the_limit(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap
+) -> None:
+    await runtime(delay_seconds=30)
+    async with start_gateway(temporal=temporal_section, resume={"timeout": "2s"}) as gw:
+        started = time.monotonic()
+        with pytest.raises(trino.exceptions.TrinoQueryError) as info:
+            await asyncio.to_thread(fetch_all, gw.port, "SELECT 1")
+        assert time.monotonic() - started < 6
+        assert info.value.error_type == "INSUFFICIENT_RESOURCES"
+        assert f"{routes_cm.namespace}/sleepy" in str(info.value) and "within 2s" in str(info.value)
+
+
+async def test_held_statements_count_as_demand_and_delete_cancels_them(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap,
+    http: aiohttp.ClientSession,
+) -> None:
+    await runtime(delay_seconds=30)
+    ns = routes_cm.namespace
+    async with start_gateway(temporal=temporal_section) as gw:
+        async with http.post(f"{gw.url}/v1/statement", data="SELECT 1", headers=USER) as response:
+            page: dict[str, Any] = await response.json()
+        assert page["stats"]["state"] == "QUEUED" and page["nextUri"].startswith(f"{gw.url}/v1/statement/queued/")
+        async with http.get(page["nextUri"], headers=USER) as response:
+            page = await response.json()
+        assert page["stats"]["state"] == "QUEUED" and page["nextUri"].endswith("/2")
+        async with http.get(f"{gw.url}/v1/xtrinode/demand/{ns}/sleepy") as response:
+            assert await response.json() == {"held": 1, "inflight": 0}
+        async with http.get(f"{gw.url}/v1/xtrinode/load/{ns}/sleepy") as response:
+            assert await response.json() == {"inflight": 1}
+        async with http.delete(page["nextUri"], headers=USER) as response:
+            assert response.status == 204
+        async with http.get(f"{gw.url}/v1/xtrinode/demand/{ns}/sleepy") as response:
+            assert await response.json() == {"held": 0, "inflight": 0}
+        assert gw.metric("xtrinode_gateway_held_statements_total", namespace=ns, xtrinode="sleepy", outcome="canceled") == 1
+
+
+async def test_a_held_statement_nobody_polls_is_abandoned(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap,
+    http: aiohttp.ClientSession,
+) -> None:
+    await runtime(delay_seconds=30)
+    ns = routes_cm.namespace
+    async with start_gateway(temporal=temporal_section, resume={"abandonAfter": "1s"}) as gw:
+        async with http.post(f"{gw.url}/v1/statement", data="SELECT 1", headers=USER) as response:
+            page: dict[str, Any] = await response.json()
+        labels = {"namespace": ns, "xtrinode": "sleepy"}
+
+        async def abandoned() -> float:
+            return gw.metric("xtrinode_gateway_held_statements_total", **labels, outcome="abandoned")
+
+        await eventually(abandoned, "the unpolled held statement to be abandoned", timeout=5)
+        assert gw.metric("xtrinode_gateway_inflight_queries", **labels, routing_group="adhoc", state="held") == 0
+        async with http.get(page["nextUri"], headers=USER) as response:
+            assert response.status == 404

@@ -1,0 +1,160 @@
+"""Route selection and the watched route table, end to end through the gateway.
+
+Checks: routing by X-Trino-XTrinode (header value and namespace/name), Host (hostname and
+<group>.<domain>), X-Trino-Routing-Group and the default route; unknown explicit selectors give a
+Trino error naming the value (real trino client); a shared pool sends queries to both coordinators;
+ConfigMap updates through the kube API are picked up without restart; bad YAML keeps the last good
+table and is counted; /readyz stays 503 until a table loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import trino
+import yaml
+
+from conftest import GatewayFactory, RoutesConfigMap
+from gateway_helpers import eventually, query, route
+from xtrinode.devstack.trino import TrinoNode
+
+USER = {"X-Trino-User": "alice"}
+
+
+async def coordinator_id(http: aiohttp.ClientSession, node: TrinoNode) -> str:
+    async with http.get(f"{node.url}/v1/info") as response:
+        return str((await response.json())["coordinatorId"])
+
+
+async def start_query(http: aiohttp.ClientSession, gw_url: str, sql: str = "SELECT 1", **headers: str) -> dict[str, Any]:
+    async with http.post(f"{gw_url}/v1/statement", data=sql, headers={**USER, **headers}) as response:
+        assert response.status == 200, await response.text()
+        page: dict[str, Any] = await response.json()
+        return page
+
+
+async def cancel(http: aiohttp.ClientSession, gw_url: str, page: dict[str, Any]) -> None:
+    if "nextUri" in page:
+        path = "/" + page["nextUri"].split("/", 3)[3]
+        async with http.delete(gw_url + path, headers=USER) as response:
+            assert response.status == 204
+
+
+async def served_by(http: aiohttp.ClientSession, gw_url: str, ids: dict[str, str], **headers: str) -> str:
+    page = await start_query(http, gw_url, **headers)
+    assert "error" not in page, page.get("error")
+    await cancel(http, gw_url, page)
+    return ids[page["id"].rsplit("_", 1)[1]]
+
+
+async def test_routes_by_each_selector_and_the_default(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, b = coordinators
+    ids = {await coordinator_id(http, a): "a", await coordinator_id(http, b): "b"}
+    ns = routes_cm.namespace
+    await routes_cm.write(
+        route(ns, "one", a.url, header="alpha", hostname="one.example.test", default=True, routing_group="g1"),
+        route(ns, "two", b.url, hostname_domain="example.test", routing_group="g2"),
+    )
+    async with start_gateway() as gw:
+        assert await served_by(http, gw.url, ids) == "a"  # default
+        assert await served_by(http, gw.url, ids, **{"X-Trino-XTrinode": f"{ns}/two"}) == "b"
+        assert await served_by(http, gw.url, ids, **{"X-Trino-XTrinode": "alpha", "X-Trino-Routing-Group": "g2"}) == "a"
+        assert await served_by(http, gw.url, ids, Host="g2.example.test") == "b"
+        assert await served_by(http, gw.url, ids, Host="one.example.test:8080") == "a"
+        assert await served_by(http, gw.url, ids, **{"X-Trino-Routing-Group": "g2"}) == "b"
+
+
+async def test_unknown_selectors_give_a_trino_error_naming_the_value(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory
+) -> None:
+    a, _ = coordinators
+    await routes_cm.write(route(routes_cm.namespace, "one", a.url, default=True))
+    async with start_gateway() as gw:
+        with pytest.raises(trino.exceptions.TrinoUserError, match="'nope'"):
+            await query(gw.port, "SELECT 1", http_headers={"X-Trino-XTrinode": "nope"})
+        with pytest.raises(trino.exceptions.TrinoUserError, match="no routing group 'bi'"):
+            await query(gw.port, "SELECT 1", http_headers={"X-Trino-Routing-Group": "bi"})
+        assert await query(gw.port, "SELECT 1") == [[1]]
+
+
+async def test_shared_pool_sends_new_queries_to_both_coordinators(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, b = coordinators
+    ids = {await coordinator_id(http, a): "a", await coordinator_id(http, b): "b"}
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "p1", a.url, routing_group="pool"), route(ns, "p2", b.url, routing_group="pool"))
+    async with start_gateway() as gw:
+        pages = [await start_query(http, gw.url, "SELECT sleep(10)", **{"X-Trino-Routing-Group": "pool"}) for _ in range(4)]
+        try:
+            served = sorted(ids[p["id"].rsplit("_", 1)[1]] for p in pages)
+            assert served == ["a", "a", "b", "b"]
+        finally:
+            for page in pages:
+                await cancel(http, gw.url, page)
+
+
+async def test_route_table_updates_are_picked_up_and_bad_yaml_keeps_the_last_good_table(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, b = coordinators
+    ids = {await coordinator_id(http, a): "a", await coordinator_id(http, b): "b"}
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "one", a.url, default=True))
+    async with start_gateway() as gw:
+        assert await served_by(http, gw.url, ids) == "a"
+        await routes_cm.write(route(ns, "one", b.url, default=True))
+
+        async def moved() -> bool:
+            return await served_by(http, gw.url, ids) == "b"
+
+        await eventually(moved, "the gateway to route to coordinator b after the ConfigMap changed")
+        await routes_cm.write_text("routes: [unclosed")
+
+        async def rejected() -> float:
+            return gw.metric("xtrinode_gateway_route_table_errors_total", reason="invalid_yaml")
+
+        await eventually(rejected, "the bad route table to be counted")
+        await routes_cm.write_text("routes:\n- name: missing-fields\n")
+        await eventually(
+            lambda: _async(gw.metric("xtrinode_gateway_route_table_errors_total", reason="invalid_routes")),
+            "the invalid route table to be counted",
+        )
+        assert await served_by(http, gw.url, ids) == "b"
+        async with http.get(f"{gw.url}/readyz") as response:
+            assert response.status == 200
+
+
+async def _async(value: float) -> float:
+    return value
+
+
+async def test_readyz_is_503_until_a_route_table_loads(
+    start_gateway: GatewayFactory, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    unreachable = tmp_path / "kubeconfig"
+    unreachable.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    async with start_gateway(wait_ready=False, kube={"kubeconfig": str(unreachable)}) as gw:
+        async with http.get(f"{gw.url}/readyz") as response:
+            assert response.status == 503
+        async with http.post(f"{gw.url}/v1/statement", data="SELECT 1", headers=USER) as response:
+            assert response.status == 503
+        async with http.get(f"{gw.url}/healthz") as response:
+            assert response.status == 200
