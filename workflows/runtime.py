@@ -84,6 +84,8 @@ class RuntimeWorkflow:
         self.state = state
         self._dirty = False
         self._failures = 0
+        self._published: Phase = state.phase
+        """The phase the XTrinode status shows; updates answer only once the cluster says so too."""
 
     # -- messages ----------------------------------------------------------------------------
     @workflow.signal(name=SIGNAL_SPEC_CHANGED)
@@ -123,10 +125,10 @@ class RuntimeWorkflow:
         self.state.resume_requested = True
         self._dirty = True
         await workflow.wait_condition(
-            lambda: (self.state.phase == "Ready" and not self.state.resume_requested)
-            or self.state.phase == "Error" or self.state.deleted
+            lambda: (self._published == "Ready" and not self.state.resume_requested)
+            or self._published == "Error" or self.state.deleted
         )
-        if self.state.phase != "Ready":
+        if self._published != "Ready":
             raise ApplicationError(
                 f"runtime {self.state.namespace}/{self.state.name} could not resume: "
                 f"{self.state.message or self.state.phase}",
@@ -152,9 +154,9 @@ class RuntimeWorkflow:
             self.state.suspend_requested = True
             self._dirty = True
             await workflow.wait_condition(
-                lambda: self.state.phase in ("Suspended", "Error") or self.state.deleted)
+                lambda: self._published in ("Suspended", "Error") or self.state.deleted)
         self.state.manually_suspended = True
-        if self.state.phase != "Suspended":
+        if self._published != "Suspended":
             raise ApplicationError(
                 f"runtime {self.state.namespace}/{self.state.name} could not suspend: {self.state.message}",
                 type="SuspendFailed", non_retryable=True)
@@ -358,6 +360,7 @@ class RuntimeWorkflow:
             KubernetesActivities.patch_status, StatusPatch(ref=self._ref(), status=status),
             start_to_close_timeout=_QUICK, retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
+        self._published = phase
         if changed or warning:
             await workflow.execute_activity_method(
                 KubernetesActivities.emit_event,

@@ -73,8 +73,8 @@ TEST_DYNAMIC_CONFIG = (
     "history.timerProcessorMaxPollRPS=1000",
     "history.visibilityProcessorMaxPollRPS=1000",
     "limit.historyCount.suggestContinueAsNew=200",
-    "history.maxInFlightUpdates=100",
 )
+# history.maxInFlightUpdates stays at its default (10): tests prove callers never see that cap.
 
 
 def dynamic_config_args(values: tuple[str, ...] = TEST_DYNAMIC_CONFIG) -> list[str]:
