@@ -33,7 +33,7 @@ async def clients() -> AsyncIterator[Callable[[str], aioredis.Redis]]:
     made: list[aioredis.Redis] = []
 
     def connect(url: str) -> aioredis.Redis:
-        client = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         made.append(client)
         return client
 
@@ -44,12 +44,14 @@ async def clients() -> AsyncIterator[Callable[[str], aioredis.Redis]]:
 
 @pytest.fixture
 def limiter_for(clients: Callable[[str], aioredis.Redis]) -> Callable[..., RateLimiter]:
-    """Limiters with a fresh key prefix per test (so tests never share buckets)."""
+    """Limiters with a fresh key prefix per test (so tests never share buckets) and, unless a test
+    sets it, a Redis timeout generous enough for a loaded CI machine opening fresh connections."""
     prefix = f"test:{uuid.uuid4().hex[:8]}:"
 
     def build(url: str | None, **values: Any) -> RateLimiter:
         settings = RateLimitSettings.model_validate(
-            {"enabled": True, "keyPrefix": prefix, "perRuntime": None, **values}
+            {"enabled": True, "keyPrefix": prefix, "perRuntime": None, "redisTimeout": "5s"}
+            | values
         )
         return create_rate_limiter(settings, clients(url) if url else None)
 
@@ -104,20 +106,20 @@ async def test_principal_denied_after_burst_with_retry_after(
     assert all(d.allowed and d.backend == "redis" for d in allowed)
     denied = await limiter.acquire("user:a", "ns/rt")
     assert (denied.allowed, denied.scope, denied.backend) == (False, "principal", "redis")
-    assert 1.5 < denied.retry_after <= 2.0
+    assert 1.0 < denied.retry_after <= 2.0  # one token at 0.5/s, less what refilled meanwhile
     assert (await limiter.acquire("user:b", "ns/rt")).allowed
 
 
 async def test_bucket_refills_over_time(
     redis_url: str, limiter_for: Callable[..., RateLimiter]
 ) -> None:
-    limiter = limiter_for(redis_url, perPrincipal={"ratePerSecond": 20, "burst": 2})
+    limiter = limiter_for(redis_url, perPrincipal={"ratePerSecond": 2, "burst": 2})
     assert (await limiter.acquire("user:a", "rt")).allowed
     assert (await limiter.acquire("user:a", "rt")).allowed
     assert not (await limiter.acquire("user:a", "rt")).allowed
     deadline = asyncio.get_running_loop().time() + 5
     while not (decision := await limiter.acquire("user:a", "rt")).allowed:
-        assert asyncio.get_running_loop().time() < deadline, "no refill within 5 s at 20/s"
+        assert asyncio.get_running_loop().time() < deadline, "no refill within 5 s at 2/s"
         await asyncio.sleep(0.01)
     assert decision.backend == "redis"
 
@@ -211,7 +213,9 @@ async def test_unreachable_redis_falls_back_to_local_buckets(
     limiter_for: Callable[..., RateLimiter],
 ) -> None:
     closed = f"redis://127.0.0.1:{_free_port()}/0"
-    limiter = limiter_for(closed, perPrincipal={"ratePerSecond": 0.01, "burst": 2})
+    limiter = limiter_for(
+        closed, redisTimeout="250ms", perPrincipal={"ratePerSecond": 0.01, "burst": 2}
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     decisions = [await limiter.acquire("user:a", "rt") for _ in range(3)]
@@ -279,6 +283,7 @@ async def test_stopped_redis_falls_back_and_returns_when_back(
     limiter = limiter_for(
         f"redis://127.0.0.1:{port}/0",
         redisRetryInterval="100ms",
+        redisTimeout="250ms",
         perPrincipal={"ratePerSecond": 100, "burst": 1000},
     )
     assert (await limiter.acquire("user:a", "rt")).backend == "redis"

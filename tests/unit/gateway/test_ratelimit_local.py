@@ -33,23 +33,39 @@ async def test_principal_is_denied_after_burst_with_retry_after() -> None:
     denied = await limiter.acquire("user:a", "ns/rt")
     assert not denied.allowed
     assert denied.scope == "principal"
-    assert 1.5 < denied.retry_after <= 2.0  # one token at 0.5/s
+    assert 1.0 < denied.retry_after <= 2.0  # one token at 0.5/s, less what refilled meanwhile
     assert denied.retry_after_header == "2"
     assert (await limiter.acquire("user:b", "ns/rt")).allowed, "other principals keep their bucket"
 
 
 async def test_bucket_refills_over_time() -> None:
+    now = [100.0]
     limiter = create_rate_limiter(
-        settings(perPrincipal={"ratePerSecond": 20, "burst": 2}, perRuntime=None), None
+        settings(perPrincipal={"ratePerSecond": 4, "burst": 2}, perRuntime=None),
+        None,
+        clock=lambda: now[0],
     )
     assert (await limiter.acquire("user:a", "rt")).allowed
     assert (await limiter.acquire("user:a", "rt")).allowed
     denied = await limiter.acquire("user:a", "rt")
-    assert not denied.allowed and denied.retry_after <= 0.05
+    assert not denied.allowed and denied.retry_after == pytest.approx(0.25)
+    now[0] += 0.2
+    assert not (await limiter.acquire("user:a", "rt")).allowed
+    now[0] += 0.05
+    assert (await limiter.acquire("user:a", "rt")).allowed
+    now[0] += 10
+    assert [(await limiter.acquire("user:a", "rt")).allowed for _ in range(3)] == [True, True, False]
+
+
+async def test_bucket_refills_on_the_real_clock() -> None:
+    limiter = create_rate_limiter(
+        settings(perPrincipal={"ratePerSecond": 2, "burst": 1}, perRuntime=None), None
+    )
+    assert (await limiter.acquire("user:a", "rt")).allowed
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while not (await limiter.acquire("user:a", "rt")).allowed:
-        assert loop.time() < deadline, "bucket did not refill within 5 s at 20 tokens/s"
+        assert loop.time() < deadline, "bucket did not refill within 5 s at 2 tokens/s"
         await asyncio.sleep(0.01)
 
 
