@@ -96,7 +96,8 @@ class Kubelet:
             watcher.start()
         self._task = asyncio.create_task(self._control_loop(), name="kubelet-control-loop")
         try:
-            await asyncio.wait_for(self._synced.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._synced.wait()
         except TimeoutError:
             await self.stop()
             raise RuntimeError(
@@ -111,6 +112,7 @@ class Kubelet:
         if self._watchers and api is not None:
             await asyncio.gather(*(api.run(w.stop) for w in self._watchers))
         self._watchers = []
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -136,9 +138,9 @@ class Kubelet:
     async def _report_stopped(self) -> None:
         """Tell the API the pods stopped: Ready false, Endpoints not ready, Deployments without ready replicas
         (as a node going down would); best effort, since the API may be gone already."""
-        self._stopping = True
         try:
-            await asyncio.wait_for(self._sync_statuses(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self._sync_statuses()
         except (ClusterApiError, TimeoutError, OSError) as e:
             log.warning("could not report the stopped pods", extra={"error": f"{type(e).__name__}: {e}"[:200]})
 
@@ -178,7 +180,8 @@ class Kubelet:
 
     async def services_changed(self, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self._services_event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._services_event.wait()
         except TimeoutError:
             pass
 
@@ -225,9 +228,11 @@ class Kubelet:
     # -- the control loop --------------------------------------------------------------------
     async def _control_loop(self) -> None:
         tick = max(0.2, self.settings.readiness_poll_interval.total_seconds())
-        while True:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation and stop() would hang.
+        while not self._stopping:
             try:
-                await asyncio.wait_for(self._wake.wait(), tick)
+                async with asyncio.timeout(tick):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

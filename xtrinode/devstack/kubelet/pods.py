@@ -228,7 +228,8 @@ class LocalPod:
 
     async def _sleep(self, seconds: float) -> None:
         try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
         except TimeoutError:
             pass
 
@@ -245,6 +246,8 @@ class LocalPod:
             code = await process.wait(interval)
             if code is not None:
                 return code
+            if self._stop.is_set():
+                return await process.wait() or 0
 
     async def _probe_ready(self) -> bool:
         probe = self._probe
@@ -256,7 +259,8 @@ class LocalPod:
         timeout = self.host.settings.probe_timeout.total_seconds()
         if probe.path is None:
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(LOCAL_IP, local), timeout)
+                async with asyncio.timeout(timeout):
+                    _, writer = await asyncio.open_connection(LOCAL_IP, local)
                 writer.close()
                 await writer.wait_closed()
                 return True

@@ -77,7 +77,8 @@ class LocalProcess:
     async def wait(self, timeout: float | None = None) -> int | None:
         """The exit code, or None when `timeout` seconds passed first."""
         try:
-            return await asyncio.wait_for(asyncio.shield(self._exited), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self._exited)
         except TimeoutError:
             return None
 

@@ -38,9 +38,10 @@ class ServiceProxy:
         self._backends = backends
         self._host = host
         self._servers: dict[str, tuple[asyncio.Server, int]] = {}
-        self._connections: set[asyncio.Task[object]] = set()
+        self._connections: dict[asyncio.Task[object], list[asyncio.StreamWriter]] = {}
         self._turn = itertools.count()
         self._lock = asyncio.Lock()
+        self._closing = False
 
     async def address(self, service_address: str) -> str:
         """`127.0.0.1:<port>` that forwards to the ready pods of `service_address` (started on first use)."""
@@ -54,36 +55,42 @@ class ServiceProxy:
 
     async def _handle(self, service_address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        streams = [writer]
         if task is not None:
-            self._connections.add(task)
-        upstream: asyncio.StreamWriter | None = None
+            self._connections[task] = streams
         try:
             ready = self._backends(service_address)
-            if not ready:
+            if not ready or self._closing:
                 return  # no ready pod: the connection closes, as a ClusterIP with no endpoints refuses it
             host, _, port = ready[next(self._turn) % len(ready)].rpartition(":")
             try:
                 up_reader, upstream = await asyncio.open_connection(host, int(port))
             except OSError:
                 return
+            streams.append(upstream)
+            if self._closing:
+                return
             await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
         finally:
-            for stream in (upstream, writer):
-                if stream is not None:
-                    stream.close()
-                    with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
-                        await stream.wait_closed()
+            for stream in streams:
+                stream.close()
+                with contextlib.suppress(ConnectionError, OSError):
+                    await stream.wait_closed()
             if task is not None:
-                self._connections.discard(task)
+                self._connections.pop(task, None)
 
     async def close(self) -> None:
-        """Stop listening and cut every forwarded connection."""
+        """Stop listening and close every forwarded connection (handlers end on their own: cancelling a
+        connection handler makes asyncio log an error on Python 3.11)."""
+        self._closing = True
         servers = [server for server, _ in self._servers.values()]
         self._servers.clear()
         for server in servers:
             server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        for streams in list(self._connections.values()):
+            for stream in streams:
+                stream.close()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5.0)
         for server in servers:
             await server.wait_closed()
