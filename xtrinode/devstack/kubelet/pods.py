@@ -190,11 +190,12 @@ class LocalPod:
                     if self._stop.is_set():
                         break
                     process = await self.host.runtime.start(launch)
-                except (PodConfigError, ClusterApiError, OSError) as e:
+                except Exception as e:  # a bad spec or a failed read must not end the pod's supervision
                     reason = "CreateContainerConfigError" if isinstance(e, PodConfigError) else "CreateContainerError"
+                    message = str(e) if isinstance(e, (PodConfigError, ClusterApiError, OSError)) else type(e).__name__
                     log.warning("pod cannot start", extra={"namespace": self.namespace, "pod": self.name,
-                                                           "reason": reason, "error": str(e)})
-                    self._set_waiting(reason, str(e))
+                                                           "reason": reason, "error": message})
+                    self._set_waiting(reason, message)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, max_backoff)
                     continue

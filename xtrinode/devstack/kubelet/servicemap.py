@@ -82,9 +82,8 @@ def build_endpoints(service: Mapping[str, Any], pods: Sequence[LocalEndpoint]) -
                 ports.append(entry)
         if not ports:
             continue
-        address = {"ip": LOCAL_IP, "nodeName": None,
+        address = {"ip": LOCAL_IP,
                    "targetRef": {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid}}
-        address = {k: v for k, v in address.items() if v is not None}
         key = "addresses" if pod.ready else "notReadyAddresses"
         subsets.append({key: [address], "ports": ports})
     return {
