@@ -1,5 +1,6 @@
 """Stopping things leaves nothing behind: a stopped kubelet has stopped every pod process it started
-(pids recorded from pod status, checked with signal 0) and reported its pods not ready, deleting the namespace stops its processes
+(pids recorded from pod status, checked with signal 0) and reported its pods not ready, a restarted
+kubelet runs the pods it finds (same Pod objects, new processes, no extra pods), deleting the namespace stops its processes
 and lets the namespace go, and a Secret-backed catalog password reaches the emulated Trino through
 a secretKeyRef env var without appearing in any ConfigMap or pod directory.
 """
@@ -45,6 +46,29 @@ async def test_stopped_kubelet_leaves_no_process_behind(
     apps = client.AppsV1Api(api_client)
     deployments = (await blocking(apps.list_namespaced_deployment, namespace)).items
     assert [d.status.ready_replicas for d in deployments] == [0, 0]
+
+
+async def test_a_restarted_kubelet_runs_the_pods_it_finds(
+    kubeconfig: Path, tmp_path: Path, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str,
+    no_leaked_threads: None,
+) -> None:
+    settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace)
+    async with Kubelet(settings):
+        await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+        first = await eventually(lambda: blocking(_ready_pods, core, namespace), "2 ready pods")
+    async with Kubelet(settings):
+        second = await eventually(lambda: blocking(_ready_pods, core, namespace), "the same 2 pods ready again")
+        assert sorted(second) == sorted(first), "the restarted kubelet adopted the pods instead of replacing them"
+        assert not set(second.values()) & set(first.values()), "with new processes"
+        assert len((await blocking(core.list_namespaced_pod, namespace)).items) == 2
+
+
+def _ready_pods(core: client.CoreV1Api, namespace: str) -> dict[str, int] | None:
+    """pod name -> pid when exactly the runtime's 2 pods are Ready."""
+    pods = core.list_namespaced_pod(namespace).items
+    ready = {p.metadata.name: pod_pid(p) for p in pods
+             if p.status and p.status.container_statuses and p.status.container_statuses[0].ready}
+    return ready if len(pods) == 2 and len(ready) == 2 else None  # type: ignore[return-value]
 
 
 async def test_deleting_the_namespace_stops_its_processes(
