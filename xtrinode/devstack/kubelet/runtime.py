@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+import xtrinode
+
 from .process import LocalProcess
 
 __all__ = ["EmulatorRuntime", "PodLaunch", "PodRuntime", "base_environment"]
@@ -22,8 +24,13 @@ _INHERITED_ENV = ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "
 
 
 def base_environment() -> dict[str, str]:
-    """The few variables of the kubelet's own environment a local process needs to run at all."""
-    return {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
+    """The few variables of the kubelet's own environment a local process needs to run at all, with the
+    directory holding the `xtrinode` package on PYTHONPATH (so a checkout runs without installing)."""
+    env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
+    source_root = str(Path(xtrinode.__file__).resolve().parent.parent)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([source_root, *[p for p in paths if p != source_root]])
+    return env
 
 
 @dataclass(frozen=True, slots=True)
