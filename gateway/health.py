@@ -134,12 +134,3 @@ class HealthMonitor:
                 await asyncio.wait_for(self.wakeup.wait(), interval)
             except TimeoutError:
                 pass
-
-    async def wait_ready(self, backend: str, deadline: float, interval: float = 0.2) -> bool:
-        """Probe until the backend says ready or the monotonic deadline passes."""
-        while True:
-            if await self.probe(backend):
-                return True
-            if time.monotonic() + interval > deadline:
-                return False
-            await asyncio.sleep(interval)

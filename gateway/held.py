@@ -112,12 +112,7 @@ class HeldStatements:
         entry = held.entry
         try:
             entry = await self._wait_running(held, deadline)
-            if not await self._health.wait_ready(entry.backend, deadline):
-                raise ResumeFailed(
-                    f"runtime {entry.key} is RUNNING but its coordinator {entry.backend} did not become ready "
-                    f"({self._health.state(entry.backend).detail}) within {self._settings.timeout.total_seconds():.0f}s",
-                    StandardError.GENERIC_INSUFFICIENT_RESOURCES,
-                )
+            entry = await self._wait_ready(entry, deadline)
             reply = await self._submit(held, entry, deadline)
         except ResumeFailed as e:
             log.warning("held query %s failed: %s", held.query_id, e.message)
@@ -138,8 +133,6 @@ class HeldStatements:
             current = self._routes.entry(key)
             if current is None:
                 raise ResumeFailed(f"runtime {key} has no route any more (deleted?); check the XTrinode")
-            if current.state == "RUNNING" and not self._resumer.in_flight(current) and self._health.usable(current.backend):
-                return current
             await self._resumer.resume(current, max(remaining, 0.01))
             remaining = deadline - time.monotonic()
             found = await self._routes.wait_for(key, lambda e: e.state == "RUNNING", min(max(remaining, 0.01), settle))
@@ -151,6 +144,20 @@ class HeldStatements:
                     f"for {self._settings.timeout.total_seconds():.0f}s; check the routes ConfigMap",
                     StandardError.GENERIC_INSUFFICIENT_RESOURCES,
                 )
+
+    async def _wait_ready(self, entry: RouteEntry, deadline: float) -> RouteEntry:
+        """Probe the route's current backend until it is ready (the route may still move to a new backend)."""
+        while True:
+            current = self._routes.entry(entry.key) or entry
+            if current.state == "RUNNING" and await self._health.probe(current.backend):
+                return current
+            if time.monotonic() + 0.2 > deadline:
+                raise ResumeFailed(
+                    f"runtime {entry.key} is {current.state} but its coordinator {current.backend} did not become ready "
+                    f"({self._health.state(current.backend).detail}) within {self._settings.timeout.total_seconds():.0f}s",
+                    StandardError.GENERIC_INSUFFICIENT_RESOURCES,
+                )
+            await self._routes.wait_for(entry.key, lambda e, b=current.backend: e.backend != b, 0.2)
 
     async def _submit(self, held: HeldStatement, entry: RouteEntry, deadline: float) -> UpstreamReply:
         while True:

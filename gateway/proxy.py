@@ -99,6 +99,14 @@ class Proxy:
         resume = self.settings.resume.enabled
         if plan.action == "resume" and resume:
             return self.held.hold(entry, body, headers, external_base(request))
+        if entry.state != "RUNNING":
+            return statement_error(
+                request,
+                self.ids,
+                StandardError.NO_NODES_AVAILABLE,
+                f"runtime {entry.key} is {entry.state} and this gateway does not resume runtimes (resume.enabled "
+                "is false); resume it with the API or CLI first",
+            )
         try:
             reply = await self.forwarder.fetch("POST", entry.backend, request.path_qs, headers, body, "statement")
         except NotReached as e:

@@ -68,9 +68,6 @@ class Resumer:
                 self._client = await self._connect()
             return self._client
 
-    def in_flight(self, entry: RouteEntry) -> bool:
-        return (entry.workflow_id or workflow_id_for(entry.namespace, entry.name)) in self._flights
-
     async def resume(self, entry: RouteEntry, timeout: float) -> RuntimeStatus:
         """Wait (at most `timeout` s) for the runtime's resume; joins a flight already under way."""
         wf_id = entry.workflow_id or workflow_id_for(entry.namespace, entry.name)

@@ -232,3 +232,24 @@ async def test_a_held_statement_nobody_polls_is_abandoned(
         assert gw.metric("xtrinode_gateway_inflight_queries", **labels, routing_group="adhoc", state="held") == 0
         async with http.get(page["nextUri"], headers=USER) as response:
             assert response.status == 404
+
+
+async def test_a_running_route_whose_backend_refuses_connections_is_resumed(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap
+) -> None:
+    handle = await runtime()
+    async with TrinoNode(coordinator_settings()) as doomed:
+        await routes_cm.write(route(routes_cm.namespace, "sleepy", doomed.url, default=True))
+        async with start_gateway(temporal=temporal_section, health={"interval": "1h"}) as gw:
+            await eventually(
+                lambda: _value(gw.metric("xtrinode_gateway_backend_healthy", backend=doomed.url)), "the first probe"
+            )
+            await doomed.stop()  # the gateway still thinks it healthy: the POST's connect is refused
+            assert await asyncio.to_thread(fetch_all, gw.port, "SELECT 7") == [[7]]
+            assert await resumes(handle) == 1
+            assert gw.metric("xtrinode_gateway_held_statements_total", namespace=routes_cm.namespace,
+                             xtrinode="sleepy", outcome="submitted") == 1
+
+
+async def _value(value: float) -> float:
+    return value

@@ -158,3 +158,35 @@ async def test_readyz_is_503_until_a_route_table_loads(
             assert response.status == 503
         async with http.get(f"{gw.url}/healthz") as response:
             assert response.status == 200
+
+
+async def test_follow_ups_reach_draining_backends_but_never_paused_ones(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, b = coordinators
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "one", a.url, default=True))
+    async with start_gateway() as gw:
+        first = await start_query(http, gw.url, "SELECT sleep(10)")
+        second = await start_query(http, gw.url, "SELECT sleep(10)")
+        await routes_cm.write(route(ns, "one", a.url, default=True, state="DRAINING"), route(ns, "two", b.url))
+
+        async def draining() -> bool:
+            async with http.get(f"{gw.url}/v1/xtrinode/demand/{ns}/one") as response:
+                return response.status == 200 and gw.metric("xtrinode_gateway_route_table_routes") == 2
+
+        await eventually(draining, "the DRAINING route table")
+        async with http.get(first["nextUri"], headers=USER) as response:
+            assert response.status == 200 and (await response.json())["id"] == first["id"]
+        await cancel(http, gw.url, first)
+        await routes_cm.write(route(ns, "one", a.url, default=True, state="PAUSED"))
+        await eventually(
+            lambda: _async(gw.metric("xtrinode_gateway_route_table_routes") == 1), "the PAUSED route table"
+        )
+        async with http.get(second["nextUri"], headers=USER) as response:
+            assert response.status == 404
+            assert f"runtime {ns}/one is suspended" in await response.text()
+        assert gw.metric("xtrinode_gateway_sticky_misses_total", reason="paused") == 1
+        async with http.delete(f"{a.url}/v1/query/{second['id']}", headers=USER) as response:
+            assert response.status in (200, 204)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateway.inflight import page_has_next
 from gateway.pages import QueryIdMaker, failed_page, queued_page
-from gateway.sticky import Target, coordinator_id_of
+from gateway.sticky import StickyStore, Target, coordinator_id_of
 from xtrinode.trino_protocol import QUERY_ID_PATTERN, StandardError
 
 
@@ -37,3 +37,30 @@ def test_target_round_trips_and_rejects_garbage() -> None:
     target = Target("team/a", "http://a:8080")
     assert Target.decode(target.encode()) == target
     assert Target.decode("garbage") is None
+
+
+def _store() -> StickyStore:
+    from datetime import timedelta
+
+    from gateway.metrics import GatewayMetrics
+
+    return StickyStore(lru_size=2, ttl=timedelta(minutes=1), metrics=GatewayMetrics())
+
+
+async def test_sticky_lru_keeps_the_newest_mappings() -> None:
+    store = _store()
+    for n in range(3):
+        await store.put(f"20250101_000000_0000{n}_abcde", Target("ns/a", "http://a"))
+    assert await store.get("20250101_000000_00000_abcde") is None
+    assert await store.get("20250101_000000_00002_abcde") == Target("ns/a", "http://a")
+
+
+def test_a_mapping_to_a_restarted_coordinator_is_stale() -> None:
+    store = _store()
+    query_id = "20250101_000000_00000_abcde"
+    assert not store.is_stale(query_id, "http://a")  # nothing known yet: trust the mapping
+    store.note_coordinator("http://a", "abcde")
+    assert not store.is_stale(query_id, "http://a")
+    store.note_coordinator("http://a", "zzzzz")  # a new query id (or /v1/info) shows another coordinator
+    assert store.is_stale(query_id, "http://a")
+    assert store.backend_for_coordinator("zzzzz") == "http://a" and store.backend_for_coordinator("abcde") is None

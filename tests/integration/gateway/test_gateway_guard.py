@@ -1,0 +1,75 @@
+"""Auth and rate-limit wiring of the gateway (the checks themselves are tested in test_auth_* / test_ratelimit_*).
+
+Checks: with API-key auth on, the real trino client with a valid key gets rows, a missing or wrong
+key gets 401 and the reason is counted; /healthz, /readyz, /metrics and the demand endpoint need no
+credentials; with a per-principal limit, the N+1th statement gets 429 with Retry-After while the many
+follow-up polls of a running multi-page query are never limited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+import trino
+
+from conftest import GatewayFactory, RoutesConfigMap
+from gateway_helpers import MULTI_PAGE_SQL, query, route
+from xtrinode.devstack.trino import TrinoNode
+
+AUTH = {"enabled": True, "type": "apiKey", "apiKeys": {"inline": {"ci": "k-123"}}}
+
+
+async def test_api_key_auth_accepts_a_valid_key_and_counts_rejections(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, _ = coordinators
+    await routes_cm.write(route(routes_cm.namespace, "one", a.url, default=True))
+    async with start_gateway(auth=AUTH) as gw:
+        assert await query(gw.port, MULTI_PAGE_SQL, http_headers={"X-API-Key": "k-123"}) == await query(
+            a.port or 0, MULTI_PAGE_SQL
+        )
+        with pytest.raises(trino.exceptions.HttpError, match="401"):
+            await query(gw.port, "SELECT 1")
+        with pytest.raises(trino.exceptions.HttpError, match="401"):
+            await query(gw.port, "SELECT 1", http_headers={"X-API-Key": "wrong"})
+        assert gw.metric("xtrinode_gateway_auth_failed_total", reason="missing") == 1
+        assert gw.metric("xtrinode_gateway_auth_failed_total", reason="bad_key") == 1
+        for path in ("/healthz", "/readyz", "/metrics", f"/v1/xtrinode/demand/{routes_cm.namespace}/one"):
+            async with http.get(gw.url + path) as response:
+                assert response.status == 200, path
+
+
+async def test_rate_limit_refuses_the_extra_statement_but_never_follow_up_polls(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, _ = coordinators
+    await routes_cm.write(route(routes_cm.namespace, "one", a.url, default=True))
+    limits = {"enabled": True, "perPrincipal": {"ratePerSecond": 0.01, "burst": 2}, "perRuntime": None}
+    headers = {"X-Trino-User": "bob"}
+    async with start_gateway(rateLimit=limits) as gw:
+        pages: list[dict[str, Any]] = []
+        for _ in range(2):
+            async with http.post(f"{gw.url}/v1/statement", data=MULTI_PAGE_SQL, headers=headers) as response:
+                assert response.status == 200
+                pages.append(await response.json())
+        async with http.post(f"{gw.url}/v1/statement", data="SELECT 1", headers=headers) as response:
+            assert response.status == 429
+            assert int(response.headers["Retry-After"]) >= 1
+        assert gw.metric("xtrinode_gateway_rate_limited_total", scope="principal") == 1
+        for page in pages:
+            polls = 0
+            while "nextUri" in page:
+                async with http.get(page["nextUri"], headers=headers) as response:
+                    assert response.status == 200
+                    page = await response.json()
+                polls += 1
+            assert polls > 2 and "error" not in page
+        async with http.post(f"{gw.url}/v1/statement", data="SELECT 1", headers={"X-Trino-User": "carol"}) as response:
+            assert response.status == 200
+            page = await response.json()
+        async with http.delete(page["nextUri"], headers=headers) as response:
+            assert response.status == 204
