@@ -179,7 +179,8 @@ class Proxy:
         data = request.content if request.body_exists else None
         try:
             upstream = await self.forwarder.open(
-                request.method, backend, request.path_qs, upstream_headers(request), data, "follow_up"
+                request.method, backend, request.path_qs, upstream_headers(request), data,
+                "follow_up" if query_id else "other",
             )
         except NotReached as e:
             self.health.record_failure(backend, str(e))
