@@ -134,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xtrinode worker", description=__doc__)
     parser.add_argument("--temporal-address", default="127.0.0.1:7233")
     parser.add_argument("--temporal-namespace", default="default")
+    parser.add_argument("--task-queue", default="xtrinode-lifecycle")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
     parser.add_argument("--gateway-namespace", default="xtrinode-gateway")
     parser.add_argument("--gateway-url", help="gateway base URL, for queries it holds (autosuspend demand)")
@@ -149,6 +150,7 @@ async def _serve(settings: WorkerSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with LifecycleWorker(temporal, settings):
         log.info("lifecycle worker running on task queue %s", settings.temporal.task_queue)
+        print(f"xtrinode lifecycle worker ready on task queue {settings.temporal.task_queue}", flush=True)
         await stop.wait()
 
 
@@ -156,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = WorkerSettings(
-        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace),
+        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace,
+                                  task_queue=args.task_queue),
         kubeconfig=args.kubeconfig, gateway_namespace=args.gateway_namespace, gateway_url=args.gateway_url,
         services_file=args.services_file,
     )

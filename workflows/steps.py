@@ -53,7 +53,9 @@ async def _api(activity_method: Callable[..., Any], arg: Any) -> Any:
     return await workflow.execute_activity_method(
         activity_method,
         arg,
-        start_to_close_timeout=timedelta(seconds=60),
+        # Short enough that a worker killed mid-call is noticed quickly; an apply of a whole
+        # runtime takes well under a second.
+        start_to_close_timeout=timedelta(seconds=20),
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
     )
 
@@ -64,7 +66,7 @@ async def _wait(activity_method: Callable[..., Any], arg: Any, total_seconds: fl
         activity_method,
         arg,
         start_to_close_timeout=timedelta(seconds=total_seconds + 30),
-        heartbeat_timeout=timedelta(seconds=30),
+        heartbeat_timeout=timedelta(seconds=5),  # they heartbeat every poll (a fraction of a second)
         # A waiting activity that crashed mid-wait restarts its wait; three attempts bound the step.
         retry_policy=RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5)),
     )
