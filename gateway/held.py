@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -182,8 +183,15 @@ class HeldStatements:
         """Learn the query a backend's POST answer started: sticky mapping, coordinator id, in-flight count."""
         if reply.status != 200:
             return
+        body = reply.body
+        encoding = reply.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            try:
+                body = zlib.decompress(body, zlib.MAX_WBITS | 32)
+            except zlib.error:
+                return
         try:
-            page = json.loads(reply.body)
+            page = json.loads(body)
         except ValueError:
             return
         query_id = page.get("id") if isinstance(page, dict) else None

@@ -7,12 +7,13 @@ poll for `inflight.idleAfter`; held statements count separately (`state="held"`)
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 
 from gateway.metrics import GatewayMetrics
 from xtrinode.models.routes import RouteEntry
 
-__all__ = ["InflightTracker", "page_has_next"]
+__all__ = ["InflightTracker", "decoded_head", "page_has_next"]
 
 
 @dataclass(slots=True)
@@ -43,6 +44,20 @@ def page_has_next(head: bytes) -> bool | None:
     if first >= 0:
         return False
     return None
+
+
+def decoded_head(chunk: bytes, content_encoding: str | None, limit: int = 4096) -> bytes | None:
+    """The first bytes of a body as JSON text: identity as is, gzip/deflate inflated; None for other codings."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return chunk
+    if encoding not in ("gzip", "deflate"):
+        return None
+    try:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # 32: accept a gzip or zlib header
+        return inflater.decompress(chunk, limit)
+    except zlib.error:
+        return None
 
 
 class InflightTracker:

@@ -17,7 +17,7 @@ from gateway.auth import Principal, principal_key
 from gateway.forward import Forwarder, NotReached, upstream_headers
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
-from gateway.inflight import InflightTracker, page_has_next
+from gateway.inflight import InflightTracker, decoded_head, page_has_next
 from gateway.metrics import GatewayMetrics
 from gateway.pages import QueryIdMaker, external_base, statement_error
 from gateway.ratelimit import RateLimiter
@@ -197,11 +197,11 @@ class Proxy:
             return await self.forwarder.stream(request, upstream)
         if request.method != "GET" or status != 200 or not _STATEMENT_PAGE.match(request.path):
             return await self.forwarder.stream(request, upstream)
-        if upstream.headers.get("Content-Encoding", "identity") != "identity":
-            return await self.forwarder.stream(request, upstream)
+        encoding = upstream.headers.get("Content-Encoding")
 
-        def on_head(head: bytes) -> None:
-            if page_has_next(head) is False:
+        def on_head(chunk: bytes) -> None:
+            head = decoded_head(chunk, encoding)
+            if head is not None and page_has_next(head) is False:
                 self.inflight.end(query_id)
 
         return await self.forwarder.stream(request, upstream, on_head)

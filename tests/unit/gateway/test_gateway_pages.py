@@ -64,3 +64,14 @@ def test_a_mapping_to_a_restarted_coordinator_is_stale() -> None:
     store.note_coordinator("http://a", "zzzzz")  # a new query id (or /v1/info) shows another coordinator
     assert store.is_stale(query_id, "http://a")
     assert store.backend_for_coordinator("zzzzz") == "http://a" and store.backend_for_coordinator("abcde") is None
+
+
+def test_compressed_page_heads_are_inflated_for_the_peek() -> None:
+    import gzip
+
+    from gateway.inflight import decoded_head
+
+    page = b'{"id":"x","infoUri":"u","columns":[],"data":[[1]],"stats":{}}' + b" " * 10000
+    head = decoded_head(gzip.compress(page)[:200], "gzip")
+    assert head is not None and page_has_next(head) is False
+    assert decoded_head(b"abc", "br") is None and decoded_head(b"abc", None) == b"abc"
