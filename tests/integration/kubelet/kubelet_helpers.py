@@ -92,6 +92,12 @@ def kubelet_settings(kubeconfig: Path, state_dir: Path, namespace: str, **overri
 
 
 
+async def resolved(resolver: Any, url: str) -> str:
+    """`resolver.resolve_url(url)` once services.json maps it to a local ready address."""
+    return await eventually(lambda: (local := resolver.resolve_url(url)) != url and local,
+                            f"{url} in services.json with a ready address")
+
+
 def pod_pid(pod: Any) -> int | None:
     """The local pid the kubelet reports in the container status (`xtrinode-devstack://<pid>`)."""
     statuses = (pod.status.container_statuses if pod.status else None) or []

@@ -16,7 +16,7 @@ import trino
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime
+from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime, resolved
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.devstack.resolver import ServiceResolver
 
@@ -61,7 +61,7 @@ async def test_rendered_runtime_becomes_ready_and_answers_the_trino_client(
 
     resolver = ServiceResolver(kubelet.settings.services_file)
     url = resolver.resolve_url(COORDINATOR_URL.format(ns=namespace))
-    assert url.startswith("http://127.0.0.1:"), url
+    assert url.startswith("http://127.0.0.1:"), "services.json is written before the Deployment reports ready"
     assert await blocking(_count_nations, url) == 25
 
 
@@ -71,7 +71,7 @@ async def test_worker_announces_itself_to_the_coordinator(
     await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
     await _wait_runtime_ready(apps, namespace)
     resolver = ServiceResolver(kubelet.settings.services_file)
-    coordinator = resolver.resolve_url(COORDINATOR_URL.format(ns=namespace))
+    coordinator = await resolved(resolver, COORDINATOR_URL.format(ns=namespace))
     worker_endpoints = await blocking(core.read_namespaced_endpoints, "trino-demo-workers", namespace)
     worker_port = worker_endpoints.subsets[0].ports[0].port
 

@@ -19,7 +19,16 @@ import aiohttp
 import trino
 from kubernetes import client
 
-from kubelet_helpers import alive, apply_manifests, blocking, eventually, pod_pid, pods_of, rendered_runtime
+from kubelet_helpers import (
+    alive,
+    apply_manifests,
+    blocking,
+    eventually,
+    pod_pid,
+    pods_of,
+    rendered_runtime,
+    resolved,
+)
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.devstack.resolver import ServiceResolver
 
@@ -89,8 +98,8 @@ async def test_scaling_down_drains_a_worker_that_runs_a_query_part(
     pid = pod_pid(worker)
     assert pid is not None
     resolver = ServiceResolver(kubelet.settings.services_file)
-    coordinator = resolver.resolve_url(f"http://trino-demo.{namespace}.svc.cluster.local:8080")
-    worker_url = resolver.resolve_url(f"http://trino-demo-workers.{namespace}.svc.cluster.local:8080")
+    coordinator = await resolved(resolver, f"http://trino-demo.{namespace}.svc.cluster.local:8080")
+    worker_url = await resolved(resolver, f"http://trino-demo-workers.{namespace}.svc.cluster.local:8080")
     query = asyncio.ensure_future(blocking(_sleep_query, coordinator, 3))
     try:
         async with aiohttp.ClientSession() as http:

@@ -253,9 +253,10 @@ class Kubelet:
         await self._sync_statuses()
 
     async def _sync_statuses(self) -> None:
+        # Endpoints and services.json first: whoever sees a pod or Deployment ready can already reach it.
+        await self._write_endpoints()
         await self._write_pod_statuses()
         await self._write_deployment_statuses()
-        await self._write_endpoints()
 
     def _sync_local_pods(self) -> None:
         """Start a local pod for every Pod object bound here; terminate those deleted."""
@@ -318,7 +319,7 @@ class Kubelet:
             views.append(PodView(
                 name=str(meta["name"]),
                 current=(meta.get("labels") or {}).get(TEMPLATE_HASH_LABEL) == current,
-                ready=local is not None and local.ready,
+                ready=local is not None and local.reported_ready,
                 terminating=bool(meta.get("deletionTimestamp"))
                 or (local is not None and local.terminating and not self._stopping),
                 created=str(meta.get("creationTimestamp") or ""),
@@ -396,8 +397,10 @@ class Kubelet:
                 self._remember("deployments", updated)
 
     async def _write_endpoints(self) -> None:
-        pods = [LocalEndpoint(p.namespace, p.name, p.uid, p.labels, p.ready and not p.terminating, [p.container],
-                              dict(p.ports)) for p in self.local.values() if p.ports]
+        for local in self.local.values():
+            local.reported_ready = local.ready and not local.terminating
+        pods = [LocalEndpoint(p.namespace, p.name, p.uid, p.labels, p.reported_ready, [p.container], dict(p.ports))
+                for p in self.local.values() if p.ports]
         services = list(self.objects["services"].values())
         for service in services:
             key = key_of(service)

@@ -97,6 +97,8 @@ class LocalPod:
         self.ports: dict[int, int] = {}
         self.process: LocalProcess | None = None
         self.ready = False
+        self.reported_ready = False
+        """Readiness as last published in Endpoints and services.json; pod and Deployment status report this."""
         self.restart_count = 0
         self.waiting: tuple[str, str] | None = ("ContainerCreating", "")
         self.last_terminated: JsonDict | None = None
@@ -351,9 +353,9 @@ class LocalPod:
         started = self.process is not None
         conditions = set_condition(previous, "PodScheduled", True, "", "", now)
         conditions = set_condition(conditions, "Initialized", True, "", "", now)
-        conditions = set_condition(conditions, "ContainersReady", self.ready, "" if self.ready else "ContainersNotReady",
-                                   "", now)
-        conditions = set_condition(conditions, "Ready", self.ready, "" if self.ready else "ContainersNotReady", "", now)
+        ready = self.reported_ready
+        conditions = set_condition(conditions, "ContainersReady", ready, "" if ready else "ContainersNotReady", "", now)
+        conditions = set_condition(conditions, "Ready", ready, "" if ready else "ContainersNotReady", "", now)
         for cond in conditions:
             if not cond.get("reason"):
                 cond.pop("reason", None)
@@ -370,7 +372,7 @@ class LocalPod:
             state = {"running": {"startedAt": self.process.started_at}}
         container: JsonDict = {
             "name": self.container.get("name", "trino"), "image": self.container.get("image", ""), "imageID": "",
-            "ready": self.ready, "restartCount": self.restart_count, "started": started and self.waiting is None,
+            "ready": ready, "restartCount": self.restart_count, "started": started and self.waiting is None,
             "state": state, "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
         }
         if self.process is not None:
