@@ -3,6 +3,8 @@
 Checks: routing by X-Trino-XTrinode (header value and namespace/name), Host (hostname and
 <group>.<domain>), X-Trino-Routing-Group and the default route; unknown explicit selectors give a
 Trino error naming the value (real trino client); a shared pool sends queries to both coordinators;
+follow-ups reach DRAINING backends but never PAUSED ones; a query of a restarted coordinator (new
+coordinator id at the same address) is gone (404), not misrouted;
 ConfigMap updates through the kube API are picked up without restart; bad YAML keeps the last good
 table and is counted; /readyz stays 503 until a table loads.
 """
@@ -190,3 +192,33 @@ async def test_follow_ups_reach_draining_backends_but_never_paused_ones(
         assert gw.metric("xtrinode_gateway_sticky_misses_total", reason="paused") == 1
         async with http.delete(f"{a.url}/v1/query/{second['id']}", headers=USER) as response:
             assert response.status in (200, 204)
+
+
+async def test_a_query_of_a_restarted_coordinator_is_gone_not_misrouted(
+    routes_cm: RoutesConfigMap, start_gateway: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    from conftest import coordinator_settings
+
+    node = TrinoNode(coordinator_settings())
+    await node.start()
+    port = node.port
+    try:
+        await routes_cm.write(route(routes_cm.namespace, "one", node.url, default=True))
+        async with start_gateway() as gw:
+            page = await start_query(http, gw.url, "SELECT sleep(10)")
+            await node.stop()
+            node = TrinoNode(coordinator_settings(port=port))  # same address, new coordinator id
+            await node.start()
+            fresh = await coordinator_id(http, node)
+            assert fresh != page["id"].rsplit("_", 1)[1]
+
+            newer = await start_query(http, gw.url)  # its answer teaches the gateway the new coordinator id
+            await cancel(http, gw.url, newer)
+            assert newer["id"].endswith(fresh)
+            async with http.get(page["nextUri"], headers=USER) as response:
+                assert response.status == 404
+                assert "restarted" in await response.text()
+            assert gw.metric("xtrinode_gateway_sticky_misses_total", reason="restarted") == 1
+    finally:
+        await node.stop()
+
