@@ -130,6 +130,8 @@ BUILTINS: tuple[ResourceType, ...] = (
         "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
         verbs=CREATE_ONLY, virtual=True,
     ),
+    _t("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", False),
+    _t("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False),
     _t(
         "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
         short_names=("crd", "crds"), status=True, tracks_generation=True,

@@ -19,8 +19,9 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from . import convert, deletion, discovery, rbac, tables
+from . import admission, convert, deletion, discovery, tables, writes
 from . import scale as scaling
+from .writes import Route
 from . import watch as watching
 from .cluster import APPLY_PATCH, PATCH_TYPES, Cluster, WriteOptions
 from .errors import ApiError, bad_request, method_not_allowed, unsupported_media_type
@@ -33,7 +34,6 @@ log = logging.getLogger("xtrinode.devstack.kubeapi")
 JsonDict = dict[str, Any]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-SELF_USER = ("kubernetes-admin", ["system:masters", "system:authenticated"])
 
 
 class KubeApiSettings(BaseModel):
@@ -49,6 +49,7 @@ class KubeApiSettings(BaseModel):
 
 
 CLUSTER_KEY = web.AppKey("cluster", Cluster)
+ADMITTER_KEY = web.AppKey("admitter", admission.Admitter)
 SETTINGS_KEY = web.AppKey("settings", KubeApiSettings)
 
 
@@ -126,14 +127,7 @@ def _write_options(request: web.Request) -> WriteOptions:
     )
 
 
-class _Route:
-    """Where a resource path points: type, namespace, name and subresource."""
-
-    def __init__(self, rt: ResourceType, namespace: str | None, name: str, sub: str) -> None:
-        self.rt, self.namespace, self.name, self.sub = rt, namespace, name, sub
-
-
-def _resolve(registry: Registry, group: str, version: str, segs: list[str]) -> _Route:
+def _resolve(registry: Registry, group: str, version: str, segs: list[str]) -> Route:
     missing = ApiError(404, "the server could not find the requested resource")
     if group == "" and segs[0] == "namespaces" and (len(segs) <= 2 or (len(segs) == 3 and segs[2] in ("status", "finalize"))):
         namespace, rest = None, segs
@@ -155,10 +149,10 @@ def _resolve(registry: Registry, group: str, version: str, segs: list[str]) -> _
     served = {"status": rt.status, "scale": rt.scale is not None, "finalize": rt.plural == "namespaces"}
     if sub and not served.get(sub):
         raise missing
-    return _Route(rt, namespace, name, sub)
+    return Route(rt, namespace, name, sub)
 
 
-async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> web.StreamResponse:
+async def _resource(request: web.Request, cluster: Cluster, route: Route) -> web.StreamResponse:
     rt, ns, name, sub = route.rt, route.namespace, route.name, route.sub
     q = request.query
     method = request.method
@@ -193,33 +187,17 @@ async def _resource(request: web.Request, cluster: Cluster, route: _Route) -> we
             options["orphanDependents"] = q["orphanDependents"] == "true"
         if not name:
             return _json(deletion.delete_collection(cluster, rt, ns, _selection(rt, q), options))
-        return _json(deletion.delete(cluster, rt, ns or "", name, options))
+        return _json(await writes.admitted_delete(request.app[ADMITTER_KEY], cluster, route, options))
     opts = _write_options(request)
     body = await _read_body(request)
-    if method == "POST":
-        if rt.kind == "SelfSubjectReview":
-            user = {"username": SELF_USER[0], "groups": SELF_USER[1]}
-            review = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"creationTimestamp": None}}
-            return _json({**review, "status": {"userInfo": user}}, status=201)
-        if rt.virtual:
-            self_user = SELF_USER if rt.kind == "SelfSubjectAccessReview" else None
-            return _json(rbac.review(cluster.store, body, rt.kind, ns or "", self_user), status=201)
-        new = cluster.create(rt, ns or "", body, opts)
-        return _json(cluster.present(rt, new), status=201, warnings=opts.warnings)
-    if method == "PUT":
-        if sub == "scale":
-            return _json(scaling.update_scale(cluster, rt, ns or "", name, body, opts))
-        scope = "status" if sub == "status" else "main"
-        updated = cluster.update(rt, ns or "", name, body, opts, scope=scope)
-        return _json(cluster.present(rt, updated), warnings=opts.warnings)
-    # PATCH
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if ctype not in PATCH_TYPES:
+    if method == "PATCH" and ctype not in PATCH_TYPES:
         raise unsupported_media_type(ctype, list(PATCH_TYPES))
-    if sub == "scale":
-        return _json(scaling.patch_scale(cluster, rt, ns or "", name, ctype, body, opts))
-    result, created = cluster.patch(rt, ns or "", name, ctype, body, opts, scope="status" if sub == "status" else "main")
-    return _json(cluster.present(rt, result), status=201 if created else 200, warnings=opts.warnings)
+    if writes.needs_admission(cluster, rt):
+        result, code = await writes.admitted(request.app[ADMITTER_KEY], cluster, route, method, ctype, body, opts)
+    else:
+        result, code = writes.perform(cluster, route, method, ctype, body, opts)
+    return _json(result, status=code, warnings=opts.warnings)
 
 
 def rt_methods(rt: ResourceType, named: bool) -> tuple[str, ...]:
@@ -315,6 +293,10 @@ async def _persistence(app: web.Application) -> AsyncIterator[None]:
         cluster.store.save(path)
 
 
+async def _close_admitter(app: web.Application) -> None:
+    await app[ADMITTER_KEY].close()
+
+
 async def _close_watches(app: web.Application) -> None:
     app[CLUSTER_KEY].store.close_subscriptions()
 
@@ -335,7 +317,9 @@ def create_app(settings: KubeApiSettings, cluster: Cluster | None = None) -> web
     app = web.Application(middlewares=[_internal_errors], client_max_size=64 * 1024 * 1024)
     app[SETTINGS_KEY] = settings
     app[CLUSTER_KEY] = cluster or build_cluster(settings)
+    app[ADMITTER_KEY] = admission.Admitter(app[CLUSTER_KEY].store)
     app.cleanup_ctx.append(_persistence)
+    app.on_cleanup.append(_close_admitter)
     app.on_shutdown.append(_close_watches)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
