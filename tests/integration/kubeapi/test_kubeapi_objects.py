@@ -1,8 +1,10 @@
 """Object semantics through the official client: create/get/list, selectors, paging, errors, PUT.
 
 Checks uid/RV/creationTimestamp, the one global RV counter, 404/409/422 Status replies, label and
-field selectors, limit/continue, stale-RV 409 on replace, generation rules, status and scale
-subresources, and 20 concurrent retry-on-conflict writers losing no increment.
+field selectors, limit/continue, stale-RV 409 on replace and patch, delete preconditions, dry run,
+generation rules, status and scale subresources, 20 concurrent retry-on-conflict writers losing no
+increment, Leases, core and events.k8s.io Events, EndpointSlices, built-in spec validation,
+immutable fields, and 400 for fields of the wrong JSON type.
 """
 
 from __future__ import annotations
