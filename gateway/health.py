@@ -127,6 +127,11 @@ class HealthMonitor:
             current = set(backends())
             for gone in set(self._state) - current:
                 del self._state[gone]
+                for gauge in (self._metrics.backend_healthy, self._metrics.breaker_open):
+                    try:
+                        gauge.remove(gone)
+                    except KeyError:
+                        pass
             if current:
                 await asyncio.gather(*(self.probe(b) for b in sorted(current)))
             self.wakeup.clear()
