@@ -334,7 +334,7 @@ class RuntimeWorkflow:
 
     async def _set_phase(self, phase: Phase, message: str, *, warning: bool = False) -> None:
         """Record the phase, upsert search attributes, patch the CR status, emit an Event."""
-        changed = phase != self.state.phase
+        changed = phase != self._published
         self.state.phase = phase
         self.state.message = message
         self._publish_search_attributes()

@@ -126,7 +126,7 @@ def _crd(
                 "plural": plural,
                 "singular": singular,
                 "shortNames": short_names,
-                "categories": ["xtrinode"],
+                "categories": ["xtrinode-all"],
             },
             "versions": [
                 {

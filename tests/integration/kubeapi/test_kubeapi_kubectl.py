@@ -49,12 +49,12 @@ def test_get_xtrinodes_all_namespaces_prints_printer_columns(kubectl: Any, appli
 
 
 def test_get_yaml_and_merge_patch_and_reapply_unchanged(kubectl: Any, applied: str) -> None:
-    got = yaml.safe_load(kubectl("get", "xtrinodes", "demo", "-n", applied, "-o", "yaml").stdout)
+    got = yaml.safe_load(kubectl("get", "xtrinode", "demo", "-n", applied, "-o", "yaml").stdout)
     assert got["kind"] == "XTrinode" and got["metadata"]["generation"] == 1
     assert "kubectl.kubernetes.io/last-applied-configuration" in got["metadata"]["annotations"]
     out = kubectl("patch", "xtrinodes", "demo", "-n", applied, "--type", "merge", "-p", '{"spec":{"size":"s"}}').stdout
     assert "patched" in out
-    after = yaml.safe_load(kubectl("get", "xtrinodes", "demo", "-n", applied, "-o", "yaml").stdout)
+    after = yaml.safe_load(kubectl("get", "tn", "demo", "-n", applied, "-o", "yaml").stdout)
     assert after["spec"]["size"] == "s" and after["metadata"]["generation"] == 2
     assert "configured" in kubectl("apply", "-f", "deploy/examples/minimal.yaml").stdout
     assert "unchanged" in kubectl("apply", "-f", "deploy/examples/minimal.yaml").stdout

@@ -64,7 +64,7 @@ async def test_wake_window_holds_off_autosuspend_until_it_expires(
     await eventually(lambda: _phase_is(cluster, namespace, "awake", "Suspended"), "first autosuspend", timeout=30)
     lifecycle = LifecycleClient(temporal_client)
     status = await lifecycle.resume(namespace, "awake",
-                                    ResumeRequest(reason="test", wake_min_workers=1, wake_ttl=timedelta(seconds=6)))
+                                    ResumeRequest(reason="test", wake_min_workers=1, wake_ttl=timedelta(seconds=12)))
     assert status.phase == "Ready" and status.wake_expires_at is not None
     started = time.monotonic()
     while time.monotonic() - started < 4:  # well past autoSuspendAfter, inside the wake window

@@ -107,3 +107,41 @@ async def _is(value: object, expected: object, *, absent: bool = False) -> bool:
 async def _completed(handle: object) -> bool:
     described = await handle.describe()  # type: ignore[attr-defined]
     return bool(described.status == WorkflowExecutionStatus.COMPLETED)
+
+
+async def test_catalog_selection_and_image_changes_reach_the_cluster(
+    cluster: Cluster, namespace: str, operator: Operator, kubelet: Kubelet
+) -> None:
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "shift"))
+    await eventually(lambda: _is(cluster.phase(namespace, "shift"), "Ready"), "phase Ready", timeout=90)
+    extra = tpch_catalog(namespace)
+    extra["metadata"]["name"] = "scratch"
+    extra["spec"] = {"labels": {"catalog-set": "extra"}, "connector": {"memory": {}}}
+    await cluster.create(extra)
+    await cluster.patch_spec(namespace, "shift", {
+        "catalogSelector": {"matchLabels": None, "matchExpressions": [{"key": "catalog-set", "operator": "In",
+                                                  "values": ["demo", "extra"]}]},
+        "image": {"tag": "477"},
+    })
+
+    async def both_catalogs() -> bool:
+        obj = await cluster.runtime(namespace, "shift")
+        status = (obj or {}).get("status") or {}
+        return status.get("phase") == "Ready" and status.get("observedCatalogs") == ["scratch", "tpch"]
+
+    await eventually(both_catalogs, "both catalogs observed", timeout=60)
+    dep = await asyncio.to_thread(cluster.apps.read_namespaced_deployment, "trino-shift-coordinator", namespace)
+    assert dep.spec.template.spec.containers[0].image.endswith(":477")
+
+    def catalogs_served() -> bool:
+        try:
+            rows = query(kubelet.settings.services_file, namespace, "shift", "SHOW CATALOGS")
+        except Exception:
+            return False  # pods are rolling
+        return {"scratch", "tpch"} <= {r[0] for r in rows}
+
+    await eventually(lambda: asyncio.to_thread(catalogs_served), "SHOW CATALOGS lists both", timeout=60)
+    events = await asyncio.to_thread(cluster.core.list_namespaced_event, namespace)
+    reasons = {e.reason for e in events.items if e.involved_object.name == "shift"}
+    assert {"Provisioning", "Ready"} <= reasons
