@@ -140,7 +140,7 @@ class Kubelet:
         (as a node going down would); best effort, since the API may be gone already."""
         try:
             async with asyncio.timeout(5.0):
-                await self._sync_statuses()
+                await self._sync_statuses(force=True)
         except (ClusterApiError, TimeoutError, OSError) as e:
             log.warning("could not report the stopped pods", extra={"error": f"{type(e).__name__}: {e}"[:200]})
 
@@ -252,11 +252,13 @@ class Kubelet:
         await self._reconcile_deployments()
         await self._sync_statuses()
 
-    async def _sync_statuses(self) -> None:
+    async def _sync_statuses(self, *, force: bool = False) -> None:
+        """`force` writes Deployment status even when the cache says it is current (a write cut short by
+        cancellation leaves the cache behind the server)."""
         # Endpoints and services.json first: whoever sees a pod or Deployment ready can already reach it.
         await self._write_endpoints()
         await self._write_pod_statuses()
-        await self._write_deployment_statuses()
+        await self._write_deployment_statuses(force=force)
 
     def _sync_local_pods(self) -> None:
         """Start a local pod for every Pod object bound here; terminate those deleted."""
@@ -378,14 +380,14 @@ class Kubelet:
             if updated is not None:
                 self._remember("pods", updated)
 
-    async def _write_deployment_statuses(self) -> None:
+    async def _write_deployment_statuses(self, *, force: bool = False) -> None:
         now = now_iso()
         for deployment in list(self.objects["deployments"].values()):
             if deployment["metadata"].get("deletionTimestamp"):
                 continue
             status = deployment_status(deployment, self._views(deployment), now)
             current = deployment.get("status") or {}
-            if all(current.get(k) == v for k, v in status.items()):
+            if not force and all(current.get(k) == v for k, v in status.items()):
                 continue
             namespace, name = key_of(deployment)
             try:
