@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -18,6 +20,7 @@ from aiohttp import web
 from temporalio.client import Client
 
 from gateway.auth import AuthError, Authenticator, create_authenticator
+from gateway.demand import Counts, DemandBoard
 from gateway.forward import Forwarder
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
@@ -137,15 +140,17 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _demand(request: web.Request) -> web.Response:
+    """Held and running queries of one runtime, summed over the replicas (autosuspend's demand)."""
     key = f"{request.match_info['namespace']}/{request.match_info['name']}"
-    proxy = request.app[LIVE].proxy
-    return web.json_response({"held": proxy.held.count(key), "inflight": proxy.inflight.running(key)})
+    total = await request.app[LIVE].proxy.demand.total(key)
+    return web.json_response({"held": total.held, "inflight": total.running})
 
 
 async def _load(request: web.Request) -> web.Response:
+    """Held plus running queries of one runtime, summed over the replicas (the KEDA metrics-api value)."""
     key = f"{request.match_info['namespace']}/{request.match_info['name']}"
-    proxy = request.app[LIVE].proxy
-    return web.json_response({"inflight": proxy.inflight.running(key) + proxy.held.count(key)})
+    total = await request.app[LIVE].proxy.demand.total(key)
+    return web.json_response({"inflight": total.running + total.held})
 
 
 async def _statement(request: web.Request) -> web.StreamResponse:
@@ -222,14 +227,26 @@ def _components(
                 inflight=inflight,
                 metrics=metrics,
             )
+            local_counts = functools.partial(_counts, inflight, held)
+            demand = DemandBoard(
+                replica=uuid.uuid4().hex[:12],
+                local=local_counts,
+                routes=lambda: [r.key for r in routes.routes()],
+                metrics=metrics,
+                redis=redis,
+                key_prefix=settings.redis.key_prefix,
+                interval=settings.redis.demand_interval.total_seconds(),
+            )
             proxy = Proxy(settings, routes, sticky, health, forwarder, held, inflight, metrics,
-                          create_rate_limiter(settings.rate_limit, redis), ids)
+                          create_rate_limiter(settings.rate_limit, redis), ids, demand)
             app[LIVE]._proxy = proxy
             access = kube_access(settings.kube.kubeconfig, settings.kube.context)
             tasks.append(asyncio.create_task(watch_routes(session, access, settings.routes, routes), name="gateway route watch"))
             backends = lambda: {r.backend for r in routes.routes() if r.state != "PAUSED"}  # noqa: E731
             tasks.append(asyncio.create_task(health.run(backends), name="gateway health probes"))
             tasks.append(asyncio.create_task(_track_routes(routes, health), name="gateway route changes"))
+            if redis is not None:
+                tasks.append(asyncio.create_task(demand.run(), name="gateway demand publisher"))
             reap_every = min(1.0, settings.resume.abandon_after.total_seconds() / 4)
             tasks.append(asyncio.create_task(_reap(proxy, reap_every), name="gateway reaper"))
             yield
@@ -246,6 +263,10 @@ def _components(
                 await redis.aclose()
 
     return context
+
+
+def _counts(inflight: InflightTracker, held: HeldStatements, route_key: str) -> Counts:
+    return Counts(inflight.running(route_key), held.count(route_key))
 
 
 async def _track_routes(routes: RouteSource, health: HealthMonitor) -> None:

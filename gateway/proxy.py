@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.auth import Principal, principal_key
+from gateway.demand import DemandBoard
 from gateway.forward import Forwarder, NotReached, upstream_headers
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
@@ -57,6 +58,7 @@ class Proxy:
     metrics: GatewayMetrics
     limiter: RateLimiter
     ids: QueryIdMaker
+    demand: DemandBoard
 
     def _select(self, request: web.Request) -> Selection:
         table = self.routes.table

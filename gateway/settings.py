@@ -58,6 +58,9 @@ class RedisSettings(_Section):
     retry_after: Duration = Field(
         timedelta(seconds=1), description="After a Redis failure, stay local this long before trying again."
     )
+    demand_interval: Duration = Field(
+        timedelta(seconds=2), description="How often this replica publishes its per-runtime query counts."
+    )
 
 
 class TemporalSection(_Section):

@@ -2,7 +2,8 @@
 
 Checks: a query started through one gateway is continued (every page) through a second gateway that
 shares the Redis, which found the mapping in Redis; with the gateway's own redis-server stopped
-mid-test, new queries still work (local LRU) and the Redis fallbacks are counted.
+mid-test, new queries still work (local LRU) and the Redis fallbacks are counted; the demand and load
+endpoints of either replica sum the queries of both.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from conftest import GatewayFactory, RoutesConfigMap
-from gateway_helpers import MULTI_PAGE_SQL, query, route
+from gateway_helpers import MULTI_PAGE_SQL, eventually, query, route
 from xtrinode.devstack.trino import TrinoNode
 
 USER = {"X-Trino-User": "alice"}
@@ -108,3 +109,30 @@ async def test_with_redis_stopped_new_queries_still_work_and_the_fallback_is_cou
         assert len(await query(gw.port, MULTI_PAGE_SQL)) == 420
         assert await query(gw.port, "SELECT 1") == [[1]]
         assert gw.metric("xtrinode_gateway_redis_fallbacks_total", operation="sticky_put") >= 1
+
+
+async def test_demand_and_load_sum_the_queries_of_every_replica(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession, redis_url: str,
+) -> None:
+    a, _ = coordinators
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "one", a.url, default=True))
+    shared = {"redis": {"url": redis_url, "keyPrefix": f"test:{uuid.uuid4().hex[:8]}:", "demandInterval": "200ms"}}
+    async with start_gateway(**shared) as gw1, start_gateway(**shared) as gw2:
+        pages = []
+        for gw in (gw1, gw2):
+            async with http.post(f"{gw.url}/v1/statement", data="SELECT sleep(10)", headers=USER) as response:
+                pages.append((gw, await response.json()))
+
+        async def load(gw_url: str, expected: int) -> bool:
+            async with http.get(f"{gw_url}/v1/xtrinode/load/{ns}/one") as response:
+                return bool((await response.json())["inflight"] == expected)
+
+        await eventually(lambda: load(gw1.url, 2), "gateway 1 to count both replicas' queries")
+        async with http.get(f"{gw2.url}/v1/xtrinode/demand/{ns}/one") as response:
+            assert await response.json() == {"held": 0, "inflight": 2}
+        for gw, page in pages:
+            async with http.delete(_on(gw.url, page["nextUri"]), headers=USER) as response:
+                assert response.status == 204
+        await eventually(lambda: load(gw2.url, 0), "the counts to drop after both cancels")
