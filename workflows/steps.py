@@ -81,7 +81,7 @@ class StepInput(BaseModel):
     worker_replicas: int = 0
     current_workers: int = 0
     ready_timeout_seconds: float = 300.0
-    poll_seconds: float = 0.25
+    poll_seconds: float = 0.1
     first_provision: bool = False
 
 
@@ -174,9 +174,10 @@ class ResumeRuntime:
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
         runtime = _runtime(inp)
-        await _route(inp, "PAUSED")
+        # The route is PAUSED since the suspend: the gateway holds queries until RUNNING below.
         result = await _apply_and_wait(inp, coordinator=1)
-        await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=_ref(runtime), paused=False))
+        if runtime.spec.keda_active:
+            await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=_ref(runtime), paused=False))
         await _route(inp, "RUNNING")
         return result
 
@@ -231,7 +232,8 @@ class SuspendRuntime:
         url = await self._coordinator_url(inp)
         await _route(inp, "DRAINING")
         message = await _drain_queries(inp, url)
-        await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=ref, paused=True))
+        if runtime.spec.keda_active:
+            await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=ref, paused=True))
         await _drain_workers(runtime, 0, inp.poll_seconds)
         await _api(KubernetesActivities.scale_deployment, ScaleInput(ref=ref, role="coordinator", replicas=0))
         await _wait(
