@@ -103,10 +103,8 @@ async def _observe(request: web.Request, handler: Callable[[web.Request], Awaita
         status = e.status
         raise
     finally:
-        metrics = request.app[METRICS]
-        if kind != "internal":
-            metrics.request_seconds.labels(kind).observe(time.perf_counter() - started)
-        metrics.requests.labels(request.get(ROUTE, "-"), kind, str(status)).inc()
+        seconds = None if kind == "internal" else time.perf_counter() - started
+        request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, seconds)
 
 
 @web.middleware

@@ -118,7 +118,7 @@ class Forwarder:
             )
         except aiohttp.ClientConnectorError as e:
             raise NotReached(backend, e) from e
-        self._metrics.upstream_seconds.labels(kind).observe(time.perf_counter() - started)
+        self._metrics.observe_upstream(kind, time.perf_counter() - started)
         return response
 
     async def fetch(

@@ -61,6 +61,7 @@ class HealthMonitor:
         found = self._state.get(backend)
         if found is None:
             found = self._state[backend] = BackendHealth()
+            self._metrics.breaker_open.labels(backend).set(0)
         return found
 
     def usable(self, backend: str) -> bool:
@@ -81,10 +82,10 @@ class HealthMonitor:
     def record_success(self, backend: str) -> None:
         state = self.state(backend)
         state.failures = 0
-        if state.opened_at is not None:
+        if state.opened_at is not None or state.trial_started is not None:
             log.info("breaker of %s closed", backend)
-        state.opened_at = state.trial_started = None
-        self._metrics.breaker_open.labels(backend).set(0)
+            state.opened_at = state.trial_started = None
+            self._metrics.breaker_open.labels(backend).set(0)
 
     def record_failure(self, backend: str, reason: str) -> None:
         state = self.state(backend)

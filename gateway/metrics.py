@@ -119,5 +119,27 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self._request_children: dict[tuple[str, str, str], Counter] = {}
+        self._latency_children: dict[tuple[str, str], Histogram] = {}
+
+    def observe_request(self, route: str, kind: str, status: int, seconds: float | None) -> None:
+        """Count a handled request and (unless None) its latency; labelled children are cached (hot path)."""
+        key = (route, kind, str(status))
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(*key)
+        counter.inc()
+        if seconds is not None:
+            self._latency(self.request_seconds, "request", kind).observe(seconds)
+
+    def observe_upstream(self, kind: str, seconds: float) -> None:
+        self._latency(self.upstream_seconds, "upstream", kind).observe(seconds)
+
+    def _latency(self, histogram: Histogram, name: str, kind: str) -> Histogram:
+        child = self._latency_children.get((name, kind))
+        if child is None:
+            child = self._latency_children[(name, kind)] = histogram.labels(kind)
+        return child
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -60,15 +60,27 @@ class Proxy:
     ids: QueryIdMaker
     demand: DemandBoard
 
+    def __post_init__(self) -> None:
+        self._selections: dict[tuple[str | None, str, str | None], Selection | NoRoute] = {}
+        self._selections_version = -1
+
     def _select(self, request: web.Request) -> Selection:
+        """select_pool, memoised per route table version (requests repeat the same few selectors)."""
         table = self.routes.table
         assert table is not None
-        return select_pool(
-            table,
-            xtrinode=request.headers.get(XTRINODE_HEADER),
-            host=request.host,
-            routing_group=request.headers.get(Header.ROUTING_GROUP),
-        )
+        if self._selections_version != self.routes.version or len(self._selections) > 4096:
+            self._selections, self._selections_version = {}, self.routes.version
+        key = (request.headers.get(XTRINODE_HEADER), request.host, request.headers.get(Header.ROUTING_GROUP))
+        found = self._selections.get(key)
+        if found is None:
+            try:
+                found = select_pool(table, xtrinode=key[0], host=key[1], routing_group=key[2])
+            except NoRoute as e:
+                found = e
+            self._selections[key] = found
+        if isinstance(found, NoRoute):
+            raise NoRoute(found.selector, found.value, found.message)
+        return found
 
     def _plan(self, selection: Selection) -> Plan:
         return plan_new_query(
