@@ -83,7 +83,8 @@ class Resumer:
             return await asyncio.wait_for(asyncio.shield(flight), timeout)
         except TimeoutError:
             raise ResumeFailed(
-                f"runtime {entry.key} did not become ready within {timeout:.0f}s (resume still in progress); "
+                f"runtime {entry.key} did not become ready within {self._settings.timeout.total_seconds():.0f}s "
+                "(resume still in progress); "
                 "retry the query later or check the runtime's workflow in the Temporal UI",
                 StandardError.GENERIC_INSUFFICIENT_RESOURCES,
             ) from None
