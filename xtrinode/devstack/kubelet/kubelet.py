@@ -109,13 +109,21 @@ class Kubelet:
     async def stop(self) -> None:
         """Stop watching, stop every local process (SIGTERM, then SIGKILL), release threads and sockets."""
         api = self._api
+        interrupted: asyncio.CancelledError | None = None
         if self._watchers and api is not None:
             await asyncio.gather(*(api.run(w.stop) for w in self._watchers))
         self._watchers = []
         self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            try:  # let the current sync finish, so the cache matches what was written
+                async with asyncio.timeout(10.0):
+                    await asyncio.shield(self._task)
+            except (TimeoutError, asyncio.CancelledError) as e:
+                # Cancelled while stopping: still stop every process below, then let the cancellation through.
+                interrupted = e if isinstance(e, asyncio.CancelledError) else None
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         grace = self.settings.stop_grace.total_seconds()
         await asyncio.gather(*(p.terminate(min(grace, p.grace), run_hook=False) for p in list(self.local.values())),
@@ -134,6 +142,8 @@ class Kubelet:
             api.close()
             self._api = None
         log.info("kubelet stopped", extra={"node": self.settings.node_name})
+        if interrupted is not None:
+            raise interrupted
 
     async def _report_stopped(self) -> None:
         """Tell the API the pods stopped: Ready false, Endpoints not ready, Deployments without ready replicas
