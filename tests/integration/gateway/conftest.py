@@ -1,7 +1,7 @@
 """Fixtures for the gateway integration tests: the Kubernetes API emulator, Trino emulator coordinators
 and gateways built with the production `create_app`, served on loopback port 0.
 
-Each test gets its own namespace for the routes ConfigMap; coordinators are session-scoped (tests that
+Each test gets its own namespace for the routes ConfigMap; coordinators are module-scoped (tests that
 need their own start one with `TrinoNode`). Nothing here reaches into gateway internals except metrics.
 """
 
@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,11 @@ import yaml
 from aiohttp import web
 
 from gateway import GatewaySettings, create_app
-from gateway.app import METRICS
-from gateway_helpers import PAGE_ROWS
+from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, coordinator_settings, eventually
 from xtrinode.devstack.kubeapi import KubeApiServer
-from xtrinode.devstack.trino import NodeSettings, TrinoNode
-from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY, RouteEntry, RouteTable
+from xtrinode.devstack.trino import TrinoNode
 
 _counter = itertools.count()
-
-
-def coordinator_settings(**kw: Any) -> NodeSettings:
-    """A single-node coordinator that accepts the gateway's X-Forwarded-* headers."""
-    values: dict[str, Any] = {"port": 0, "page_rows": PAGE_ROWS, "environment": "gateway-test", "process_forwarded": True}
-    values.update(kw)
-    return NodeSettings(**values)
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +38,10 @@ def kubeconfig(kube: KubeApiServer, tmp_path_factory: pytest.TempPathFactory) ->
     return kube.write_kubeconfig(tmp_path_factory.mktemp("gw-kube") / "kubeconfig")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def coordinators() -> AsyncIterator[tuple[TrinoNode, TrinoNode]]:
-    """Two coordinators (for shared pools); tests use them read-only."""
+    """Two coordinators (for shared pools); tests use them read-only. Module-scoped, so their SQL threads
+    are gone before the Trino emulator tests' session-end check for leftover threads."""
     async with TrinoNode(coordinator_settings()) as a, TrinoNode(coordinator_settings()) as b:
         yield a, b
 
@@ -61,26 +52,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-class RoutesConfigMap:
-    """Writes the routes ConfigMap of one namespace through the kube API, as the activities do."""
-
-    def __init__(self, http: aiohttp.ClientSession, server: str, namespace: str) -> None:
-        self.http, self.namespace = http, namespace
-        self.url = f"{server}/api/v1/namespaces/{namespace}/configmaps"
-
-    async def write_text(self, text: str) -> None:
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ROUTES_CONFIGMAP}, "data": {ROUTES_KEY: text}}
-        async with self.http.put(f"{self.url}/{ROUTES_CONFIGMAP}", json=body) as response:
-            if response.status == 404:
-                async with self.http.post(self.url, json=body) as created:
-                    assert created.status == 201, await created.text()
-                return
-            assert response.status == 200, await response.text()
-
-    async def write(self, *routes: RouteEntry) -> None:
-        await self.write_text(RouteTable(routes=list(routes)).to_yaml())
-
-
 @pytest.fixture
 async def routes_cm(kube: KubeApiServer, http: aiohttp.ClientSession, request: pytest.FixtureRequest) -> RoutesConfigMap:
     base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
@@ -88,23 +59,6 @@ async def routes_cm(kube: KubeApiServer, http: aiohttp.ClientSession, request: p
     async with http.post(f"{kube.url}/api/v1/namespaces", json={"metadata": {"name": namespace}}) as response:
         assert response.status == 201, await response.text()
     return RoutesConfigMap(http, kube.url, namespace)
-
-
-@dataclass
-class RunningGateway:
-    app: web.Application
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def metric(self, name: str, **labels: str) -> float:
-        value = self.app[METRICS].registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
-
-
-GatewayFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningGateway]]
 
 
 @pytest.fixture
@@ -139,8 +93,6 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> GatewayFa
             await site.start()
             gw = RunningGateway(app, int(runner.addresses[0][1]))
             if wait_ready:
-                from gateway_helpers import eventually
-
                 async with aiohttp.ClientSession() as session:
 
                     async def ready() -> bool:

@@ -1,4 +1,5 @@
-"""Helpers for the gateway integration tests: route entries, the real trino client, polling, metrics.
+"""Helpers for the gateway integration tests: route entries and the routes ConfigMap, coordinators, the real
+trino client, a started gateway and its metrics, polling, and small protocol steps through the gateway.
 
 Blocking client helpers are meant for `asyncio.to_thread`; the gateway runs on the test's event loop.
 """
@@ -6,14 +7,20 @@ Blocking client helpers are meant for `asyncio.to_thread`; the gateway runs on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 import trino
+from aiohttp import web
 
-from xtrinode.models.routes import RouteEntry
+from gateway.app import METRICS
+from xtrinode.devstack.trino import NodeSettings, TrinoNode
+from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY, RouteEntry, RouteTable
 
 T = TypeVar("T")
 
@@ -69,3 +76,78 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last probe: {last!r})")
+
+
+def coordinator_settings(**kw: Any) -> NodeSettings:
+    """A single-node coordinator that accepts the gateway's X-Forwarded-* headers."""
+    values: dict[str, Any] = {"port": 0, "page_rows": PAGE_ROWS, "environment": "gateway-test", "process_forwarded": True}
+    values.update(kw)
+    return NodeSettings(**values)
+
+
+class RoutesConfigMap:
+    """Writes the routes ConfigMap of one namespace through the kube API, as the activities do."""
+
+    def __init__(self, http: aiohttp.ClientSession, server: str, namespace: str) -> None:
+        self.http, self.namespace = http, namespace
+        self.url = f"{server}/api/v1/namespaces/{namespace}/configmaps"
+
+    async def write_text(self, text: str) -> None:
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ROUTES_CONFIGMAP}, "data": {ROUTES_KEY: text}}
+        async with self.http.put(f"{self.url}/{ROUTES_CONFIGMAP}", json=body) as response:
+            if response.status == 404:
+                async with self.http.post(self.url, json=body) as created:
+                    assert created.status == 201, await created.text()
+                return
+            assert response.status == 200, await response.text()
+
+    async def write(self, *routes: RouteEntry) -> None:
+        await self.write_text(RouteTable(routes=list(routes)).to_yaml())
+
+
+@dataclass
+class RunningGateway:
+    app: web.Application
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.app[METRICS].registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+
+GatewayFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningGateway]]
+
+
+USER = {"X-Trino-User": "alice"}
+
+
+async def coordinator_id(http: aiohttp.ClientSession, node: TrinoNode) -> str:
+    async with http.get(f"{node.url}/v1/info") as response:
+        return str((await response.json())["coordinatorId"])
+
+
+async def start_query(http: aiohttp.ClientSession, gw_url: str, sql: str = "SELECT 1", **headers: str) -> dict[str, Any]:
+    async with http.post(f"{gw_url}/v1/statement", data=sql, headers={**USER, **headers}) as response:
+        assert response.status == 200, await response.text()
+        page: dict[str, Any] = await response.json()
+        return page
+
+
+async def cancel(http: aiohttp.ClientSession, gw_url: str, page: dict[str, Any]) -> None:
+    """DELETE a query's next URI through the gateway at `gw_url` (whatever host its nextUri names)."""
+    if "nextUri" in page:
+        path = "/" + page["nextUri"].split("/", 3)[3]
+        async with http.delete(gw_url + path, headers=USER) as response:
+            assert response.status == 204
+
+
+async def served_by(http: aiohttp.ClientSession, gw_url: str, ids: dict[str, str], **headers: str) -> str:
+    """Which coordinator (by the coordinator id suffix of the query id) a new statement went to."""
+    page = await start_query(http, gw_url, **headers)
+    assert "error" not in page, page.get("error")
+    await cancel(http, gw_url, page)
+    return ids[page["id"].rsplit("_", 1)[1]]

@@ -14,8 +14,7 @@ import aiohttp
 import pytest
 import trino
 
-from conftest import GatewayFactory, RoutesConfigMap
-from gateway_helpers import MULTI_PAGE_SQL, query, route
+from gateway_helpers import GatewayFactory, MULTI_PAGE_SQL, RoutesConfigMap, query, route
 from xtrinode.devstack.trino import TrinoNode
 
 AUTH = {"enabled": True, "type": "apiKey", "apiKeys": {"inline": {"ci": "k-123"}}}

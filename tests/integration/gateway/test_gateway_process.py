@@ -16,8 +16,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from conftest import RoutesConfigMap
-from gateway_helpers import eventually, query, route
+from gateway_helpers import RoutesConfigMap, eventually, query, route
 from xtrinode.devstack.trino import TrinoNode
 
 

@@ -12,8 +12,17 @@ from typing import Any
 
 import aiohttp
 
-from conftest import GatewayFactory, RoutesConfigMap
-from gateway_helpers import MULTI_PAGE_SQL, PAGE_ROWS, connect, eventually, query, route
+from gateway_helpers import (
+    GatewayFactory,
+    MULTI_PAGE_SQL,
+    PAGE_ROWS,
+    RoutesConfigMap,
+   
+    connect,
+    eventually,
+    query,
+    route,
+)
 from xtrinode.devstack.trino import TrinoNode
 
 HEADERS = {"X-Trino-User": "alice", "X-Trino-Source": "gateway-test"}

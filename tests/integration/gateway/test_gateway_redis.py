@@ -20,8 +20,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from conftest import GatewayFactory, RoutesConfigMap
-from gateway_helpers import MULTI_PAGE_SQL, eventually, query, route
+from gateway_helpers import MULTI_PAGE_SQL, GatewayFactory, RoutesConfigMap, eventually, query, route
 from xtrinode.devstack.trino import TrinoNode
 
 USER = {"X-Trino-User": "alice"}

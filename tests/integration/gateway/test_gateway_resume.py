@@ -27,8 +27,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from conftest import GatewayFactory, RoutesConfigMap, coordinator_settings
-from gateway_helpers import eventually, fetch_all, route
+from gateway_helpers import GatewayFactory, RoutesConfigMap, coordinator_settings, eventually, fetch_all, route
 from xtrinode.devstack.trino import TrinoNode
 from xtrinode.lifecycle import ResumeRequest, RuntimeStatus, workflow_id_for
 

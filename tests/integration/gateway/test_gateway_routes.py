@@ -19,38 +19,20 @@ import pytest
 import trino
 import yaml
 
-from conftest import GatewayFactory, RoutesConfigMap
-from gateway_helpers import eventually, query, route
+from gateway_helpers import (
+    GatewayFactory,
+    RoutesConfigMap,
+    USER,
+    cancel,
+    coordinator_id,
+    coordinator_settings,
+    eventually,
+    query,
+    route,
+    served_by,
+    start_query,
+)
 from xtrinode.devstack.trino import TrinoNode
-
-USER = {"X-Trino-User": "alice"}
-
-
-async def coordinator_id(http: aiohttp.ClientSession, node: TrinoNode) -> str:
-    async with http.get(f"{node.url}/v1/info") as response:
-        return str((await response.json())["coordinatorId"])
-
-
-async def start_query(http: aiohttp.ClientSession, gw_url: str, sql: str = "SELECT 1", **headers: str) -> dict[str, Any]:
-    async with http.post(f"{gw_url}/v1/statement", data=sql, headers={**USER, **headers}) as response:
-        assert response.status == 200, await response.text()
-        page: dict[str, Any] = await response.json()
-        return page
-
-
-async def cancel(http: aiohttp.ClientSession, gw_url: str, page: dict[str, Any]) -> None:
-    if "nextUri" in page:
-        path = "/" + page["nextUri"].split("/", 3)[3]
-        async with http.delete(gw_url + path, headers=USER) as response:
-            assert response.status == 204
-
-
-async def served_by(http: aiohttp.ClientSession, gw_url: str, ids: dict[str, str], **headers: str) -> str:
-    page = await start_query(http, gw_url, **headers)
-    assert "error" not in page, page.get("error")
-    await cancel(http, gw_url, page)
-    return ids[page["id"].rsplit("_", 1)[1]]
-
 
 async def test_routes_by_each_selector_and_the_default(
     coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
@@ -197,8 +179,6 @@ async def test_follow_ups_reach_draining_backends_but_never_paused_ones(
 async def test_a_query_of_a_restarted_coordinator_is_gone_not_misrouted(
     routes_cm: RoutesConfigMap, start_gateway: GatewayFactory, http: aiohttp.ClientSession
 ) -> None:
-    from conftest import coordinator_settings
-
     node = TrinoNode(coordinator_settings())
     await node.start()
     port = node.port

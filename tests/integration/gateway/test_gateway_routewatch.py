@@ -12,9 +12,15 @@ from pathlib import Path
 
 import aiohttp
 
-from conftest import GatewayFactory, RoutesConfigMap
-from gateway_helpers import eventually, query, route
-from test_gateway_routes import coordinator_id, served_by
+from gateway_helpers import (
+    GatewayFactory,
+    RoutesConfigMap,
+    coordinator_id,
+    eventually,
+    query,
+    route,
+    served_by,
+)
 from xtrinode.devstack.kubeapi import KubeApiServer
 from xtrinode.devstack.trino import TrinoNode
 
