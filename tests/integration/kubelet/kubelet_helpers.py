@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
+from tests import polling
 import yaml
 from kubernetes import client
 
@@ -34,18 +33,8 @@ async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 async def eventually(probe: Callable[[], Awaitable[T | None] | T | None], what: str, timeout: float = 15.0,
                      interval: float = 0.1) -> T:
-    """Poll `probe` (sync or async) until it returns something truthy, else fail naming what was expected."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last  # type: ignore[no-any-return]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
-        await asyncio.sleep(interval)
+    """Poll `probe` (sync or async) until it returns something truthy (tests/polling.py)."""
+    return await polling.eventually(probe, what, timeout, interval)
 
 
 def rendered_runtime(namespace: str, name: str = "demo", **spec: Any) -> list[dict[str, Any]]:

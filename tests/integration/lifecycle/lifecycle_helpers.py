@@ -4,12 +4,11 @@ runtime with the real `trino` client through the kubelet's service map, poll wit
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
+from tests import polling
 import trino
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -23,18 +22,8 @@ GATEWAY_NS = "xtrinode-gateway"
 
 async def eventually(probe: Callable[[], Awaitable[T | None] | T | None], what: str, timeout: float = 60.0,
                      interval: float = 0.2) -> T:
-    """Poll `probe` until it returns something truthy; fail naming what was expected and what was seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last  # type: ignore[no-any-return]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-        await asyncio.sleep(interval)
+    """Poll `probe` until it returns something truthy; the lifecycle waits longer (tests/polling.py)."""
+    return await polling.eventually(probe, what, timeout, interval)
 
 
 def runtime_body(namespace: str, name: str, **spec: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from kubernetes import client
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
-from workers.lifecycle import LifecycleWorker
 from workers.operator import Operator
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.lifecycle import UPDATE_RESUME, ResumeRequest, RuntimeStatus, workflow_id_for

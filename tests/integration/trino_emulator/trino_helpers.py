@@ -5,14 +5,12 @@ Blocking client helpers are meant for `asyncio.to_thread`; everything goes throu
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
-import pytest
+from tests import polling
 import trino
 
 from xtrinode.devstack.trino import TrinoNode
@@ -53,15 +51,8 @@ def fetch_all(node: HasPort, sql: str, **kwargs: Any) -> tuple[list[list[Any]], 
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 10.0, interval: float = 0.05
 ) -> T:
-    """Poll `probe` until it returns something truthy, or fail saying what was expected."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last probe: {last!r})")
+    """Poll `probe` until it returns something truthy, or fail saying what was expected (tests/polling.py)."""
+    return await polling.eventually(probe, what, timeout, interval)
 
 
 async def query_info(http: aiohttp.ClientSession, node: TrinoNode, query_id: str) -> dict[str, Any] | None:

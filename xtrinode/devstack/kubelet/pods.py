@@ -12,7 +12,6 @@ import shutil
 import socket
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
