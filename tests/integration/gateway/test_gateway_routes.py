@@ -6,7 +6,8 @@ Trino error naming the value (real trino client); a shared pool sends queries to
 follow-ups reach DRAINING backends but never PAUSED ones; a query of a restarted coordinator (new
 coordinator id at the same address) is gone (404), not misrouted;
 ConfigMap updates through the kube API are picked up without restart; bad YAML keeps the last good
-table and is counted; /readyz stays 503 until a table loads.
+table and is counted; /readyz stays 503 until a table loads; with resume off a PAUSED runtime gives a
+clear Trino error; /v1/query/<id> follows the query to its coordinator.
 """
 
 from __future__ import annotations
@@ -202,3 +203,20 @@ async def test_a_query_of_a_restarted_coordinator_is_gone_not_misrouted(
     finally:
         await node.stop()
 
+
+
+async def test_with_resume_off_a_paused_runtime_gives_a_clear_error_and_query_info_follows_the_query(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, _ = coordinators
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "one", a.url, default=True), route(ns, "zzz", a.url, state="PAUSED", header="z"))
+    async with start_gateway(resume={"enabled": False}) as gw:
+        with pytest.raises(trino.exceptions.TrinoQueryError, match=f"runtime {ns}/zzz is PAUSED"):
+            await query(gw.port, "SELECT 1", http_headers={"X-Trino-XTrinode": "z"})
+        page = await start_query(http, gw.url, "SELECT sleep(10)")
+        async with http.get(f"{gw.url}/v1/query/{page['id']}", headers=USER) as response:
+            assert response.status == 200  # routed by the query id to the coordinator that owns it
+            assert (await response.json())["queryId"] == page["id"]
+        await cancel(http, gw.url, page)
