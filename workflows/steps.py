@@ -53,9 +53,9 @@ async def _api(activity_method: Callable[..., Any], arg: Any) -> Any:
     return await workflow.execute_activity_method(
         activity_method,
         arg,
-        # Short enough that a worker killed mid-call is noticed quickly; an apply of a whole
-        # runtime takes well under a second.
-        start_to_close_timeout=timedelta(seconds=20),
+        # An apply of a whole runtime takes well under a second on a healthy API server; a minute
+        # leaves room for an overloaded one (200 runtimes provisioning at once on 2 cores).
+        start_to_close_timeout=timedelta(seconds=60),
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
     )
 
@@ -66,7 +66,9 @@ async def _wait(activity_method: Callable[..., Any], arg: Any, total_seconds: fl
         activity_method,
         arg,
         start_to_close_timeout=timedelta(seconds=total_seconds + 30),
-        heartbeat_timeout=timedelta(seconds=5),  # they heartbeat every poll (a fraction of a second)
+        # They heartbeat every poll (a fraction of a second); 10 s notices a dead worker quickly
+        # and tolerates a busy event loop.
+        heartbeat_timeout=timedelta(seconds=10),
         # A waiting activity that crashed mid-wait restarts its wait; three attempts bound the step.
         retry_policy=RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5)),
     )
