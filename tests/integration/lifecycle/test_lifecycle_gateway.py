@@ -1,0 +1,78 @@
+"""The gateway and the real lifecycle together: a runtime autosuspended by its workflow is woken by a
+plain `trino` client query through the gateway (route PAUSED -> `resume` update -> held QUEUED
+pages -> the real query), which returns its rows without the client seeing an error; queries held
+by the gateway count as demand for autosuspend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trino
+import yaml
+from aiohttp import web
+from kubernetes import client
+from temporalio.testing import WorkflowEnvironment
+
+from gateway import GatewaySettings, create_app
+from lifecycle_helpers import GATEWAY_NS, Cluster, eventually, runtime_body, tpch_catalog
+from workers.operator import Operator
+from xtrinode.devstack.kubelet import Kubelet
+from xtrinode.devstack.resolver import ServiceResolver
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
+
+
+@pytest.fixture
+async def gateway_port(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment) -> AsyncIterator[int]:
+    settings = GatewaySettings.model_validate(yaml.safe_load(yaml.safe_dump({
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "kube": {"kubeconfig": str(kubeconfig)},
+        "routes": {"namespace": GATEWAY_NS},
+        "temporal": {"address": temporal_env.client.service_client.config.target_host},
+        "health": {"interval": "1s", "timeout": "1s"},
+    })))
+    app = create_app(settings, backend_resolver=ServiceResolver(kubelet.settings.services_file).resolve_url)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+def _query(port: int, namespace: str, name: str, sql: str) -> list[Any]:
+    conn = trino.dbapi.connect(host="127.0.0.1", port=port, user="analyst", http_scheme="http",
+                               http_headers={"X-Trino-XTrinode": f"{namespace}/{name}"})
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+async def test_query_through_the_gateway_wakes_an_autosuspended_runtime(
+    api_client: client.ApiClient, namespace: str, operator: Operator, gateway_port: int
+) -> None:
+    cluster = Cluster(api_client)
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "sleepy", autoSuspendAfter="2s"))
+    await eventually(lambda: _phase(cluster, namespace, "sleepy", "Ready"), "Ready", timeout=90)
+    rows = await asyncio.to_thread(_query, gateway_port, namespace, "sleepy", "SELECT count(*) FROM tpch.tiny.region")
+    assert rows == [[5]]
+    await eventually(lambda: _phase(cluster, namespace, "sleepy", "Suspended"), "autosuspend", timeout=60)
+    assert await cluster.route_state(namespace, "sleepy") == "PAUSED"
+
+    rows = await asyncio.to_thread(_query, gateway_port, namespace, "sleepy", "SELECT count(*) FROM tpch.tiny.nation")
+    assert rows == [[25]]
+    assert await cluster.phase(namespace, "sleepy") == "Ready"
+    assert await cluster.route_state(namespace, "sleepy") == "RUNNING"
+
+
+async def _phase(cluster: Cluster, namespace: str, name: str, phase: str) -> bool:
+    return await cluster.phase(namespace, name) == phase
