@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# The README's run command. Until `xtrinode dev up` (the devstack) lands, it shows what exists:
-# the admission verdicts and the rendered manifests of the example runtimes.
+# The README's run command: the devstack in the foreground (`xtrinode dev up`); Ctrl-C stops it all.
+# Extra flags come from XTRINODE_DEV_UP_ARGS, e.g. XTRINODE_DEV_UP_ARGS="--gateway-port 0 --state-dir /tmp/x".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.venv/bin
-echo "== xtrinode validate (admission rules) on deploy/examples/"
-"$BIN/xtrinode" validate $(for f in deploy/examples/*.yaml; do printf -- '-f %s ' "$f"; done) || true
-echo
-echo "== xtrinode render -f deploy/examples/minimal.yaml (what the lifecycle would apply)"
-"$BIN/xtrinode" render -f deploy/examples/minimal.yaml
+# shellcheck disable=SC2086  # word splitting of the extra flags is intended
+exec .venv/bin/xtrinode dev up ${XTRINODE_DEV_UP_ARGS:-} "$@"

@@ -71,6 +71,8 @@ def _validate(args: argparse.Namespace) -> int:
 _PROCESSES = {
     "worker": ("workers.lifecycle", "run the lifecycle worker (Temporal workflows and activities)"),
     "operator": ("workers.operator", "run the operator (watches XTrinodes, forwards to workflows)"),
+    "gateway": ("workers.devgateway", "run the Trino gateway (--config FILE; --services-file in the devstack)"),
+    "dev": ("xtrinode.devstack.cli", "the devstack on one machine: dev up | dev status | dev down"),
 }
 
 

@@ -1,0 +1,126 @@
+"""The README quickstart as a newcomer runs it: `make demo`, then the five-minute tour.
+
+Checks: the ready line and what it prints; the printed trino query through the gateway; autosuspend
+after a short idle time (Temporal list by XTrinodePhase); resume on the next query; `dev status`;
+`kubectl get`/`apply`/`wait`/`patch`; `temporal workflow update`/`query`; Ctrl-C (SIGINT to the
+process group) leaves no process behind, Trino pod processes included. Every tour command is
+checked to appear verbatim in README.md.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from devstack_helpers import REPO, RunningDevstack, alive, start_demo
+
+# The tour's commands exactly as README.md shows them (the gateway port is 8080 there).
+KUBECTL_GET = ".venv/bin/kubectl get xtrinodes -A"
+KUBECTL_APPLY = """.venv/bin/kubectl apply -f - <<'EOF'
+apiVersion: analytics.xtrinode.io/v1
+kind: XTrinode
+metadata: {name: second, namespace: analytics}
+spec:
+  size: xs
+  maxWorkers: 1
+  autoSuspendAfter: 10m
+  gracefulShutdown: {gracePeriodSeconds: 2}
+  catalogSelector: {matchLabels: {catalog-set: demo}}
+EOF"""
+KUBECTL_WAIT_READY = (".venv/bin/kubectl wait xtrinode/second -n analytics "
+                      "--for=jsonpath='{.status.phase}'=Ready --timeout=90s")
+KUBECTL_WAIT_SUSPENDED = (".venv/bin/kubectl wait xtrinode/second -n analytics "
+                          "--for=jsonpath='{.status.phase}'=Suspended --timeout=90s")
+QUERY_SECOND = (""".venv/bin/python -c "import trino; cur = trino.dbapi.connect(host='127.0.0.1', port=8080, """
+                """user='demo', http_headers={'X-Trino-XTrinode': 'analytics/second'}).cursor(); """
+                """cur.execute('SELECT count(*) FROM tpch.tiny.region'); print(cur.fetchall())\"""")
+PATCH_SUSPEND = """.venv/bin/kubectl patch xtrinode second -n analytics --type merge -p '{"spec":{"suspended":true}}'"""
+PATCH_RESUME = """.venv/bin/kubectl patch xtrinode second -n analytics --type merge -p '{"spec":{"suspended":false}}'"""
+LIST_SUSPENDED = """.venv/bin/temporal workflow list --query "XTrinodePhase='Suspended'\""""
+LIST_READY = """.venv/bin/temporal workflow list --query "XTrinodePhase='Ready'\""""
+UPDATE_SUSPEND = (".venv/bin/temporal workflow update execute --workflow-id xtrinode/analytics/demo "
+                  """--name suspend --input '{"reason": "cli"}'""")
+UPDATE_RESUME = (".venv/bin/temporal workflow update execute --workflow-id xtrinode/analytics/demo "
+                 """--name resume --input '{"reason": "cli"}'""")
+QUERY_STATUS = ".venv/bin/temporal workflow query --workflow-id xtrinode/analytics/demo --name status"
+DEV_STATUS = ".venv/bin/xtrinode dev status"
+TOUR = [KUBECTL_GET, KUBECTL_APPLY, KUBECTL_WAIT_READY, KUBECTL_WAIT_SUSPENDED, QUERY_SECOND, PATCH_SUSPEND,
+        PATCH_RESUME, LIST_SUSPENDED, LIST_READY, UPDATE_SUSPEND, UPDATE_RESUME, QUERY_STATUS, DEV_STATUS]
+
+
+def test_every_tour_command_is_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    missing = [c for c in TOUR if c not in readme]
+    assert not missing, "README.md lacks these tour commands (keep test and README in step):\n" + "\n".join(missing)
+
+
+def _wait_listed(stack: RunningDevstack, command: str, workflow_id: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < deadline:
+        out = stack.sh(command)
+        if any(line.split()[1:2] == [workflow_id] for line in out.splitlines() if line.strip()):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{workflow_id} not listed by `{command}` within {timeout}s:\n{out}")
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    stack = start_demo(tmp_path / "state", "--auto-suspend-after", "8s")
+    try:
+        port = stack.info["gateway_url"].rsplit(":", 1)[1]
+        assert stack.printed("export KUBECONFIG=") == f"export KUBECONFIG={tmp_path / 'state' / 'kubeconfig'}"
+        assert stack.printed("Temporal UI:").split()[2] == stack.info["temporal_ui_url"]
+        query_demo = next(line.strip() for line in stack.lines if "import trino" in line)
+        assert query_demo.replace(f"port={port}", "port=8080") in (REPO / "README.md").read_text()
+
+        # 1. The printed query, through the gateway.
+        assert "ALGERIA" in stack.sh(query_demo)
+        assert stack.phase("analytics", "demo") == "Ready"
+
+        # 2. Idle for 8s: the workflow suspends the runtime; the Temporal list shows it.
+        _wait_listed(stack, LIST_SUSPENDED, "xtrinode/analytics/demo", timeout=60)
+        stack.wait_phase("analytics", "demo", "Suspended", timeout=30)
+
+        # 3. Query again: the gateway holds it, the workflow resumes the runtime, the query answers.
+        assert "ALGERIA" in stack.sh(query_demo, timeout=120)
+        _wait_listed(stack, LIST_READY, "xtrinode/analytics/demo", timeout=30)
+
+        # 4. kubectl: list, apply a new runtime, query it, suspend and resume it with spec.suspended.
+        assert "demo" in stack.sh(KUBECTL_GET)
+        assert "created" in stack.sh(KUBECTL_APPLY)
+        stack.sh(KUBECTL_WAIT_READY, timeout=100)
+        assert "[[5]]" in stack.sh(QUERY_SECOND.replace("port=8080", f"port={port}"))
+        stack.sh(PATCH_SUSPEND)
+        stack.sh(KUBECTL_WAIT_SUSPENDED, timeout=100)
+        stack.sh(PATCH_RESUME)
+        stack.sh(KUBECTL_WAIT_READY, timeout=100)
+        assert "second" in stack.sh(KUBECTL_GET)
+
+        # 5. temporal workflow update: suspend and resume answer with the new phase.
+        assert "phase:Suspended" in stack.sh(UPDATE_SUSPEND, timeout=100)
+        assert '"phase":"Suspended"' in stack.sh(QUERY_STATUS)
+        assert "phase:Ready" in stack.sh(UPDATE_RESUME, timeout=100)
+        status = stack.sh(f"{DEV_STATUS} --state-dir {stack.state_dir}")
+        assert "analytics/second: Ready" in status and "gateway" in status
+
+        pids = stack.pids()
+        assert sum(1 for name in pids if name.startswith("pod ")) >= 4, pids
+    except BaseException:
+        stack.kill()
+        raise
+
+    # 6. Ctrl-C: everything stops, nothing is left.
+    started = time.monotonic()
+    code = stack.stop(timeout=90)
+    took = time.monotonic() - started
+    left = {name: pid for name, pid in pids.items() if alive(pid)}
+    assert not left, f"processes left after Ctrl-C: {left}"
+    assert "xtrinode dev up: stopped" in stack.lines, f"`make demo` exited {code}:\n" + "\n".join(stack.lines[-20:])
+    assert not (stack.state_dir / "devstack.json").exists()
+    print(f"stopped in {took:.1f}s")

@@ -1,0 +1,132 @@
+"""`xtrinode dev up|status|down`: run the devstack in the foreground, look at it, stop it.
+
+`up` is the supervisor in `up.py`; `status` and `down` read `<state-dir>/devstack.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xtrinode.devstack.kubeclient import KubeClient
+from xtrinode.devstack.state import DEFAULT_STATE_DIR, StateDir, pid_alive
+from xtrinode.durations import parse_duration
+
+__all__ = ["main", "build_parser"]
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value!r} is out of range; give 1-65535, or 0 for a free port")
+    return port
+
+
+def _duration(value: str) -> Any:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xtrinode dev", description="The devstack: the whole product on one machine.")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = sub.add_parser("up", help="start everything in the foreground; Ctrl-C stops it all")
+    status = sub.add_parser("status", help="components (pid alive?, URL) and runtime phases")
+    down = sub.add_parser("down", help="stop a running devstack")
+    for p in (up, status, down):
+        p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                       help="logs, Temporal db, cluster state, kubeconfig (default %(default)s)")
+    up.add_argument("--gateway-port", type=_port, default=8080, help="Trino gateway port (default 8080; 0 = free)")
+    up.add_argument("--temporal-port", type=_port, default=7233, help="Temporal frontend (default 7233; 0 = free)")
+    up.add_argument("--temporal-ui-port", type=_port, default=8233, help="Temporal UI (default 8233; 0 = free)")
+    up.add_argument("--kube-port", type=_port, default=6443, help="Kubernetes API emulator (default 6443; 0 = free)")
+    up.add_argument("--no-examples", dest="examples", action="store_false",
+                    help="do not create the demo catalog and runtime in namespace analytics")
+    up.add_argument("--auto-suspend-after", type=_duration, default=parse_duration("3m"),
+                    help="idle time before the demo runtime autosuspends, when it is created (default 3m)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    down.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the stop (default 90)")
+    return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    from xtrinode.devstack.up import Supervisor, UpSettings
+
+    settings = UpSettings(
+        state_dir=args.state_dir, gateway_port=args.gateway_port, temporal_port=args.temporal_port,
+        temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, examples=args.examples,
+        auto_suspend_after=args.auto_suspend_after)
+    return Supervisor(settings).run()
+
+
+def _status(args: argparse.Namespace) -> int:
+    state = StateDir(args.state_dir)
+    info = state.read_info()
+    if info is None or not pid_alive(info.supervisor_pid):
+        if args.json:
+            print(json.dumps({"running": False, "state_dir": str(state.root)}))
+        else:
+            print(f"no devstack runs from {state.root}; start one with `xtrinode dev up --state-dir {args.state_dir}`")
+        return 1
+    try:
+        runtimes = KubeClient(info.kube_url, timeout=5).runtimes()
+    except OSError as e:
+        runtimes = []
+        print(f"warning: cannot read runtimes from {info.kube_url}: {e}", file=sys.stderr)
+    components = {name: {"pid": c.pid, "alive": pid_alive(c.pid), "url": c.url, "log": c.log}
+                  for name, c in info.components.items()}
+    if args.json:
+        print(json.dumps({
+            "running": True, "ready": info.ready, "state_dir": str(state.root), "supervisor_pid": info.supervisor_pid,
+            "gateway_url": info.gateway_url, "temporal_address": info.temporal_address,
+            "temporal_ui_url": info.temporal_ui_url, "kube_url": info.kube_url, "kubeconfig": info.kubeconfig,
+            "components": components, "runtimes": runtimes, "pod_pids": info.pod_pids,
+        }, indent=2))
+        return 0
+    print(f"devstack in {state.root} (supervisor pid {info.supervisor_pid}, {'ready' if info.ready else 'starting'})")
+    for name, c in components.items():
+        print(f"  {name:<9} pid {c['pid']:<8} {'running' if c['alive'] else 'DEAD':<8} {c['url'] or ''}")
+    print(f"  Temporal UI: {info.temporal_ui_url}")
+    print(f"  export KUBECONFIG={info.kubeconfig}")
+    print("runtimes:" if runtimes else "runtimes: none")
+    for rt in runtimes:
+        suffix = " (spec.suspended)" if rt["suspended"] else ""
+        print(f"  {rt['namespace']}/{rt['name']}: {rt['phase']}{suffix}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    state = StateDir(args.state_dir)
+    pid = state.running_supervisor()
+    if pid is None:
+        print(f"no devstack runs from {state.root}")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            print(f"the devstack (pid {pid}) did not stop within {args.timeout:.0f}s; "
+                  f"see {state.logs}/ and stop it with `kill {pid}`", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    print(f"devstack in {state.root} stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    handlers = {"up": _up, "status": _status, "down": _down}
+    return handlers[args.action](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""A few plain HTTP calls to the devstack's Kubernetes API: server-side apply, create, get, list.
+
+`dev up` and `dev status` need only these against a loopback emulator with no authentication, so
+they skip the official client's discovery and start-up cost.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from xtrinode.models import API_GROUP, API_VERSION
+
+__all__ = ["KubeClient", "KubeError", "crd_path", "custom_path", "http_ok", "is_up", "namespace_path"]
+
+MANAGER = "xtrinode-devstack"
+
+
+class KubeError(OSError):
+    """The API answered with an error; the message carries its status and reason."""
+
+
+def namespace_path(name: str) -> str:
+    return f"/api/v1/namespaces/{name}"
+
+
+def crd_path(name: str) -> str:
+    return f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+
+
+def custom_path(namespace: str | None, plural: str, name: str | None = None) -> str:
+    base = f"/apis/{API_GROUP}/{API_VERSION}"
+    path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= int(response.status) < 300
+    except (OSError, ValueError):
+        return False
+
+
+def is_up(base_url: str) -> bool:
+    return http_ok(f"{base_url}/version")
+
+
+class KubeClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as e:
+            detail = e.read()[:300].decode(errors="replace")
+            raise KubeError(e.code, f"{method} {path}: HTTP {e.code}: {detail}") from e
+
+    def apply(self, path: str, body: dict[str, Any]) -> Any:
+        """Server-side apply as field manager `xtrinode-devstack` (conflicts forced)."""
+        return self._call("PATCH", f"{path}?fieldManager={MANAGER}&force=true", body, "application/apply-patch+yaml")
+
+    def create_if_missing(self, collection: str, body: dict[str, Any]) -> bool:
+        """Create the object; False when it exists already (left as it is)."""
+        try:
+            self._call("POST", f"{collection}?fieldManager={MANAGER}", body)
+        except KubeError as e:
+            if e.errno == 409:
+                return False
+            raise
+        return True
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self._call("GET", path)
+        except KubeError as e:
+            if e.errno == 404:
+                return None
+            raise
+        return found
+
+    def items(self, path: str) -> list[dict[str, Any]]:
+        body = self.get(path) or {}
+        items: list[dict[str, Any]] = body.get("items") or []
+        return items
+
+    def runtimes(self) -> list[dict[str, Any]]:
+        """Every XTrinode: namespace, name, phase, suspended flag and status message."""
+        out = []
+        for obj in self.items(custom_path(None, "xtrinodes")):
+            meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+            out.append({"namespace": meta.get("namespace"), "name": meta.get("name"),
+                        "phase": status.get("phase", "Pending"), "suspended": bool((obj.get("spec") or {}).get("suspended")),
+                        "message": status.get("message", "")})
+        return out
+
+    def pod_pids(self) -> dict[str, int]:
+        """`namespace/pod` -> pid of each running devstack pod process (from its containerID)."""
+        pids: dict[str, int] = {}
+        for pod in self.items("/api/v1/pods"):
+            meta = pod.get("metadata") or {}
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                cid = str(status.get("containerID") or "")
+                if cid.startswith("xtrinode-devstack://") and cid.rsplit("/", 1)[1].isdigit():
+                    pids[f"{meta.get('namespace')}/{meta.get('name')}"] = int(cid.rsplit("/", 1)[1])
+        return pids

