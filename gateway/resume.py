@@ -1,7 +1,7 @@
 """Asking a runtime's workflow to resume: the Temporal update `resume`, one in flight per runtime per replica.
 
 `Resumer.resume(entry)` coalesces concurrent callers onto one update (notes/temporal.md section 1:
-same update id on every retry, own backoff on RESOURCE_EXHAUSTED/UNAVAILABLE) and turns every failure
+same update id on every retry, own backoff on RESOURCE_EXHAUSTED/UNAVAILABLE, in LifecycleClient) and turns every failure
 into `ResumeFailed`, whose message names the runtime and the reason.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -21,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from gateway.metrics import GatewayMetrics
 from gateway.settings import ResumeSettings
 from xtrinode.lifecycle import UPDATE_RESUME, ResumeRequest, RuntimeStatus, workflow_id_for
+from xtrinode.lifecycle_client import LifecycleClient
 from xtrinode.models.routes import RouteEntry
 from xtrinode.trino_protocol import ErrorCode, StandardError
 
@@ -123,34 +122,22 @@ class Resumer:
                 f"runtime {entry.key} could not be resumed: Temporal is unreachable ({str(e)[:200]}); "
                 "retry when the lifecycle service is back"
             ) from e
-        update_id, delay = f"gateway-resume-{uuid.uuid4()}", 0.2
-        for attempt in range(1, self._settings.max_update_attempts + 1):
-            try:
-                status: RuntimeStatus = await client.get_workflow_handle(wf_id).execute_update(
-                    UPDATE_RESUME, ResumeRequest(reason="gateway"), id=update_id, result_type=RuntimeStatus
-                )
-                return status
-            except WorkflowUpdateFailedError as e:
-                raise ResumeFailed(f"runtime {entry.key} could not be resumed: {_cause_text(e)}") from e
-            except WorkflowUpdateRPCTimeoutOrCancelledError as e:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():  # the SDK turns our cancel into this error
-                    raise asyncio.CancelledError() from e
-                if attempt == self._settings.max_update_attempts:
-                    raise ResumeFailed(f"runtime {entry.key} could not be resumed: the resume update timed out") from e
-            except RPCError as e:
-                if e.status == RPCStatusCode.NOT_FOUND:
-                    raise ResumeFailed(
-                        f"runtime {entry.key} could not be resumed: its lifecycle workflow {wf_id!r} is not running "
-                        f"({e.message[:200]}); check that the XTrinode exists and the operator runs"
-                    ) from e
-                if e.status not in _RETRYABLE or attempt == self._settings.max_update_attempts:
-                    raise ResumeFailed(
-                        f"runtime {entry.key} could not be resumed: Temporal answered {e.status.name} ({e.message[:200]})"
-                    ) from e
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
+        lifecycle = LifecycleClient(client, max_attempts=self._settings.max_update_attempts)
+        try:
+            return await lifecycle.update(wf_id, UPDATE_RESUME, ResumeRequest(reason="gateway"))
+        except WorkflowUpdateFailedError as e:
+            raise ResumeFailed(f"runtime {entry.key} could not be resumed: {_cause_text(e)}") from e
+        except WorkflowUpdateRPCTimeoutOrCancelledError as e:
+            raise ResumeFailed(f"runtime {entry.key} could not be resumed: the resume update timed out") from e
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise ResumeFailed(
+                    f"runtime {entry.key} could not be resumed: its lifecycle workflow {wf_id!r} is not running "
+                    f"({e.message[:200]}); check that the XTrinode exists and the operator runs"
+                ) from e
+            raise ResumeFailed(
+                f"runtime {entry.key} could not be resumed: Temporal answered {e.status.name} ({e.message[:200]})"
+            ) from e
 
     async def close(self) -> None:
         flights = list(self._flights.values())

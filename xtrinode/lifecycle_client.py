@@ -13,7 +13,7 @@ import random
 import uuid
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from xtrinode.lifecycle import (
@@ -45,17 +45,18 @@ class LifecycleClient:
 
     async def resume(self, namespace: str, name: str, request: ResumeRequest | None = None) -> RuntimeStatus:
         """Resume and return once the runtime is Ready (raises the workflow's error otherwise)."""
-        return await self._update(workflow_id_for(namespace, name), UPDATE_RESUME, request or ResumeRequest())
+        return await self.update(workflow_id_for(namespace, name), UPDATE_RESUME, request or ResumeRequest())
 
     async def suspend(self, namespace: str, name: str, request: SuspendRequest | None = None) -> RuntimeStatus:
-        return await self._update(workflow_id_for(namespace, name), UPDATE_SUSPEND, request or SuspendRequest())
+        return await self.update(workflow_id_for(namespace, name), UPDATE_SUSPEND, request or SuspendRequest())
 
     async def status(self, namespace: str, name: str) -> RuntimeStatus:
         handle = self.client.get_workflow_handle(workflow_id_for(namespace, name))
         status: RuntimeStatus = await handle.query(QUERY_STATUS, result_type=RuntimeStatus)
         return status
 
-    async def _update(self, workflow_id: str, update: str, arg: Any) -> RuntimeStatus:
+    async def update(self, workflow_id: str, update: str, arg: Any) -> RuntimeStatus:
+        """Send `update` (coalesced, retried) to a workflow by id; `resume`/`suspend` are shortcuts."""
         key = (workflow_id, update, arg.model_dump_json())
         shared = self._shared.get(key)
         if shared is None:
@@ -93,6 +94,12 @@ class LifecycleClient:
                     return result
                 except RPCError as e:
                     if e.status not in RETRYABLE or attempt == self.max_attempts:
+                        raise
+                except WorkflowUpdateRPCTimeoutOrCancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise asyncio.CancelledError() from None  # the SDK turns our cancel into this error
+                    if attempt == self.max_attempts:
                         raise
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self.max_delay)
