@@ -19,3 +19,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Debian's chromium drives the browser test of the Temporal UI (Playwright with the system browser).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing chromium from Debian (for the Temporal UI browser test)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "bootstrap: chromium is missing; the browser test needs it (apt-get install chromium)" >&2
+  fi
+fi
