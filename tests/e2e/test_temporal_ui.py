@@ -2,7 +2,8 @@
 
 Checks: the workflow list filtered by the search attribute `XTrinodePhase="Ready"` shows the demo
 runtime's workflow; its Search Attributes tab shows XTrinodeNamespace, XTrinodeName and
-XTrinodePhase. Screenshots of both pages go to the artifacts dir.
+XTrinodePhase. Screenshots of both pages go to the artifacts dir. `xtrinode dev down` then stops
+the devstack and leaves no process.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ def devstack(tmp_path: Path) -> Iterator[RunningDevstack]:
     stack = start_demo(tmp_path / "state")
     yield stack
     pids = stack.pids()
+    assert "stopped" in stack.sh(f".venv/bin/xtrinode dev down --state-dir {stack.state_dir}", timeout=120)
     stack.stop()
-    assert not [p for p in pids.values() if alive(p)], "the devstack left processes behind"
+    assert not [p for p in pids.values() if alive(p)], "`xtrinode dev down` left processes behind"
 
 
 @pytest.mark.e2e

@@ -1,0 +1,63 @@
+"""`xtrinode dev up` supervision: a component that dies stops the whole devstack.
+
+Checks: `dev status --json` reports every component alive with its URL; after SIGKILL of the
+operator the supervisor says which component exited and where its log is, exits 1, and no
+process it started is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from devstack_helpers import BIN, REPO, alive
+
+COMPONENTS = {"temporal", "kubeapi", "kubelet", "worker", "operator", "gateway"}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_dead_component_stops_the_devstack_and_is_named(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    process = subprocess.Popen(
+        [str(BIN / "xtrinode"), "dev", "up", "--state-dir", str(state), "--no-examples", "--gateway-port", "0",
+         "--temporal-port", "0", "--temporal-ui-port", "0", "--kube-port", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pids: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 90
+        status: dict[str, object] = {}
+        while time.monotonic() < deadline and process.poll() is None:
+            out = subprocess.run([str(BIN / "xtrinode"), "dev", "status", "--json", "--state-dir", str(state)],
+                                 capture_output=True, text=True, cwd=REPO)
+            if out.returncode == 0 and (status := json.loads(out.stdout)).get("ready"):
+                break
+            time.sleep(0.5)
+        assert status.get("ready"), f"not ready in 90s: {status}"
+        components = status["components"]
+        assert isinstance(components, dict) and set(components) == COMPONENTS
+        assert all(c["alive"] for c in components.values())
+        assert status["gateway_url"] == components["gateway"]["url"]
+        assert status["kubeconfig"] == str(state / "kubeconfig") and status["runtimes"] == []
+        pids = {name: c["pid"] for name, c in components.items()}
+        pids["supervisor"] = process.pid
+
+        os.kill(pids["operator"], signal.SIGKILL)
+        _, err = process.communicate(timeout=90)
+        assert process.returncode == 1, err
+        assert "operator exited with code -9" in err and str(state / "logs" / "operator.log") in err
+        left = {name: pid for name, pid in pids.items() if alive(pid)}
+        assert not left, f"left after the devstack stopped: {left}"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.communicate(timeout=60)
+        for pid in pids.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
