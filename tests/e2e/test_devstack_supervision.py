@@ -1,8 +1,9 @@
-"""`xtrinode dev up` supervision: a component that dies stops the whole devstack.
+"""`xtrinode dev up` supervision: a component that dies stops the whole devstack; a restart keeps state.
 
 Checks: `dev status --json` reports every component alive with its URL; after SIGKILL of the
 operator the supervisor says which component exited and where its log is, exits 1, and no
-process it started is left.
+process it started is left. A second `make demo` on the same state dir finds the same workflow
+run, the objects created before and the demo runtime Ready again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from devstack_helpers import BIN, REPO, alive
+from devstack_helpers import BIN, REPO, alive, start_demo
 
 COMPONENTS = {"temporal", "kubeapi", "kubelet", "worker", "operator", "gateway"}
 
@@ -61,3 +62,33 @@ def test_a_dead_component_stops_the_devstack_and_is_named(tmp_path: Path) -> Non
         for pid in pids.values():
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_restart_on_the_same_state_dir_keeps_history_and_cluster(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = start_demo(state)
+    try:
+        describe = ".venv/bin/temporal workflow describe --workflow-id xtrinode/analytics/demo -o json"
+        run_id = json.loads(first.sh(describe))["workflowExecutionInfo"]["execution"]["runId"]
+        first.sh(".venv/bin/kubectl create configmap kept-across-restarts -n analytics --from-literal=a=b")
+        first.sh(f".venv/bin/xtrinode dev down --state-dir {state}", timeout=120)
+        first.stop()
+    except BaseException:
+        first.kill()
+        raise
+    second = start_demo(state)
+    try:
+        assert json.loads(second.sh(describe))["workflowExecutionInfo"]["execution"]["runId"] == run_id
+        assert "kept-across-restarts" in second.sh(".venv/bin/kubectl get configmaps -n analytics")
+        provisions = second.sh(""".venv/bin/temporal workflow list --query "WorkflowType='ProvisionRuntime'\"""")
+        assert "xtrinode/analytics/demo/ProvisionRuntime-" in provisions
+        second.wait_phase("analytics", "demo", "Ready", timeout=60)
+        pids = second.pids()
+    except BaseException:
+        second.kill()
+        raise
+    second.stop()
+    assert not [p for p in pids.values() if alive(p)]
