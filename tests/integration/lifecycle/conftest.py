@@ -30,18 +30,18 @@ SYSTEM_NS = "xtrinode-system"
 _counter = itertools.count()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kubeapi() -> Iterator[ThreadedKubeApiServer]:
     with ThreadedKubeApiServer() as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kubeconfig(kubeapi: ThreadedKubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return kubeapi.write_kubeconfig(tmp_path_factory.mktemp("lifecycle-kube") / "kubeconfig")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
     api = config.new_client_from_config(config_file=str(kubeconfig))
     ext = client.ApiextensionsV1Api(api)
@@ -54,7 +54,7 @@ def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
     api.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def kubelet(kubeconfig: Path, api_client: client.ApiClient,
                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Kubelet]:
     settings = KubeletSettings(
@@ -66,12 +66,12 @@ async def kubelet(kubeconfig: Path, api_client: client.ApiClient,
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lifecycle_queue() -> str:
     return f"xtrinode-lifecycle-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def lifecycle(temporal_client: Client, kubeconfig: Path, kubelet: Kubelet,
                     lifecycle_queue: str) -> AsyncIterator[LifecycleWorker]:
     settings = WorkerSettings(
@@ -83,7 +83,7 @@ async def lifecycle(temporal_client: Client, kubeconfig: Path, kubelet: Kubelet,
         yield worker
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def operator(temporal_client: Client, kubeconfig: Path, lifecycle: LifecycleWorker,
                    lifecycle_queue: str) -> AsyncIterator[Operator]:
     settings = OperatorSettings(

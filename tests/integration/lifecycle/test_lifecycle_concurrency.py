@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
-from lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
 from workers.operator import Operator
 from xtrinode.lifecycle import SIGNAL_SPEC_CHANGED, SpecChange, workflow_id_for
 from xtrinode.lifecycle_client import LifecycleClient

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
 from workflows.state import RuntimeState
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.lifecycle import RUNTIME_WORKFLOW, SIGNAL_SPEC_CHANGED, SpecChange, workflow_id_for

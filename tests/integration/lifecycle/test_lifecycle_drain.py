@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from kubernetes import client
 
-from lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
 from workers.operator import Operator
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.lifecycle import ResumeRequest

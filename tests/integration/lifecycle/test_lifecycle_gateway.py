@@ -17,7 +17,7 @@ from kubernetes import client
 from temporalio.testing import WorkflowEnvironment
 
 from gateway import GatewaySettings, create_app
-from lifecycle_helpers import GATEWAY_NS, Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, runtime_body, tpch_catalog
 from workers.operator import Operator
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.devstack.resolver import ServiceResolver

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
 from workers.lifecycle import workflow_runner
 from workers.operator import Operator
 from workflows.runtime import RuntimeWorkflow

@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
 from workers.operator import Operator
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.lifecycle import UPDATE_RESUME, ResumeRequest, RuntimeStatus, workflow_id_for
