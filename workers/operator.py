@@ -82,6 +82,11 @@ class Operator:
         self._elector: LeaseElector | None = None
         self.forwarded = 0
 
+    @property
+    def is_active(self) -> bool:
+        """Whether this replica holds the Lease and forwards (the others only watch)."""
+        return self._elector is not None and self._elector.is_leader
+
     # -- process lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         self._api = api = kube_api_client(self.settings.kubeconfig)
