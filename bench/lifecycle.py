@@ -1,5 +1,6 @@
 """Lifecycle benchmark on the devstack parts (Temporal dev server, Kubernetes API emulator, kubelet,
-Trino emulator, lifecycle worker, operator), all on this machine, printed in one run:
+Trino emulator, lifecycle worker, operator), each its own process as in `xtrinode dev up`, all on
+this machine, printed in one run:
 
 1. baseline: how long a coordinator process takes to start and answer /v1/info not starting;
 2. resume: update `resume` to Ready on a suspended runtime, and the control-plane overhead
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,9 @@ from kubernetes import client, config
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workers.lifecycle import LifecycleWorker, WorkerSettings
-from workers.operator import Operator, OperatorSettings
-from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
-from xtrinode.devstack.kubelet import Kubelet, KubeletSettings
 from xtrinode.lifecycle_client import LifecycleClient
 from xtrinode.models import API_GROUP, API_VERSION
-from xtrinode.temporal import SEARCH_ATTRIBUTES, TemporalSettings, dynamic_config_args
+from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,6 +82,34 @@ async def wait_all_ready(custom: client.CustomObjectsApi, namespace: str, count:
     raise TimeoutError(f"only some of {count} runtimes were Ready after {timeout:.0f}s")
 
 
+class Processes:
+    """The components as subprocesses, logs in the state dir, stopped (SIGTERM, then SIGKILL) at the end."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *argv: str) -> None:
+        log = (self.state / f"{name}.log").open("wb")
+        self.procs.append(subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True))
+        log.close()
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runtimes", type=int, default=200)
@@ -98,45 +122,51 @@ async def main() -> None:
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         data_converter=pydantic_data_converter, search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_extra_args=dynamic_config_args())
+    processes = Processes(state)
     try:
-        with ThreadedKubeApiServer() as kubeapi:
-            kubeconfig = kubeapi.write_kubeconfig(state / "kubeconfig")
-            api = config.new_client_from_config(config_file=str(kubeconfig))
-            ext, core, custom = client.ApiextensionsV1Api(api), client.CoreV1Api(api), client.CustomObjectsApi(api)
-            import yaml
+        kube_port = _free_port()
+        kubeconfig = state / "kubeconfig"
+        processes.start("kubeapi", "-m", "xtrinode.devstack.kubeapi", "--port", str(kube_port),
+                        "--kubeconfig", str(kubeconfig))
+        while not kubeconfig.exists():
+            await asyncio.sleep(0.05)
+        api = config.new_client_from_config(config_file=str(kubeconfig))
+        ext, core, custom = client.ApiextensionsV1Api(api), client.CoreV1Api(api), client.CustomObjectsApi(api)
+        import yaml
 
-            for path in sorted((REPO / "deploy" / "crds").rglob("*.yaml")):
-                ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-            for ns in ("xtrinode-gateway", "xtrinode-system", "bench-resume", "bench-scale"):
-                core.create_namespace({"metadata": {"name": ns}})
-            kubelet_settings = KubeletSettings(kubeconfig=kubeconfig, state_dir=state / "kubelet",
-                                               readiness_poll_interval=timedelta(seconds=0.05))
-            queue = TemporalSettings(task_queue="bench-lifecycle")
-            async with Kubelet(kubelet_settings) as kubelet, \
-                    LifecycleWorker(env.client, WorkerSettings(temporal=queue, kubeconfig=kubeconfig,
-                                                               services_file=kubelet.settings.services_file)), \
-                    Operator(env.client, OperatorSettings(temporal=queue, kubeconfig=kubeconfig,
-                                                          watch_timeout_seconds=2)):
-                lifecycle = LifecycleClient(env.client)
-                await asyncio.to_thread(custom.create_namespaced_custom_object, API_GROUP, API_VERSION,
-                                        "bench-resume", "xtrinodes", runtime("bench-resume", "r"))
-                await wait_all_ready(custom, "bench-resume", 1, 120)
-                resumes = []
-                for _ in range(args.rounds):
-                    await lifecycle.suspend("bench-resume", "r")
-                    started = time.perf_counter()
-                    await lifecycle.resume("bench-resume", "r")
-                    resumes.append(time.perf_counter() - started)
+        for path in sorted((REPO / "deploy" / "crds").rglob("*.yaml")):
+            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        for ns in ("xtrinode-gateway", "xtrinode-system", "bench-resume", "bench-scale"):
+            core.create_namespace({"metadata": {"name": ns}})
+        address = env.client.service_client.config.target_host
+        processes.start("kubelet", "-m", "xtrinode.devstack.kubelet", "--kubeconfig", str(kubeconfig),
+                        "--state-dir", str(state / "kubelet"), "--readiness-poll-interval", "100ms")
+        processes.start("worker", "-m", "xtrinode.cli", "worker", "--temporal-address", address,
+                        "--task-queue", "bench-lifecycle", "--kubeconfig", str(kubeconfig),
+                        "--services-file", str(state / "kubelet" / "services.json"))
+        processes.start("operator", "-m", "xtrinode.cli", "operator", "--temporal-address", address,
+                        "--kubeconfig", str(kubeconfig), "--task-queue", "bench-lifecycle")
+        lifecycle = LifecycleClient(env.client)
+        await asyncio.to_thread(custom.create_namespaced_custom_object, API_GROUP, API_VERSION,
+                                "bench-resume", "xtrinodes", runtime("bench-resume", "r"))
+        await wait_all_ready(custom, "bench-resume", 1, 120)
+        resumes = []
+        for _ in range(args.rounds):
+            await lifecycle.suspend("bench-resume", "r")
+            started = time.perf_counter()
+            await lifecycle.resume("bench-resume", "r")
+            resumes.append(time.perf_counter() - started)
 
-                started = time.perf_counter()
-                for i in range(args.runtimes):
-                    await asyncio.to_thread(custom.create_namespaced_custom_object, API_GROUP, API_VERSION,
-                                            "bench-scale", "xtrinodes", runtime("bench-scale", f"r{i:03d}"))
-                created = time.perf_counter() - started
-                ready = await wait_all_ready(custom, "bench-scale", args.runtimes, args.timeout)
-                total = created + ready
-            api.close()
+        started = time.perf_counter()
+        for i in range(args.runtimes):
+            await asyncio.to_thread(custom.create_namespaced_custom_object, API_GROUP, API_VERSION,
+                                    "bench-scale", "xtrinodes", runtime("bench-scale", f"r{i:03d}"))
+        created = time.perf_counter() - started
+        ready = await wait_all_ready(custom, "bench-scale", args.runtimes, args.timeout)
+        total = created + ready
+        api.close()
     finally:
+        processes.stop()
         await env.shutdown()
         shutil.rmtree(state, ignore_errors=True)
     base, resume = statistics.median(baseline), statistics.median(resumes)

@@ -251,6 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xtrinode operator", description=__doc__)
     parser.add_argument("--temporal-address", default="127.0.0.1:7233")
     parser.add_argument("--temporal-namespace", default="default")
+    parser.add_argument("--task-queue", default="xtrinode-lifecycle", help="task queue of the lifecycle worker")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
     parser.add_argument("--namespace", action="append", default=[], help="watched namespace (repeatable; default all)")
     parser.add_argument("--resync-period", default="5m")
@@ -275,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = OperatorSettings(
-        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace),
+        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace,
+                                  task_queue=args.task_queue),
         kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
         resync_period=parse_duration(args.resync_period), lease_namespace=args.lease_namespace,
     )
