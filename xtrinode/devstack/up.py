@@ -9,6 +9,7 @@ on its own stops the whole devstack (exit 1, the log named); SIGINT/SIGTERM stop
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import signal
 import socket
@@ -72,10 +73,31 @@ class _Component:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _free_port(taken: set[int]) -> int:
+    """A free port *below* the kernel's ephemeral range: ports other processes get by binding port 0
+    (the Temporal dev server's internal services, test servers) never collide with it before our
+    component binds it."""
+    low = _ephemeral_range()[0]
+    floor = 10000 if low > 12000 else 1024
+    for _ in range(200):
+        port = random.randint(floor, low - 1)
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise DevstackError(f"found no free port between {floor} and {low - 1}; pass explicit ports (--gateway-port ...)")
 
 
 def _check_port(port: int, what: str, flag: str) -> None:
@@ -144,13 +166,13 @@ class Supervisor:
     # -- start -------------------------------------------------------------------------------
     def _ports(self) -> tuple[int, int, int, int]:
         s = self.settings
-        chosen = []
+        chosen: list[int] = []
         for port, what, flag in ((s.gateway_port, "gateway", "--gateway-port"),
                                  (s.temporal_port, "Temporal frontend", "--temporal-port"),
                                  (s.temporal_ui_port, "Temporal UI", "--temporal-ui-port"),
                                  (s.kube_port, "Kubernetes API", "--kube-port")):
             if port == 0:
-                port = _free_port()
+                port = _free_port(set(chosen))
             else:
                 _check_port(port, what, flag)
             chosen.append(port)
