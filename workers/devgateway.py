@@ -28,7 +28,10 @@ log = logging.getLogger("xtrinode.gateway")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xtrinode gateway", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="xtrinode gateway",
+        description="The Trino-aware query gateway. With --services-file (the devstack), route backends resolve "
+        "through the kubelet's services.json.")
     parser.add_argument("--config", "-c", help="YAML settings file (as for `python -m gateway`)")
     parser.add_argument("--port", type=int, help="override listen.port")
     parser.add_argument("--services-file", type=Path,
