@@ -1,7 +1,6 @@
-"""`python -m xtrinode.devstack.jsonlog MODULE [ARGS...]`: run a component's `python -m MODULE` with
-JSON-lines logging, so every devstack log under `<state-dir>/logs/` is structured the same way.
+"""`python -m xtrinode.devstack.jsonlog MODULE [ARGS...]`: `python -m MODULE` with JSON-lines logging.
 
-The root logger gets a JSON handler first; the component's own `logging.basicConfig` then keeps it.
+The root logger gets the JSON handler first, so the component's own `logging.basicConfig` keeps it.
 """
 
 from __future__ import annotations

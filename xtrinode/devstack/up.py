@@ -1,9 +1,7 @@
-"""`xtrinode dev up`: start, supervise and stop the whole product on one machine.
+"""`xtrinode dev up`: start the whole product as child processes, apply the CRDs and demo runtime, wait.
 
-Starts the Temporal dev server, the Kubernetes API emulator, the kubelet, the lifecycle worker, the
-operator and the gateway as child processes (each in its own session, logs under `<state>/logs/`),
-applies the CRDs and the demo runtime, prints where everything is and waits. A component that exits
-on its own stops the whole devstack (exit 1, the log named); SIGINT/SIGTERM stop it cleanly (exit 0).
+A component that exits on its own stops the whole devstack (exit 1, its log named); SIGINT/SIGTERM
+stop every process cleanly (exit 0). Logs go to `<state-dir>/logs/<component>.log`.
 """
 
 from __future__ import annotations
