@@ -3,7 +3,8 @@
 Checks: `dev status --json` reports every component alive with its URL; after SIGKILL of the
 operator the supervisor says which component exited and where its log is, exits 1, and no
 process it started is left. A second `make demo` on the same state dir finds the same workflow
-run, the objects created before and the demo runtime Ready again.
+run, the objects created before and the demo runtime Ready again. Ctrl-C while it starts stops what
+was started (no process mentions the state dir afterwards).
 """
 
 from __future__ import annotations
@@ -92,3 +93,42 @@ def test_a_restart_on_the_same_state_dir_keeps_history_and_cluster(tmp_path: Pat
         raise
     second.stop()
     assert not [p for p in pids.values() if alive(p)]
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and alive(int(entry.name)):
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_ctrl_c_during_start_stops_what_was_started(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    process = subprocess.Popen(
+        [str(BIN / "xtrinode"), "dev", "up", "--state-dir", str(state), "--gateway-port", "0", "--temporal-port", "0",
+         "--temporal-ui-port", "0", "--kube-port", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (state / "logs" / "kubeapi.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_mentioning(str(state)), "nothing started within 30s"
+        os.killpg(process.pid, signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, out
+        assert "xtrinode dev up: stopped" in out
+        assert not _processes_mentioning(str(state))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)

@@ -6,6 +6,7 @@ stop every process cleanly (exit 0). Logs go to `<state-dir>/logs/<component>.lo
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import shlex
@@ -127,6 +128,7 @@ class Supervisor:
         self.out = out or sys.stdout
         self.components: dict[str, _Component] = {}
         self.pod_pids: dict[str, int] = {}
+        self._info: DevstackInfo | None = None
         self._stop_signal: int | None = None
         self._raise_on_signal = True
         bindir = Path(sys.executable).parent
@@ -262,7 +264,7 @@ class Supervisor:
             env = {**os.environ, "PYTHONUNBUFFERED": "1", **component.extra_env}
             component.process = subprocess.Popen(
                 component.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                cwd=self.state.root, start_new_session=True, close_fds=True)
+                cwd=self.state.root, start_new_session=True, close_fds=True, preexec_fn=_die_with_parent)
         self.components[component.name] = component
 
     def _wait_ready(self, components: list[_Component]) -> None:
@@ -372,7 +374,8 @@ class Supervisor:
             return
         if any(k not in self.pod_pids or self.pod_pids[k] != v for k, v in pods.items()):
             self.pod_pids.update(pods)
-            self._publish(self._info)
+            if self._info is not None:
+                self._publish(self._info)
 
     def _supervise(self) -> int:
         last_pods = 0.0
@@ -401,8 +404,7 @@ class Supervisor:
         # The kubelet ends its pods; a kubelet that had to be killed may leave some behind.
         for pid in self.pod_pids.values():
             _kill_group(pid)
-        info = getattr(self, "_info", None)
-        if info is not None:
+        if self._info is not None:
             self.state.info_file.unlink(missing_ok=True)
         print("xtrinode dev up: stopped", file=sys.stderr, flush=True)
 
@@ -431,6 +433,15 @@ class Supervisor:
                      f"(started in {took:.1f}s)")
         lines.append(READY_LINE)
         print("\n".join(lines), file=self.out, flush=True)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the supervisor dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _display_path(path: str) -> str:
