@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         QUERY_STATUS,
         RUNTIME_WORKFLOW,
         SIGNAL_DELETED,
+        SIGNAL_REQUEST_RESUME,
+        SIGNAL_REQUEST_SUSPEND,
         SIGNAL_SPEC_CHANGED,
         UPDATE_RESUME,
         UPDATE_SUSPEND,
@@ -108,17 +110,39 @@ class RuntimeWorkflow:
         self.state.deleted = True
         self._dirty = True
 
-    @workflow.update(name=UPDATE_RESUME)
-    async def resume(self, request: ResumeRequest) -> RuntimeStatus:
+    @workflow.signal(name=SIGNAL_REQUEST_RESUME)
+    def request_resume(self, request: ResumeRequest) -> None:
+        """Fire-and-forget resume (CLI and scripts); the `resume` update is the one that answers."""
+        runtime = self.state.spec_model()
+        if self.state.deleted or runtime is None or runtime.spec.suspended:
+            workflow.logger.warning("resume signal ignored: runtime is being deleted, has no spec or "
+                                    "spec.suspended is true")
+            return
+        self._wake(request, runtime.spec.wake_min_workers, runtime.spec.wake_ttl)
+        if self.state.phase != "Ready" or self._suspending_soon():
+            self.state.resume_requested = True
+        self._dirty = True
+
+    @workflow.signal(name=SIGNAL_REQUEST_SUSPEND)
+    def request_suspend(self, request: SuspendRequest) -> None:
+        """Fire-and-forget suspend; the `suspend` update is the one that answers."""
+        if not self.state.deleted and self.state.phase != "Suspended":
+            self.state.suspend_requested = True
+            self._dirty = True
+
+    def _wake(self, request: ResumeRequest, spec_floor: int | None, spec_ttl: timedelta) -> None:
         now = workflow.now()
         self.state.last_activity = now
+        floor = request.wake_min_workers if request.wake_min_workers is not None else spec_floor
+        if floor:
+            self.state.wake_min_workers = floor
+            self.state.wake_expires_at = now + (request.wake_ttl or spec_ttl)
+
+    @workflow.update(name=UPDATE_RESUME)
+    async def resume(self, request: ResumeRequest) -> RuntimeStatus:
         runtime = self.state.spec_model()
         assert runtime is not None  # the validator rejects a workflow without a spec
-        floor = request.wake_min_workers if request.wake_min_workers is not None else runtime.spec.wake_min_workers
-        if floor:
-            ttl = request.wake_ttl or runtime.spec.wake_ttl
-            self.state.wake_min_workers = floor
-            self.state.wake_expires_at = now + ttl
+        self._wake(request, runtime.spec.wake_min_workers, runtime.spec.wake_ttl)
         if self.state.phase == "Ready" and not self._suspending_soon():
             self._dirty = True  # the wake floor may need a scale
             return self.state.status()

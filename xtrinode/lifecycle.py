@@ -17,6 +17,8 @@ __all__ = [
     "RUNTIME_WORKFLOW",
     "SIGNAL_SPEC_CHANGED",
     "SIGNAL_DELETED",
+    "SIGNAL_REQUEST_RESUME",
+    "SIGNAL_REQUEST_SUSPEND",
     "UPDATE_RESUME",
     "UPDATE_SUSPEND",
     "QUERY_STATUS",
@@ -33,6 +35,8 @@ __all__ = [
 RUNTIME_WORKFLOW = "RuntimeWorkflow"
 SIGNAL_SPEC_CHANGED = "spec_changed"
 SIGNAL_DELETED = "deleted"
+SIGNAL_REQUEST_RESUME = "request_resume"
+SIGNAL_REQUEST_SUSPEND = "request_suspend"
 UPDATE_RESUME = "resume"
 UPDATE_SUSPEND = "suspend"
 QUERY_STATUS = "status"

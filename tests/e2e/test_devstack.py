@@ -45,9 +45,14 @@ UPDATE_SUSPEND = (".venv/bin/temporal workflow update execute --workflow-id xtri
 UPDATE_RESUME = (".venv/bin/temporal workflow update execute --workflow-id xtrinode/analytics/demo "
                  """--name resume --input '{"reason": "cli"}'""")
 QUERY_STATUS = ".venv/bin/temporal workflow query --workflow-id xtrinode/analytics/demo --name status"
+SIGNAL_SUSPEND = (".venv/bin/temporal workflow signal --workflow-id xtrinode/analytics/demo "
+                  """--name request_suspend --input '{"reason": "cli"}'""")
+SIGNAL_RESUME = (".venv/bin/temporal workflow signal --workflow-id xtrinode/analytics/demo "
+                 """--name request_resume --input '{"reason": "cli"}'""")
 DEV_STATUS = ".venv/bin/xtrinode dev status"
 TOUR = [KUBECTL_GET, KUBECTL_APPLY, KUBECTL_WAIT_READY, KUBECTL_WAIT_SUSPENDED, QUERY_SECOND, PATCH_SUSPEND,
-        PATCH_RESUME, LIST_SUSPENDED, LIST_READY, UPDATE_SUSPEND, UPDATE_RESUME, QUERY_STATUS, DEV_STATUS]
+        PATCH_RESUME, LIST_SUSPENDED, LIST_READY, UPDATE_SUSPEND, UPDATE_RESUME, QUERY_STATUS, SIGNAL_SUSPEND,
+        SIGNAL_RESUME, DEV_STATUS]
 
 
 def test_every_tour_command_is_in_the_readme() -> None:
@@ -106,6 +111,11 @@ def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         assert "phase:Suspended" in stack.sh(UPDATE_SUSPEND, timeout=100)
         assert '"phase":"Suspended"' in stack.sh(QUERY_STATUS)
         assert "phase:Ready" in stack.sh(UPDATE_RESUME, timeout=100)
+        # ... and the signals, fire and forget: the phase follows.
+        stack.sh(SIGNAL_SUSPEND)
+        _wait_listed(stack, LIST_SUSPENDED, "xtrinode/analytics/demo", timeout=100)
+        stack.sh(SIGNAL_RESUME)
+        _wait_listed(stack, LIST_READY, "xtrinode/analytics/demo", timeout=100)
         status = stack.sh(f"{DEV_STATUS} --state-dir {stack.state_dir}")
         assert "analytics/second: Ready" in status and "gateway" in status
 

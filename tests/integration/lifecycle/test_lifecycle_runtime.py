@@ -15,7 +15,15 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from .lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
 from workers.operator import Operator
 from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.lifecycle import UPDATE_RESUME, ResumeRequest, RuntimeStatus, workflow_id_for
+from xtrinode.lifecycle import (
+    SIGNAL_REQUEST_RESUME,
+    SIGNAL_REQUEST_SUSPEND,
+    UPDATE_RESUME,
+    ResumeRequest,
+    RuntimeStatus,
+    SuspendRequest,
+    workflow_id_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
@@ -144,3 +152,18 @@ async def test_catalog_selection_and_image_changes_reach_the_cluster(
     events = await asyncio.to_thread(cluster.core.list_namespaced_event, namespace)
     reasons = {e.reason for e in events.items if e.involved_object.name == "shift"}
     assert {"Provisioning", "Ready"} <= reasons
+
+
+async def test_suspend_and_resume_signals_for_cli_clients(
+    cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
+) -> None:
+    """`temporal workflow signal --name request_suspend|request_resume`: fire and forget, same outcome."""
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "cli"))
+    await eventually(lambda: _is(cluster.phase(namespace, "cli"), "Ready"), "phase Ready", timeout=90)
+    handle = temporal_client.get_workflow_handle(workflow_id_for(namespace, "cli"))
+    await handle.signal(SIGNAL_REQUEST_SUSPEND, SuspendRequest(reason="cli"))
+    await eventually(lambda: _is(cluster.phase(namespace, "cli"), "Suspended"), "Suspended by signal", timeout=60)
+    await handle.signal(SIGNAL_REQUEST_RESUME, ResumeRequest(reason="cli"))
+    await eventually(lambda: _is(cluster.phase(namespace, "cli"), "Ready"), "Ready by signal", timeout=60)
+    assert await cluster.route_state(namespace, "cli") == "RUNNING"
