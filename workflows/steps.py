@@ -48,14 +48,19 @@ __all__ = [
 ]
 
 
-async def _api(activity_method: Callable[..., Any], arg: Any) -> Any:
-    """A quick API call, retried with backoff until it works (a flaky API server must not fail a step)."""
+async def _api(activity_method: Callable[..., Any], arg: Any, heartbeat: timedelta | None = None) -> Any:
+    """A quick API call, retried with backoff until it works (a flaky API server must not fail a step).
+
+    `heartbeat` is for calls that heartbeat as they go (apply): a killed worker is noticed in that
+    long instead of the whole start-to-close timeout.
+    """
     return await workflow.execute_activity_method(
         activity_method,
         arg,
         # An apply of a whole runtime takes well under a second on a healthy API server; a minute
         # leaves room for an overloaded one (200 runtimes provisioning at once on 2 cores).
         start_to_close_timeout=timedelta(seconds=60),
+        heartbeat_timeout=heartbeat,
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
     )
 
@@ -137,7 +142,9 @@ async def _apply_and_wait(inp: StepInput, *, coordinator: int) -> StepResult:
     applied = await _api(
         KubernetesActivities.apply_runtime,
         ApplyInput(runtime=inp.runtime, catalogs=inp.catalogs, secret_versions=inp.secret_versions,
-                   coordinator_replicas=coordinator, worker_replicas=inp.worker_replicas))
+                   coordinator_replicas=coordinator, worker_replicas=inp.worker_replicas),
+        heartbeat=timedelta(seconds=15),  # it heartbeats after every object
+    )
     if coordinator == 0:
         return StepResult(coordinator_url=applied.coordinator_url, catalogs=applied.catalogs,
                           message="objects applied; compute stays at zero while suspended")

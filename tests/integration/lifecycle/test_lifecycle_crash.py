@@ -90,6 +90,7 @@ async def _deployments(cluster: Cluster, namespace: str) -> list[str]:
     return sorted(d.metadata.name for d in items.items)
 
 
+@pytest.mark.timeout(420)  # three kills, each noticed by Temporal only through activity timeouts
 async def test_killed_worker_mid_provision_suspend_and_resume_converges(
     api_client: client.ApiClient, namespace: str, worker: WorkerProcess, temporal_client: Client
 ) -> None:
