@@ -5,8 +5,6 @@ Also the names shared by every process: task queue, search attribute keys, dev-s
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
@@ -86,5 +84,3 @@ def search_attribute_args() -> list[str]:
     """`--search-attribute` flags registering our keyword attributes at server start."""
     return [arg for key in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{key.name}=Keyword")]
 
-
-DEFAULT_ACTIVITY_TIMEOUT = timedelta(seconds=30)
