@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -42,9 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def serve(settings: GatewaySettings) -> None:
+async def serve(settings: GatewaySettings, backend_resolver: Callable[[str], str] | None = None) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests get a few seconds to finish."""
-    app = create_app(settings)
+    app = create_app(settings, backend_resolver=backend_resolver)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()
@@ -61,8 +61,17 @@ async def serve(settings: GatewaySettings) -> None:
         await runner.cleanup()
 
 
-def run_gateway(argv: Sequence[str] | None = None) -> int:
-    """Parse flags, load settings, serve; returns the exit code (2 for unusable settings)."""
+def run_gateway(
+    argv: Sequence[str] | None = None,
+    *,
+    backend_resolver: Callable[[str], str] | None = None,
+    start_hint: str = "",
+) -> int:
+    """Parse flags, load settings, serve; returns the exit code (2 for unusable settings).
+
+    `backend_resolver` maps route backends to where to connect (the devstack passes its service
+    map); `start_hint` is appended to a start failure (e.g. which flag picks another port).
+    """
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -75,8 +84,8 @@ def run_gateway(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(_JsonFormatter())
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, backend_resolver))
     except (OSError, ValueError) as e:
-        print(f"error: the gateway could not start: {e}", file=sys.stderr)
+        print(f"error: the gateway could not start: {e}{start_hint}", file=sys.stderr)
         return 1
     return 0
