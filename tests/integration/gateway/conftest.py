@@ -8,8 +8,6 @@ need their own start one with `TrinoNode`). Nothing here reaches into gateway in
 from __future__ import annotations
 
 import contextlib
-import itertools
-import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,10 @@ from aiohttp import web
 
 from gateway import GatewaySettings, create_app
 from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, coordinator_settings, eventually
+from tests.kube_fixtures import namespace_name
 from xtrinode.devstack.kubeapi import KubeApiServer
 from xtrinode.devstack.trino import TrinoNode
 
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +52,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def routes_cm(kube: KubeApiServer, http: aiohttp.ClientSession, request: pytest.FixtureRequest) -> RoutesConfigMap:
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    namespace = f"gw-{base}-{next(_counter)}"
+    namespace = namespace_name(request, prefix="gw-")
     async with http.post(f"{kube.url}/api/v1/namespaces", json={"metadata": {"name": namespace}}) as response:
         assert response.status == 201, await response.text()
     return RoutesConfigMap(http, kube.url, namespace)

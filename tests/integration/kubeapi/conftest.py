@@ -7,24 +7,21 @@ test gets its own namespace. Sync tests are fine: the server's loop is not the p
 from __future__ import annotations
 
 import copy
-import itertools
 import os
-import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
-from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
+from tests.kube_fixtures import api_client, apps, core, kubeapi, kubeconfig, namespace  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[3]
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
-_counter = itertools.count()
 
 WIDGET_GROUP = "test.xtrinode.io"
 WIDGET_CRD: dict[str, Any] = {
@@ -95,34 +92,6 @@ WIDGET_CRD: dict[str, Any] = {
 
 
 @pytest.fixture(scope="session")
-def kubeapi() -> Iterator[ThreadedKubeApiServer]:
-    with ThreadedKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def kubeconfig(kubeapi: ThreadedKubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return kubeapi.write_kubeconfig(tmp_path_factory.mktemp("kubeapi") / "kubeconfig")
-
-
-@pytest.fixture(scope="session")
-def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kubeconfig))
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture(scope="session")
-def apps(api_client: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture(scope="session")
 def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
 
@@ -139,14 +108,6 @@ def widgets(api_client: client.ApiClient) -> str:
     ext = client.ApiextensionsV1Api(api_client)
     ext.create_custom_resource_definition(WIDGET_CRD)
     return WIDGET_GROUP
-
-
-@pytest.fixture
-def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{base}-{next(_counter)}"
-    core.create_namespace({"metadata": {"name": name}})
-    return name
 
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]

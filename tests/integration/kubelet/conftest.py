@@ -6,57 +6,17 @@ Each test's kubelet manages only that test's namespace; its teardown checks no t
 
 from __future__ import annotations
 
-import itertools
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
 
 from kubelet_helpers import kubelet_settings
-from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
+from tests.kube_fixtures import api_client, apps, core, kubeapi, kubeconfig, namespace  # noqa: F401 (fixtures)
 from xtrinode.devstack.kubelet import Kubelet
 
-_counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def kubeapi() -> Iterator[ThreadedKubeApiServer]:
-    with ThreadedKubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def kubeconfig(kubeapi: ThreadedKubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return kubeapi.write_kubeconfig(tmp_path_factory.mktemp("kubeapi") / "kubeconfig")
-
-
-@pytest.fixture(scope="session")
-def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kubeconfig))
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def core(api_client: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture(scope="session")
-def apps(api_client: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api_client)
-
-
-@pytest.fixture
-def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{base}-{next(_counter)}"
-    core.create_namespace({"metadata": {"name": name}})
-    return name
 
 
 @pytest.fixture

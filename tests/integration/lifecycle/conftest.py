@@ -6,8 +6,6 @@ All session-scoped (started once); each test creates its own namespace and runti
 
 from __future__ import annotations
 
-import itertools
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -18,6 +16,7 @@ import yaml
 from kubernetes import client, config
 from temporalio.client import Client
 
+from tests.kube_fixtures import namespace_name
 from workers.lifecycle import LifecycleWorker, WorkerSettings
 from workers.operator import Operator, OperatorSettings
 from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
@@ -27,7 +26,6 @@ from xtrinode.temporal import TemporalSettings
 REPO = Path(__file__).resolve().parents[3]
 GATEWAY_NS = "xtrinode-gateway"
 SYSTEM_NS = "xtrinode-system"
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="package")
@@ -97,7 +95,6 @@ async def operator(temporal_client: Client, kubeconfig: Path, lifecycle: Lifecyc
 
 @pytest.fixture
 def namespace(api_client: client.ApiClient, request: pytest.FixtureRequest) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{base}-{next(_counter)}"
+    name = namespace_name(request)
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
     return name
