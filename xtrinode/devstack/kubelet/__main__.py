@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--namespace", action="append", default=[], help="manage only this namespace (repeatable)")
     parser.add_argument("--resync-period", default="5m", help="re-list period, e.g. 5m (default %(default)s)")
     parser.add_argument("--readiness-poll-interval", default="1s", help="readiness probe period (default %(default)s)")
+    parser.add_argument("--in-process-nodes", action="store_true",
+                        help="host every pod's emulated Trino inside the kubelet process (for scale tests with "
+                             "hundreds of runtimes); default: one OS process per pod")
     parser.add_argument("--trino-home", type=Path, help="a real Trino install (not implemented yet)")
     parser.add_argument("--emulator-arg", action="append", default=[],
                         help="extra flag for every emulator process, e.g. --emulator-arg=--announce-interval=1s")
@@ -59,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kubeconfig=args.kubeconfig, state_dir=args.state_dir, node_name=args.node_name,
             namespaces=tuple(args.namespace), resync_period=parse_duration(args.resync_period),
             readiness_poll_interval=parse_duration(args.readiness_poll_interval), trino_home=args.trino_home,
-            emulator_args=tuple(args.emulator_arg),
+            emulator_args=tuple(args.emulator_arg), in_process_nodes=args.in_process_nodes,
         )
         asyncio.run(_run(settings))
     except (ValueError, RuntimeError, NotImplementedError) as e:

@@ -17,6 +17,7 @@ import aiohttp
 
 from .api import ClusterApi, ClusterApiError
 from .objects import TEMPLATE_HASH_LABEL, JsonDict, ObjectKey, controller_uid, key_of, now_iso, template_hash
+from .inprocess import InProcessRuntime
 from .pods import LocalPod
 from .proxy import ServiceProxy
 from .rollout import PodView, deployment_status, plan_rollout
@@ -46,8 +47,12 @@ class Kubelet:
         self.settings = settings
         self.runtime: PodRuntime
         if runtime is None:
-            runtime = (LauncherRuntime(settings.trino_home) if settings.trino_home is not None
-                       else EmulatorRuntime(settings.python, settings.emulator_args))
+            if settings.trino_home is not None:
+                runtime = LauncherRuntime(settings.trino_home)
+            elif settings.in_process_nodes:
+                runtime = InProcessRuntime(settings.emulator_args)
+            else:
+                runtime = EmulatorRuntime(settings.python, settings.emulator_args)
         self.runtime = runtime
         self.objects: dict[str, dict[ObjectKey, JsonDict]] = {kind: {} for kind in _KINDS}
         """What the watches say: deployments and services of managed namespaces, pods bound to this node."""
@@ -163,6 +168,11 @@ class Kubelet:
     def processes(self) -> dict[str, int]:
         """`namespace/pod` -> pid of each running local process (for tests and status displays)."""
         return {f"{p.namespace}/{p.name}": p.process.pid for p in self.local.values()
+                if p.process is not None and p.process.pid is not None and p.process.returncode is None}
+
+    def containers(self) -> dict[str, str]:
+        """`namespace/pod` -> container id of each running container, OS process or in-process node."""
+        return {f"{p.namespace}/{p.name}": p.process.container_id for p in self.local.values()
                 if p.process is not None and p.process.returncode is None}
 
     # -- what the pods need (PodHost) --------------------------------------------------------

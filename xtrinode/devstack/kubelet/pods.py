@@ -28,7 +28,7 @@ from .podspec import (
     resolve_env,
     shutdown_hook,
 )
-from .process import LocalProcess
+from .process import PodProcess
 from .runtime import PodLaunch, PodRuntime
 from .servicemap import LOCAL_IP
 from .settings import KubeletSettings
@@ -94,7 +94,7 @@ class LocalPod:
         self.directory = host.settings.pods_dir / f"{self.namespace}_{self.name}"
         self.log_path = host.settings.logs_dir / f"{self.namespace}_{self.name}.log"
         self.ports: dict[int, int] = {}
-        self.process: LocalProcess | None = None
+        self.process: PodProcess | None = None
         self.ready = False
         self.reported_ready = False
         """Readiness as last published in Endpoints and services.json; pod and Deployment status report this."""
@@ -152,7 +152,7 @@ class LocalPod:
         write_pod_files(self.directory, planned)
         return PodLaunch(
             namespace=self.namespace, pod=self.name, role="coordinator" if coordinator else "worker",
-            config_dir=self.directory, port=self.ports[container_port], log_path=self.log_path,
+            config_dir=self.directory, port=self.ports[container_port], host=LOCAL_IP, log_path=self.log_path,
             env=self._env, discovery_uri=discovery,
         )
 
@@ -235,12 +235,12 @@ class LocalPod:
         except TimeoutError:
             pass
 
-    def _termination(self, process: LocalProcess, code: int) -> JsonDict:
+    def _termination(self, process: PodProcess, code: int) -> JsonDict:
         return {"exitCode": code if code >= 0 else 128 - code, "reason": "Completed" if code == 0 else "Error",
                 "startedAt": process.started_at, "finishedAt": now_iso(),
-                "containerID": f"xtrinode-devstack://{process.pid}"}
+                "containerID": process.container_id}
 
-    async def _supervise(self, process: LocalProcess) -> int:
+    async def _supervise(self, process: PodProcess) -> int:
         """Probe readiness until the process exits; returns its exit code."""
         interval = self.host.settings.readiness_poll_interval.total_seconds()
         while True:
@@ -316,7 +316,7 @@ class LocalPod:
             self.finished.set()
             self.host.changed()
 
-    async def _run_hook(self, hook: ShutdownHook, process: LocalProcess, deadline: float) -> None:
+    async def _run_hook(self, hook: ShutdownHook, process: PodProcess, deadline: float) -> None:
         local = self.ports.get(hook.port)
         if local is None:
             return
@@ -375,7 +375,7 @@ class LocalPod:
             "state": state, "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
         }
         if self.process is not None:
-            container["containerID"] = f"xtrinode-devstack://{self.process.pid}"
+            container["containerID"] = self.process.container_id
         if self.terminated is not None and not self.terminating:
             phase = "Succeeded" if self.terminated.get("exitCode") == 0 else "Failed"
         else:

@@ -13,8 +13,30 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["LocalProcess"]
+__all__ = ["LocalProcess", "PodProcess"]
+
+
+class PodProcess(Protocol):
+    """A running pod container as the kubelet supervises it: an OS process, or a node hosted in the
+    kubelet's own process (`inprocess.InProcessNode`)."""
+
+    pid: int | None
+    """The OS process id; None for a node hosted inside the kubelet."""
+    started_at: str
+
+    @property
+    def container_id(self) -> str: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self, timeout: float | None = None) -> int | None: ...
+
+    def send(self, signum: int) -> None: ...
+
+    async def stop(self, grace: float) -> int: ...
 
 
 class LocalProcess:
@@ -22,7 +44,8 @@ class LocalProcess:
 
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self._popen = popen
-        self.pid = popen.pid
+        self.pid: int | None = popen.pid
+        self._os_pid = popen.pid
         self.started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pidfd: int | None = None
@@ -47,9 +70,9 @@ class LocalProcess:
     def _watch_exit(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            self._pidfd = os.pidfd_open(self.pid)
+            self._pidfd = os.pidfd_open(self._os_pid)
         except (AttributeError, OSError):
-            self._poller = loop.create_task(self._poll_exit(), name=f"kubelet-wait-{self.pid}")
+            self._poller = loop.create_task(self._poll_exit(), name=f"kubelet-wait-{self._os_pid}")
             return
         loop.add_reader(self._pidfd, self._reap)
 
@@ -71,6 +94,10 @@ class LocalProcess:
             self._exited.set_result(code)
 
     @property
+    def container_id(self) -> str:
+        return f"xtrinode-devstack://{self._os_pid}"
+
+    @property
     def returncode(self) -> int | None:
         return self._exited.result() if self._exited.done() else None
 
@@ -87,7 +114,7 @@ class LocalProcess:
         if self.returncode is not None:
             return
         try:
-            os.killpg(self.pid, signum)
+            os.killpg(self._os_pid, signum)
         except ProcessLookupError:
             pass
 

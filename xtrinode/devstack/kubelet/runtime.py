@@ -14,9 +14,9 @@ from typing import Literal, Protocol
 
 import xtrinode
 
-from .process import LocalProcess
+from .process import LocalProcess, PodProcess
 
-__all__ = ["EmulatorRuntime", "PodLaunch", "PodRuntime", "base_environment"]
+__all__ = ["EmulatorRuntime", "PodLaunch", "PodRuntime", "base_environment", "node_flags"]
 
 Role = Literal["coordinator", "worker"]
 
@@ -44,6 +44,8 @@ class PodLaunch:
     """The pod's /etc/trino (catalog/ below it)."""
     port: int
     """Local port for Trino's HTTP server (the container's http-server.http.port)."""
+    host: str
+    """The pod's own loopback address (its podIP): the server binds and advertises it."""
     log_path: Path
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
     """Container env, secret values included: only for the process, never logged."""
@@ -51,10 +53,20 @@ class PodLaunch:
     """discovery.uri with the Service address already made local."""
 
 
-class PodRuntime(Protocol):
-    """Starts the process of one pod; the kubelet supervises and stops it through `LocalProcess`."""
+def node_flags(launch: PodLaunch, extra_args: Sequence[str] = ()) -> list[str]:
+    """The emulator's flags for a pod: what only works in a cluster (port, bind address, discovery.uri)
+    made local, then the kubelet's extra flags. Both the process and the in-process runtime use them."""
+    flags = ["--role", launch.role, "--port", str(launch.port), "--host", launch.host,
+             "--config-dir", str(launch.config_dir)]
+    if launch.discovery_uri:
+        flags += ["--discovery-uri", launch.discovery_uri]
+    return flags + list(extra_args)
 
-    async def start(self, launch: PodLaunch) -> LocalProcess: ...
+
+class PodRuntime(Protocol):
+    """Starts the container of one pod; the kubelet supervises and stops it through `PodProcess`."""
+
+    async def start(self, launch: PodLaunch) -> PodProcess: ...
 
 
 class EmulatorRuntime:
@@ -65,11 +77,7 @@ class EmulatorRuntime:
         self.extra_args = tuple(extra_args)
 
     def argv(self, launch: PodLaunch) -> list[str]:
-        argv = [self.python, "-m", "xtrinode.devstack.trino", "--role", launch.role, "--port", str(launch.port),
-                "--config-dir", str(launch.config_dir)]
-        if launch.discovery_uri:
-            argv += ["--discovery-uri", launch.discovery_uri]
-        return argv + list(self.extra_args)
+        return [self.python, "-m", "xtrinode.devstack.trino", *node_flags(launch, self.extra_args)]
 
     async def start(self, launch: PodLaunch) -> LocalProcess:
         env = {**base_environment(), **launch.env}

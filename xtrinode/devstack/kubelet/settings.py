@@ -45,6 +45,11 @@ class KubeletSettings(BaseModel):
     emulator_args: tuple[str, ...] = Field(
         (), description="extra flags for every emulator process, e.g. ('--announce-interval', '1s')"
     )
+    in_process_nodes: bool = Field(
+        False, description="host every pod's emulated Trino node inside the kubelet's own process (one server "
+        "per pod, the same node code and flags) instead of one OS process per pod: for scale tests with hundreds "
+        "of runtimes; crash tests need the default, since a node here cannot be killed on its own"
+    )
     trino_home: Path | None = Field(
         None, description="a real Trino install (bin/launcher); not implemented yet, the emulator runs"
     )

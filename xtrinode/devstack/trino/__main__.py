@@ -10,22 +10,23 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from xtrinode.durations import parse_duration
 
 from .config import ConfigError, load_settings
 from .logs import configure_logging
 from .node import serve
+from .settings import NodeSettings
 
-__all__ = ["main"]
+__all__ = ["UsageError", "main", "settings_from_argv"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xtrinode.devstack.trino",
+def _parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = parser_class(prog="python -m xtrinode.devstack.trino",
                                      description="Trino protocol emulator (one coordinator or worker)")
     parser.add_argument("--role", choices=("coordinator", "worker"), help="overrides coordinator= in config.properties")
     parser.add_argument("--port", type=int, help="overrides http-server.http.port (0 picks a free port)")
@@ -61,8 +62,20 @@ def _duration(value: str) -> timedelta:
         return parse_duration(value)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+class UsageError(ValueError):
+    """Flags argparse refuses (the process would print usage and exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def settings_from_argv(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[NodeSettings, str]:
+    """What `main` runs for these flags: the node settings (config files read with `env` for `${ENV:...}`)
+    and the log level. The kubelet's in-process mode calls this with the argv a pod process would get, so
+    both modes run the same node from the same flags. Raises `UsageError`, `ConfigError` or `ValueError`."""
+    args = _parser(_Parser).parse_args(list(argv))
     overrides: dict[str, Any] = {
         "port": args.port, "host": args.host, "environment": args.environment, "node_id": args.node_id,
         "discovery_uri": args.discovery_uri, "version": args.version, "required_workers": args.required_workers,
@@ -75,12 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None:
             overrides[name] = _duration(value)
+    return load_settings(args.config_dir, overrides, env), str(args.log_level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _parser().parse_args(argv)  # --help and usage errors as argparse prints them
     try:
-        settings = load_settings(args.config_dir, overrides)
+        settings, log_level = settings_from_argv(argv)
     except (ConfigError, ValueError) as e:
         print(f"xtrinode trino emulator: {e}", file=sys.stderr)
         return 2
-    configure_logging(args.log_level, role="coordinator" if settings.coordinator else "worker",
+    configure_logging(log_level, role="coordinator" if settings.coordinator else "worker",
                       node_id=settings.node_id)
     logging.getLogger("xtrinode.devstack.trino").info(
         "starting", extra={"port": settings.port, "catalogs": [c.name for c in settings.catalogs]}
