@@ -5,6 +5,7 @@ Written only by lifecycle activities, read and watched by the gateway.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import yaml
@@ -42,7 +43,12 @@ class RouteTable(KubeModel):
 
     @classmethod
     def from_yaml(cls, text: str) -> RouteTable:
-        data: Any = yaml.safe_load(text) if text.strip() else {}
+        data: Any = {}
+        if text.strip():
+            try:
+                data = json.loads(text)
+            except ValueError:  # written by hand as block YAML
+                data = yaml.safe_load(text)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -50,10 +56,14 @@ class RouteTable(KubeModel):
         return cls.model_validate(data)
 
     def to_yaml(self) -> str:
+        """The table as YAML in its JSON form, one route per line, sorted: any YAML reader takes it, and
+        parsing it is ~50x cheaper than block YAML. The lifecycle re-reads and re-writes the whole table on
+        every route change, which with hundreds of runtimes made YAML parsing most of the worker's CPU."""
         ordered = sorted(self.routes, key=lambda r: (r.namespace, r.name))
-        return yaml.safe_dump(
-            {"routes": [r.to_wire() for r in ordered]}, sort_keys=True, default_flow_style=False
-        )
+        lines = [json.dumps(r.to_wire(), sort_keys=True, separators=(", ", ": ")) for r in ordered]
+        if not lines:
+            return '{"routes": []}\n'
+        return '{"routes": [\n' + ",\n".join(lines) + "\n]}\n"
 
     def upsert(self, entry: RouteEntry) -> RouteTable:
         others = [r for r in self.routes if r.key != entry.key]

@@ -156,3 +156,20 @@ def test_route_table_round_trips_and_upserts_without_losing_others() -> None:
     assert RouteTable.from_yaml("").routes == []
     with pytest.raises(ValueError, match="must be a mapping"):
         RouteTable.from_yaml("- 1\n- 2\n")
+
+
+def test_route_table_text_is_yaml_one_route_per_line_and_hand_written_yaml_still_reads() -> None:
+    import yaml
+
+    def entry(name: str) -> RouteEntry:
+        return RouteEntry.model_validate({
+            "namespace": "t", "name": name, "backend": f"http://trino-{name}.t.svc:8080", "state": "RUNNING",
+            "routingGroup": f"t--{name}", "workflowId": f"xtrinode/t/{name}"})
+
+    text = RouteTable(routes=[entry("b"), entry("a")]).to_yaml()
+    lines = text.splitlines()
+    assert len(lines) == 4 and '"name": "a"' in lines[1] and '"name": "b"' in lines[2], "sorted, a line per route"
+    assert RouteTable.model_validate(yaml.safe_load(text)) == RouteTable.from_yaml(text), "plain YAML readers agree"
+    assert RouteTable.from_yaml(RouteTable().to_yaml()).routes == []
+    block = yaml.safe_dump({"routes": [entry("c").to_wire()]}, default_flow_style=False)
+    assert [r.name for r in RouteTable.from_yaml(block).routes] == ["c"], "a table an operator wrote by hand"
