@@ -19,7 +19,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class ServiceResolver:
-    """Reads `<state-dir>/services.json` ({"svc.ns.svc.cluster.local:8080": ["127.0.0.1:41234"], ...})."""
+    """Reads `<state-dir>/services.json` ({"svc.ns.svc.cluster.local:8080": ["127.16.4.1:8080"], ...}: each
+    ready pod's own loopback podIP and port)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -59,7 +60,7 @@ class ServiceResolver:
         return self.mapping.get(f"{host.lower().rstrip('.')}:{port}")
 
     def resolve_url(self, url: str) -> str:
-        """`http://trino-demo.ns.svc.cluster.local:8080/v1/info` -> `http://127.0.0.1:41234/v1/info`.
+        """`http://trino-demo.ns.svc.cluster.local:8080/v1/info` -> `http://127.16.4.1:8080/v1/info`.
 
         Unchanged when the host is not a known Service or none of its pods is ready; several ready
         pods are used in turn.

@@ -1,13 +1,14 @@
 """A rendered runtime made real by the kubelet, seen only through the Kubernetes API, services.json
 and the real `trino` client: the coordinator and worker become Ready, Deployment status counts are
-true, the real client runs a tpch query, the worker is registered with the coordinator, and
-Endpoints and services.json list only ready pods.
+true, the real client runs a tpch query at the coordinator's podIP:8080, the worker is registered
+with the coordinator as `http://<its podIP>:8080`, two workers get distinct pod IPs on port 8080
+(one Endpoints subset, as in a cluster), and Endpoints and services.json list only ready pods.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,16 @@ from kubernetes.client.exceptions import ApiException
 
 from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime, resolved
 from xtrinode.devstack.kubelet import Kubelet
+from xtrinode.devstack.kubelet.podips import POD_NETWORK
 from xtrinode.devstack.resolver import ServiceResolver
 
 COORDINATOR_URL = "http://trino-demo.{ns}.svc.cluster.local:8080"
+
+
+def _pod_ip(ip: str | None) -> str:
+    """`ip`, checked to be a pod-network address (not the node's 127.0.0.1)."""
+    assert ip is not None and ipaddress.IPv4Address(ip) in POD_NETWORK, f"{ip!r} is not a pod IP in {POD_NETWORK}"
+    return ip
 
 
 def _ready_counts(apps: client.AppsV1Api, namespace: str, name: str) -> tuple[Any, ...]:
@@ -48,7 +56,7 @@ def _count_nations(url: str) -> int:
 
 
 async def test_rendered_runtime_becomes_ready_and_answers_the_trino_client(
-    kubelet: Kubelet, api_client: client.ApiClient, apps: client.AppsV1Api, namespace: str
+    kubelet: Kubelet, api_client: client.ApiClient, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
 ) -> None:
     await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
     await _wait_runtime_ready(apps, namespace)
@@ -61,7 +69,10 @@ async def test_rendered_runtime_becomes_ready_and_answers_the_trino_client(
 
     resolver = ServiceResolver(kubelet.settings.services_file)
     url = resolver.resolve_url(COORDINATOR_URL.format(ns=namespace))
-    assert url.startswith("http://127.0.0.1:"), "services.json is written before the Deployment reports ready"
+    assert url != COORDINATOR_URL.format(ns=namespace), "services.json is written before the Deployment reports ready"
+    pods = (await blocking(core.list_namespaced_pod, namespace,
+                           label_selector="app.kubernetes.io/component=coordinator")).items
+    assert url == f"http://{_pod_ip(pods[0].status.pod_ip)}:8080", "the coordinator's own podIP and real port"
     assert await blocking(_count_nations, url) == 25
 
 
@@ -73,15 +84,46 @@ async def test_worker_announces_itself_to_the_coordinator(
     resolver = ServiceResolver(kubelet.settings.services_file)
     coordinator = await resolved(resolver, COORDINATOR_URL.format(ns=namespace))
     worker_endpoints = await blocking(core.read_namespaced_endpoints, "trino-demo-workers", namespace)
-    worker_port = worker_endpoints.subsets[0].ports[0].port
+    worker_ip = _pod_ip(worker_endpoints.subsets[0].addresses[0].ip)
+    assert worker_endpoints.subsets[0].ports[0].port == 8080
+    worker_uri = f"http://{worker_ip}:8080"
 
     async with aiohttp.ClientSession() as http:
         async def registered() -> list[dict[str, Any]]:
             async with http.get(f"{coordinator}/v1/node", headers={"X-Trino-User": "admin"}) as response:
                 nodes: list[dict[str, Any]] = await response.json()
-            return [n for n in nodes if n["uri"] == f"http://127.0.0.1:{worker_port}" and n["state"] == "ACTIVE"]
+            return [n for n in nodes if n["uri"] == worker_uri and n["state"] == "ACTIVE"]
 
-        await eventually(registered, f"worker 127.0.0.1:{worker_port} ACTIVE in the coordinator's /v1/node")
+        await eventually(registered, f"worker {worker_uri} ACTIVE in the coordinator's /v1/node")
+        async with http.get(f"{worker_uri}/v1/info") as response:
+            assert response.status == 200, "the worker answers at its podIP:8080"
+
+
+async def test_two_workers_get_distinct_pod_ips_on_the_real_port(
+    kubelet: Kubelet, api_client: client.ApiClient, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+    await _wait_runtime_ready(apps, namespace)
+    await blocking(apps.patch_namespaced_deployment_scale, "trino-demo-worker", namespace, {"spec": {"replicas": 2}})
+
+    def both_ready() -> Any:
+        subsets = core.read_namespaced_endpoints("trino-demo-workers", namespace).subsets or []
+        return len(subsets) == 1 and len(subsets[0].addresses or []) == 2 and subsets[0]
+
+    subset = await eventually(lambda: blocking(both_ready), "both workers ready in one Endpoints subset", timeout=20)
+    assert [(p.name, p.port) for p in subset.ports] == [("http", 8080)]
+    ips = [_pod_ip(address.ip) for address in subset.addresses]
+    assert len(set(ips)) == 2, f"distinct pod IPs, got {ips}"
+    assert ips == sorted(ips, key=ipaddress.IPv4Address), "addresses in IP order, as the controller sorts them"
+    pods = (await blocking(core.list_namespaced_pod, namespace,
+                           label_selector="app.kubernetes.io/component=worker")).items
+    assert {p.status.pod_ip for p in pods} == set(ips)
+    assert all([ip.ip for ip in p.status.pod_ips] == [p.status.pod_ip] for p in pods)
+    assert {p.status.host_ip for p in pods} == {"127.0.0.1"}
+    assert {a.target_ref.name: a.ip for a in subset.addresses} == {p.metadata.name: p.status.pod_ip for p in pods}
+    mapped = ServiceResolver(kubelet.settings.services_file).addresses(
+        f"trino-demo-workers.{namespace}.svc.cluster.local", 8080)
+    assert mapped is not None and sorted(mapped) == sorted(f"{ip}:8080" for ip in ips)
 
 
 def _service_map(path: Path) -> dict[str, list[str]]:
@@ -124,11 +166,11 @@ async def test_endpoints_and_service_map_follow_readiness(
             return subsets and subsets[0].addresses and subsets[0]
 
         subset = await eventually(lambda: blocking(ready_endpoint), "the coordinator under addresses once started")
-        address = f"127.0.0.1:{subset.ports[0].port}"
-        assert subset.addresses[0].ip == "127.0.0.1"
+        address = f"{_pod_ip(subset.addresses[0].ip)}:8080"
+        assert subset.ports[0].port == 8080
         await eventually(lambda: all(_service_map(settings.services_file).get(f) == [address] for f in forms),
                          f"every address form of trino-demo mapped to {address} in services.json")
         pod = await blocking(core.read_namespaced_pod, subset.addresses[0].target_ref.name, namespace)
         assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "True"
-        assert pod.status.pod_ip == "127.0.0.1" and pod.status.phase == "Running"
+        assert pod.status.pod_ip == subset.addresses[0].ip and pod.status.phase == "Running"
     assert all(_service_map(settings.services_file).get(f) == [] for f in forms), "stopped kubelet: nothing ready"

@@ -3,7 +3,7 @@ subresource drains them (SHUTTING_DOWN, graceful exit), a new config-hash annota
 (new ready before old stopped), a worker scaled away while running a query part drains without
 failing the query, a rolled coordinator gets the running worker back through the
 Service address, deleting a Deployment stops its processes, a crashed process is restarted with
-restartCount, and a deleted pod is replaced.
+restartCount on the pod's same IP, and a deleted pod is replaced.
 """
 
 from __future__ import annotations
@@ -168,13 +168,14 @@ async def test_a_rolled_coordinator_gets_the_running_worker_back(
         pods = pods_of(core, namespace, "coordinator")
         return len(pods) == 1 and pods[0].metadata.name != old.metadata.name and pods[0]
 
-    await eventually(lambda: blocking(replaced), "the old coordinator pod replaced by a new one", timeout=20)
+    new = await eventually(lambda: blocking(replaced), "the old coordinator pod replaced by a new one", timeout=20)
     resolver = ServiceResolver(kubelet.settings.services_file)
     async with aiohttp.ClientSession() as http:
         async def worker_registered() -> bool:
+            pod = await blocking(core.read_namespaced_pod, new.metadata.name, namespace)
             url = resolver.resolve_url(f"http://trino-demo.{namespace}.svc.cluster.local:8080/v1/node")
-            if "127.0.0.1" not in url:
-                return False
+            if not pod.status.pod_ip or url != f"http://{pod.status.pod_ip}:8080/v1/node":
+                return False  # services.json does not point at the new coordinator yet
             async with http.get(url, headers={"X-Trino-User": "admin"}) as response:
                 nodes = await response.json() if response.status == 200 else []
             return any(node["state"] == "ACTIVE" for node in nodes)
@@ -203,6 +204,7 @@ async def test_a_crashed_process_is_restarted_and_counted(
     coordinator = await _running_pod(core, namespace, "coordinator")
     pid = pod_pid(coordinator)
     assert pid is not None
+    pod_ip = coordinator.status.pod_ip
     os.kill(pid, signal.SIGKILL)
 
     def restarted() -> Any:
@@ -213,6 +215,10 @@ async def test_a_crashed_process_is_restarted_and_counted(
 
     status = await eventually(lambda: blocking(restarted), "the coordinator restarted once and ready again")
     assert status.last_state.terminated.exit_code == 137
+    pod = await blocking(core.read_namespaced_pod, coordinator.metadata.name, namespace)
+    assert pod.status.pod_ip == pod_ip, "the restarted container keeps the pod's IP"
+    endpoints = await blocking(core.read_namespaced_endpoints, "trino-demo", namespace)
+    assert [(a.ip, p.port) for s in endpoints.subsets for a in s.addresses for p in s.ports] == [(pod_ip, 8080)]
 
 
 async def test_a_deleted_pod_is_replaced(

@@ -1,8 +1,9 @@
 """Stopping things leaves nothing behind: a stopped kubelet has stopped every pod process it started
 (pids recorded from pod status, checked with signal 0) and reported its pods not ready, a restarted
-kubelet runs the pods it finds (same Pod objects, new processes, no extra pods), deleting the namespace stops its processes
-and lets the namespace go, and a Secret-backed catalog password reaches the emulated Trino through
-a secretKeyRef env var without appearing in any ConfigMap or pod directory.
+kubelet runs the pods it finds (same Pod objects and pod IPs, new processes, no extra pods),
+deleting the namespace stops its processes and lets the namespace go, and a Secret-backed catalog
+password reaches the emulated Trino through a secretKeyRef env var without appearing in any
+ConfigMap or pod directory.
 """
 
 from __future__ import annotations
@@ -56,11 +57,17 @@ async def test_a_restarted_kubelet_runs_the_pods_it_finds(
     async with Kubelet(settings):
         await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
         first = await eventually(lambda: blocking(_ready_pods, core, namespace), "2 ready pods")
+        first_ips = await blocking(_pod_ips, core, namespace)
     async with Kubelet(settings):
         second = await eventually(lambda: blocking(_ready_pods, core, namespace), "the same 2 pods ready again")
         assert sorted(second) == sorted(first), "the restarted kubelet adopted the pods instead of replacing them"
         assert not set(second.values()) & set(first.values()), "with new processes"
         assert len((await blocking(core.list_namespaced_pod, namespace)).items) == 2
+        assert await blocking(_pod_ips, core, namespace) == first_ips, "on the pod IPs they had"
+
+
+def _pod_ips(core: client.CoreV1Api, namespace: str) -> dict[str, str]:
+    return {p.metadata.name: p.status.pod_ip for p in core.list_namespaced_pod(namespace).items}
 
 
 def _ready_pods(core: client.CoreV1Api, namespace: str) -> dict[str, int] | None:

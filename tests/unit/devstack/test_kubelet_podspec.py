@@ -34,10 +34,12 @@ def test_env_resolves_values_secrets_config_maps_and_fields() -> None:
         {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
         {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
     ]}
-    env = resolve_env(POD, container, {"settings": {"data": {"mode": "fast"}}}, SECRETS)
+    env = resolve_env(POD, container, {"settings": {"data": {"mode": "fast"}}}, SECRETS, "127.16.0.7", "127.0.0.1")
     assert env == {"HOSTNAME": "trino-demo-worker-abc-xyz12", "PLAIN": "x", "DERIVED": "x-y-$(PLAIN)",
-                   "PASSWORD": "hunter2", "MODE": "fast", "POD": "trino-demo-worker-abc-xyz12", "IP": "127.0.0.1"}
+                   "PASSWORD": "hunter2", "MODE": "fast", "POD": "trino-demo-worker-abc-xyz12", "IP": "127.16.0.7",
+                   "NODE_IP": "127.0.0.1"}
 
 
 def test_missing_secret_key_names_the_key_not_a_value() -> None:

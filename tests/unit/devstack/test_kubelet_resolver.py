@@ -24,11 +24,11 @@ def _write(path: Path, mapping: dict[str, list[str]]) -> None:
 
 def test_known_service_urls_resolve_to_local_addresses(tmp_path: Path) -> None:
     path = tmp_path / "services.json"
-    _write(path, {f"{FQDN}:8080": ["127.0.0.1:41000"], "gw.system.svc:80": ["127.0.0.1:42000"]})
+    _write(path, {f"{FQDN}:8080": ["127.16.0.1:8080"], "gw.system.svc:80": ["127.16.0.2:80"]})
     resolver = ServiceResolver(path)
-    assert resolver.resolve_url(f"http://{FQDN}:8080/v1/info?x=1") == "http://127.0.0.1:41000/v1/info?x=1"
-    assert resolver.resolve_url(f"http://user:pw@{FQDN.upper()}:8080/") == "http://user:pw@127.0.0.1:41000/"
-    assert resolver.resolve_url("http://gw.system.svc/load") == "http://127.0.0.1:42000/load"
+    assert resolver.resolve_url(f"http://{FQDN}:8080/v1/info?x=1") == "http://127.16.0.1:8080/v1/info?x=1"
+    assert resolver.resolve_url(f"http://user:pw@{FQDN.upper()}:8080/") == "http://user:pw@127.16.0.1:8080/"
+    assert resolver.resolve_url("http://gw.system.svc/load") == "http://127.16.0.2:80/load"
 
 
 def test_unknown_and_unready_services_stay_unchanged(tmp_path: Path) -> None:
@@ -42,19 +42,19 @@ def test_unknown_and_unready_services_stay_unchanged(tmp_path: Path) -> None:
 
 def test_several_ready_pods_are_used_in_turn(tmp_path: Path) -> None:
     path = tmp_path / "services.json"
-    _write(path, {f"{FQDN}:8080": ["127.0.0.1:1", "127.0.0.1:2"]})
+    _write(path, {f"{FQDN}:8080": ["127.16.0.1:8080", "127.16.0.2:8080"]})
     resolver = ServiceResolver(path)
     seen = {resolver.resolve_url(f"http://{FQDN}:8080") for _ in range(4)}
-    assert seen == {"http://127.0.0.1:1", "http://127.0.0.1:2"}
+    assert seen == {"http://127.16.0.1:8080", "http://127.16.0.2:8080"}
 
 
 def test_changes_to_the_file_are_picked_up(tmp_path: Path) -> None:
     path = tmp_path / "services.json"
-    _write(path, {f"{FQDN}:8080": ["127.0.0.1:41000"]})
+    _write(path, {f"{FQDN}:8080": ["127.16.0.1:8080"]})
     resolver = ServiceResolver(path)
-    assert resolver.addresses(FQDN, 8080) == ["127.0.0.1:41000"]
-    _write(path, {f"{FQDN}:8080": ["127.0.0.1:41999"]})
-    assert resolver.resolve_url(f"http://{FQDN}:8080") == "http://127.0.0.1:41999"
+    assert resolver.addresses(FQDN, 8080) == ["127.16.0.1:8080"]
+    _write(path, {f"{FQDN}:8080": ["127.16.0.3:8080"]})
+    assert resolver.resolve_url(f"http://{FQDN}:8080") == "http://127.16.0.3:8080"
     path.unlink()
     assert resolver.addresses(FQDN, 8080) is None
 

@@ -1,7 +1,8 @@
 """`Kubelet`: watches the cluster through the official client and makes Deployments real on this machine.
 
-Pod objects for each Deployment (rollouts included), one local process per pod, Pod/Deployment
-status, Endpoints and the service map. `async with Kubelet(settings) as kubelet:` or `__main__`.
+Pod objects for each Deployment (rollouts included), one local process per pod on its own loopback
+podIP, Pod/Deployment status, Endpoints and the service map.
+`async with Kubelet(settings) as kubelet:` or `__main__`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import aiohttp
 from .api import ClusterApi, ClusterApiError
 from .objects import TEMPLATE_HASH_LABEL, JsonDict, ObjectKey, controller_uid, key_of, now_iso, template_hash
 from .inprocess import InProcessRuntime
+from .podips import PodAddressPool, pool_seed
 from .pods import LocalPod
 from .proxy import ServiceProxy
 from .rollout import PodView, deployment_status, plan_rollout
@@ -61,6 +63,8 @@ class Kubelet:
         self._listed: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._finalizing: set[str] = set()
+        self.pod_addresses = PodAddressPool(pool_seed(settings.node_name, str(settings.state_dir.resolve())))
+        """The podIPs of the local pods (`podips.py`)."""
         self._endpoints: dict[ObjectKey, JsonDict] = {}
         self._service_map: dict[str, list[str]] | None = None
         self._services_event = asyncio.Event()
@@ -136,6 +140,8 @@ class Kubelet:
         await asyncio.gather(*self._background, return_exceptions=True)
         if api is not None and self.local:
             await self._report_stopped()
+        for uid in self.local:
+            self.pod_addresses.release(uid)
         self.local.clear()
         await self._proxy.close()
         if self._service_map:
@@ -311,6 +317,7 @@ class Kubelet:
     async def _terminate(self, local: LocalPod, pod: JsonDict | None) -> None:
         await local.terminate()
         self.local.pop(local.uid, None)
+        self.pod_addresses.release(local.uid)
         if pod is not None:
             await self._finalize(pod)
         self._wake.set()
@@ -418,11 +425,29 @@ class Kubelet:
             if updated is not None:
                 self._remember("deployments", updated)
 
+    def _endpoint_views(self) -> list[LocalEndpoint]:
+        """The local pods with an IP as Services see them now; pods that finished for good (phase
+        Succeeded/Failed) are left out, as the endpoints controllers do."""
+        views = []
+        for local in self.local.values():
+            if local.ip is None or (local.terminated is not None and not local.terminating):
+                continue
+            deleting = bool(local.pod["metadata"].get("deletionTimestamp"))
+            views.append(LocalEndpoint(
+                local.namespace, local.name, local.uid, local.labels, local.ip, local.reported_ready,
+                [local.container], dict(local.ports),
+                terminating=deleting or (local.terminating and not self._stopping),
+                serving=local.serving and local.process is not None and local.process.returncode is None,
+                node_name=self.settings.node_name,
+            ))
+        return views
+
     async def _write_endpoints(self) -> None:
+        """Endpoints and services.json from one snapshot of the local pods; pod and
+        Deployment status then report the readiness published here."""
         for local in self.local.values():
             local.reported_ready = local.ready and not local.terminating
-        pods = [LocalEndpoint(p.namespace, p.name, p.uid, p.labels, p.reported_ready, [p.container], dict(p.ports))
-                for p in self.local.values() if p.ports]
+        pods = self._endpoint_views()
         services = list(self.objects["services"].values())
         for service in services:
             key = key_of(service)

@@ -1,7 +1,8 @@
 """`LocalPod`: one pod on this machine — its files, env and process, readiness, restarts and termination.
 
-A task per pod: prepare (ConfigMaps to files, secretKeyRef env, discovery.uri made local), start,
-probe readiness, restart after unexpected exits; `terminate` runs the preStop hook, then SIGTERM/SIGKILL.
+A task per pod: prepare (its podIP, ConfigMaps to files, secretKeyRef env, discovery.uri made local),
+start, probe readiness, restart after unexpected exits; `terminate` runs the preStop hook, then
+SIGTERM/SIGKILL. Probes and the hook reach the process at the pod's own IP, as in a cluster.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -28,33 +28,17 @@ from .podspec import (
     resolve_env,
     shutdown_hook,
 )
+from .podips import HOST_IP, PodAddressPool
 from .process import PodProcess
 from .runtime import PodLaunch, PodRuntime
-from .servicemap import LOCAL_IP
 from .settings import KubeletSettings
 from .volumes import PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
 
-__all__ = ["LocalPod", "PodHost", "free_port"]
+__all__ = ["LocalPod", "PodHost"]
 
 log = logging.getLogger("xtrinode.devstack.kubelet.pods")
 
 DEFAULT_HTTP_PORT = 8080
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCAL_IP, 0))
-        return int(s.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((LOCAL_IP, port))
-        except OSError:
-            return False
-    return True
 
 
 class PodHost(Protocol):
@@ -62,6 +46,7 @@ class PodHost(Protocol):
 
     settings: KubeletSettings
     runtime: PodRuntime
+    pod_addresses: PodAddressPool
 
     @property
     def http(self) -> aiohttp.ClientSession: ...
@@ -93,9 +78,14 @@ class LocalPod:
         self.restart_policy = str(spec.get("restartPolicy") or "Always")
         self.directory = host.settings.pods_dir / f"{self.namespace}_{self.name}"
         self.log_path = host.settings.logs_dir / f"{self.namespace}_{self.name}.log"
+        self.ip: str | None = None
+        """The podIP (a loopback address of its own), from the first start on; kept across restarts."""
         self.ports: dict[int, int] = {}
+        """containerPort -> the port the process listens on at `ip` (the same unless it was taken)."""
         self.process: PodProcess | None = None
         self.ready = False
+        self.serving = False
+        """The last readiness probe result, probed on while terminating (EndpointSlice `serving`)."""
         self.reported_ready = False
         """Readiness as last published in Endpoints and services.json; pod and Deployment status report this."""
         self.restart_count = 0
@@ -140,9 +130,13 @@ class LocalPod:
             )
         props = parse_properties(config_text)
         container_port = int(props.get("http-server.http.port", DEFAULT_HTTP_PORT))
-        if container_port not in self.ports or not _port_free(self.ports[container_port]):
-            self.ports = {container_port: free_port()}
-        self._env = resolve_env(self.pod, self.container, config_maps, secrets, LOCAL_IP)
+        reported = (self.pod.get("status") or {}).get("podIP")  # what a previous kubelet run gave this pod
+        address = self.host.pod_addresses.assign(self.uid, [container_port], reported)
+        if address.ip != self.ip and self.ip is not None:
+            log.warning("pod moved to another IP: its own is taken", extra={
+                "namespace": self.namespace, "pod": self.name, "old_ip": self.ip, "ip": address.ip})
+        self.ip, self.ports = address.ip, dict(address.ports)
+        self._env = resolve_env(self.pod, self.container, config_maps, secrets, self.ip, HOST_IP)
         self._probe = readiness_probe(self.container)
         self._hook = shutdown_hook(self.container)
         coordinator = props.get("coordinator", "false").strip().lower() == "true"
@@ -152,7 +146,7 @@ class LocalPod:
         write_pod_files(self.directory, planned)
         return PodLaunch(
             namespace=self.namespace, pod=self.name, role="coordinator" if coordinator else "worker",
-            config_dir=self.directory, port=self.ports[container_port], host=LOCAL_IP, log_path=self.log_path,
+            config_dir=self.directory, port=self.ports[container_port], host=self.ip, log_path=self.log_path,
             env=self._env, discovery_uri=discovery,
         )
 
@@ -204,8 +198,9 @@ class LocalPod:
                 self.start_time = self.start_time or process.started_at
                 self.waiting = None
                 self.terminated = None
-                log.info("pod process started", extra={"namespace": self.namespace, "pod": self.name,
-                                                       "pid": process.pid, "port": launch.port, "role": launch.role})
+                log.info("pod process started", extra={
+                    "namespace": self.namespace, "pod": self.name, "pid": process.pid, "ip": launch.host,
+                    "port": launch.port, "role": launch.role})
                 self.host.changed()
                 started = time.monotonic()
                 code = await self._supervise(process)
@@ -214,7 +209,7 @@ class LocalPod:
                 if time.monotonic() - started > max_backoff:
                     backoff = 0.5  # it ran well for a while: this crash starts a fresh back-off
                 self.last_terminated = self._termination(process, code)
-                self._set_ready(False)
+                self._observe(False)
                 if self.restart_policy == "Never" or (self.restart_policy == "OnFailure" and code == 0):
                     self.terminated = self.last_terminated
                     self.host.changed()
@@ -241,34 +236,33 @@ class LocalPod:
                 "containerID": process.container_id}
 
     async def _supervise(self, process: PodProcess) -> int:
-        """Probe readiness until the process exits; returns its exit code."""
+        """Probe readiness until the process exits, terminating or not (as a kubelet does); returns the
+        exit code."""
         interval = self.host.settings.readiness_poll_interval.total_seconds()
         while True:
-            self._set_ready(await self._probe_ready())
+            self._observe(await self._probe_ready())
             code = await process.wait(interval)
             if code is not None:
                 return code
-            if self._stop.is_set():
-                return await process.wait() or 0
 
     async def _probe_ready(self) -> bool:
         probe = self._probe
         if probe is None:
             return True
         local = self.ports.get(probe.port)
-        if local is None:
+        if local is None or self.ip is None:
             return False
         timeout = self.host.settings.probe_timeout.total_seconds()
         if probe.path is None:
             try:
                 async with asyncio.timeout(timeout):
-                    _, writer = await asyncio.open_connection(LOCAL_IP, local)
+                    _, writer = await asyncio.open_connection(self.ip, local)
                 writer.close()
                 await writer.wait_closed()
                 return True
             except (OSError, TimeoutError):
                 return False
-        url = f"{probe.scheme.lower()}://{LOCAL_IP}:{local}{probe.path}"
+        url = f"{probe.scheme.lower()}://{self.ip}:{local}{probe.path}"
         try:
             async with self.host.http.get(url, headers=dict(probe.headers),
                                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
@@ -279,6 +273,13 @@ class LocalPod:
             return False
         # Trino answers /v1/info with 200 while still starting: ready only once `starting` is false.
         return b'"starting":true' not in body.replace(b" ", b"")
+
+    def _observe(self, probed: bool) -> None:
+        """A probe result (or False: the process is gone): serving as it says, ready unless terminating."""
+        if probed != self.serving:
+            self.serving = probed
+            self.host.changed()
+        self._set_ready(probed)
 
     def _set_ready(self, ready: bool) -> None:
         if self.terminating and ready:
@@ -318,7 +319,7 @@ class LocalPod:
 
     async def _run_hook(self, hook: ShutdownHook, process: PodProcess, deadline: float) -> None:
         local = self.ports.get(hook.port)
-        if local is None:
+        if local is None or self.ip is None:
             return
         headers = dict(hook.headers)
         if hook.user:
@@ -326,7 +327,7 @@ class LocalPod:
         auth = None
         if hook.password_env and hook.user and hook.password_env in self._env:
             auth = aiohttp.BasicAuth(hook.user, self._env[hook.password_env])
-        url = f"http://{LOCAL_IP}:{local}{hook.path}"
+        url = f"http://{self.ip}:{local}{hook.path}"  # the hook's localhost is the pod's own address
         try:
             async with self.host.http.request(
                 hook.method, url, data=hook.body, headers=headers, auth=auth,
@@ -381,8 +382,10 @@ class LocalPod:
         else:
             phase = "Running" if started else "Pending"
         status: JsonDict = {"phase": phase, "conditions": conditions, "containerStatuses": [container],
-                            "hostIP": LOCAL_IP, "qosClass": "Burstable"}
+                            "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}], "qosClass": "Burstable"}
+        if self.ip is not None:
+            status.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
         if started:
-            status.update(podIP=LOCAL_IP, podIPs=[{"ip": LOCAL_IP}], startTime=self.start_time)
+            status["startTime"] = self.start_time
         self.status = status
         return status

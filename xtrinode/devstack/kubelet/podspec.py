@@ -65,13 +65,13 @@ def _secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
     return data
 
 
-def _field_value(path: str, pod: Mapping[str, Any], pod_ip: str) -> str:
+def _field_value(path: str, pod: Mapping[str, Any], pod_ip: str, host_ip: str) -> str:
     meta = pod.get("metadata") or {}
     simple = {
         "metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"), "metadata.uid": meta.get("uid"),
         "spec.nodeName": (pod.get("spec") or {}).get("nodeName"),
         "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName"),
-        "status.podIP": pod_ip, "status.hostIP": pod_ip,
+        "status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": host_ip, "status.hostIPs": host_ip,
     }
     if path in simple:
         return str(simple[path] or "")
@@ -93,8 +93,10 @@ def resolve_env(
     config_maps: Mapping[str, Mapping[str, Any]],
     secrets: Mapping[str, Mapping[str, Any]],
     pod_ip: str = "127.0.0.1",
+    host_ip: str = "127.0.0.1",
 ) -> dict[str, str]:
-    """The container's environment as the kubelet would set it (HOSTNAME included)."""
+    """The container's environment as the kubelet would set it (HOSTNAME included); fieldRefs to
+    `status.podIP` and `status.hostIP` get `pod_ip` and `host_ip`."""
     env: dict[str, str] = {"HOSTNAME": str(pod["metadata"]["name"])}
     for entry in container.get("envFrom") or []:
         prefix = str(entry.get("prefix") or "")
@@ -134,7 +136,7 @@ def resolve_env(
                 raise PodConfigError(f'env {name}: key {ref.get("key")!r} in configmap "{ref.get("name")}" not found')
             env[name] = str(data[ref["key"]])
         elif "fieldRef" in source:
-            env[name] = _field_value(str(source["fieldRef"].get("fieldPath")), pod, pod_ip)
+            env[name] = _field_value(str(source["fieldRef"].get("fieldPath")), pod, pod_ip, host_ip)
         else:
             kinds = ", ".join(sorted(source))
             raise PodConfigError(f"env {name}: valueFrom {kinds} is not supported by the devstack kubelet")

@@ -1,7 +1,8 @@
 """`ServiceProxy`: a stable local port per Service address, forwarding each TCP connection to a ready pod.
 
 What kube-proxy gives a ClusterIP: processes that keep a Service address (a worker's discovery.uri)
-reach whichever pod is ready now, across coordinator restarts and rollouts.
+reach whichever pod is ready now (`<podIP>:<port>`), across coordinator restarts and rollouts. The
+listeners stay on the node's 127.0.0.1 with ephemeral ports, so kubelets on one machine never share one.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class ServiceProxy:
-    """Listeners on 127.0.0.1 keyed by Service address (`svc.ns.svc.cluster.local:8080`)."""
+    """Listeners on 127.0.0.1 keyed by Service address (`svc.ns.svc.cluster.local:8080`); `backends`
+    gives a Service address's ready `<podIP>:<port>` list."""
 
     def __init__(self, backends: Callable[[str], list[str]], host: str = "127.0.0.1") -> None:
         self._backends = backends

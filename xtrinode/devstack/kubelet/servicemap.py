@@ -1,11 +1,14 @@
-"""Services made local: Endpoints from ready pods and the service map (`services.json`).
+"""Services made local: Endpoints from the pods a Service selects, and the service map (`services.json`).
 
-The map sends every in-cluster address form of a Service port to the ready pods' local
-`127.0.0.1:<port>` addresses; `xtrinode.devstack.resolver.ServiceResolver` reads it.
+Every pod has its own podIP (`podips.py`), so Endpoints look as in a cluster: pods with the same
+ports share a subset, ready ones under `addresses`, others under `notReadyAddresses`. The map sends
+every in-cluster address form of a Service port to the ready pods' `<podIP>:<port>` addresses;
+`xtrinode.devstack.resolver.ServiceResolver` reads it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tempfile
@@ -18,25 +21,45 @@ from .objects import JsonDict, service_selector_matches
 from .podspec import container_port
 from .volumes import PodConfigError
 
-__all__ = ["LocalEndpoint", "address_forms", "build_endpoints", "build_service_map", "write_service_map"]
-
-LOCAL_IP = "127.0.0.1"
+__all__ = [
+    "LocalEndpoint",
+    "address_forms",
+    "build_endpoints",
+    "build_service_map",
+    "endpoint_ports",
+    "publishes_not_ready",
+    "selected_pods",
+    "write_service_map",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class LocalEndpoint:
-    """One pod as Services see it: labels, readiness, and container port -> local port."""
+    """One pod as Services see it: labels, address, readiness, and container port -> listening port."""
 
     namespace: str
     name: str
     uid: str
     labels: Mapping[str, str]
+    ip: str
+    """The podIP the process listens on."""
     ready: bool
+    """Ready as published (pod status reports the same); never while terminating."""
     containers: Sequence[Mapping[str, Any]]
     ports: Mapping[int, int]
-    """containerPort -> local port the process listens on."""
+    """containerPort -> the port the process listens on at `ip` (the same number unless it had to move)."""
+    terminating: bool = False
+    """The Pod object is being deleted."""
+    serving: bool | None = None
+    """What the readiness probe says, terminating or not (EndpointSlice `serving`); None: as `ready`."""
+    node_name: str = ""
 
-    def local_port(self, target: int | str) -> int | None:
+    @property
+    def is_serving(self) -> bool:
+        return self.ready if self.serving is None else self.serving
+
+    def port_for(self, target: int | str) -> int | None:
+        """The listening port of a Service targetPort (number or container port name), None if undeclared."""
         for container in self.containers:
             try:
                 number = container_port(container, target)
@@ -56,56 +79,90 @@ def address_forms(service: str, namespace: str, port: int, cluster_domain: str =
     ]
 
 
-def _selected(service: Mapping[str, Any], pods: Sequence[LocalEndpoint]) -> list[LocalEndpoint]:
+def _ip_key(pod: LocalEndpoint) -> tuple[int, str]:
+    try:
+        return int(ipaddress.ip_address(pod.ip)), pod.uid
+    except ValueError:
+        return 0, pod.uid
+
+
+def selected_pods(service: Mapping[str, Any], pods: Sequence[LocalEndpoint]) -> list[LocalEndpoint]:
+    """The pods the Service's selector picks in its namespace, ordered by IP; none without a selector."""
     namespace = service["metadata"].get("namespace")
     selector = (service.get("spec") or {}).get("selector")
     return sorted((p for p in pods if p.namespace == namespace and service_selector_matches(selector, p.labels)),
-                  key=lambda p: p.name)
+                  key=_ip_key)
+
+
+def publishes_not_ready(service: Mapping[str, Any]) -> bool:
+    """`spec.publishNotReadyAddresses`: every selected pod counts as ready, terminating ones included."""
+    return bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
+
+
+def endpoint_ports(service: Mapping[str, Any], pod: LocalEndpoint) -> list[JsonDict]:
+    """The Service's ports as this pod serves them (`name` when the Service port has one); ports whose
+    targetPort the pod does not declare are left out, as the endpoints controller does."""
+    ports = []
+    for port in (service.get("spec") or {}).get("ports") or []:
+        number = pod.port_for(port.get("targetPort", port.get("port")))
+        if number is not None:
+            entry: JsonDict = {"port": number, "protocol": port.get("protocol", "TCP")}
+            if port.get("name"):
+                entry["name"] = port["name"]
+            ports.append(entry)
+    return ports
+
+
+def _target_ref(pod: LocalEndpoint) -> JsonDict:
+    return {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid}
 
 
 def build_endpoints(service: Mapping[str, Any], pods: Sequence[LocalEndpoint]) -> JsonDict | None:
-    """The core/v1 Endpoints of a Service with a selector (None without one): a subset per pod,
-    since every pod listens on its own local port; unready pods under notReadyAddresses."""
+    """The core/v1 Endpoints of a Service with a selector (None without one), as the endpoints controller
+    writes them: one subset per distinct port list, ready pods under `addresses`, the others under
+    `notReadyAddresses`, terminating pods left out (all of them ready with publishNotReadyAddresses)."""
     spec = service.get("spec") or {}
     if not spec.get("selector"):
         return None
     meta = service["metadata"]
-    subsets: list[JsonDict] = []
-    for pod in _selected(service, pods):
-        ports = []
-        for port in spec.get("ports") or []:
-            local = pod.local_port(port.get("targetPort", port.get("port")))
-            if local is not None:
-                entry: JsonDict = {"port": local, "protocol": port.get("protocol", "TCP")}
-                if port.get("name"):
-                    entry["name"] = port["name"]
-                ports.append(entry)
+    publish = publishes_not_ready(service)
+    subsets: dict[str, JsonDict] = {}
+    for pod in selected_pods(service, pods):
+        if pod.terminating and not publish:
+            continue
+        ports = endpoint_ports(service, pod)
         if not ports:
             continue
-        address = {"ip": LOCAL_IP,
-                   "targetRef": {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid}}
-        key = "addresses" if pod.ready else "notReadyAddresses"
-        subsets.append({key: [address], "ports": ports})
+        ports.sort(key=lambda p: (p.get("name", ""), p["port"], p["protocol"]))
+        subset = subsets.setdefault(json.dumps(ports, sort_keys=True), {"ports": ports})
+        address: JsonDict = {"ip": pod.ip, "targetRef": _target_ref(pod)}
+        if pod.node_name:
+            address["nodeName"] = pod.node_name
+        subset.setdefault("addresses" if pod.ready or publish else "notReadyAddresses", []).append(address)
     return {
         "apiVersion": "v1",
         "kind": "Endpoints",
-        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "labels": dict(meta.get("labels") or {})},
-        "subsets": subsets,
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"),
+                     "labels": dict(meta.get("labels") or {})},
+        "subsets": [subsets[key] for key in sorted(subsets)],
     }
 
 
 def build_service_map(
     services: Sequence[Mapping[str, Any]], pods: Sequence[LocalEndpoint], cluster_domain: str = "cluster.local"
 ) -> dict[str, list[str]]:
-    """Every address form of every Service port -> sorted ready local addresses (possibly empty)."""
+    """Every address form of every Service port -> the `<podIP>:<port>` of its ready pods (possibly none),
+    in IP order: what the Endpoints list under `addresses`."""
     result: dict[str, list[str]] = {}
     for service in sorted(services, key=lambda s: (s["metadata"].get("namespace", ""), s["metadata"]["name"])):
         spec = service.get("spec") or {}
         meta = service["metadata"]
-        ready = [p for p in _selected(service, pods) if p.ready]
+        publish = publishes_not_ready(service)
+        ready = [p for p in selected_pods(service, pods) if publish or p.ready]
         for port in spec.get("ports") or []:
             target = port.get("targetPort", port.get("port"))
-            addresses = sorted({f"{LOCAL_IP}:{local}" for p in ready if (local := p.local_port(target)) is not None})
+            addresses = list(dict.fromkeys(f"{p.ip}:{number}" for p in ready
+                                           if (number := p.port_for(target)) is not None))
             for form in address_forms(meta["name"], meta.get("namespace", ""), int(port["port"]), cluster_domain):
                 result[form] = addresses
     return result

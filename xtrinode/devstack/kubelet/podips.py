@@ -1,0 +1,158 @@
+"""`PodAddressPool`: every pod of this kubelet gets its own loopback address as its podIP.
+
+Linux routes all of 127.0.0.0/8 to the loopback interface, so each pod's Trino binds its own
+`127.x.y.z` on its real container port (8080), as in a cluster. Addresses come from `POD_NETWORK`;
+each kubelet starts in its own /24 block (a hash of node name and state directory), hands addresses
+out in turn, and takes one only when a bind test says address and port are free, so kubelets on one
+machine do not collide (or, in a start race, one pod fails to bind, restarts and moves on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = ["HOST_IP", "POD_NETWORK", "PodAddress", "PodAddressPool", "bindable", "free_port", "pool_seed"]
+
+log = logging.getLogger("xtrinode.devstack.kubelet.podips")
+
+POD_NETWORK = ipaddress.IPv4Network("127.16.0.0/12")
+"""Pod addresses: 127.16.0.1 to 127.31.255.254 (host parts .0 and .255 are skipped); clear of 127.0.0.0/16,
+which holds 127.0.0.1, 127.0.1.1 (Debian's hostname) and 127.0.0.53 (systemd-resolved)."""
+HOST_IP = "127.0.0.1"
+"""The node's own address: every pod's hostIP, the Service proxies, and the last resort for a pod when
+no pod address can be bound (a system where only 127.0.0.1 exists, such as macOS)."""
+_BLOCK = 256
+_SCAN = 64
+"""Unused candidate addresses tried for the real ports before settling for a free port."""
+
+
+def bindable(ip: str, port: int) -> bool:
+    """Whether a listener could bind `ip:port` now (SO_REUSEADDR, as the Trino emulator binds:
+    TIME_WAIT leftovers do not count, a listener on the port or on 0.0.0.0 does)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(ip: str) -> int:
+    """A port nothing listens on at `ip` now."""
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
+def pool_seed(node_name: str, state_dir: str) -> str:
+    """What picks a kubelet's first block: two kubelets differ in node name or state directory."""
+    return f"{node_name}\0{state_dir}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodAddress:
+    """A pod's podIP and, per container port, the port its process listens on there (the same
+    number unless that port could not be had on any address)."""
+
+    ip: str
+    ports: Mapping[int, int]
+
+
+class PodAddressPool:
+    """Pod IPs of one kubelet, unique among its live pods; kept across process restarts, released when
+    the pod is gone. Not thread-safe: the kubelet's event loop is its only user."""
+
+    def __init__(
+        self, seed: str, network: ipaddress.IPv4Network = POD_NETWORK, *,
+        can_bind: Callable[[str, int], bool] = bindable, pick_port: Callable[[str], int] = free_port,
+    ) -> None:
+        if network.num_addresses < _BLOCK:
+            raise ValueError(f"pod network {network} is smaller than a /24; use a /24 or larger, e.g. {POD_NETWORK}")
+        self.network = network
+        blocks = network.num_addresses // _BLOCK
+        self.first_block = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") % blocks
+        self._cursor = self.first_block * _BLOCK
+        self._can_bind = can_bind
+        self._pick_port = pick_port
+        self._assigned: dict[str, PodAddress] = {}
+        self._owners: dict[str, str] = {}
+        """Pod-network IP -> uid of the pod holding it."""
+        self._warned = False
+
+    def get(self, uid: str) -> PodAddress | None:
+        return self._assigned.get(uid)
+
+    def assign(self, uid: str, ports: Sequence[int], preferred: str | None = None) -> PodAddress:
+        """The address a pod's (re)started process should listen on, checked bindable now.
+
+        In order: the pod's own IP with the real ports, then with the ports it had; `preferred` (the
+        podIP a previous kubelet reported) and unused addresses in turn with the real ports; the first
+        bindable of those with free ports; 127.0.0.1 with free ports.
+        """
+        wanted = tuple(dict.fromkeys(ports))
+        previous = self._assigned.get(uid)
+        if previous is not None:
+            if self._fits(previous.ip, wanted):
+                return self._take(uid, previous.ip, {p: p for p in wanted})
+            if set(previous.ports) == set(wanted) and self._fits(previous.ip, tuple(previous.ports.values())):
+                return previous
+        fallback = previous.ip if previous is not None and self._can_bind(previous.ip, 0) else None
+        for ip in self._candidates(uid, preferred):
+            if self._fits(ip, wanted):
+                return self._take(uid, ip, {p: p for p in wanted})
+            if fallback is None and self._can_bind(ip, 0):
+                fallback = ip
+        if fallback is None:
+            if not self._warned:
+                log.warning("no address of the pod network can be bound; pods share 127.0.0.1 on free ports",
+                            extra={"network": str(self.network)})
+                self._warned = True
+            fallback = HOST_IP
+        return self._take(uid, fallback, {p: self._pick_port(fallback) for p in wanted})
+
+    def release(self, uid: str) -> None:
+        address = self._assigned.pop(uid, None)
+        if address is not None and self._owners.get(address.ip) == uid:
+            del self._owners[address.ip]
+
+    def _fits(self, ip: str, ports: Sequence[int]) -> bool:
+        return all(self._can_bind(ip, port) for port in ports)
+
+    def _usable(self, ip: str, uid: str) -> bool:
+        address = ipaddress.IPv4Address(ip)
+        host = int(address) % _BLOCK
+        return address in self.network and 0 < host < _BLOCK - 1 and self._owners.get(ip, uid) == uid
+
+    def _candidates(self, uid: str, preferred: str | None) -> Iterator[str]:
+        """`preferred` when it is a usable pod-network address, then up to `_SCAN` unused addresses from the
+        cursor on (wrapping around the network), moving the cursor past each one offered."""
+        if preferred is not None:
+            try:
+                if self._usable(preferred, uid):
+                    yield preferred
+            except ValueError:
+                pass
+        base, size = int(self.network.network_address), self.network.num_addresses
+        offered = 0
+        for _ in range(size):
+            if offered >= _SCAN:
+                return
+            ip = str(ipaddress.IPv4Address(base + self._cursor))
+            self._cursor = (self._cursor + 1) % size
+            if ip != preferred and self._usable(ip, uid):
+                offered += 1
+                yield ip
+
+    def _take(self, uid: str, ip: str, ports: Mapping[int, int]) -> PodAddress:
+        self.release(uid)
+        address = PodAddress(ip, dict(ports))
+        self._assigned[uid] = address
+        if ipaddress.IPv4Address(ip) in self.network:
+            self._owners[ip] = uid
+        return address
