@@ -48,6 +48,7 @@ class ClusterApi:
             ) from e
         self.core = client.CoreV1Api(self.client)
         self.apps = client.AppsV1Api(self.client)
+        self.discovery = client.DiscoveryV1Api(self.client)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kubelet-api")
 
     async def run(self, fn: Callable[[], Any]) -> Any:
@@ -58,9 +59,10 @@ class ClusterApi:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
 
-    async def _json(self, action: str, fn: Callable[..., Any], *args: Any, missing_ok: bool = True) -> JsonDict | None:
+    async def _json(self, action: str, fn: Callable[..., Any], *args: Any, missing_ok: bool = True,
+                    **kwargs: Any) -> JsonDict | None:
         def call() -> JsonDict:
-            response = fn(*args, _preload_content=False)
+            response = fn(*args, _preload_content=False, **kwargs)
             try:
                 result: JsonDict = json.loads(response.data)
             finally:
@@ -119,3 +121,21 @@ class ClusterApi:
 
     async def delete_endpoints(self, namespace: str, name: str) -> None:
         await self._json(f"delete endpoints {namespace}/{name}", self.core.delete_namespaced_endpoints, name, namespace)
+
+    async def list_endpoint_slices(self, label_selector: str) -> list[JsonDict]:
+        """EndpointSlices of every namespace matching the selector."""
+        found = await self._json("list endpointslices", self.discovery.list_endpoint_slice_for_all_namespaces,
+                                 missing_ok=False, label_selector=label_selector)
+        assert found is not None
+        return list(found.get("items") or [])
+
+    async def put_endpoint_slice(self, namespace: str, name: str, body: JsonDict) -> None:
+        """Replace the EndpointSlice, or create it the first time."""
+        action = f"write endpointslice {namespace}/{name}"
+        if await self._json(action, self.discovery.replace_namespaced_endpoint_slice, name, namespace, body) is None:
+            await self._json(action, self.discovery.create_namespaced_endpoint_slice, namespace, body,
+                             missing_ok=False)
+
+    async def delete_endpoint_slice(self, namespace: str, name: str) -> None:
+        await self._json(f"delete endpointslice {namespace}/{name}", self.discovery.delete_namespaced_endpoint_slice,
+                         name, namespace)

@@ -1,7 +1,7 @@
 """`Kubelet`: watches the cluster through the official client and makes Deployments real on this machine.
 
 Pod objects for each Deployment (rollouts included), one local process per pod on its own loopback
-podIP, Pod/Deployment status, Endpoints and the service map.
+podIP, Pod/Deployment status, Endpoints, EndpointSlices and the service map.
 `async with Kubelet(settings) as kubelet:` or `__main__`.
 """
 
@@ -22,9 +22,10 @@ from .inprocess import InProcessRuntime
 from .podips import PodAddressPool, pool_seed
 from .pods import LocalPod
 from .proxy import ServiceProxy
+from .publisher import ServicePublisher
 from .rollout import PodView, deployment_status, plan_rollout
 from .runtime import EmulatorRuntime, LauncherRuntime, PodRuntime
-from .servicemap import LocalEndpoint, build_endpoints, build_service_map, write_service_map
+from .servicemap import LocalEndpoint, build_service_map, write_service_map
 from .settings import KubeletSettings
 from .watcher import WatchEvent, Watcher
 
@@ -65,7 +66,7 @@ class Kubelet:
         self._finalizing: set[str] = set()
         self.pod_addresses = PodAddressPool(pool_seed(settings.node_name, str(settings.state_dir.resolve())))
         """The podIPs of the local pods (`podips.py`)."""
-        self._endpoints: dict[ObjectKey, JsonDict] = {}
+        self._publisher = ServicePublisher(settings.manages)
         self._service_map: dict[str, list[str]] | None = None
         self._services_event = asyncio.Event()
         self._wake = asyncio.Event()
@@ -443,28 +444,13 @@ class Kubelet:
         return views
 
     async def _write_endpoints(self) -> None:
-        """Endpoints and services.json from one snapshot of the local pods; pod and
+        """Endpoints, EndpointSlices and services.json from one snapshot of the local pods; pod and
         Deployment status then report the readiness published here."""
         for local in self.local.values():
             local.reported_ready = local.ready and not local.terminating
         pods = self._endpoint_views()
         services = list(self.objects["services"].values())
-        for service in services:
-            key = key_of(service)
-            desired = build_endpoints(service, pods)
-            if desired is not None and self._endpoints.get(key) != desired:
-                try:
-                    await self.api.put_endpoints(key[0], key[1], desired)
-                except ClusterApiError as e:
-                    log.warning("cannot write endpoints; retrying", extra={"error": str(e)})
-                    continue
-                self._endpoints[key] = desired
-        for key in [k for k in self._endpoints if k not in self.objects["services"]]:
-            del self._endpoints[key]
-            try:
-                await self.api.delete_endpoints(*key)
-            except ClusterApiError as e:
-                log.warning("cannot delete endpoints of a deleted service", extra={"error": str(e)})
+        await self._publisher.publish(self.api, services, pods)
         mapping = build_service_map(services, pods)
         if mapping != self._service_map:
             write_service_map(self.settings.services_file, mapping)
