@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +26,18 @@ from activities.payloads import (
 )
 from xtrinode.trino_protocol import Header, QueryState
 
-__all__ = ["TrinoActivities", "SecretReader", "AvailableReader"]
+__all__ = ["TrinoActivities", "SecretReader", "AvailableReader", "ChangeWaiter"]
 
 SecretReader = Callable[[str, str, str], str | None]
 """(namespace, secret name, key) -> value; called in a thread, never returned from an activity."""
 AvailableReader = Callable[[RuntimeRef], int]
 """Available replicas of the coordinator Deployment (blocking; called in a thread)."""
+ChangeWaiter = Callable[[RuntimeRef, float], Awaitable[None]]
+"""Returns when one of the runtime's Deployments changes, or after the given seconds (a watch)."""
 _TIMEOUT = aiohttp.ClientTimeout(total=5)
+_MAX_POLL_SECONDS = 1.0
+"""Readiness polls back off from the step's poll interval to this (x1.5 each round): a wait that a
+Deployment change wakes (`ChangeWaiter`) stays as quick, and hundreds of waiting runtimes cost little."""
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -60,12 +65,14 @@ class TrinoActivities:
         resolve: Callable[[str], str] = lambda url: url,
         secret_reader: SecretReader | None = None,
         coordinator_available: AvailableReader | None = None,
+        runtime_changed: ChangeWaiter | None = None,
         gateway_url: str | None = None,
     ) -> None:
         self.session = session
         self.resolve = resolve
         self.secret_reader = secret_reader
         self.coordinator_available = coordinator_available
+        self.runtime_changed = runtime_changed
         self.gateway_url = gateway_url.rstrip("/") if gateway_url else None
 
     async def _auth(self, ref: RuntimeRef, auth: ControlAuth) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
@@ -94,6 +101,7 @@ class TrinoActivities:
         headers, auth = await self._auth(inp.ref, inp.auth)
         start = time.monotonic()
         observed = "nothing yet"
+        delay = inp.poll_seconds
         while True:
             waited = time.monotonic() - start
             workers = 0
@@ -119,7 +127,11 @@ class TrinoActivities:
                 raise ApplicationError(
                     f"{inp.ref.namespace}/{inp.ref.name} not ready after {waited:.0f}s: {observed}",
                     type="NotReady")
-            await asyncio.sleep(inp.poll_seconds)
+            if self.runtime_changed is not None:
+                await self.runtime_changed(inp.ref, delay)
+            else:
+                await asyncio.sleep(delay)
+            delay = min(delay * 1.5, max(inp.poll_seconds, _MAX_POLL_SECONDS))
 
     async def _queries(self, ref: RuntimeRef, coordinator_url: str, auth: ControlAuth) -> list[dict[str, Any]]:
         headers, basic = await self._auth(ref, auth)

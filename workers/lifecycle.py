@@ -27,7 +27,9 @@ from activities.kube import KubeActivitySettings, KubernetesActivities
 from activities.payloads import RuntimeRef, ScaleInput
 from activities.trino import TrinoActivities
 from workflows.runtime import RuntimeWorkflow
+from workers.deployments import DeploymentWatch
 from workflows.steps import STEP_WORKFLOWS
+from xtrinode.render import coordinator_deployment_name
 from xtrinode.temporal import TemporalSettings, connect_client
 
 __all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "workflow_runner"]
@@ -79,6 +81,7 @@ class LifecycleWorker:
         self._executor: ThreadPoolExecutor | None = None
         self._worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
+        self._deployments: DeploymentWatch | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -86,12 +89,22 @@ class LifecycleWorker:
         kube = KubernetesActivities(self._api, KubeActivitySettings(gateway_namespace=settings.gateway_namespace))
         self._session = aiohttp.ClientSession()
 
+        self._deployments = deployments = DeploymentWatch(self._api)
+        await deployments.start()
+
         def coordinator_available(ref: RuntimeRef) -> int:
+            watched = deployments.available(ref.namespace, coordinator_deployment_name(ref.name))
+            if watched is not None:
+                return watched
             return kube.deployment_available(ScaleInput(ref=ref, role="coordinator", replicas=1))
+
+        async def runtime_changed(ref: RuntimeRef, timeout: float) -> None:
+            await deployments.changed(ref.namespace, ref.name, timeout)
 
         trino = TrinoActivities(
             self._session, resolve=_resolver(settings.services_file), secret_reader=kube.secret_value,
-            coordinator_available=coordinator_available, gateway_url=settings.gateway_url,
+            coordinator_available=coordinator_available, runtime_changed=runtime_changed,
+            gateway_url=settings.gateway_url,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.activity_threads, thread_name_prefix="kube-activity")
         self._worker = Worker(
@@ -113,6 +126,8 @@ class LifecycleWorker:
         if self._worker is not None and self._task is not None:
             await self._worker.shutdown()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._deployments is not None:
+            await self._deployments.stop()
         if self._session is not None:
             await self._session.close()
         if self._executor is not None:
@@ -120,6 +135,7 @@ class LifecycleWorker:
         if self._api is not None:
             self._api.close()  # type: ignore[no-untyped-call]
         self._worker = self._task = self._session = self._executor = self._api = None
+        self._deployments = None
 
     async def __aenter__(self) -> LifecycleWorker:
         await self.start()
