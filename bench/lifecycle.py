@@ -7,7 +7,8 @@ this machine, printed in one run:
    (resume minus the baseline coordinator start), median over several rounds;
 3. scale-out: time for N runtimes created at once to all reach Ready on one lifecycle worker.
 
-Run: .venv/bin/python bench/lifecycle.py [--runtimes 200] [--rounds 5]
+Run: .venv/bin/python bench/lifecycle.py [--runtimes 200] [--rounds 5] [--nodes in-process|process]
+(in-process: the kubelet hosts every pod's node in its own process, the scale-test mode)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from xtrinode.lifecycle_client import LifecycleClient
+from xtrinode.devstack.trino.__main__ import settings_from_argv
+from xtrinode.devstack.trino.node import TrinoNode
 from xtrinode.models import API_GROUP, API_VERSION
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 
@@ -42,22 +45,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def coordinator_start_seconds() -> float:
-    """Spawn a single-node emulator coordinator and time it to 'not starting'."""
+async def _until_started(port: int, started: float) -> float:
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/v1/info") as resp:
+                    if resp.status == 200 and not (await resp.json()).get("starting", True):
+                        return time.perf_counter() - started
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.01)
+
+
+async def coordinator_start_seconds(in_process: bool) -> float:
+    """Start a single-node emulator coordinator the way the kubelet would (a process, or a node inside
+    this process from the same flags) and time it to 'not starting'."""
     port = _free_port()
+    flags = ["--role", "coordinator", "--port", str(port)]
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "xtrinode.devstack.trino", "--role", "coordinator",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if in_process:
+        settings, _ = settings_from_argv(flags)
+        async with TrinoNode(settings):
+            return await _until_started(port, started)
+    proc = subprocess.Popen([sys.executable, "-m", "xtrinode.devstack.trino", *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/v1/info") as resp:
-                        if resp.status == 200 and not (await resp.json()).get("starting", True):
-                            return time.perf_counter() - started
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.01)
+        return await _until_started(port, started)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -115,9 +128,13 @@ async def main() -> None:
     parser.add_argument("--runtimes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--nodes", choices=("process", "in-process"), default="in-process",
+                        help="how the kubelet runs each pod's emulated Trino: its own OS process, or inside the "
+                             "kubelet (--in-process-nodes, the scale-test mode; default)")
     args = parser.parse_args()
+    in_process = args.nodes == "in-process"
     state = Path(tempfile.mkdtemp(prefix="xtrinode-bench-"))
-    baseline = [await coordinator_start_seconds() for _ in range(args.rounds)]
+    baseline = [await coordinator_start_seconds(in_process) for _ in range(args.rounds)]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         data_converter=pydantic_data_converter, search_attributes=list(SEARCH_ATTRIBUTES),
@@ -140,7 +157,8 @@ async def main() -> None:
             core.create_namespace({"metadata": {"name": ns}})
         address = env.client.service_client.config.target_host
         processes.start("kubelet", "-m", "xtrinode.devstack.kubelet", "--kubeconfig", str(kubeconfig),
-                        "--state-dir", str(state / "kubelet"), "--readiness-poll-interval", "100ms")
+                        "--state-dir", str(state / "kubelet"), "--readiness-poll-interval", "100ms",
+                        *(["--in-process-nodes"] if in_process else []))
         processes.start("worker", "-m", "xtrinode.cli", "worker", "--temporal-address", address,
                         "--task-queue", "bench-lifecycle", "--kubeconfig", str(kubeconfig),
                         "--services-file", str(state / "kubelet" / "services.json"))
@@ -170,7 +188,8 @@ async def main() -> None:
         await env.shutdown()
         shutil.rmtree(state, ignore_errors=True)
     base, resume = statistics.median(baseline), statistics.median(resumes)
-    print(f"coordinator process start (baseline), median of {args.rounds}: {base * 1000:8.0f} ms")
+    print(f"pod nodes: {args.nodes}")
+    print(f"coordinator start (baseline), median of {args.rounds}:         {base * 1000:8.0f} ms")
     print(f"resume update -> Ready, median of {args.rounds}:             {resume * 1000:8.0f} ms")
     print(f"control-plane overhead of a resume (resume - baseline):      {(resume - base) * 1000:8.0f} ms"
           f"   (target <= 300 ms; ratio resume/baseline = {resume / base:.2f}x)")

@@ -151,7 +151,8 @@ def start_demo(state_dir: Path, *extra: str, timeout: float = 240) -> RunningDev
 
     running.reader = threading.Thread(target=pump, name="devstack-output", daemon=True)
     running.reader.start()
-    if not ready.wait(timeout) or process.poll() is not None:
+    # The reader also sets `ready` at end of output: a `dev up` that exited is reported with what it printed.
+    if not ready.wait(timeout) or READY not in (line.strip() for line in running.lines) or process.poll() is not None:
         running.kill()
         raise AssertionError(f"`make demo` did not print {READY!r} within {timeout}s:\n" + "\n".join(running.lines))
     running.info = json.loads((state_dir / "devstack.json").read_text())

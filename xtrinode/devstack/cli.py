@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not create the demo catalog and runtime in namespace analytics")
     up.add_argument("--auto-suspend-after", type=_duration, default=parse_duration("3m"),
                     help="idle time before the demo runtime autosuspends, when it is created (default 3m)")
+    up.add_argument("--in-process-nodes", action="store_true",
+                    help="run every pod's emulated Trino inside the kubelet process instead of one process per pod "
+                         "(for many runtimes on a small machine)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     down.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the stop (default 90)")
     return parser
@@ -64,7 +67,7 @@ def _up(args: argparse.Namespace) -> int:
     settings = UpSettings(
         state_dir=args.state_dir, gateway_port=args.gateway_port, temporal_port=args.temporal_port,
         temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, examples=args.examples,
-        auto_suspend_after=args.auto_suspend_after)
+        auto_suspend_after=args.auto_suspend_after, in_process_nodes=args.in_process_nodes)
     return Supervisor(settings).run()
 
 

@@ -110,7 +110,8 @@ class KubeClient:
         for pod in self.items("/api/v1/pods"):
             meta = pod.get("metadata") or {}
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                cid = str(status.get("containerID") or "")
-                if cid.startswith("xtrinode-devstack://") and cid.rsplit("/", 1)[1].isdigit():
-                    pids[f"{meta.get('namespace')}/{meta.get('name')}"] = int(cid.rsplit("/", 1)[1])
+                # `xtrinode-devstack://<pid>`; nodes hosted in the kubelet (`.../in-process/...`) have no pid.
+                pid = str(status.get("containerID") or "").removeprefix("xtrinode-devstack://")
+                if pid.isdigit():
+                    pids[f"{meta.get('namespace')}/{meta.get('name')}"] = int(pid)
         return pids

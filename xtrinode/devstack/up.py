@@ -55,6 +55,8 @@ class UpSettings:
     kube_port: int = 6443
     examples: bool = True
     auto_suspend_after: timedelta = timedelta(minutes=3)
+    in_process_nodes: bool = False
+    """The kubelet hosts every pod's emulated Trino in its own process (many runtimes on a small machine)."""
     deploy_dir: Path = REPO / "deploy"
     start_timeout: float = 60.0
     runtime_timeout: float = 120.0
@@ -223,7 +225,8 @@ class Supervisor:
         kubelet = _Component("kubelet", [
             *jsonlog, "xtrinode.devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
             "--readiness-poll-interval", "500ms", "--emulator-arg=--announce-interval=1s",
-            "--emulator-arg=--node-poll-interval=1s"], ready=lambda: False)
+            "--emulator-arg=--node-poll-interval=1s", *(["--in-process-nodes"] if self.settings.in_process_nodes else [])],
+            ready=lambda: False)
         kubelet.ready = lambda: _log_contains(st.log_file("kubelet"), kubelet.log_offset, "kubelet running")
         worker = _Component("worker", [
             *jsonlog, "xtrinode.cli", "worker", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,

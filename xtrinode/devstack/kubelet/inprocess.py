@@ -107,7 +107,7 @@ class InProcessNode:
 
     def __init__(self, launch: PodLaunch, settings: NodeSettings | None, refusal: str | None = None) -> None:
         self.started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._id = f"{launch.namespace}/{launch.pod}/{next(_IDS)}"
+        self._id = f"{launch.namespace}/{launch.pod}-{next(_IDS)}"
         self._terminate = asyncio.Event()
         self._log = _PodLog(launch.log_path)
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
