@@ -81,11 +81,14 @@ def test_foreground_policy_waits_for_blocking_dependents(core: client.CoreV1Api,
     assert not _exists(lambda: core.read_namespaced_config_map("fo", namespace))
 
 
-def test_delete_returns_status_for_most_kinds_and_object_for_pods(core: client.CoreV1Api, namespace: str) -> None:
+def test_delete_returns_status_for_most_kinds_and_object_for_pods_and_services(core: client.CoreV1Api, namespace: str) -> None:
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "s"}})
     assert core.delete_namespaced_config_map("s", namespace)["kind"] == "Status"
     core.create_namespaced_pod(namespace, {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
     assert isinstance(core.delete_namespaced_pod("p", namespace), client.V1Pod)
+    core.create_namespaced_service(namespace, {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
+    deleted = core.delete_namespaced_service("svc", namespace)
+    assert isinstance(deleted, client.V1Service) and deleted.metadata.name == "svc", "typed delete gets the Service"
     with pytest.raises(ApiException) as e:
         core.delete_namespaced_config_map("s", namespace)
     assert e.value.status == 404

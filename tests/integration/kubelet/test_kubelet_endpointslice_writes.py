@@ -113,7 +113,7 @@ async def test_slices_and_endpoints_go_with_their_service(
     await eventually(lambda: blocking(_endpoints_of, api_client, namespace, "trino-demo-workers"),
                      "an endpoint in the workers' slice")
     # Raw reply: the emulator answers a Service DELETE with a Status, where the typed client expects the Service.
-    await blocking(core.delete_namespaced_service, "trino-demo-workers", namespace, _preload_content=False)
+    await blocking(core.delete_namespaced_service, "trino-demo-workers", namespace)
 
     def endpoints_gone() -> bool:
         try:

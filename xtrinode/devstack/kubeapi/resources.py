@@ -75,7 +75,8 @@ BUILTINS: tuple[ResourceType, ...] = (
         "", "v1", "pods", "Pod", short_names=("po",), categories=("all",), status=True,
         delete_returns_object=True, field_labels=("spec.nodeName", "status.phase"),
     ),
-    _t("", "v1", "services", "Service", short_names=("svc",), categories=("all",), status=True),
+    _t("", "v1", "services", "Service", short_names=("svc",), categories=("all",), status=True,
+       delete_returns_object=True),  # the typed client (and the OpenAPI spec) expect the Service back
     _t("", "v1", "endpoints", "Endpoints", short_names=("ep",), singular="endpoints"),
     _t("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _t("", "v1", "secrets", "Secret", field_labels=("type",)),
