@@ -94,6 +94,13 @@ async def _read_body(request: web.Request) -> Any:
         if ctype == PROTOBUF:
             return decode_protobuf(raw)
         if ctype in (APPLY_PATCH, "application/yaml"):
+            # Clients (the Python one included) mostly send apply patches as JSON, which is YAML: parse it
+            # as JSON when it is, since the pure-Python YAML parser was a third of the emulator's CPU.
+            if raw.lstrip()[:1] == b"{":
+                try:
+                    return json.loads(raw)
+                except ValueError:
+                    pass
             return yaml.safe_load(raw)
         return json.loads(raw)
     except (ValueError, yaml.YAMLError) as e:

@@ -25,7 +25,7 @@ from .proxy import ServiceProxy
 from .publisher import ServicePublisher
 from .rollout import PodView, deployment_status, plan_rollout
 from .runtime import EmulatorRuntime, LauncherRuntime, PodRuntime
-from .servicemap import LocalEndpoint, build_service_map, write_service_map
+from .servicemap import LocalEndpoint, PodSnapshot, build_service_map, write_service_map
 from .settings import KubeletSettings
 from .watcher import WatchEvent, Watcher
 
@@ -62,6 +62,7 @@ class Kubelet:
         self.local: dict[str, LocalPod] = {}
         """Local pods by pod uid (terminating ones stay until their process is gone)."""
         self._listed: set[str] = set()
+        self._template_hashes: dict[tuple[str, int], str] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._finalizing: set[str] = set()
         self.pod_addresses = PodAddressPool(pool_seed(settings.node_name, str(settings.state_dir.resolve())))
@@ -337,13 +338,31 @@ class Kubelet:
             self._finalizing.discard(uid)
 
     # -- Deployments -------------------------------------------------------------------------
-    def _views(self, deployment: JsonDict) -> list[PodView]:
-        uid = deployment["metadata"]["uid"]
-        current = template_hash((deployment.get("spec") or {}).get("template") or {})
-        views = []
+    def _pods_by_owner(self) -> dict[str, list[JsonDict]]:
+        """Pod objects by their controller's uid: one pass, so each Deployment's views are a lookup."""
+        owned: dict[str, list[JsonDict]] = {}
         for pod in self.objects["pods"].values():
-            if controller_uid(pod) != uid:
-                continue
+            owner = controller_uid(pod)
+            if owner is not None:
+                owned.setdefault(owner, []).append(pod)
+        return owned
+
+    def _template_hash(self, deployment: JsonDict) -> str:
+        """pod-template-hash of the Deployment's template, computed once per generation."""
+        meta = deployment["metadata"]
+        key = (str(meta["uid"]), int(meta.get("generation") or 0))
+        cached = self._template_hashes.get(key)
+        if cached is None:
+            if len(self._template_hashes) > 4 * len(self.objects["deployments"]) + 64:
+                self._template_hashes.clear()
+            cached = self._template_hashes[key] = template_hash((deployment.get("spec") or {}).get("template") or {})
+        return cached
+
+    def _views(self, deployment: JsonDict, owned: dict[str, list[JsonDict]]) -> list[PodView]:
+        uid = deployment["metadata"]["uid"]
+        current = self._template_hash(deployment)
+        views = []
+        for pod in owned.get(str(uid), ()):
             meta = pod["metadata"]
             local = self.local.get(str(meta["uid"]))
             views.append(PodView(
@@ -357,11 +376,12 @@ class Kubelet:
         return views
 
     async def _reconcile_deployments(self) -> None:
+        owned = self._pods_by_owner()
         for deployment in list(self.objects["deployments"].values()):
             meta, spec = deployment["metadata"], deployment.get("spec") or {}
             if meta.get("deletionTimestamp") or spec.get("paused"):
                 continue
-            plan = plan_rollout(spec, self._views(deployment))
+            plan = plan_rollout(spec, self._views(deployment, owned))
             try:
                 for _ in range(plan.create):
                     self._remember("pods", await self.api.create_pod(str(meta["namespace"]), self._new_pod(deployment)))
@@ -410,10 +430,11 @@ class Kubelet:
 
     async def _write_deployment_statuses(self, *, force: bool = False) -> None:
         now = now_iso()
+        owned = self._pods_by_owner()
         for deployment in list(self.objects["deployments"].values()):
             if deployment["metadata"].get("deletionTimestamp"):
                 continue
-            status = deployment_status(deployment, self._views(deployment), now)
+            status = deployment_status(deployment, self._views(deployment, owned), now)
             current = deployment.get("status") or {}
             if not force and all(current.get(k) == v for k, v in status.items()):
                 continue
@@ -426,7 +447,7 @@ class Kubelet:
             if updated is not None:
                 self._remember("deployments", updated)
 
-    def _endpoint_views(self) -> list[LocalEndpoint]:
+    def _endpoint_views(self) -> PodSnapshot:
         """The local pods with an IP as Services see them now; pods that finished for good (phase
         Succeeded/Failed) are left out, as the endpoints controllers do."""
         views = []
@@ -441,7 +462,7 @@ class Kubelet:
                 serving=local.serving and local.process is not None and local.process.returncode is None,
                 node_name=self.settings.node_name,
             ))
-        return views
+        return PodSnapshot(views)
 
     async def _write_endpoints(self) -> None:
         """Endpoints, EndpointSlices and services.json from one snapshot of the local pods; pod and

@@ -239,8 +239,16 @@ class LocalPod:
         """Probe readiness until the process exits, terminating or not (as a kubelet does); returns the
         exit code."""
         interval = self.host.settings.readiness_poll_interval.total_seconds()
+        next_probe = 0.0
         while True:
-            self._observe(await self._probe_ready())
+            # Every poll interval until ready and while terminating; a ready pod again after its probe's
+            # periodSeconds, as a kubelet does (hundreds of ready pods probed every 0.1 s were most of the
+            # kubelet's work in scale runs).
+            now = time.monotonic()
+            if now >= next_probe or not self.ready or self.terminating:
+                self._observe(await self._probe_ready())
+                period = self._probe.period_seconds if self._probe is not None else interval
+                next_probe = now + max(interval, period)
             code = await process.wait(interval)
             if code is not None:
                 return code

@@ -161,6 +161,15 @@ class HttpProbe:
     path: str | None = "/"
     scheme: str = "HTTP"
     headers: tuple[tuple[str, str], ...] = ()
+    period_seconds: float = 10.0
+    """`periodSeconds` (Kubernetes' default 10): how often a pod that is ready is probed again."""
+
+
+def _period(probe: Mapping[str, Any]) -> float:
+    try:
+        return max(1.0, float(probe.get("periodSeconds") or 10))
+    except (TypeError, ValueError):
+        return 10.0
 
 
 def readiness_probe(container: Mapping[str, Any]) -> HttpProbe | None:
@@ -170,9 +179,9 @@ def readiness_probe(container: Mapping[str, Any]) -> HttpProbe | None:
         get = probe["httpGet"]
         headers = tuple((str(h["name"]), str(h["value"])) for h in get.get("httpHeaders") or [])
         return HttpProbe(container_port(container, get["port"]), str(get.get("path") or "/"),
-                         str(get.get("scheme") or "HTTP"), headers)
+                         str(get.get("scheme") or "HTTP"), headers, _period(probe))
     if "tcpSocket" in probe:
-        return HttpProbe(container_port(container, probe["tcpSocket"]["port"]), None)
+        return HttpProbe(container_port(container, probe["tcpSocket"]["port"]), None, period_seconds=_period(probe))
     return None
 
 

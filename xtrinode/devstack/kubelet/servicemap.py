@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "build_service_map",
     "endpoint_ports",
     "publishes_not_ready",
+    "PodSnapshot",
     "selected_pods",
     "write_service_map",
 ]
@@ -86,10 +87,33 @@ def _ip_key(pod: LocalEndpoint) -> tuple[int, str]:
         return 0, pod.uid
 
 
+class PodSnapshot(list[LocalEndpoint]):
+    """The pods of one sync, indexed by (namespace, label, value) on first use: picking each Service's
+    pods is then a lookup, not a scan of every pod (hundreds of runtimes made that scan, done for
+    Endpoints, EndpointSlices and the service map, a large share of the kubelet's CPU)."""
+
+    def __init__(self, pods: Iterable[LocalEndpoint] = ()) -> None:
+        super().__init__(pods)
+        self._index: dict[tuple[str, str, str], list[LocalEndpoint]] | None = None
+
+    def candidates(self, namespace: str, selector: Mapping[str, str]) -> list[LocalEndpoint]:
+        """Pods of `namespace` carrying at least one pair of `selector` (the rarest), a superset of the match."""
+        if self._index is None:
+            self._index = {}
+            for pod in self:
+                for key, value in pod.labels.items():
+                    self._index.setdefault((pod.namespace, key, value), []).append(pod)
+        return min((self._index.get((namespace, key, str(value)), []) for key, value in selector.items()), key=len)
+
+
 def selected_pods(service: Mapping[str, Any], pods: Sequence[LocalEndpoint]) -> list[LocalEndpoint]:
     """The pods the Service's selector picks in its namespace, ordered by IP; none without a selector."""
     namespace = service["metadata"].get("namespace")
     selector = (service.get("spec") or {}).get("selector")
+    if not selector:
+        return []
+    if isinstance(pods, PodSnapshot):
+        pods = pods.candidates(str(namespace), selector)
     return sorted((p for p in pods if p.namespace == namespace and service_selector_matches(selector, p.labels)),
                   key=_ip_key)
 

@@ -31,8 +31,9 @@ class KubeletSettings(BaseModel):
         timedelta(minutes=5), description="re-list everything this often, as informers do (default 5m)"
     )
     readiness_poll_interval: Duration = Field(
-        timedelta(seconds=1), description="readiness probe period for every pod (default 1s; probe settings "
-        "periodSeconds/initialDelaySeconds of the template are not honoured, to keep the devstack quick)"
+        timedelta(seconds=1), description="readiness probe period of a pod that is not ready yet or is terminating "
+        "(default 1s; initialDelaySeconds is not honoured, to keep the devstack quick); a ready pod is probed again "
+        "after its probe's periodSeconds"
     )
     probe_timeout: Duration = Field(timedelta(seconds=2), description="one readiness probe request (default 2s)")
     restart_backoff_max: Duration = Field(
