@@ -10,7 +10,6 @@ from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
@@ -31,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         WaitReadyInput,
     )
     from activities.trino import TrinoActivities
+    from workflows.payloads import DrainInput, StepInput, StepResult
     from xtrinode.lifecycle import child_workflow_id
     from xtrinode.models import RouteState, XTrinode
 
@@ -77,33 +77,6 @@ async def _wait(activity_method: Callable[..., Any], arg: Any, total_seconds: fl
         # A waiting activity that crashed mid-wait restarts its wait; three attempts bound the step.
         retry_policy=RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5)),
     )
-
-
-class StepInput(BaseModel):
-    """What every step needs: the runtime as last seen, its catalogs and the numbers to reach."""
-
-    runtime: dict[str, Any]
-    catalogs: list[dict[str, Any]] = Field(default_factory=list)
-    secret_versions: dict[str, str] = Field(default_factory=dict)
-    worker_replicas: int = 0
-    current_workers: int = 0
-    ready_timeout_seconds: float = 300.0
-    poll_seconds: float = 0.1
-    first_provision: bool = False
-
-
-class StepResult(BaseModel):
-    coordinator_url: str | None = None
-    workers_ready: int = 0
-    catalogs: list[str] = Field(default_factory=list)
-    message: str = ""
-
-
-class DrainInput(BaseModel):
-    ref: RuntimeRef
-    target: int
-    timeout_seconds: float
-    poll_seconds: float = 0.25
 
 
 def _runtime(inp: StepInput) -> XTrinode:
