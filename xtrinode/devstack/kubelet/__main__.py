@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--in-process-nodes", action="store_true",
                         help="host every pod's emulated Trino inside the kubelet process (for scale tests with "
                              "hundreds of runtimes); default: one OS process per pod")
-    parser.add_argument("--trino-home", type=Path, help="a real Trino install (not implemented yet)")
+    parser.add_argument("--trino-home", type=Path,
+                        help="an unpacked trino-server tarball: run real Trino instead of the emulator")
+    parser.add_argument("--java-home", type=Path, help="JDK for real Trino (default $JAVA_HOME)")
     parser.add_argument("--emulator-arg", action="append", default=[],
                         help="extra flag for every emulator process, e.g. --emulator-arg=--announce-interval=1s")
     parser.add_argument("--log-level", default="INFO")
@@ -61,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = KubeletSettings(
             kubeconfig=args.kubeconfig, state_dir=args.state_dir, node_name=args.node_name,
             namespaces=tuple(args.namespace), resync_period=parse_duration(args.resync_period),
-            readiness_poll_interval=parse_duration(args.readiness_poll_interval), trino_home=args.trino_home,
+            readiness_poll_interval=parse_duration(args.readiness_poll_interval),
+            trino_home=args.trino_home, java_home=args.java_home,
             emulator_args=tuple(args.emulator_arg), in_process_nodes=args.in_process_nodes,
         )
         asyncio.run(_run(settings))

@@ -51,7 +51,7 @@ class Kubelet:
         self.runtime: PodRuntime
         if runtime is None:
             if settings.trino_home is not None:
-                runtime = LauncherRuntime(settings.trino_home)
+                runtime = LauncherRuntime(settings.trino_home, settings.java_home)
             elif settings.in_process_nodes:
                 runtime = InProcessRuntime(settings.emulator_args)
             else:

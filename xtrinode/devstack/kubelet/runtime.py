@@ -1,12 +1,14 @@
 """How a pod's Trino container runs on this machine: the `PodRuntime` seam and the emulator runtime.
 
 `EmulatorRuntime` starts `python -m xtrinode.devstack.trino` with CLI overrides for what only works
-in a cluster (port, discovery URI). A real-Trino runtime (bin/launcher) would plug in here.
+in a cluster (port, bind address, discovery URI); `LauncherRuntime` starts a real Trino install with the
+same overrides as system properties; `inprocess.InProcessRuntime` hosts emulated nodes in the kubelet.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +16,10 @@ from typing import Literal, Protocol
 
 import xtrinode
 
+from .podspec import parse_properties
 from .process import LocalProcess, PodProcess
 
-__all__ = ["EmulatorRuntime", "PodLaunch", "PodRuntime", "base_environment", "node_flags"]
+__all__ = ["EmulatorRuntime", "LauncherRuntime", "PodLaunch", "PodRuntime", "base_environment", "node_flags"]
 
 Role = Literal["coordinator", "worker"]
 
@@ -85,17 +88,79 @@ class EmulatorRuntime:
 
 
 class LauncherRuntime:
-    """A real Trino install (`<trino_home>/bin/launcher run --etc-dir ...`): not implemented yet.
+    """A real Trino install: `<trino_home>/bin/launcher run` per pod, on the pod's own etc directory.
 
-    It would need the http port and discovery.uri rewritten in config.properties (Trino has no
-    CLI overrides for them) and a JVM per pod; the kubelet refuses the setting until then.
+    What only works in a cluster is given as `-D` system properties, which Trino's bootstrap puts over
+    config.properties and node.properties: the HTTP port and bind address (`node.bind-ip`, so each pod
+    listens on its own podIP), `node.internal-address`, `discovery.uri` (the coordinator announces to
+    itself, a worker through the Service proxy), the data directory, the catalog directory, and a
+    per-pod plugin directory holding only the plugins the pod's catalogs name (loading all ~70 plugins
+    would double the JVM's start). `${ENV:...}` placeholders are Trino's own and are read from the pod
+    env. Needs a Java that the Trino version supports (Trino 476: Java 24+), from `java_home` or
+    `JAVA_HOME`.
     """
 
-    def __init__(self, trino_home: Path) -> None:
-        raise NotImplementedError(
-            f"running a real Trino from {str(trino_home)!r} is not implemented in the devstack kubelet yet; "
-            "leave trino_home unset to run the built-in emulator"
-        )
+    def __init__(self, trino_home: Path, java_home: Path | None = None) -> None:
+        launcher = trino_home / "bin" / "launcher"
+        if not launcher.is_file():
+            raise ValueError(
+                f"trino_home {str(trino_home)!r} has no bin/launcher; point it at an unpacked trino-server "
+                "tarball (scripts/fetch-trino.sh downloads one)"
+            )
+        self.trino_home = trino_home
+        if java_home is None and os.environ.get("JAVA_HOME"):
+            java_home = Path(os.environ["JAVA_HOME"])
+        if java_home is not None and not (java_home / "bin" / "java").is_file():
+            raise ValueError(f"java_home {str(java_home)!r} has no bin/java; give a JDK directory (Trino 476 "
+                             "needs Java 24 or newer)")
+        self.java_home = java_home
+
+    def plugin_dirs(self, config_dir: Path) -> list[Path]:
+        """The plugins the pod needs: one per catalog's connector.name (its directory under plugin/),
+        plus the password authenticators when PASSWORD auth is on; every plugin when a connector's
+        directory cannot be found (a connector whose plugin is named differently)."""
+        available = {p.name: p for p in (self.trino_home / "plugin").iterdir() if p.is_dir()}
+        wanted: set[str] = set()
+        for catalog in sorted((config_dir / "catalog").glob("*.properties")):
+            connector = parse_properties(catalog.read_text()).get("connector.name", "").strip()
+            name = next((n for n in (connector, connector.replace("_", "-")) if n in available), None)
+            if name is None:
+                return sorted(available.values())
+            wanted.add(name)
+        config = config_dir / "config.properties"
+        props = parse_properties(config.read_text()) if config.is_file() else {}
+        if props.get("http-server.authentication.type", "").upper() == "PASSWORD":
+            wanted.add("password-authenticators")
+        return [available[name] for name in sorted(wanted) if name in available]
+
+    def argv(self, launch: PodLaunch, data_dir: Path, plugin_dir: Path) -> list[str]:
+        own = f"http://{launch.host}:{launch.port}"
+        overrides = {
+            "http-server.http.port": str(launch.port),
+            "node.bind-ip": launch.host,
+            "node.internal-address": launch.host,
+            "node.data-dir": str(data_dir),
+            "catalog.config-dir": str(launch.config_dir / "catalog"),
+            "plugin.dir": str(plugin_dir),
+            "discovery.uri": launch.discovery_uri or own,
+        }
+        argv = [str(self.trino_home / "bin" / "launcher"), "run", "--etc-dir", str(launch.config_dir),
+                "--data-dir", str(data_dir)]
+        if self.java_home is not None:
+            argv += ["--jvm-dir", str(self.java_home)]
+        return argv + [f"-D{key}={value}" for key, value in overrides.items()]
 
     async def start(self, launch: PodLaunch) -> LocalProcess:
-        raise NotImplementedError("LauncherRuntime is not implemented")
+        work = launch.config_dir / "_kubelet"
+        data_dir, plugin_dir = work / "data", work / "plugin"
+        shutil.rmtree(plugin_dir, ignore_errors=True)
+        plugin_dir.mkdir(parents=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for plugin in self.plugin_dirs(launch.config_dir):
+            (plugin_dir / plugin.name).symlink_to(plugin, target_is_directory=True)
+        env = {**base_environment(), **launch.env}
+        if self.java_home is not None:
+            env["JAVA_HOME"] = str(self.java_home)
+            env["PATH"] = os.pathsep.join([str(self.java_home / "bin"), env.get("PATH", "")])
+        return await LocalProcess.spawn(self.argv(launch, data_dir, plugin_dir), env, launch.log_path,
+                                        cwd=launch.config_dir)

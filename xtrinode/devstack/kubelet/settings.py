@@ -52,7 +52,12 @@ class KubeletSettings(BaseModel):
         "of runtimes; crash tests need the default, since a node here cannot be killed on its own"
     )
     trino_home: Path | None = Field(
-        None, description="a real Trino install (bin/launcher); not implemented yet, the emulator runs"
+        None, description="an unpacked trino-server tarball: pods then run real Trino (`bin/launcher run`) "
+        "instead of the emulator; scripts/fetch-trino.sh downloads one"
+    )
+    java_home: Path | None = Field(
+        None, description="the JDK real Trino runs on (Trino 476 needs Java 24+); default: $JAVA_HOME, then the "
+        "`java` on PATH"
     )
 
     @property

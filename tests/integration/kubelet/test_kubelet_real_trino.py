@@ -1,0 +1,111 @@
+"""The kubelet with `trino_home`: pods run a real Trino 476 (`bin/launcher run`, a JVM per pod) from
+the rendered config, each bound to its own podIP on port 8080. The rendered runtime becomes Ready, the
+real `trino` client runs a tpch query that needs the worker (the coordinator does not schedule work
+on itself), so the worker found the coordinator through the Service; deleting the Deployments stops
+the JVMs. Slow (two JVMs start in about a minute on 2 cores) and needs Java 24+; the Trino server is
+downloaded once by scripts/fetch-trino.sh into the user's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trino
+from kubernetes import client
+
+from kubelet_helpers import REPO, alive, apply_manifests, blocking, eventually, kubelet_settings, pod_pid, rendered_runtime
+from xtrinode.devstack.kubelet import Kubelet
+from xtrinode.devstack.resolver import ServiceResolver
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_trino]
+MIN_JAVA = 24
+
+
+def _java_major(java_home: Path) -> int | None:
+    java = java_home / "bin" / "java"
+    if not java.is_file():
+        return None
+    out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr
+    found = re.search(r'version "(\d+)', out)
+    return int(found.group(1)) if found else None
+
+
+@pytest.fixture(scope="session")
+def java_home() -> Path:
+    candidates = [os.environ.get(name) for name in ("XTRINODE_JAVA_HOME", "JAVA_HOME")]
+    paths = [Path(c) for c in candidates if c] + sorted(Path("/usr/lib/jvm").glob("*"), reverse=True)
+    for path in paths:
+        if (_java_major(path) or 0) >= MIN_JAVA:
+            return path
+    pytest.skip(f"real Trino 476 needs Java {MIN_JAVA}+; set XTRINODE_JAVA_HOME to such a JDK")
+
+
+@pytest.fixture(scope="session")
+def trino_home() -> Path:
+    result = subprocess.run(["bash", str(REPO / "scripts" / "fetch-trino.sh")], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, f"scripts/fetch-trino.sh failed:\n{result.stderr}"
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def _ready_pods(core: client.CoreV1Api, namespace: str) -> dict[str, Any] | None:
+    pods = core.list_namespaced_pod(namespace).items
+    ready = {p.metadata.name: p for p in pods
+             if p.status and p.status.container_statuses and p.status.container_statuses[0].ready}
+    return ready if len(pods) == 2 and len(ready) == 2 else None
+
+
+def _count_nations(url: str) -> int | None:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    try:
+        with trino.dbapi.connect(host=host, port=int(port), user="alice", http_scheme="http") as conn:
+            cursor = conn.cursor()
+            cursor.execute("SELECT count(*) FROM tpch.tiny.nation")
+            return int(cursor.fetchall()[0][0])
+    except trino.exceptions.TrinoQueryError as e:
+        if e.error_name == "NO_NODES_AVAILABLE":  # the worker has not announced itself yet
+            return None
+        raise
+
+
+@pytest.mark.timeout(600)
+async def test_pods_run_real_trino_that_answers_the_trino_client(
+    kubeconfig: Path, tmp_path: Path, api_client: client.ApiClient, core: client.CoreV1Api,
+    apps: client.AppsV1Api, namespace: str, trino_home: Path, java_home: Path, no_leaked_threads: None,
+) -> None:
+    settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace, trino_home=trino_home,
+                                java_home=java_home)
+    async with Kubelet(settings) as kubelet:
+        await blocking(apply_manifests, api_client, namespace, rendered_runtime(namespace))
+        started = time.monotonic()
+        pods = await eventually(lambda: blocking(_ready_pods, core, namespace), "both real Trino pods Ready",
+                                timeout=300, interval=1.0)
+        ready_after = time.monotonic() - started
+        pids = {name: pod_pid(pod) for name, pod in pods.items()}
+        for name, pid in pids.items():
+            assert pid is not None and alive(pid)
+            assert Path(f"/proc/{pid}/comm").read_text().startswith("trino-server"), f"{name} runs a JVM Trino"
+            assert pods[name].status.pod_ip.startswith("127.") and pods[name].status.pod_ip != "127.0.0.1"
+
+        resolver = ServiceResolver(settings.services_file)
+        url = resolver.resolve_url(f"http://trino-demo.{namespace}.svc.cluster.local:8080")
+        coordinator = next(p for p in pods.values() if p.metadata.labels["app.kubernetes.io/component"] == "coordinator")
+        assert url == f"http://{coordinator.status.pod_ip}:8080", "real Trino listens on its podIP, real port"
+        count = await eventually(lambda: blocking(_count_nations, url), "the tpch query to run on the worker",
+                                 timeout=120, interval=1.0)
+        assert count == 25
+        log_text = (settings.logs_dir / f"{namespace}_{coordinator.metadata.name}.log").read_text()
+        assert "SERVER STARTED" in log_text
+
+        for deployment in ("trino-demo-coordinator", "trino-demo-worker"):
+            await blocking(apps.delete_namespaced_deployment, deployment, namespace)
+        await eventually(lambda: not any(alive(pid) for pid in pids.values() if pid), "the Trino JVMs to exit",
+                         timeout=120, interval=0.5)
+        assert kubelet.processes() == {}
+    print(f"real Trino coordinator and worker Ready in {ready_after:.1f}s")
