@@ -6,9 +6,12 @@ decoded or re-serialised (the client session does not decompress), only the head
 
 from __future__ import annotations
 
+import json
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -82,6 +85,26 @@ def downstream_headers(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIM
     return out
 
 
+def json_body(body: bytes, content_encoding: str | None) -> Any:
+    """JSON of a backend body as sent (`Content-Encoding` gzip or deflate honoured); ValueError when it is not."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        try:
+            body = zlib.decompress(body, zlib.MAX_WBITS | 32) if encoding == "gzip" else _inflate(body)
+        except zlib.error as e:
+            raise ValueError(f"cannot decode a {encoding} body: {e}") from e
+    elif encoding != "identity":
+        raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+    return json.loads(body)
+
+
+def _inflate(body: bytes) -> bytes:
+    try:
+        return zlib.decompress(body)  # zlib-wrapped, as HTTP deflate should be
+    except zlib.error:
+        return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+
+
 @dataclass(slots=True)
 class UpstreamReply:
     """A small backend response read whole (the first POST answer of a statement)."""
@@ -89,6 +112,11 @@ class UpstreamReply:
     status: int
     headers: CIMultiDict[str]
     body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, decompressed first when the backend compressed it (real Trino gzips its
+        responses to clients that accept gzip, and the proxy's session passes bodies through undecoded)."""
+        return json_body(self.body, self.headers.get("Content-Encoding"))
 
     def to_response(self) -> web.Response:
         headers = CIMultiDict(self.headers)

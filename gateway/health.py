@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from gateway.forward import json_body
 from gateway.metrics import GatewayMetrics
 from gateway.settings import BreakerSettings, HealthSettings
 from gateway.sticky import StickyStore
@@ -102,11 +103,13 @@ class HealthMonitor:
         state = self.state(backend)
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout.total_seconds())
         try:
-            async with self._session.get(self._resolve(backend) + Path.INFO, timeout=timeout) as response:
+            async with self._session.get(self._resolve(backend) + Path.INFO, timeout=timeout,
+                                         headers={"Accept-Encoding": "gzip"}) as response:
                 if response.status != 200:
                     ready, detail = False, f"/v1/info answered {response.status}"
                 else:
-                    info = await response.json(content_type=None)
+                    # The proxy's session does not decompress: decode what the backend sent (Trino gzips).
+                    info = json_body(await response.read(), response.headers.get("Content-Encoding"))
                     starting = bool(info.get("starting", False)) if isinstance(info, dict) else True
                     ready, detail = not starting, "starting" if starting else "ready"
                     if isinstance(info, dict) and isinstance(info.get("coordinatorId"), str):

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import time
-import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -183,15 +182,8 @@ class HeldStatements:
         """Learn the query a backend's POST answer started: sticky mapping, coordinator id, in-flight count."""
         if reply.status != 200:
             return
-        body = reply.body
-        encoding = reply.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding in ("gzip", "deflate"):
-            try:
-                body = zlib.decompress(body, zlib.MAX_WBITS | 32)
-            except zlib.error:
-                return
         try:
-            page = json.loads(body)
+            page = reply.json()
         except ValueError:
             return
         query_id = page.get("id") if isinstance(page, dict) else None
@@ -243,7 +235,7 @@ class HeldStatements:
     async def _cancel_submitted(self, held: HeldStatement) -> None:
         assert held.reply is not None
         try:
-            page = json.loads(held.reply.body)
+            page = held.reply.json()
             next_uri = page.get("nextUri") if isinstance(page, dict) else None
             if isinstance(next_uri, str):
                 parts = urlsplit(next_uri)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ import trino
 
 from trino_facts import AIRLIFT_DURATION
 from trino_helpers import eventually, fetch_all, seconds
-from xtrinode.devstack.trino import NodeSettings, TrinoNode, hash_password, load_settings
+from xtrinode.devstack.trino import AccessControl, NodeSettings, TrinoNode, hash_password, load_settings
 
 USER = {"X-Trino-User": "ops"}
+ALLOW_ALL = AccessControl(name="allow-all")
+"""`access-control.name=allow-all`: what a node needs before anyone may PUT its state (Trino's
+`default` access control, used when none is configured, refuses graceful shutdown)."""
 JSON = {"Content-Type": "application/json"}
 
 
@@ -91,13 +95,24 @@ async def test_metrics_expose_query_and_node_gauges(coordinator: TrinoNode, http
     assert (await running)[0] == [[True]]
 
 
-async def test_coordinator_cannot_be_shut_down(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:
-    assert await _put_state(http, coordinator, "SHUTTING_DOWN", **USER) == (500, "Cannot shutdown coordinator")
-    assert await _put_state(http, coordinator, "DRAINING", **USER) == (500, "Cannot drain coordinator")
-    assert await _put_state(http, coordinator, "ACTIVE", **USER) == (200, "")
-    async with http.put(f"{coordinator.url}/v1/info/state", data='"ACTIVE"',
-                        headers={**USER, "Content-Type": "text/plain"}) as response:
-        assert response.status == 415
+async def test_without_access_control_nobody_may_change_a_nodes_state(
+    coordinator: TrinoNode, http: aiohttp.ClientSession
+) -> None:
+    # Trino 476 with no access-control.properties uses `default`: 403 even for a no-op transition.
+    assert await _put_state(http, coordinator, "ACTIVE", **USER) == (403, "Management only resource")
+    async with TrinoNode(NodeSettings(port=0, coordinator=False)) as worker:
+        assert await _put_state(http, worker, "SHUTTING_DOWN", **USER) == (403, "Management only resource")
+        assert (await _json(http, f"{worker.url}/v1/info/state")) == "ACTIVE"
+
+
+async def test_coordinator_cannot_be_shut_down(http: aiohttp.ClientSession) -> None:
+    async with TrinoNode(NodeSettings(port=0, access_control=ALLOW_ALL)) as coordinator:
+        assert await _put_state(http, coordinator, "SHUTTING_DOWN", **USER) == (500, "Cannot shutdown coordinator")
+        assert await _put_state(http, coordinator, "DRAINING", **USER) == (500, "Cannot drain coordinator")
+        assert await _put_state(http, coordinator, "ACTIVE", **USER) == (200, "")
+        async with http.put(f"{coordinator.url}/v1/info/state", data='"ACTIVE"',
+                            headers={**USER, "Content-Type": "text/plain"}) as response:
+            assert response.status == 415
 
 
 async def test_info_reports_starting_during_startup_delay(http: aiohttp.ClientSession) -> None:
@@ -116,7 +131,7 @@ async def test_info_reports_starting_during_startup_delay(http: aiohttp.ClientSe
 
 
 async def test_worker_drains_reactivates_and_shuts_down_at_once_when_drained(http: aiohttp.ClientSession) -> None:
-    settings = NodeSettings(port=0, coordinator=False, shutdown_grace_period=seconds(0.4))
+    settings = NodeSettings(port=0, coordinator=False, shutdown_grace_period=seconds(0.4), access_control=ALLOW_ALL)
     async with TrinoNode(settings) as worker:
         assert await _put_state(http, worker, "INACTIVE", **USER) == (400, "Invalid state transition to INACTIVE")
         assert await _put_state(http, worker, "DRAINING", **USER) == (200, "")
@@ -181,3 +196,20 @@ async def test_password_auth_over_plain_http_is_refused_unless_allowed(
         status, text = await _put_state(http, worker, "SHUTTING_DOWN", **_basic("xtrinode-operator", "op-pass"))
         assert (status, text) == (403, "Authentication over HTTP is not enabled")
         assert (await _json(http, f"{worker.url}/v1/info"))["state"] == "ACTIVE"
+
+
+async def test_bodies_are_gzipped_for_clients_that_accept_gzip_as_trino_does(coordinator: TrinoNode) -> None:
+    # Checked against Trino 476: /v1/info and statement pages come gzipped to a client sending
+    # Accept-Encoding gzip; the 8-byte "ACTIVE" of /v1/info/state does not (Jetty's 32-byte minimum).
+    async with aiohttp.ClientSession(auto_decompress=False) as raw:
+        gzip_only = {"Accept-Encoding": "gzip", **USER}
+        async with raw.get(f"{coordinator.url}/v1/info", headers=gzip_only) as response:
+            assert response.headers.get("Content-Encoding") == "gzip"
+            info = json.loads(gzip.decompress(await response.read()))
+            assert info["coordinator"] is True
+        async with raw.get(f"{coordinator.url}/v1/info/state", headers=gzip_only) as response:
+            assert "Content-Encoding" not in response.headers and await response.read() == b'"ACTIVE"'
+        async with raw.post(f"{coordinator.url}/v1/statement", data="SELECT 1", headers=gzip_only) as response:
+            assert response.headers.get("Content-Encoding") == "gzip"
+        async with raw.get(f"{coordinator.url}/v1/info", headers={"Accept-Encoding": "identity"}) as response:
+            assert "Content-Encoding" not in response.headers, "plain for a client that does not accept gzip"

@@ -47,6 +47,23 @@ async def _errors(
         return web.Response(status=500, text="Internal error in the xtrinode Trino emulator")
 
 
+GZIP_MIN_BYTES = 32
+"""Like Jetty's GzipHandler in Trino: a body this size or larger is gzipped for a client that accepts gzip
+(Trino 476 gzips /v1/info, /v1/status and statement pages, not the 8-byte `"ACTIVE"` of /v1/info/state)."""
+
+
+@web.middleware
+async def _gzip(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await handler(request)
+    accepts = request.headers.get("Accept-Encoding", "").lower()
+    if (isinstance(response, web.Response) and "gzip" in accepts and "Content-Encoding" not in response.headers
+            and isinstance(response.body, bytes) and len(response.body) >= GZIP_MIN_BYTES):
+        response.enable_compression(web.ContentCoding.gzip)
+    return response
+
+
 def _node_rows(app: web.Application) -> list[NodeRow]:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     rows = [NodeRow(settings.node_id, runtime.self_uri or "", settings.version, settings.coordinator,
@@ -107,7 +124,7 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: NodeSettings) -> web.Application:
     """The node's app; routes depend on the role (statement, query and discovery APIs on coordinators)."""
-    app = web.Application(middlewares=[forwarded_middleware(settings), _errors])
+    app = web.Application(middlewares=[_gzip, forwarded_middleware(settings), _errors])
     runtime = Runtime()
     lifecycle = NodeLifecycle(settings)
     registry = NodeRegistry(settings, runtime.http)
