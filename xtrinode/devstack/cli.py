@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--in-process-nodes", action="store_true",
                     help="run every pod's emulated Trino inside the kubelet process instead of one process per pod "
                          "(for many runtimes on a small machine)")
+    up.add_argument("--trino-home", type=Path,
+                    help="run real Trino from this unpacked trino-server (scripts/fetch-trino.sh prints one) "
+                         "instead of the emulator; needs Java 24+ (--java-home or $JAVA_HOME)")
+    up.add_argument("--java-home", type=Path, help="JDK for --trino-home (default $JAVA_HOME)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     down.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the stop (default 90)")
     return parser
@@ -67,7 +71,8 @@ def _up(args: argparse.Namespace) -> int:
     settings = UpSettings(
         state_dir=args.state_dir, gateway_port=args.gateway_port, temporal_port=args.temporal_port,
         temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, examples=args.examples,
-        auto_suspend_after=args.auto_suspend_after, in_process_nodes=args.in_process_nodes)
+        auto_suspend_after=args.auto_suspend_after, in_process_nodes=args.in_process_nodes,
+        trino_home=args.trino_home, java_home=args.java_home)
     return Supervisor(settings).run()
 
 

@@ -57,6 +57,9 @@ class UpSettings:
     auto_suspend_after: timedelta = timedelta(minutes=3)
     in_process_nodes: bool = False
     """The kubelet hosts every pod's emulated Trino in its own process (many runtimes on a small machine)."""
+    trino_home: Path | None = None
+    """Run real Trino from this unpacked trino-server (scripts/fetch-trino.sh) instead of the emulator."""
+    java_home: Path | None = None
     deploy_dir: Path = REPO / "deploy"
     start_timeout: float = 60.0
     runtime_timeout: float = 120.0
@@ -225,7 +228,9 @@ class Supervisor:
         kubelet = _Component("kubelet", [
             *jsonlog, "xtrinode.devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
             "--readiness-poll-interval", "500ms", "--emulator-arg=--announce-interval=1s",
-            "--emulator-arg=--node-poll-interval=1s", *(["--in-process-nodes"] if self.settings.in_process_nodes else [])],
+            "--emulator-arg=--node-poll-interval=1s", *(["--in-process-nodes"] if self.settings.in_process_nodes else []),
+            *(["--trino-home", str(self.settings.trino_home)] if self.settings.trino_home else []),
+            *(["--java-home", str(self.settings.java_home)] if self.settings.java_home else [])],
             ready=lambda: False)
         kubelet.ready = lambda: _log_contains(st.log_file("kubelet"), kubelet.log_offset, "kubelet running")
         worker = _Component("worker", [

@@ -1,11 +1,14 @@
 """Trino's configuration files for each role and their content-hashed ConfigMaps.
 
-`node.properties`, `jvm.config`, `config.properties` and `log.properties` live in ConfigMap
-`trino-<n>-<role>-<hash10>`: a config change makes a new name, so Deployments roll and old pods keep theirs.
+`node.properties`, `jvm.config`, `config.properties`, `log.properties` and the access control
+(`access-control.properties` + `access-control-rules.json`) live in ConfigMap `trino-<n>-<role>-<hash10>`:
+a config change makes a new name, so Deployments roll and old pods keep theirs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +27,8 @@ __all__ = [
     "config_properties",
     "jvm_config",
     "role_config_data",
+    "control_username",
+    "access_control_files",
     "render_config_map",
 ]
 
@@ -154,8 +159,45 @@ def jvm_config(runtime: XTrinode, role: Role) -> str:
     return "\n".join(flags) + "\n"
 
 
+ACCESS_CONTROL_RULES = "access-control-rules.json"
+DEFAULT_CONTROL_USER = "xtrinode-operator"
+
+
+def control_username(runtime: XTrinode) -> str:
+    """The user XTrinode's control calls (the workers' preStop drain, readiness and drain checks) send."""
+    auth = runtime.spec.trino_control_auth
+    return auth.username if auth is not None else DEFAULT_CONTROL_USER
+
+
+def _literal_regex(text: str) -> str:
+    """`text` as a regex matching only itself, in syntax Java and Python share (rules' `user` is a regex)."""
+    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
+
+
+def access_control_files(runtime: XTrinode) -> dict[str, str]:
+    """File-based system access control that lets the control user write system information.
+
+    Without an access control Trino uses `default`, which refuses graceful shutdown to everyone: the
+    workers' preStop `PUT /v1/info/state "SHUTTING_DOWN"` then gets 403 and a scaled-down worker is killed
+    mid-query. The rules grant read and write of system information to the control user and read to
+    everyone else; with no catalog, query or other rules, Trino allows those to all users (checked
+    against Trino 476). `valuesOverlay.trino.config` `access-control.config-files` replaces this file.
+    """
+    rules = {"system_information": [
+        {"user": _literal_regex(control_username(runtime)), "allow": ["read", "write"]},
+        {"user": ".*", "allow": ["read"]},
+    ]}
+    return {
+        "access-control.properties": properties_text({
+            "access-control.name": "file",
+            "security.config-file": f"{CONFIG_DIR}/{ACCESS_CONTROL_RULES}",
+        }),
+        ACCESS_CONTROL_RULES: json.dumps(rules, indent=2, sort_keys=True) + "\n",
+    }
+
+
 def role_config_data(runtime: XTrinode, role: Role, settings: RenderSettings) -> dict[str, str]:
-    """The four files of a role, keyed by file name."""
+    """The files of a role, keyed by file name."""
     node = {
         "node.environment": settings.environment,
         "node.data-dir": DATA_DIR,
@@ -166,6 +208,7 @@ def role_config_data(runtime: XTrinode, role: Role, settings: RenderSettings) ->
         "jvm.config": jvm_config(runtime, role),
         "log.properties": properties_text(_LOG_PROPERTIES),
         "node.properties": properties_text(node),
+        **access_control_files(runtime),
     }
 
 

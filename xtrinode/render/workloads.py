@@ -11,7 +11,7 @@ from typing import Any
 
 from xtrinode.models import SecretKeySelector, XTrinode
 from xtrinode.render.catalogs import CatalogBundle, SecretEnv, env_var
-from xtrinode.render.config import CONFIG_DIR, DATA_DIR
+from xtrinode.render.config import CONFIG_DIR, DATA_DIR, control_username
 from xtrinode.render.keda import desired_workers
 from xtrinode.render.metadata import (
     CONFIG_HASH_ANNOTATION,
@@ -84,7 +84,7 @@ def termination_grace_seconds(runtime: XTrinode, role: Role) -> int:
 def pre_stop_command(runtime: XTrinode, settings: RenderSettings) -> list[str]:
     """Exec command: PUT "SHUTTING_DOWN" to /v1/info/state, then wait while Trino still answers."""
     auth = runtime.spec.trino_control_auth
-    user = auth.username if auth is not None else "xtrinode-operator"
+    user = control_username(runtime)
     base = f"http://localhost:{settings.trino_http_port}"
     credentials = ""
     if auth is not None and auth.password_secret is not None:

@@ -1,13 +1,15 @@
 """The kubelet with `trino_home`: pods run a real Trino 476 (`bin/launcher run`, a JVM per pod) from
 the rendered config, each bound to its own podIP on port 8080. The rendered runtime becomes Ready, the
 real `trino` client runs a tpch query that needs the worker (the coordinator does not schedule work
-on itself), so the worker found the coordinator through the Service; deleting the Deployments stops
-the JVMs. Slow (two JVMs start in about a minute on 2 cores) and needs Java 24+; the Trino server is
+on itself), so the worker found the coordinator through the Service; scaling the workers to zero
+drains the worker through its preStop hook (allowed by the rendered access control, which Trino's
+default would refuse); deleting the Deployments stops the JVMs. Slow (two JVMs start in about a minute on 2 cores) and needs Java 24+; the Trino server is
 downloaded once by scripts/fetch-trino.sh into the user's cache.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -78,7 +80,9 @@ def _count_nations(url: str) -> int | None:
 async def test_pods_run_real_trino_that_answers_the_trino_client(
     kubeconfig: Path, tmp_path: Path, api_client: client.ApiClient, core: client.CoreV1Api,
     apps: client.AppsV1Api, namespace: str, trino_home: Path, java_home: Path, no_leaked_threads: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="xtrinode.devstack.kubelet.pods")
     settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace, trino_home=trino_home,
                                 java_home=java_home)
     async with Kubelet(settings) as kubelet:
@@ -102,6 +106,21 @@ async def test_pods_run_real_trino_that_answers_the_trino_client(
         assert count == 25
         log_text = (settings.logs_dir / f"{namespace}_{coordinator.metadata.name}.log").read_text()
         assert "SERVER STARTED" in log_text
+
+        # Scale-down: the preStop hook drains the worker. Real Trino lets only the control user do that,
+        # through the access control the render ships; the worker then shuts itself down.
+        worker = next(p for p in pods.values() if p.metadata.labels["app.kubernetes.io/component"] == "worker")
+        worker_pid = pids[worker.metadata.name]
+        assert worker_pid is not None
+        await blocking(apps.patch_namespaced_deployment_scale, "trino-demo-worker", namespace,
+                       {"spec": {"replicas": 0}})
+        await eventually(lambda: not alive(worker_pid), "the worker JVM to exit after draining", timeout=120,
+                         interval=0.5)
+        worker_log = (settings.logs_dir / f"{namespace}_{worker.metadata.name}.log").read_text()
+        assert "Shutdown requested" in worker_log, "Trino accepted the preStop PUT SHUTTING_DOWN"
+        hooks = [r.getMessage() for r in caplog.records if r.name == "xtrinode.devstack.kubelet.pods"
+                 and "preStop" in r.getMessage()]
+        assert "preStop hook sent" in hooks and "preStop hook refused" not in hooks, hooks
 
         for deployment in ("trino-demo-coordinator", "trino-demo-worker"):
             await blocking(apps.delete_namespaced_deployment, deployment, namespace)

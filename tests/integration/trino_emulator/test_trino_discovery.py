@@ -21,7 +21,7 @@ import pytest
 import trino
 
 from trino_helpers import eventually, fetch_all, queries_by_text, seconds
-from xtrinode.devstack.trino import NodeSettings, TrinoNode
+from xtrinode.devstack.trino import AccessControl, NodeSettings, TrinoNode
 
 FAST = {"node_poll_interval": seconds(0.1), "announce_interval": seconds(0.1)}
 USER = {"X-Trino-User": "ops"}
@@ -34,7 +34,9 @@ def _coordinator_settings(**overrides: Any) -> NodeSettings:
 
 
 def _worker_settings(coordinator: TrinoNode, **overrides: Any) -> NodeSettings:
-    values: dict[str, Any] = {"port": 0, "coordinator": False, "discovery_uri": coordinator.url, **FAST, **overrides}
+    # allow-all: the tests PUT SHUTTING_DOWN, which Trino's default access control refuses.
+    values: dict[str, Any] = {"port": 0, "coordinator": False, "discovery_uri": coordinator.url,
+                              "access_control": AccessControl(name="allow-all"), **FAST, **overrides}
     return NodeSettings(**values)
 
 

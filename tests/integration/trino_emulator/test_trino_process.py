@@ -159,10 +159,14 @@ async def test_port_in_use_exits_1_with_a_log_line() -> None:
     assert any('"cannot listen"' in line and str(port) in line for line in child.lines)
 
 
-async def test_worker_process_exits_after_graceful_shutdown() -> None:
+async def test_worker_process_exits_after_graceful_shutdown(tmp_path: Path) -> None:
     settings = NodeSettings(port=0, include_coordinator=False, node_poll_interval=seconds(0.1))
     async with TrinoNode(settings) as coordinator, aiohttp.ClientSession() as http:
-        async with emulator("--role", "worker", "--port", "0", "--discovery-uri", coordinator.url,
+        config = tmp_path / "etc"
+        config.mkdir()
+        (config / "config.properties").write_text("coordinator=false\n")
+        (config / "access-control.properties").write_text("access-control.name=allow-all\n")
+        async with emulator("--config-dir", str(config), "--port", "0", "--discovery-uri", coordinator.url,
                             "--announce-interval", "100ms", "--shutdown-grace-period", "200ms") as child:
             worker_url = await child.wait_listening()
 

@@ -158,11 +158,22 @@ def test_config_map_names_change_only_when_content_changes() -> None:
     assert limited["coordinator"] != base["coordinator"] and limited["worker"] != base["worker"]
 
 
-def test_role_config_data_has_four_files() -> None:
+def test_role_config_data_has_the_trino_files_and_an_access_control_for_the_control_user() -> None:
+    import json
+
     from xtrinode.render import RenderSettings
 
     data = role_config_data(build_runtime(), "worker", RenderSettings())
-    assert sorted(data) == ["config.properties", "jvm.config", "log.properties", "node.properties"]
+    assert sorted(data) == ["access-control-rules.json", "access-control.properties", "config.properties",
+                            "jvm.config", "log.properties", "node.properties"]
+    assert "access-control.name=file" in data["access-control.properties"]
+    assert "security.config-file=/etc/trino/access-control-rules.json" in data["access-control.properties"]
+    rules = json.loads(data["access-control-rules.json"])["system_information"]
+    assert rules[0] == {"user": "xtrinode-operator", "allow": ["read", "write"]}, "the preStop user may drain"
+    assert rules[1] == {"user": ".*", "allow": ["read"]}, "everyone else keeps what Trino's default allows"
+    custom = build_runtime(trinoControlAuth={"username": "ops.bot+1"})
+    rules = json.loads(role_config_data(custom, "worker", RenderSettings())["access-control-rules.json"])
+    assert rules["system_information"][0]["user"] == r"ops\.bot\+1", "the username is matched literally"
 
 
 def test_properties_text_escapes_values_and_keys() -> None:

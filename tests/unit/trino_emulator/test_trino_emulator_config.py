@@ -56,7 +56,7 @@ def test_no_config_dir_is_a_single_node_coordinator_with_tpch() -> None:
     settings = load_settings(None, {"port": 0})
     assert settings.coordinator and settings.include_coordinator
     assert [c.name for c in settings.catalogs] == ["tpch"]
-    assert settings.effective_access_control.name == "allow-all"
+    assert settings.effective_access_control.name == "default", "as Trino with no access control configured"
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:

@@ -1,6 +1,8 @@
 """What the operator renders is what the emulator runs: rendered config files load into the expected settings.
 
-Checks: coordinator and worker `config.properties`/`node.properties` from `xtrinode.render`, and a
+Checks: coordinator and worker `config.properties`/`node.properties` from `xtrinode.render` (absolute
+`/etc/trino/...` paths found through the path map, as the kubelet passes it), the rendered access
+control (only the control user may change a node's state), and a
 Postgres catalog whose password is a `${ENV:...}` placeholder resolved from the env var the render
 names (as the pod would get it from the Secret), with the value kept out of the settings' repr.
 """
@@ -50,7 +52,7 @@ def _pod_etc(root: Path, role: Literal["coordinator", "worker"]) -> tuple[Path, 
 
 def test_rendered_coordinator_config_loads(tmp_path: Path) -> None:
     root, env = _pod_etc(tmp_path, "coordinator")
-    settings = load_settings(root, env=env)
+    settings = load_settings(root, env=env, path_map=[("/etc/trino", root)])
     assert settings.coordinator and settings.process_forwarded
     assert settings.node_id == "trino-demo-coordinator-0"
     assert settings.shutdown_grace_period == timedelta(seconds=45)
@@ -65,7 +67,12 @@ def test_rendered_coordinator_config_loads(tmp_path: Path) -> None:
 
 def test_rendered_worker_config_loads(tmp_path: Path) -> None:
     root, env = _pod_etc(tmp_path, "worker")
-    settings = load_settings(root, env=env)
+    settings = load_settings(root, env=env, path_map=[("/etc/trino", root)])
     assert settings.coordinator is False
+    # The rendered access control lets the control user (and nobody else) drain the worker.
+    access = settings.effective_access_control
+    assert access.name == "file"
+    assert access.can_write_system_information("xtrinode-operator")
+    assert not access.can_write_system_information("alice")
     assert settings.discovery_uri is not None and settings.discovery_uri.startswith("http://")
     assert settings.node_id == "trino-demo-worker-0"

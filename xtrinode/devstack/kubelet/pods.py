@@ -32,7 +32,7 @@ from .podips import HOST_IP, PodAddressPool
 from .process import PodProcess
 from .runtime import PodLaunch, PodRuntime
 from .settings import KubeletSettings
-from .volumes import PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
+from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
 
 __all__ = ["LocalPod", "PodHost"]
 
@@ -147,7 +147,7 @@ class LocalPod:
         return PodLaunch(
             namespace=self.namespace, pod=self.name, role="coordinator" if coordinator else "worker",
             config_dir=self.directory, port=self.ports[container_port], host=self.ip, log_path=self.log_path,
-            env=self._env, discovery_uri=discovery,
+            env=self._env, discovery_uri=discovery, mounts=mount_map(self.container, self.directory),
         )
 
     async def _local_discovery_uri(self, uri: str) -> str:

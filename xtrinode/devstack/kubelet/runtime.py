@@ -19,7 +19,7 @@ import xtrinode
 from .podspec import parse_properties
 from .process import LocalProcess, PodProcess
 
-__all__ = ["EmulatorRuntime", "LauncherRuntime", "PodLaunch", "PodRuntime", "base_environment", "node_flags"]
+__all__ = ["EmulatorRuntime", "LauncherRuntime", "PodLaunch", "PodRuntime", "base_environment", "map_container_path", "node_flags"]
 
 Role = Literal["coordinator", "worker"]
 
@@ -54,6 +54,19 @@ class PodLaunch:
     """Container env, secret values included: only for the process, never logged."""
     discovery_uri: str | None = None
     """discovery.uri with the Service address already made local."""
+    mounts: tuple[tuple[str, Path], ...] = ()
+    """Container mount path -> local directory, longest first: a path the config names (`/etc/trino/x`)
+    is found on this machine under the directory of the mount that holds it."""
+
+
+def map_container_path(value: str, mounts: Sequence[tuple[str, Path]]) -> Path | None:
+    """The local path of an absolute container path under one of the mounts; None for anything else."""
+    if not value.startswith("/"):
+        return None
+    for container_path, local in mounts:
+        if value == container_path or value.startswith(container_path.rstrip("/") + "/"):
+            return local / value[len(container_path):].lstrip("/")
+    return None
 
 
 def node_flags(launch: PodLaunch, extra_args: Sequence[str] = ()) -> list[str]:
@@ -63,6 +76,8 @@ def node_flags(launch: PodLaunch, extra_args: Sequence[str] = ()) -> list[str]:
              "--config-dir", str(launch.config_dir)]
     if launch.discovery_uri:
         flags += ["--discovery-uri", launch.discovery_uri]
+    for container_path, local in launch.mounts:
+        flags += ["--path-map", f"{container_path}={local}"]
     return flags + list(extra_args)
 
 
@@ -150,7 +165,24 @@ class LauncherRuntime:
             argv += ["--jvm-dir", str(self.java_home)]
         return argv + [f"-D{key}={value}" for key, value in overrides.items()]
 
+    @staticmethod
+    def localize_paths(launch: PodLaunch) -> None:
+        """Rewrite property values that are container paths (`security.config-file=/etc/trino/rules.json`)
+        to where the kubelet put those files: Trino reads them itself, and there is no mount namespace here."""
+        files = [*launch.config_dir.glob("*.properties"), *launch.config_dir.glob("catalog/*.properties")]
+        for path in files:
+            lines = path.read_text().splitlines()
+            changed = False
+            for i, line in enumerate(lines):
+                key, sep, value = line.partition("=")
+                local = map_container_path(value.strip(), launch.mounts) if sep and not key.startswith("#") else None
+                if local is not None:
+                    lines[i], changed = f"{key}={local}", True
+            if changed:
+                path.write_text("\n".join(lines) + "\n")
+
     async def start(self, launch: PodLaunch) -> LocalProcess:
+        self.localize_paths(launch)
         work = launch.config_dir / "_kubelet"
         data_dir, plugin_dir = work / "data", work / "plugin"
         shutil.rmtree(plugin_dir, ignore_errors=True)

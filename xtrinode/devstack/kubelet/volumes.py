@@ -17,6 +17,7 @@ from .objects import JsonDict
 
 __all__ = [
     "CONFIG_ROOT",
+    "mount_map",
     "PodConfigError",
     "PodFiles",
     "local_path",
@@ -53,6 +54,15 @@ def local_path(mount_path: str, config_root: str = CONFIG_ROOT) -> PurePosixPath
     if root in path.parents:
         return path.relative_to(root)
     return PurePosixPath("mounts") / path.relative_to("/")
+
+
+def mount_map(container: Mapping[str, Any], directory: Path, config_root: str = CONFIG_ROOT) -> tuple[tuple[str, Path], ...]:
+    """Each mountPath of the container and the local directory holding it, longest path first: how a file
+    path written in the pod's config (`/etc/trino/rules.json`) is found on this machine."""
+    paths = {"/" + str(m["mountPath"]).strip("/") for m in container.get("volumeMounts") or [] if m.get("mountPath")}
+    paths.add(config_root)
+    return tuple(sorted(((path, directory / local_path(path, config_root)) for path in paths),
+                        key=lambda item: len(item[0]), reverse=True))
 
 
 def _config_map_sources(volume: Mapping[str, Any]) -> list[JsonDict] | None:

@@ -46,6 +46,9 @@ def _parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParse
         ("--node-poll-interval", "coordinator /v1/info poll period (default 5s)"),
     ):
         parser.add_argument(flag, help=help_text)
+    parser.add_argument("--path-map", action="append", default=[], metavar="CONTAINER_PATH=LOCAL_DIR",
+                        help="where a container path the config names lives here (repeatable; the devstack kubelet "
+                             "passes each volume mount, e.g. /etc/trino=<pod dir>)")
     parser.add_argument("--required-workers", type=int, help="overrides query-manager.required-workers")
     parser.add_argument("--page-rows", type=int, help="rows per result page (default 1000)")
     parser.add_argument("--process-forwarded", action="store_true", default=None,
@@ -88,7 +91,13 @@ def settings_from_argv(argv: Sequence[str], env: Mapping[str, str] | None = None
         value = getattr(args, name)
         if value is not None:
             overrides[name] = _duration(value)
-    return load_settings(args.config_dir, overrides, env), str(args.log_level)
+    path_map = []
+    for entry in args.path_map:
+        container_path, sep, local = entry.partition("=")
+        if not sep or not container_path.startswith("/") or not local:
+            raise UsageError(f"--path-map {entry!r}: expected CONTAINER_PATH=LOCAL_DIR with an absolute container path")
+        path_map.append((container_path, Path(local)))
+    return load_settings(args.config_dir, overrides, env, path_map), str(args.log_level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from .settings import AccessControl, CatalogConfig, NodeSettings, PasswordAuth, SystemInformationRule
 
@@ -114,12 +114,24 @@ def _read_properties(path: Path, env: Mapping[str, str]) -> tuple[dict[str, str]
     return resolved, frozenset(from_env)
 
 
-def _relative(config_dir: Path, value: str) -> Path:
+PathMap: TypeAlias = Sequence[tuple[str, Path]]
+"""Container path prefix -> local directory (`--path-map /etc/trino=DIR`), as a pod's mounts place files."""
+
+
+def _relative(config_dir: Path, value: str, path_map: PathMap = ()) -> Path:
+    """A file a property names: relative to the config dir, or an absolute path, found through the path
+    map when a pod's container path (`/etc/trino/rules.json`) was placed elsewhere by the devstack kubelet."""
     path = Path(value)
-    return path if path.is_absolute() else config_dir / path
+    if not path.is_absolute():
+        return config_dir / path
+    for container_path, local in sorted(path_map, key=lambda item: len(item[0]), reverse=True):
+        if value == container_path or value.startswith(container_path.rstrip("/") + "/"):
+            return local / value[len(container_path):].lstrip("/")
+    return path
 
 
-def _load_password_auth(config_dir: Path, props: Mapping[str, str], env: Mapping[str, str]) -> PasswordAuth:
+def _load_password_auth(config_dir: Path, props: Mapping[str, str], env: Mapping[str, str],
+                        path_map: PathMap = ()) -> PasswordAuth:
     authenticator = config_dir / "password-authenticator.properties"
     if not authenticator.is_file():
         raise ConfigError(
@@ -135,7 +147,7 @@ def _load_password_auth(config_dir: Path, props: Mapping[str, str], env: Mapping
     file_value = auth_props.get("file.password-file")
     if not file_value:
         raise ConfigError("password-authenticator.properties: file.password-file is missing")
-    password_file = _relative(config_dir, file_value)
+    password_file = _relative(config_dir, file_value, path_map)
     try:
         lines = password_file.read_text(encoding="utf-8").splitlines()
     except OSError as e:
@@ -165,7 +177,7 @@ def _load_password_auth(config_dir: Path, props: Mapping[str, str], env: Mapping
     return PasswordAuth(users=users, allow_insecure_over_http=allow_insecure)
 
 
-def _load_access_control(config_dir: Path, env: Mapping[str, str]) -> AccessControl | None:
+def _load_access_control(config_dir: Path, env: Mapping[str, str], path_map: PathMap = ()) -> AccessControl | None:
     path = config_dir / "access-control.properties"
     if not path.is_file():
         return None
@@ -178,7 +190,7 @@ def _load_access_control(config_dir: Path, env: Mapping[str, str]) -> AccessCont
     rules_value = props.get("security.config-file")
     if not rules_value:
         raise ConfigError("access-control.properties: security.config-file is missing")
-    rules_path = _relative(config_dir, rules_value)
+    rules_path = _relative(config_dir, rules_value, path_map)
     try:
         rules: Any = json.loads(rules_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -215,6 +227,7 @@ def load_settings(
     config_dir: Path | None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    path_map: PathMap = (),
 ) -> NodeSettings:
     """Settings from a config directory (or the single-node defaults), then `overrides` (CLI flags)."""
     env = os.environ if env is None else env
@@ -227,13 +240,13 @@ def load_settings(
         node_props = _read_properties(node_path, env)[0] if node_path.is_file() else {}
         values.update(_values_from_properties(props, node_props))
         if props.get("http-server.authentication.type", "").upper() == "PASSWORD":
-            values["password_auth"] = _load_password_auth(config_dir, props, env)
+            values["password_auth"] = _load_password_auth(config_dir, props, env, path_map)
         elif props.get("http-server.authentication.type"):
             raise ConfigError(
                 "http-server.authentication.type: only PASSWORD is emulated, "
                 f"got {props['http-server.authentication.type']!r}"
             )
-        access = _load_access_control(config_dir, env)
+        access = _load_access_control(config_dir, env, path_map)
         if access is not None:
             values["access_control"] = access
         values["catalogs"] = _load_catalogs(config_dir, env)

@@ -76,8 +76,9 @@ class SystemInformationRule(BaseModel):
 class AccessControl(BaseModel):
     """`access-control.properties`: `allow-all`, `default` (no management writes) or `file` rules.
 
-    With no file the emulator uses `allow-all` when no authentication is configured and
-    `default` (as Trino does) when PASSWORD authentication is on.
+    With no file the node uses `default`, as Trino does: everything but user impersonation and graceful
+    shutdown is allowed, so `PUT /v1/info/state` answers 403 `Management only resource` (checked against
+    Trino 476 with no access control configured and with file rules granting system_information write).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -153,7 +154,7 @@ class NodeSettings(BaseModel):
     def effective_access_control(self) -> AccessControl:
         if self.access_control is not None:
             return self.access_control
-        return AccessControl(name="default" if self.password_auth else "allow-all")
+        return AccessControl(name="default")
 
     @property
     def advertised_host(self) -> str:
