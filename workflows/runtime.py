@@ -66,6 +66,8 @@ _STEP_PHASE: dict[Action, Phase] = {
     Action.DELETE: "Deleting",
 }
 _QUICK = timedelta(seconds=30)
+_PATCH_EVENTS_IN_BACKGROUND = "events-in-background"
+"""workflow.patched id: Events are written while the lifecycle goes on (before: awaited one by one)."""
 _RETRY_BACKOFF_MAX = timedelta(seconds=60)
 
 
@@ -88,6 +90,8 @@ class RuntimeWorkflow:
         self._failures = 0
         self._published: Phase = state.phase
         """The phase the XTrinode status shows; updates answer only once the cluster says so too."""
+        self._events: set[asyncio.Future[None]] = set()
+        """Event activities still running (written in the background)."""
 
     # -- messages ----------------------------------------------------------------------------
     @workflow.signal(name=SIGNAL_SPEC_CHANGED)
@@ -209,9 +213,17 @@ class RuntimeWorkflow:
                 continue
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self.state)
+                await self._events_written()
+                # An update accepted in this same activation has not started its handler yet: let it
+                # start, and go round again when it (or anything else) has work, so it is never
+                # abandoned by the new run ("workflow completed before the update completed").
+                await asyncio.sleep(0)
+                if workflow.all_handlers_finished() and next_action(self.state, workflow.now()) is Action.NONE:
+                    workflow.continue_as_new(self.state)
+                continue
             await self._wait_for_something()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._events_written()
         return self.state.status()
 
     def _suspending_soon(self) -> bool:
@@ -386,7 +398,7 @@ class RuntimeWorkflow:
         )
         self._published = phase
         if changed or warning:
-            await workflow.execute_activity_method(
+            event = workflow.start_activity_method(
                 KubernetesActivities.emit_event,
                 EventInput(ref=self._ref(), reason=phase, message=message,
                            type="Warning" if warning else "Normal"),
@@ -394,3 +406,18 @@ class RuntimeWorkflow:
                 # Events are informational: a few tries, then the lifecycle goes on without one.
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
+            if workflow.patched(_PATCH_EVENTS_IN_BACKGROUND):
+                # The step goes on while the Event is written (a resume no longer waits for it).
+                self._events.add(event)
+                event.add_done_callback(self._event_done)
+            else:  # histories recorded before the patch awaited each Event in turn
+                await event
+
+    def _event_done(self, event: asyncio.Future[None]) -> None:
+        self._events.discard(event)
+        if not event.cancelled() and event.exception() is not None:
+            workflow.logger.warning("could not record an Event: %s", event.exception())
+
+    async def _events_written(self) -> None:
+        """Before the run ends or continues as new: the Events started in the background are done."""
+        await workflow.wait_condition(lambda: not self._events)

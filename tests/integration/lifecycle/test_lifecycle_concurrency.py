@@ -8,6 +8,7 @@ by the validator with a message that says what to do."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -112,3 +113,28 @@ async def test_resume_is_refused_for_a_spec_suspended_runtime(
 
 async def _phase_is(cluster: Cluster, namespace: str, name: str, phase: str) -> bool:
     return await cluster.phase(namespace, name) == phase
+
+
+async def test_back_to_back_suspend_resume_cycles_survive_continue_as_new(
+    cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
+) -> None:
+    """The test dev server suggests continue-as-new every 200 events, so these cycles cross several
+    runs. A resume sent the moment a suspend answers lands in the activation that decides to continue
+    as new; the workflow must serve it rather than abandon it (the caller saw "Workflow completed
+    before the Update completed")."""
+    await cluster.create(tpch_catalog(namespace))
+    await cluster.create(runtime_body(namespace, "cycles"))
+    await eventually(lambda: _phase_is(cluster, namespace, "cycles", "Ready"), "phase Ready", timeout=90)
+    lifecycle = LifecycleClient(temporal_client)
+    for _ in range(8):
+        assert (await lifecycle.suspend(namespace, "cycles")).phase == "Suspended"
+        assert (await lifecycle.resume(namespace, "cycles")).phase == "Ready"
+    async def runs() -> int:
+        query = f"WorkflowId = '{workflow_id_for(namespace, 'cycles')}'"
+        return len([wf async for wf in temporal_client.list_workflows(query)])
+
+    await eventually(lambda: _at_least(runs, 2), "the cycles to have crossed a continue-as-new", timeout=15)
+
+
+async def _at_least(count: Any, minimum: int) -> bool:
+    return bool(await count() >= minimum)
