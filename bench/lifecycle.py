@@ -95,6 +95,34 @@ async def wait_all_ready(custom: client.CustomObjectsApi, namespace: str, count:
     raise TimeoutError(f"only some of {count} runtimes were Ready after {timeout:.0f}s")
 
 
+async def print_resume_timeline(temporal: Any, workflow_id: str) -> None:
+    """Events of the last resume, in ms after the update was accepted: where the resume time goes."""
+    from temporalio.api.enums.v1 import EventType
+
+    parent = await temporal.get_workflow_handle(workflow_id).fetch_history()
+    events = list(parent.events)
+    accepted = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    if not accepted:
+        return
+    start = accepted[-1].event_time.ToDatetime()
+    children = [e for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+                and e.event_time.ToDatetime() >= start]
+    rows = [("parent", e) for e in events if e.event_time.ToDatetime() >= start]
+    for child in children[-1:]:
+        child_id = child.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        rows += [("child ", e) for e in (await temporal.get_workflow_handle(child_id).fetch_history()).events]
+    rows.sort(key=lambda row: row[1].event_time.ToDatetime())
+    print("last resume, ms after the update was accepted:")
+    for who, event in rows:
+        name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        detail = ""
+        for attrs in ("activity_task_scheduled_event_attributes",):
+            if event.HasField(attrs):
+                detail = getattr(event, attrs).activity_type.name
+        at = (event.event_time.ToDatetime() - start).total_seconds() * 1000
+        print(f"  {at:7.0f}  {who} {name} {detail}")
+
+
 class Processes:
     """The components as subprocesses, logs in the state dir, stopped (SIGTERM, then SIGKILL) at the end."""
 
@@ -128,6 +156,8 @@ async def main() -> None:
     parser.add_argument("--runtimes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--timeline", action="store_true",
+                        help="print the event timeline of the last resume (parent and ResumeRuntime child)")
     parser.add_argument("--nodes", choices=("process", "in-process"), default="in-process",
                         help="how the kubelet runs each pod's emulated Trino: its own OS process, or inside the "
                              "kubelet (--in-process-nodes, the scale-test mode; default)")
@@ -175,6 +205,8 @@ async def main() -> None:
             await lifecycle.resume("bench-resume", "r")
             resumes.append(time.perf_counter() - started)
 
+        if args.timeline:
+            await print_resume_timeline(env.client, "xtrinode/bench-resume/r")
         started = time.perf_counter()
         for i in range(args.runtimes):
             await asyncio.to_thread(custom.create_namespaced_custom_object, API_GROUP, API_VERSION,
@@ -183,10 +215,27 @@ async def main() -> None:
         ready = await wait_all_ready(custom, "bench-scale", args.runtimes, args.timeout)
         total = created + ready
         api.close()
+    except BaseException:
+        print(f"bench failed; component logs kept in {state}", file=sys.stderr)
+        try:
+            from temporalio.api.enums.v1 import EventType
+
+            runs = [w async for w in env.client.list_workflows("WorkflowId = 'xtrinode/bench-resume/r'")]
+            closed = [w for w in runs if w.close_time is not None]
+            print("runs:", [(w.run_id, w.status) for w in runs], file=sys.stderr)
+            handle = env.client.get_workflow_handle("xtrinode/bench-resume/r", run_id=closed[0].run_id if closed else None)
+            history = await handle.fetch_history()
+            for event in list(history.events)[-14:]:
+                print("  ", EventType.Name(event.event_type), str(event)[:600].replace("\n", " "), file=sys.stderr)
+        except Exception as e:  # diagnostics only
+            print(f"(no history: {e})", file=sys.stderr)
+        state = None  # type: ignore[assignment]
+        raise
     finally:
         processes.stop()
         await env.shutdown()
-        shutil.rmtree(state, ignore_errors=True)
+        if state is not None:
+            shutil.rmtree(state, ignore_errors=True)
     base, resume = statistics.median(baseline), statistics.median(resumes)
     print(f"pod nodes: {args.nodes}")
     print(f"coordinator start (baseline), median of {args.rounds}:         {base * 1000:8.0f} ms")
