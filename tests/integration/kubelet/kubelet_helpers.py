@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests import polling
+import aiohttp
 import yaml
 from kubernetes import client
 
@@ -52,6 +53,37 @@ def rendered_runtime(namespace: str, name: str = "demo", **spec: Any) -> list[di
     for manifest in manifests:
         manifest["metadata"].pop("ownerReferences", None)
     return manifests
+
+
+async def scale_workers_to_zero_once_busy(apps: client.AppsV1Api, namespace: str, worker_url: str,
+                                          deployment: str = "trino-demo-worker") -> None:
+    """Wait until the worker runs a task of a query (its /v1/task lists one), then scale its Deployment to 0."""
+    async with aiohttp.ClientSession() as http:
+        async def worker_has_task() -> bool:
+            async with http.get(f"{worker_url}/v1/task") as response:
+                return bool(await response.json())
+
+        await eventually(worker_has_task, "the worker running a task of the query")
+    await blocking(apps.patch_namespaced_deployment_scale, deployment, namespace, {"spec": {"replicas": 0}})
+
+
+SECRET_VALUE = "s3cr3t-value-for-kubelet-test"
+
+
+def with_secret_catalog(namespace: str, env_name: str = "CATALOG_DB_PASSWORD") -> list[dict[str, Any]]:
+    """The minimal runtime plus a catalog property `${ENV:<env_name>}`; the pods get CATALOG_DB_PASSWORD
+    from a secretKeyRef to Secret `db` (SECRET_VALUE). A node refuses to start while the placeholder is unset."""
+    manifests = rendered_runtime(namespace)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
+              "stringData": {"password": SECRET_VALUE}}
+    for manifest in manifests:
+        if manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] == "trino-catalog-tpch":
+            manifest["data"]["tpch.properties"] += f"tpch.secret-probe=${{ENV:{env_name}}}\n"
+        if manifest["kind"] == "Deployment":
+            container = manifest["spec"]["template"]["spec"]["containers"][0]
+            container.setdefault("env", []).append(
+                {"name": "CATALOG_DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})
+    return [secret, *manifests]
 
 
 def apply_manifests(api_client: client.ApiClient, namespace: str, manifests: list[dict[str, Any]]) -> None:

@@ -23,12 +23,22 @@ import pytest
 import trino
 from kubernetes import client
 
-from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, pods_of, rendered_runtime, resolved
+from kubelet_helpers import (
+    SECRET_VALUE,
+    apply_manifests,
+    blocking,
+    eventually,
+    kubelet_settings,
+    pods_of,
+    rendered_runtime,
+    resolved,
+    scale_workers_to_zero_once_busy,
+    with_secret_catalog,
+)
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.devstack.resolver import ServiceResolver
 
 IN_PROCESS_PREFIX = "xtrinode-devstack://in-process/"
-SECRET_VALUE = "in-process-s3cr3t-value"
 
 
 @pytest.fixture
@@ -121,14 +131,7 @@ async def test_scaling_down_drains_an_in_process_worker_that_runs_a_query_part(
 
     query = asyncio.ensure_future(blocking(sleep_query))
     try:
-        async with aiohttp.ClientSession() as http:
-            async def worker_has_task() -> bool:
-                async with http.get(f"{worker_url}/v1/task") as response:
-                    return bool(await response.json())
-
-            await eventually(worker_has_task, "the worker running a task of the query")
-        await blocking(apps.patch_namespaced_deployment_scale, "trino-demo-worker", namespace,
-                       {"spec": {"replicas": 0}})
+        await scale_workers_to_zero_once_busy(apps, namespace, worker_url)
         key = f"{namespace}/{worker}"
         await eventually(lambda: key not in kubelet.containers(), "the worker node to end after draining",
                          timeout=20)
@@ -174,25 +177,10 @@ async def test_a_dozen_runtimes_share_one_process_and_go_with_their_deployments(
             pass
 
 
-def _with_secret_catalog(namespace: str, env_name: str = "CATALOG_DB_PASSWORD") -> list[dict[str, Any]]:
-    """The minimal runtime plus a catalog property `${ENV:<env_name>}`; the env var comes from a secretKeyRef."""
-    manifests = rendered_runtime(namespace)
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
-              "stringData": {"password": SECRET_VALUE}}
-    for manifest in manifests:
-        if manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] == "trino-catalog-tpch":
-            manifest["data"]["tpch.properties"] += f"tpch.secret-probe=${{ENV:{env_name}}}\n"
-        if manifest["kind"] == "Deployment":
-            container = manifest["spec"]["template"]["spec"]["containers"][0]
-            container.setdefault("env", []).append(
-                {"name": "CATALOG_DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})
-    return [secret, *manifests]
-
-
 async def test_a_secret_reaches_the_in_process_node_but_not_the_kubelet_environment(
     kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
 ) -> None:
-    await blocking(apply_manifests, api_client, namespace, _with_secret_catalog(namespace))
+    await blocking(apply_manifests, api_client, namespace, with_secret_catalog(namespace))
     # The node refuses to start while ${ENV:CATALOG_DB_PASSWORD} is unresolved: Ready means it was resolved.
     await _ready_runtime(core, namespace, 2)
     assert "CATALOG_DB_PASSWORD" not in os.environ, "pod env stays out of the shared process environment"
@@ -204,7 +192,7 @@ async def test_a_secret_reaches_the_in_process_node_but_not_the_kubelet_environm
 async def test_a_refused_config_crash_loops_with_the_reason_in_the_pod_log(
     kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
 ) -> None:
-    await blocking(apply_manifests, api_client, namespace, _with_secret_catalog(namespace, env_name="NOT_SET_ANYWHERE"))
+    await blocking(apply_manifests, api_client, namespace, with_secret_catalog(namespace, env_name="NOT_SET_ANYWHERE"))
 
     def crash_looping() -> Any:
         for pod in pods_of(core, namespace, "coordinator"):

@@ -28,6 +28,7 @@ from kubelet_helpers import (
     pods_of,
     rendered_runtime,
     resolved,
+    scale_workers_to_zero_once_busy,
 )
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.devstack.resolver import ServiceResolver
@@ -102,14 +103,7 @@ async def test_scaling_down_drains_a_worker_that_runs_a_query_part(
     worker_url = await resolved(resolver, f"http://trino-demo-workers.{namespace}.svc.cluster.local:8080")
     query = asyncio.ensure_future(blocking(_sleep_query, coordinator, 3))
     try:
-        async with aiohttp.ClientSession() as http:
-            async def worker_has_task() -> bool:
-                async with http.get(f"{worker_url}/v1/task") as response:
-                    return bool(await response.json())
-
-            await eventually(worker_has_task, "the worker running a task of the query")
-        await blocking(apps.patch_namespaced_deployment_scale, "trino-demo-worker", namespace,
-                       {"spec": {"replicas": 0}})
+        await scale_workers_to_zero_once_busy(apps, namespace, worker_url)
         await eventually(lambda: not alive(pid), f"worker process {pid} to exit after draining", timeout=20)
         exited = time.monotonic()
         result, finished = await query

@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubelet_helpers import (
+    SECRET_VALUE,
     alive,
     apply_manifests,
     blocking,
@@ -22,6 +23,7 @@ from kubelet_helpers import (
     kubelet_settings,
     pod_pid,
     rendered_runtime,
+    with_secret_catalog,
 )
 from xtrinode.devstack.kubelet import Kubelet
 
@@ -96,28 +98,12 @@ async def test_deleting_the_namespace_stops_its_processes(
     await eventually(lambda: blocking(namespace_gone), f"namespace {namespace} removed once its pods are gone")
 
 
-SECRET_VALUE = "s3cr3t-value-for-kubelet-test"
-
-
-def _with_secret_catalog(namespace: str) -> list[dict[str, Any]]:
-    """The minimal runtime plus a catalog whose password is `${ENV:...}` fed by a secretKeyRef."""
-    manifests = rendered_runtime(namespace)
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
-              "stringData": {"password": SECRET_VALUE}}
-    for manifest in manifests:
-        if manifest["kind"] == "ConfigMap" and manifest["metadata"]["name"] == "trino-catalog-tpch":
-            manifest["data"]["tpch.properties"] += "tpch.secret-probe=${ENV:CATALOG_DB_PASSWORD}\n"
-        if manifest["kind"] == "Deployment":
-            container = manifest["spec"]["template"]["spec"]["containers"][0]
-            container.setdefault("env", []).append(
-                {"name": "CATALOG_DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})
-    return [secret, *manifests]
 
 
 async def test_secret_key_ref_env_reaches_the_process_and_never_disk(
     kubelet: Kubelet, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
 ) -> None:
-    await blocking(apply_manifests, api_client, namespace, _with_secret_catalog(namespace))
+    await blocking(apply_manifests, api_client, namespace, with_secret_catalog(namespace))
     pids = await eventually(lambda: blocking(_pids, core, namespace, 2), "2 pods with local pids")
 
     def ready_pods() -> bool:

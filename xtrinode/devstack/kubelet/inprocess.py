@@ -24,6 +24,7 @@ from xtrinode.devstack.trino.logs import JsonFormatter
 from xtrinode.devstack.trino.node import TrinoNode
 from xtrinode.devstack.trino.settings import NodeSettings
 
+from .process import stop_container
 from .runtime import PodLaunch, node_flags
 
 __all__ = ["InProcessNode", "InProcessRuntime", "PodLogRouter"]
@@ -182,13 +183,7 @@ class InProcessNode:
 
     async def stop(self, grace: float) -> int:
         """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
-        self.send(signal.SIGTERM)
-        code = await self.wait(max(grace, 0.0))
-        if code is None:
-            self.send(signal.SIGKILL)
-            code = await self.wait()
-        assert code is not None
-        return code
+        return await stop_container(self, grace)
 
 
 class InProcessRuntime:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["LocalProcess", "PodProcess"]
+__all__ = ["LocalProcess", "PodProcess", "stop_container"]
 
 
 class PodProcess(Protocol):
@@ -37,6 +37,17 @@ class PodProcess(Protocol):
     def send(self, signum: int) -> None: ...
 
     async def stop(self, grace: float) -> int: ...
+
+
+async def stop_container(container: PodProcess, grace: float) -> int:
+    """What a kubelet does to stop a container: SIGTERM, up to `grace` seconds, then SIGKILL; the exit code."""
+    container.send(signal.SIGTERM)
+    code = await container.wait(max(grace, 0.0))
+    if code is None:
+        container.send(signal.SIGKILL)
+        code = await container.wait()
+    assert code is not None
+    return code
 
 
 class LocalProcess:
@@ -120,10 +131,4 @@ class LocalProcess:
 
     async def stop(self, grace: float) -> int:
         """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
-        self.send(signal.SIGTERM)
-        code = await self.wait(max(grace, 0.0))
-        if code is None:
-            self.send(signal.SIGKILL)
-            code = await self.wait()
-        assert code is not None
-        return code
+        return await stop_container(self, grace)
