@@ -115,6 +115,7 @@ async def _phase_is(cluster: Cluster, namespace: str, name: str, phase: str) -> 
     return await cluster.phase(namespace, name) == phase
 
 
+@pytest.mark.slow
 async def test_back_to_back_suspend_resume_cycles_survive_continue_as_new(
     cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
 ) -> None:
