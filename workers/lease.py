@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from kubernetes import client
@@ -24,9 +25,11 @@ def _micro(t: datetime) -> str:
 
 class LeaseElector:
     def __init__(self, api: client.CoordinationV1Api, namespace: str, name: str, identity: str,
-                 duration: timedelta) -> None:
+                 duration: timedelta, on_gain: Callable[[], None] | None = None) -> None:
         self.api, self.namespace, self.name, self.identity, self.duration = api, namespace, name, identity, duration
         self.is_leader = False
+        self.on_gain = on_gain
+        """Called (from the elector's thread) each time this identity becomes the holder."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -93,9 +96,12 @@ class LeaseElector:
             pass
 
     def _win(self) -> None:
-        if not self.is_leader:
+        gained = not self.is_leader
+        if gained:
             log.info("became the active operator (lease %s/%s)", self.namespace, self.name)
         self.is_leader = True
+        if gained and self.on_gain is not None:
+            self.on_gain()
 
     def _lose(self, why: str) -> None:
         if self.is_leader:

@@ -48,6 +48,10 @@ log = logging.getLogger("xtrinode.operator")
 Key = tuple[str, str]
 
 
+_TAKEOVER = "takeover"
+"""Queue source meaning: this replica just took the Lease."""
+
+
 class OperatorSettings(BaseModel):
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     kubeconfig: Path | None = Field(default=None, description="kubeconfig path; None = in-cluster config.")
@@ -105,8 +109,14 @@ class Operator:
                                core.list_secret_for_all_namespaces):
             self._informers.append(Informer("secrets", fn, self._queue, loop, resync_seconds=resync,
                                             watch_timeout=self.settings.watch_timeout_seconds))
+        # On taking the Lease, forward everything seen so far: changes that came while another replica
+        # held it (and was perhaps dying) would otherwise wait for the next resync.
+        def took_lease() -> None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, (_TAKEOVER, ("SYNC", {})))
+
         self._elector = LeaseElector(client.CoordinationV1Api(api), self.settings.lease_namespace,
-                                     self.settings.lease_name, self.settings.identity, self.settings.lease_duration)
+                                     self.settings.lease_name, self.settings.identity, self.settings.lease_duration,
+                                     on_gain=took_lease)
         await self._elector.start()
         for informer in self._informers:
             informer.start()
@@ -148,6 +158,12 @@ class Operator:
                 log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj))
 
     async def _handle(self, source: str, kind: str, obj: dict[str, Any]) -> None:
+        if source == _TAKEOVER:
+            if self.runtimes:
+                log.info("took the lease: forwarding %d runtimes", len(self.runtimes))
+            for runtime_key in list(self.runtimes):
+                await self._forward(runtime_key)
+            return
         key = _key(obj)
         if source == "secrets":
             version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
