@@ -79,6 +79,18 @@ class Cluster:
         obj = await self.runtime(namespace, name)
         return ((obj or {}).get("status") or {}).get("phase")
 
+    async def wait_phase(self, namespace: str, name: str, phase: str, timeout: float = 90) -> None:
+        async def reached() -> bool:
+            return await self.phase(namespace, name) == phase
+
+        await eventually(reached, f"{namespace}/{name} in phase {phase}", timeout=timeout)
+
+    async def create_runtime(self, namespace: str, name: str, phase: str = "Ready", **spec: Any) -> None:
+        """The tpch catalog and a runtime using it, created through the API; returns once it shows `phase`."""
+        await self.create(tpch_catalog(namespace))
+        await self.create(runtime_body(namespace, name, **spec))
+        await self.wait_phase(namespace, name, phase)
+
     async def route_state(self, namespace: str, name: str) -> str | None:
         try:
             cm = await asyncio.to_thread(self.core.read_namespaced_config_map, ROUTES_CONFIGMAP, GATEWAY_NS)

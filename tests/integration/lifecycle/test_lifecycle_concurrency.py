@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
-from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually
 from workers.operator import Operator
 from xtrinode.lifecycle import SIGNAL_SPEC_CHANGED, SpecChange, workflow_id_for
 from xtrinode.lifecycle_client import LifecycleClient
@@ -41,9 +41,7 @@ async def _children(temporal: Client, workflow_id: str, workflow_type: str) -> i
 async def test_hundred_concurrent_resumes_run_one_resume_and_all_get_ready(
     cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
 ) -> None:
-    await cluster.create(tpch_catalog(namespace))
-    await cluster.create(runtime_body(namespace, "busy"))
-    await eventually(lambda: _phase_is(cluster, namespace, "busy", "Ready"), "phase Ready", timeout=90)
+    await cluster.create_runtime(namespace, "busy")
     await LifecycleClient(temporal_client).suspend(namespace, "busy")
     assert await cluster.phase(namespace, "busy") == "Suspended"
 
@@ -64,9 +62,7 @@ async def test_hundred_concurrent_resumes_run_one_resume_and_all_get_ready(
 async def test_identical_calls_in_one_process_share_one_update(
     cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
 ) -> None:
-    await cluster.create(tpch_catalog(namespace))
-    await cluster.create(runtime_body(namespace, "share"))
-    await eventually(lambda: _phase_is(cluster, namespace, "share", "Ready"), "phase Ready", timeout=90)
+    await cluster.create_runtime(namespace, "share")
     lifecycle = LifecycleClient(temporal_client)
     await lifecycle.suspend(namespace, "share")
     before = lifecycle.rpcs
@@ -78,9 +74,7 @@ async def test_identical_calls_in_one_process_share_one_update(
 async def test_duplicate_spec_signals_provision_once(
     cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
 ) -> None:
-    await cluster.create(tpch_catalog(namespace))
-    await cluster.create(runtime_body(namespace, "dup"))
-    await eventually(lambda: _phase_is(cluster, namespace, "dup", "Ready"), "phase Ready", timeout=90)
+    await cluster.create_runtime(namespace, "dup")
     wid = workflow_id_for(namespace, "dup")
     provisions = await _children(temporal_client, wid, "ProvisionRuntime")
     obj = await cluster.runtime(namespace, "dup")
@@ -103,16 +97,10 @@ async def test_duplicate_spec_signals_provision_once(
 async def test_resume_is_refused_for_a_spec_suspended_runtime(
     cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
 ) -> None:
-    await cluster.create(tpch_catalog(namespace))
-    await cluster.create(runtime_body(namespace, "off", suspended=True))
-    await eventually(lambda: _phase_is(cluster, namespace, "off", "Suspended"), "phase Suspended", timeout=90)
+    await cluster.create_runtime(namespace, "off", phase="Suspended", suspended=True)
     with pytest.raises(WorkflowUpdateFailedError) as info:
         await LifecycleClient(temporal_client).resume(namespace, "off")
     assert "spec.suspended=true" in str(info.value.cause)
-
-
-async def _phase_is(cluster: Cluster, namespace: str, name: str, phase: str) -> bool:
-    return await cluster.phase(namespace, name) == phase
 
 
 @pytest.mark.slow
@@ -123,9 +111,7 @@ async def test_back_to_back_suspend_resume_cycles_survive_continue_as_new(
     runs. A resume sent the moment a suspend answers lands in the activation that decides to continue
     as new; the workflow must serve it rather than abandon it (the caller saw "Workflow completed
     before the Update completed")."""
-    await cluster.create(tpch_catalog(namespace))
-    await cluster.create(runtime_body(namespace, "cycles"))
-    await eventually(lambda: _phase_is(cluster, namespace, "cycles", "Ready"), "phase Ready", timeout=90)
+    await cluster.create_runtime(namespace, "cycles")
     lifecycle = LifecycleClient(temporal_client)
     for _ in range(8):
         assert (await lifecycle.suspend(namespace, "cycles")).phase == "Suspended"
