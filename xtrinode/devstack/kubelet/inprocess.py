@@ -29,8 +29,6 @@ from .runtime import PodLaunch, node_flags
 
 __all__ = ["InProcessNode", "InProcessRuntime", "PodLogRouter"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet.inprocess")
-
 _NODE_LOGGER = "xtrinode.devstack.trino"
 _CURRENT_LOG: contextvars.ContextVar[_PodLog | None] = contextvars.ContextVar("xtrinode_pod_log", default=None)
 _KILLED = -int(signal.SIGKILL)
@@ -41,7 +39,6 @@ class _PodLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
         self.formatter: logging.Formatter = JsonFormatter()
         self._file: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
