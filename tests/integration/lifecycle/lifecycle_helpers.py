@@ -125,7 +125,12 @@ def query(services_file: Path, namespace: str, name: str, sql: str) -> list[Any]
     addresses = resolver.addresses(f"trino-{name}.{namespace}.svc.cluster.local", 8080)
     assert addresses, f"no ready address for trino-{name}.{namespace} in {services_file}"
     host, port = addresses[0].rsplit(":", 1)
-    conn = trino.dbapi.connect(host=host, port=int(port), user="test", http_scheme="http")
+    return run_sql(host, int(port), sql)
+
+
+def run_sql(host: str, port: int, sql: str, user: str = "test", headers: dict[str, str] | None = None) -> list[Any]:
+    """All rows of `sql` through the real trino client (DB-API)."""
+    conn = trino.dbapi.connect(host=host, port=port, user=user, http_scheme="http", http_headers=headers)
     try:
         cursor = conn.cursor()
         cursor.execute(sql)

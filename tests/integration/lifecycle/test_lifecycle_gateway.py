@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import trino
 import yaml
 from aiohttp import web
 from kubernetes import client
 from temporalio.testing import WorkflowEnvironment
 
 from gateway import GatewaySettings, create_app
-from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, run_sql, runtime_body, tpch_catalog
 from workers.operator import Operator
 from xtrinode.devstack.kubelet import Kubelet
 from xtrinode.devstack.resolver import ServiceResolver
@@ -46,14 +45,7 @@ async def gateway_port(kubeconfig: Any, kubelet: Kubelet, temporal_env: Workflow
 
 
 def _query(port: int, namespace: str, name: str, sql: str) -> list[Any]:
-    conn = trino.dbapi.connect(host="127.0.0.1", port=port, user="analyst", http_scheme="http",
-                               http_headers={"X-Trino-XTrinode": f"{namespace}/{name}"})
-    try:
-        cursor = conn.cursor()
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        conn.close()
+    return run_sql("127.0.0.1", port, sql, user="analyst", headers={"X-Trino-XTrinode": f"{namespace}/{name}"})
 
 
 async def test_query_through_the_gateway_wakes_an_autosuspended_runtime(
