@@ -176,9 +176,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
     kport, tport, gport = free_port(), free_port(), free_port()
     kubeconfig = tmp / "kubeconfig"
     procs = [
-        subprocess.Popen([PY, "-m", "xtrinode.devstack.kubeapi", "--port", str(kport), "--kubeconfig-out", str(kubeconfig)],
+        subprocess.Popen([PY, "-m", "devstack.kubeapi", "--port", str(kport), "--kubeconfig-out", str(kubeconfig)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([PY, "-m", "xtrinode.devstack.trino", "--port", str(tport), "--process-forwarded",
+        subprocess.Popen([PY, "-m", "devstack.trino", "--port", str(tport), "--process-forwarded",
                           "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     try:

@@ -31,8 +31,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from xtrinode.lifecycle_client import LifecycleClient
-from xtrinode.devstack.trino.__main__ import settings_from_argv
-from xtrinode.devstack.trino.node import TrinoNode
+from devstack.trino.__main__ import settings_from_argv
+from devstack.trino.node import TrinoNode
 from xtrinode.models import API_GROUP, API_VERSION
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 
@@ -67,7 +67,7 @@ async def coordinator_start_seconds(in_process: bool) -> float:
         settings, _ = settings_from_argv(flags)
         async with TrinoNode(settings):
             return await _until_started(port, started)
-    proc = subprocess.Popen([sys.executable, "-m", "xtrinode.devstack.trino", *flags],
+    proc = subprocess.Popen([sys.executable, "-m", "devstack.trino", *flags],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return await _until_started(port, started)
@@ -173,7 +173,7 @@ async def main() -> None:
     try:
         kube_port = _free_port()
         kubeconfig = state / "kubeconfig"
-        processes.start("kubeapi", "-m", "xtrinode.devstack.kubeapi", "--port", str(kube_port),
+        processes.start("kubeapi", "-m", "devstack.kubeapi", "--port", str(kube_port),
                         "--kubeconfig", str(kubeconfig))
         while not kubeconfig.exists():
             await asyncio.sleep(0.05)
@@ -186,7 +186,7 @@ async def main() -> None:
         for ns in ("xtrinode-gateway", "xtrinode-system", "bench-resume", "bench-scale"):
             core.create_namespace({"metadata": {"name": ns}})
         address = env.client.service_client.config.target_host
-        processes.start("kubelet", "-m", "xtrinode.devstack.kubelet", "--kubeconfig", str(kubeconfig),
+        processes.start("kubelet", "-m", "devstack.kubelet", "--kubeconfig", str(kubeconfig),
                         "--state-dir", str(state / "kubelet"), "--readiness-poll-interval", "100ms",
                         *(["--in-process-nodes"] if in_process else []))
         processes.start("worker", "-m", "xtrinode.cli", "worker", "--temporal-address", address,

@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
 
-__all__ = ["run_gateway", "serve"]
+__all__ = ["main", "run_gateway", "serve"]
 
 log = logging.getLogger("xtrinode.gateway")
 
@@ -89,3 +89,8 @@ def run_gateway(
         print(f"error: the gateway could not start: {e}{start_hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`xtrinode gateway ...`."""
+    return run_gateway(argv)

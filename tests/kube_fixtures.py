@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
+from devstack.kubeapi import ThreadedKubeApiServer
 
 _counter = itertools.count()
 

@@ -42,8 +42,6 @@ class WorkerSettings(BaseModel):
     kubeconfig: Path | None = Field(default=None, description="kubeconfig path; None = in-cluster config.")
     gateway_namespace: str = Field(default="xtrinode-gateway", description="Namespace of the routes ConfigMap.")
     gateway_url: str | None = Field(default=None, description="Gateway base URL for held-query demand.")
-    services_file: Path | None = Field(
-        default=None, description="Devstack only: the kubelet's services.json to reach Services locally.")
     activity_threads: int = Field(default=16, ge=1, description="Threads for the blocking Kubernetes activities.")
     graceful_shutdown: timedelta = Field(default=timedelta(seconds=10))
 
@@ -62,20 +60,18 @@ def kube_api_client(kubeconfig: Path | None) -> client.ApiClient:
     return api
 
 
-def _resolver(services_file: Path | None) -> Callable[[str], str]:
-    if services_file is None:
-        return lambda url: url
-    from xtrinode.devstack.resolver import ServiceResolver
-
-    return ServiceResolver(services_file).resolve_url
-
-
 class LifecycleWorker:
-    """`async with LifecycleWorker(client, settings):` runs the worker until the block ends."""
+    """`async with LifecycleWorker(client, settings):` runs the worker until the block ends.
 
-    def __init__(self, temporal: Client, settings: WorkerSettings) -> None:
+    `resolve` maps an in-cluster Service URL to where to connect (identity in a cluster; the devstack
+    passes its service map).
+    """
+
+    def __init__(self, temporal: Client, settings: WorkerSettings,
+                 resolve: Callable[[str], str] | None = None) -> None:
         self.temporal = temporal
         self.settings = settings
+        self._resolve: Callable[[str], str] = resolve or (lambda url: url)
         self._api: client.ApiClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -102,7 +98,7 @@ class LifecycleWorker:
             await deployments.changed(ref.namespace, ref.name, timeout)
 
         trino = TrinoActivities(
-            self._session, resolve=_resolver(settings.services_file), secret_reader=kube.secret_value,
+            self._session, resolve=self._resolve, secret_reader=kube.secret_value,
             coordinator_available=coordinator_available, runtime_changed=runtime_changed,
             gateway_url=settings.gateway_url,
         )
@@ -154,30 +150,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
     parser.add_argument("--gateway-namespace", default="xtrinode-gateway")
     parser.add_argument("--gateway-url", help="gateway base URL, for queries it holds (autosuspend demand)")
-    parser.add_argument("--services-file", type=Path, help="devstack: the kubelet's services.json")
     return parser
 
 
-async def _serve(settings: WorkerSettings) -> None:
+async def _serve(settings: WorkerSettings, resolve: Callable[[str], str] | None) -> None:
     temporal = await connect_client(settings.temporal)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with LifecycleWorker(temporal, settings):
+    async with LifecycleWorker(temporal, settings, resolve):
         log.info("lifecycle worker running on task queue %s", settings.temporal.task_queue)
         print(f"xtrinode lifecycle worker ready on task queue {settings.temporal.task_queue}", flush=True)
         await stop.wait()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, resolve: Callable[[str], str] | None = None) -> int:
+    """`xtrinode worker`; `resolve` maps Service URLs to where to connect (the devstack passes its own)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = WorkerSettings(
         temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace,
                                   task_queue=args.task_queue),
         kubeconfig=args.kubeconfig, gateway_namespace=args.gateway_namespace, gateway_url=args.gateway_url,
-        services_file=args.services_file,
     )
-    asyncio.run(_serve(settings))
+    asyncio.run(_serve(settings, resolve))
     return 0

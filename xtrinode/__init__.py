@@ -1,4 +1,4 @@
-"""XTrinode: the domain shared by every process (resource model, render, admission, CLI, devstack).
+"""XTrinode: the domain shared by every process (resource model, render, admission, CLI).
 
 This package imports none of workflows/, activities/, gateway/ or workers/.
 """

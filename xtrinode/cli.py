@@ -71,8 +71,9 @@ def _validate(args: argparse.Namespace) -> int:
 _PROCESSES = {
     "worker": ("workers.lifecycle", "run the lifecycle worker (Temporal workflows and activities)"),
     "operator": ("workers.operator", "run the operator (watches XTrinodes, forwards to workflows)"),
-    "gateway": ("workers.devgateway", "run the Trino gateway (--config FILE; --services-file in the devstack)"),
-    "dev": ("xtrinode.devstack.cli", "the devstack on one machine: dev up | dev status | dev down"),
+    "gateway": ("gateway.cli", "run the Trino gateway (--config FILE)"),
+    # The devstack is a separate top-level package; the CLI finds it by name (no import of it here).
+    "dev": ("devstack.cli", "the devstack on one machine: dev up | dev status | dev down"),
 }
 
 

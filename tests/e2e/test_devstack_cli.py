@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from xtrinode.cli import main as xtrinode_main
-from xtrinode.devstack.cli import main as dev_main
-from xtrinode.devstack.jsonlog import JsonFormatter
-from xtrinode.devstack.state import DevstackInfo, StateDir
+from devstack.cli import main as dev_main
+from devstack.jsonlog import JsonFormatter
+from devstack.state import DevstackInfo, StateDir
 
 
 def test_a_port_in_use_names_the_flag_to_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,8 +20,8 @@ from aiohttp import web
 from gateway import GatewaySettings, create_app
 from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, coordinator_settings, eventually
 from tests.kube_fixtures import namespace_name
-from xtrinode.devstack.kubeapi import KubeApiServer
-from xtrinode.devstack.trino import TrinoNode
+from devstack.kubeapi import KubeApiServer
+from devstack.trino import TrinoNode
 
 
 

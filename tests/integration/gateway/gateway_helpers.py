@@ -19,7 +19,7 @@ import trino
 from aiohttp import web
 
 from gateway.app import METRICS
-from xtrinode.devstack.trino import NodeSettings, TrinoNode
+from devstack.trino import NodeSettings, TrinoNode
 from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY, RouteEntry, RouteTable
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ import pytest
 import trino
 
 from gateway_helpers import GatewayFactory, MULTI_PAGE_SQL, RoutesConfigMap, query, route
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 AUTH = {"enabled": True, "type": "apiKey", "apiKeys": {"inline": {"ci": "k-123"}}}
 

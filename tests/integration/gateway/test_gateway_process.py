@@ -18,7 +18,7 @@ import aiohttp
 import yaml
 
 from gateway_helpers import MULTI_PAGE_SQL, RoutesConfigMap, eventually, query, route
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 
 def _free_port() -> int:

@@ -23,7 +23,7 @@ from gateway_helpers import (
     query,
     route,
 )
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 HEADERS = {"X-Trino-User": "alice", "X-Trino-Source": "gateway-test"}
 

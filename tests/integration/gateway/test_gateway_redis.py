@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway_helpers import MULTI_PAGE_SQL, GatewayFactory, RoutesConfigMap, eventually, query, route
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 USER = {"X-Trino-User": "alice"}
 

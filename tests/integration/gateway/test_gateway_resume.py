@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from gateway_helpers import GatewayFactory, RoutesConfigMap, coordinator_settings, eventually, fetch_all, route
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 from xtrinode.lifecycle import ResumeRequest, RuntimeStatus, workflow_id_for
 
 USER = {"X-Trino-User": "alice"}

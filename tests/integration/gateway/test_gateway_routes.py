@@ -33,7 +33,7 @@ from gateway_helpers import (
     served_by,
     start_query,
 )
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 async def test_routes_by_each_selector_and_the_default(
     coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,

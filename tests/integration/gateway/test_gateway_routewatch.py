@@ -21,8 +21,8 @@ from gateway_helpers import (
     route,
     served_by,
 )
-from xtrinode.devstack.kubeapi import KubeApiServer
-from xtrinode.devstack.trino import TrinoNode
+from devstack.kubeapi import KubeApiServer
+from devstack.trino import TrinoNode
 
 
 async def test_route_watch_reconnects_after_the_api_server_restarts(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kubernetes.aio import client, config, watch
 
-from xtrinode.devstack.kubeapi import KubeApiServer
+from devstack.kubeapi import KubeApiServer
 
 
 @pytest.fixture

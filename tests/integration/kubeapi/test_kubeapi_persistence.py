@@ -1,4 +1,4 @@
-"""Persistence across restarts and the `python -m xtrinode.devstack.kubeapi` command.
+"""Persistence across restarts and the `python -m devstack.kubeapi` command.
 
 Checks that objects, CRDs (and their served resources) and the RV counter survive a restart from
 the state file, that old watch RVs then get 410, and that the command writes a kubeconfig kubectl
@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
-from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
+from devstack.kubeapi import ThreadedKubeApiServer
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
@@ -64,7 +64,7 @@ def test_command_serves_kubectl_and_saves_state_on_sigterm(tmp_path: Path) -> No
     port = _free_port()
     kubeconfig, state = tmp_path / "kubeconfig", tmp_path / "state.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xtrinode.devstack.kubeapi", "--port", str(port), "--state-file", str(state), "--kubeconfig-out", str(kubeconfig)],
+        [sys.executable, "-m", "devstack.kubeapi", "--port", str(port), "--state-file", str(state), "--kubeconfig-out", str(kubeconfig)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

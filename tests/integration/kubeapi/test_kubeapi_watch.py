@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
-from xtrinode.devstack.kubeapi import KubeApiSettings, ThreadedKubeApiServer
+from devstack.kubeapi import KubeApiSettings, ThreadedKubeApiServer
 
 
 def _events(core: client.CoreV1Api, namespace: str, count: int = 0, **kw: object) -> list[tuple[str, str, str]]:

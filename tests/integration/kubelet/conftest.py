@@ -15,7 +15,7 @@ import pytest
 
 from kubelet_helpers import kubelet_settings
 from tests.kube_fixtures import api_client, apps, core, kubeapi, kubeconfig, namespace  # noqa: F401 (fixtures)
-from xtrinode.devstack.kubelet import Kubelet
+from devstack.kubelet import Kubelet
 
 
 

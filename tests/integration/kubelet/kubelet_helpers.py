@@ -17,7 +17,7 @@ import aiohttp
 import yaml
 from kubernetes import client
 
-from xtrinode.devstack.kubelet import KubeletSettings
+from devstack.kubelet import KubeletSettings
 from xtrinode.models import XTrinode, XTrinodeCatalog
 from xtrinode.render import render_runtime
 

@@ -15,8 +15,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, pods_of, rendered_runtime
-from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.devstack.kubelet.endpointslices import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL
+from devstack.kubelet import Kubelet
+from devstack.kubelet.endpointslices import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL
 
 
 def _slices(api_client: client.ApiClient, namespace: str, service: str) -> list[Any]:

@@ -1,4 +1,4 @@
-"""`python -m xtrinode.devstack.kubelet` as the devstack runs it: it runs a rendered runtime's pods,
+"""`python -m devstack.kubelet` as the devstack runs it: it runs a rendered runtime's pods,
 writes services.json, and on SIGTERM exits 0 having stopped every pod process it started.
 """
 
@@ -28,7 +28,7 @@ async def test_entry_point_runs_pods_and_stops_them_on_sigterm(
     state = tmp_path / "state"
     output = (tmp_path / "kubelet.out").open("wb")
     kubelet = subprocess.Popen(
-        [sys.executable, "-m", "xtrinode.devstack.kubelet", "--kubeconfig", str(kubeconfig), "--state-dir", str(state),
+        [sys.executable, "-m", "devstack.kubelet", "--kubeconfig", str(kubeconfig), "--state-dir", str(state),
          "--namespace", namespace, "--node-name", f"cli-{namespace}", "--readiness-poll-interval", "200ms",
          "--emulator-arg=--announce-interval=1s"],
         stdout=output, stderr=subprocess.STDOUT,

@@ -35,8 +35,8 @@ from kubelet_helpers import (
     scale_workers_to_zero_once_busy,
     with_secret_catalog,
 )
-from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.kubelet import Kubelet
+from devstack.resolver import ServiceResolver
 
 IN_PROCESS_PREFIX = "xtrinode-devstack://in-process/"
 

@@ -22,8 +22,8 @@ import trino
 from kubernetes import client
 
 from kubelet_helpers import REPO, alive, apply_manifests, blocking, eventually, kubelet_settings, pod_pid, rendered_runtime
-from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.kubelet import Kubelet
+from devstack.resolver import ServiceResolver
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_trino]
 MIN_JAVA = 24
@@ -82,7 +82,7 @@ async def test_pods_run_real_trino_that_answers_the_trino_client(
     apps: client.AppsV1Api, namespace: str, trino_home: Path, java_home: Path, no_leaked_threads: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="xtrinode.devstack.kubelet.pods")
+    caplog.set_level(logging.INFO, logger="devstack.kubelet.pods")
     settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace, trino_home=trino_home,
                                 java_home=java_home)
     async with Kubelet(settings) as kubelet:
@@ -118,7 +118,7 @@ async def test_pods_run_real_trino_that_answers_the_trino_client(
                          interval=0.5)
         worker_log = (settings.logs_dir / f"{namespace}_{worker.metadata.name}.log").read_text()
         assert "Shutdown requested" in worker_log, "Trino accepted the preStop PUT SHUTTING_DOWN"
-        hooks = [r.getMessage() for r in caplog.records if r.name == "xtrinode.devstack.kubelet.pods"
+        hooks = [r.getMessage() for r in caplog.records if r.name == "devstack.kubelet.pods"
                  and "preStop" in r.getMessage()]
         assert "preStop hook sent" in hooks and "preStop hook refused" not in hooks, hooks
 

@@ -18,9 +18,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime, resolved
-from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.devstack.kubelet.podips import POD_NETWORK
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.kubelet import Kubelet
+from devstack.kubelet.podips import POD_NETWORK
+from devstack.resolver import ServiceResolver
 
 COORDINATOR_URL = "http://trino-demo.{ns}.svc.cluster.local:8080"
 

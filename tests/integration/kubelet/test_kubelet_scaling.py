@@ -30,8 +30,8 @@ from kubelet_helpers import (
     resolved,
     scale_workers_to_zero_once_busy,
 )
-from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.kubelet import Kubelet
+from devstack.resolver import ServiceResolver
 
 
 async def _running_pod(core: client.CoreV1Api, namespace: str, component: str) -> Any:

@@ -25,7 +25,7 @@ from kubelet_helpers import (
     rendered_runtime,
     with_secret_catalog,
 )
-from xtrinode.devstack.kubelet import Kubelet
+from devstack.kubelet import Kubelet
 
 
 def _pids(core: client.CoreV1Api, namespace: str, count: int) -> list[int] | None:

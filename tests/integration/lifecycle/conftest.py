@@ -17,10 +17,11 @@ from kubernetes import client, config
 from temporalio.client import Client
 
 from tests.kube_fixtures import namespace_name
+from devstack.resolver import ServiceResolver
 from workers.lifecycle import LifecycleWorker, WorkerSettings
 from workers.operator import Operator, OperatorSettings
-from xtrinode.devstack.kubeapi import ThreadedKubeApiServer
-from xtrinode.devstack.kubelet import Kubelet, KubeletSettings
+from devstack.kubeapi import ThreadedKubeApiServer
+from devstack.kubelet import Kubelet, KubeletSettings
 from xtrinode.temporal import TemporalSettings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -74,10 +75,10 @@ async def lifecycle(temporal_client: Client, kubeconfig: Path, kubelet: Kubelet,
                     lifecycle_queue: str) -> AsyncIterator[LifecycleWorker]:
     settings = WorkerSettings(
         temporal=TemporalSettings(task_queue=lifecycle_queue), kubeconfig=kubeconfig,
-        gateway_namespace=GATEWAY_NS, services_file=kubelet.settings.services_file,
+        gateway_namespace=GATEWAY_NS,
         graceful_shutdown=timedelta(seconds=2),
     )
-    async with LifecycleWorker(temporal_client, settings) as worker:
+    async with LifecycleWorker(temporal_client, settings, ServiceResolver(kubelet.settings.services_file).resolve_url) as worker:
         yield worker
 
 

@@ -13,7 +13,7 @@ import trino
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.resolver import ServiceResolver
 from xtrinode.models import API_GROUP, API_VERSION, ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
 
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
 from workflows.state import RuntimeState
-from xtrinode.devstack.kubelet import Kubelet
+from devstack.kubelet import Kubelet
 from xtrinode.lifecycle import RUNTIME_WORKFLOW, SIGNAL_SPEC_CHANGED, SpecChange, workflow_id_for
 from xtrinode.lifecycle_client import LifecycleClient
 from xtrinode.models import XTrinodeCatalog
@@ -35,7 +35,7 @@ QUEUE = "xtrinode-crash"
 
 class WorkerProcess:
     def __init__(self, address: str, kubeconfig: Path, services_file: Path, log: Path) -> None:
-        self.args = [sys.executable, "-m", "xtrinode.cli", "worker", "--temporal-address", address,
+        self.args = [sys.executable, "-m", "devstack.worker", "--temporal-address", address,
                      "--task-queue", QUEUE, "--kubeconfig", str(kubeconfig), "--services-file", str(services_file),
                      "--gateway-namespace", "xtrinode-gateway"]
         self.log = log

@@ -16,7 +16,7 @@ from kubernetes import client
 
 from .lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
 from workers.operator import Operator
-from xtrinode.devstack.kubelet import Kubelet
+from devstack.kubelet import Kubelet
 from xtrinode.lifecycle import ResumeRequest
 from xtrinode.lifecycle_client import LifecycleClient
 from temporalio.client import Client

@@ -18,8 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from gateway import GatewaySettings, create_app
 from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, run_sql, runtime_body, tpch_catalog
 from workers.operator import Operator
-from xtrinode.devstack.kubelet import Kubelet
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.kubelet import Kubelet
+from devstack.resolver import ServiceResolver
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 

@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from .lifecycle_helpers import Cluster, eventually, query, runtime_body, tpch_catalog
 from workers.operator import Operator
-from xtrinode.devstack.kubelet import Kubelet
+from devstack.kubelet import Kubelet
 from xtrinode.lifecycle import (
     SIGNAL_REQUEST_RESUME,
     SIGNAL_REQUEST_SUSPEND,

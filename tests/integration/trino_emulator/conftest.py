@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from trino_helpers import PAGE_ROWS
-from xtrinode.devstack.trino import NodeSettings, TrinoNode
+from devstack.trino import NodeSettings, TrinoNode
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,7 +32,7 @@ def _no_leftover_emulator_threads() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 async def coordinator() -> AsyncIterator[TrinoNode]:
-    """A single-node coordinator with tpch, as `python -m xtrinode.devstack.trino` starts without a config dir."""
+    """A single-node coordinator with tpch, as `python -m devstack.trino` starts without a config dir."""
     async with TrinoNode(NodeSettings(port=0, page_rows=PAGE_ROWS, environment="emulator-test")) as node:
         yield node
 

@@ -19,7 +19,7 @@ from trino.exceptions import TrinoUserError
 
 from trino_facts import NATION_TBL, REGION_TBL, tbl_rows
 from trino_helpers import PAGE_ROWS, connect, eventually, fetch_all, queries_by_text, query_info
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 
 async def test_select_1_returns_integer_column(coordinator: TrinoNode) -> None:

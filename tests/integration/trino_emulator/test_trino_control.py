@@ -22,7 +22,7 @@ import trino
 
 from trino_facts import AIRLIFT_DURATION
 from trino_helpers import eventually, fetch_all, seconds
-from xtrinode.devstack.trino import AccessControl, NodeSettings, TrinoNode, hash_password, load_settings
+from devstack.trino import AccessControl, NodeSettings, TrinoNode, hash_password, load_settings
 
 USER = {"X-Trino-User": "ops"}
 ALLOW_ALL = AccessControl(name="allow-all")

@@ -21,7 +21,7 @@ import pytest
 import trino
 
 from trino_helpers import eventually, fetch_all, queries_by_text, seconds
-from xtrinode.devstack.trino import AccessControl, NodeSettings, TrinoNode
+from devstack.trino import AccessControl, NodeSettings, TrinoNode
 
 FAST = {"node_poll_interval": seconds(0.1), "announce_interval": seconds(0.1)}
 USER = {"X-Trino-User": "ops"}

@@ -1,4 +1,4 @@
-"""`python -m xtrinode.devstack.trino` as a real OS process, the way the kubelet will run it.
+"""`python -m devstack.trino` as a real OS process, the way the kubelet will run it.
 
 Checks: with no config dir it serves a single-node coordinator the real client can query; it
 stops cleanly on SIGTERM; a rendered-style config dir is honoured (node.properties, catalog
@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 
 from trino_helpers import eventually, fetch_all, seconds
-from xtrinode.devstack.trino import NodeSettings, TrinoNode
+from devstack.trino import NodeSettings, TrinoNode
 
 SECRET = "pg-s3cret-Value-81d2"
 
@@ -76,7 +76,7 @@ class EmulatorProcess:
 @contextlib.asynccontextmanager
 async def emulator(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[EmulatorProcess]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "xtrinode.devstack.trino", *args,
+        sys.executable, "-m", "devstack.trino", *args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )

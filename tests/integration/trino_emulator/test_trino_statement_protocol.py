@@ -27,7 +27,7 @@ from trino_facts import (
     SLUG,
 )
 from trino_helpers import eventually, query_info, seconds
-from xtrinode.devstack.trino import NodeSettings, TrinoNode
+from devstack.trino import NodeSettings, TrinoNode
 
 USER = {"X-Trino-User": "wire"}
 

@@ -13,7 +13,7 @@ import aiohttp
 from tests import polling
 import trino
 
-from xtrinode.devstack.trino import TrinoNode
+from devstack.trino import TrinoNode
 
 
 class HasPort(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtrinode.devstack.kubeapi.apply import (
+from devstack.kubeapi.apply import (
     ApplyConflict,
     builtin_list_type,
     decode_fields,

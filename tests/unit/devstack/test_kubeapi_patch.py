@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtrinode.devstack.kubeapi.patch import PatchError, json_patch, merge_key, merge_patch, strategic_merge_patch
+from devstack.kubeapi.patch import PatchError, json_patch, merge_key, merge_patch, strategic_merge_patch
 
 
 def test_json_patch_supports_all_operations() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from xtrinode.devstack.kubeapi.errors import ApiError
-from xtrinode.devstack.kubeapi.protobuf import decode_protobuf
+from devstack.kubeapi.errors import ApiError
+from devstack.kubeapi.protobuf import decode_protobuf
 
 
 def _varint(n: int) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtrinode.devstack.kubeapi.schema import list_type, process
+from devstack.kubeapi.schema import list_type, process
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

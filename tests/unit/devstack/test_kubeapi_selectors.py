@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtrinode.devstack.kubeapi.selectors import (
+from devstack.kubeapi.selectors import (
     SelectorError,
     Selection,
     labels_match,

@@ -10,8 +10,8 @@ import datetime as dt
 
 import pytest
 
-from xtrinode.devstack.kubeapi.resources import types_from_crd
-from xtrinode.devstack.kubeapi.tables import human_age, json_path, table
+from devstack.kubeapi.resources import types_from_crd
+from devstack.kubeapi.tables import human_age, json_path, table
 
 NOW = dt.datetime(2026, 1, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
 

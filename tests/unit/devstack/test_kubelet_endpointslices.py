@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtrinode.devstack.kubelet.endpointslices import (
+from devstack.kubelet.endpointslices import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     MAX_ENDPOINTS_PER_SLICE,
     SERVICE_NAME_LABEL,
     build_endpoint_slices,
 )
-from xtrinode.devstack.kubelet.servicemap import LocalEndpoint
+from devstack.kubelet.servicemap import LocalEndpoint
 
 SELECTOR = {"app.kubernetes.io/component": "worker"}
 SERVICE: dict[str, Any] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from xtrinode.devstack.kubelet.podips import (
+from devstack.kubelet.podips import (
     HOST_IP,
     POD_NETWORK,
     PodAddress,

@@ -9,14 +9,14 @@ import base64
 
 import pytest
 
-from xtrinode.devstack.kubelet.podspec import (
+from devstack.kubelet.podspec import (
     container_port,
     parse_properties,
     readiness_probe,
     resolve_env,
     shutdown_hook,
 )
-from xtrinode.devstack.kubelet.volumes import PodConfigError
+from devstack.kubelet.volumes import PodConfigError
 from xtrinode.models import XTrinode
 from xtrinode.render import RenderSettings
 from xtrinode.render.workloads import pre_stop_command

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.resolver import ServiceResolver
 
 FQDN = "trino-demo.analytics.svc.cluster.local"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtrinode.devstack.kubelet.rollout import PodView, deployment_status, plan_rollout, rolling_limits
+from devstack.kubelet.rollout import PodView, deployment_status, plan_rollout, rolling_limits
 
 ROLLING: dict[str, Any] = {"replicas": 2, "strategy": {"type": "RollingUpdate",
                                                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}}

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xtrinode.devstack.kubelet.servicemap import (
+from devstack.kubelet.servicemap import (
     LocalEndpoint,
     address_forms,
     build_endpoints,

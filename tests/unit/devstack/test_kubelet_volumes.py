@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from xtrinode.devstack.kubelet.volumes import (
+from devstack.kubelet.volumes import (
     PodConfigError,
     local_path,
     plan_pod_files,

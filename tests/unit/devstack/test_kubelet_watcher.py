@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from xtrinode.devstack.kubelet.watcher import WatchEvent, Watcher
+from devstack.kubelet.watcher import WatchEvent, Watcher
 
 
 class _Response:

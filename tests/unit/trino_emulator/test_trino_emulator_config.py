@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from xtrinode.devstack.trino import ConfigError, hash_password, load_settings
-from xtrinode.devstack.trino.config import parse_airlift_duration, parse_properties, resolve_env
+from devstack.trino import ConfigError, hash_password, load_settings
+from devstack.trino.config import parse_airlift_duration, parse_properties, resolve_env
 from xtrinode.render.config import properties_text
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from xtrinode.devstack.trino import load_settings
+from devstack.trino import load_settings
 from xtrinode.models import XTrinode, XTrinodeCatalog
 from xtrinode.render import render_catalog
 from xtrinode.render.catalogs import catalog_secret_env

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from xtrinode.devstack.trino.errors import QueryFailure
-from xtrinode.devstack.trino.sql import (
+from devstack.trino.errors import QueryFailure
+from devstack.trino.sql import (
     ResetSession,
     Select,
     SetSession,
@@ -21,7 +21,7 @@ from xtrinode.devstack.trino.sql import (
     Use,
     parse_statement,
 )
-from xtrinode.devstack.trino.types import encode_value, normalize_type, type_signature
+from devstack.trino.types import encode_value, normalize_type, type_signature
 from xtrinode.trino_protocol import QUERY_ID_PATTERN, format_airlift_duration, format_data_size, query_id_from_path
 
 

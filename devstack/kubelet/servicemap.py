@@ -3,7 +3,7 @@
 Every pod has its own podIP (`podips.py`), so Endpoints look as in a cluster: pods with the same
 ports share a subset, ready ones under `addresses`, others under `notReadyAddresses`. The map sends
 every in-cluster address form of a Service port to the ready pods' `<podIP>:<port>` addresses;
-`xtrinode.devstack.resolver.ServiceResolver` reads it.
+`devstack.resolver.ServiceResolver` reads it.
 """
 
 from __future__ import annotations

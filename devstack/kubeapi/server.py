@@ -30,7 +30,7 @@ from .resources import Registry, ResourceType
 from .selectors import FieldRequirement, SelectorError, Selection, parse_field_selector, parse_label_selector
 from .store import Store
 
-log = logging.getLogger("xtrinode.devstack.kubeapi")
+log = logging.getLogger("devstack.kubeapi")
 JsonDict = dict[str, Any]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

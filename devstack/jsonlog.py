@@ -1,4 +1,4 @@
-"""`python -m xtrinode.devstack.jsonlog MODULE [ARGS...]`: `python -m MODULE` with JSON-lines logging.
+"""`python -m devstack.jsonlog MODULE [ARGS...]`: `python -m MODULE` with JSON-lines logging.
 
 The root logger gets the JSON handler first, so the component's own `logging.basicConfig` keeps it.
 """
@@ -41,7 +41,7 @@ class JsonFormatter(logging.Formatter):
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print("usage: python -m xtrinode.devstack.jsonlog MODULE [ARGS...]", file=sys.stderr)
+        print("usage: python -m devstack.jsonlog MODULE [ARGS...]", file=sys.stderr)
         return 2
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())

@@ -36,7 +36,7 @@ from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_confi
 
 __all__ = ["LocalPod", "PodHost"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet.pods")
+log = logging.getLogger("devstack.kubelet.pods")
 
 DEFAULT_HTTP_PORT = 8080
 

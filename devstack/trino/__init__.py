@@ -1,6 +1,6 @@
 """A Trino protocol emulator: one coordinator or worker speaking Trino's HTTP APIs on loopback.
 
-Run `python -m xtrinode.devstack.trino`, or in-process `async with TrinoNode(settings) as node`.
+Run `python -m devstack.trino`, or in-process `async with TrinoNode(settings) as node`.
 See README.md in this package for what is emulated and how it differs from Trino.
 """
 

@@ -1,4 +1,4 @@
-"""The gateway process for the devstack: `python -m workers.devgateway --config FILE --services-file S`.
+"""The gateway process for the devstack: `python -m devstack.gateway --config FILE --services-file S`.
 
 The same process as `xtrinode gateway` (gateway/cli.py), with route backends (in-cluster Service URLs)
 resolved through the kubelet's services.json. Without `--services-file` it is the plain gateway.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.cli import run_gateway
-from xtrinode.devstack.resolver import ServiceResolver
+from devstack.resolver import ServiceResolver
 
 __all__ = ["main"]
 

@@ -27,7 +27,7 @@ from .statement import add_statement_routes
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("xtrinode.devstack.trino")
+log = logging.getLogger("devstack.trino")
 
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 

@@ -1,6 +1,6 @@
 """How a pod's Trino container runs on this machine: the `PodRuntime` seam and the emulator runtime.
 
-`EmulatorRuntime` starts `python -m xtrinode.devstack.trino` with CLI overrides for what only works
+`EmulatorRuntime` starts `python -m devstack.trino` with CLI overrides for what only works
 in a cluster (port, bind address, discovery URI); `LauncherRuntime` starts a real Trino install with the
 same overrides as system properties; `inprocess.InProcessRuntime` hosts emulated nodes in the kubelet.
 """
@@ -95,7 +95,7 @@ class EmulatorRuntime:
         self.extra_args = tuple(extra_args)
 
     def argv(self, launch: PodLaunch) -> list[str]:
-        return [self.python, "-m", "xtrinode.devstack.trino", *node_flags(launch, self.extra_args)]
+        return [self.python, "-m", "devstack.trino", *node_flags(launch, self.extra_args)]
 
     async def start(self, launch: PodLaunch) -> LocalProcess:
         env = {**base_environment(), **launch.env}

@@ -1,4 +1,4 @@
-"""`python -m xtrinode.devstack.kubelet --kubeconfig PATH --state-dir DIR [...]`.
+"""`python -m devstack.kubelet --kubeconfig PATH --state-dir DIR [...]`.
 
 Runs in the foreground until SIGTERM/SIGINT, then stops every pod process it started.
 """
@@ -22,7 +22,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xtrinode.devstack.kubelet",
+    parser = argparse.ArgumentParser(prog="python -m devstack.kubelet",
                                      description="local kubelet: runs the emulated cluster's Deployments as processes")
     parser.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the Kubernetes API")
     parser.add_argument("--state-dir", type=Path, required=True, help="pod dirs, logs/ and services.json")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 __all__ = ["ServiceProxy"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet.proxy")
+log = logging.getLogger("devstack.kubelet.proxy")
 
 _CHUNK = 65536
 

@@ -44,7 +44,7 @@ from .sql import Select, parse_statement
 
 __all__ = ["Identity", "Query", "QueryManager", "iso_time"]
 
-log = logging.getLogger("xtrinode.devstack.trino.queries")
+log = logging.getLogger("devstack.trino.queries")
 
 QUEUED_CONTEXT = 0
 EXECUTING_CONTEXT = 1

@@ -1,4 +1,4 @@
-"""`python -m xtrinode.devstack.trino --role coordinator|worker --port N [--config-dir DIR] ...`.
+"""`python -m devstack.trino --role coordinator|worker --port N [--config-dir DIR] ...`.
 
 With no config dir: a single-node coordinator with the tpch catalog. Flags override the files;
 a config the emulator refuses (like Trino would) exits with status 2 and a one-line reason.
@@ -26,7 +26,7 @@ __all__ = ["UsageError", "main", "settings_from_argv"]
 
 
 def _parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser = parser_class(prog="python -m xtrinode.devstack.trino",
+    parser = parser_class(prog="python -m devstack.trino",
                                      description="Trino protocol emulator (one coordinator or worker)")
     parser.add_argument("--role", choices=("coordinator", "worker"), help="overrides coordinator= in config.properties")
     parser.add_argument("--port", type=int, help="overrides http-server.http.port (0 picks a free port)")
@@ -110,13 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(log_level, role="coordinator" if settings.coordinator else "worker",
                       node_id=settings.node_id)
-    logging.getLogger("xtrinode.devstack.trino").info(
+    logging.getLogger("devstack.trino").info(
         "starting", extra={"port": settings.port, "catalogs": [c.name for c in settings.catalogs]}
     )
     try:
         return asyncio.run(serve(settings))
     except OSError as e:
-        logging.getLogger("xtrinode.devstack.trino").error(
+        logging.getLogger("devstack.trino").error(
             "cannot listen", extra={"host": settings.host, "port": settings.port, "error": str(e)}
         )
         return 1

@@ -18,7 +18,7 @@ from .settings import NodeSettings
 
 __all__ = ["IllegalTransition", "NodeLifecycle", "UnsupportedTransition"]
 
-log = logging.getLogger("xtrinode.devstack.trino.lifecycle")
+log = logging.getLogger("devstack.trino.lifecycle")
 
 _SETTABLE = frozenset({NodeState.ACTIVE, NodeState.DRAINING, NodeState.SHUTTING_DOWN})
 

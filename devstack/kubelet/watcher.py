@@ -21,7 +21,7 @@ from .objects import JsonDict
 
 __all__ = ["WatchEvent", "Watcher"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet.watch")
+log = logging.getLogger("devstack.kubelet.watch")
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "RELIST"]
 

@@ -22,7 +22,7 @@ from .settings import NodeSettings
 
 __all__ = ["Announcer", "NodeRegistry", "RemoteNode"]
 
-log = logging.getLogger("xtrinode.devstack.trino.discovery")
+log = logging.getLogger("devstack.trino.discovery")
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from .servicemap import LocalEndpoint, build_endpoints
 
 __all__ = ["ServicePublisher"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet")
+log = logging.getLogger("devstack.kubelet")
 
 
 class ServicePublisher:

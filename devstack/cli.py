@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xtrinode.devstack.kubeclient import KubeClient
-from xtrinode.devstack.state import DEFAULT_STATE_DIR, StateDir, pid_alive
+from devstack.kubeclient import KubeClient
+from devstack.state import DEFAULT_STATE_DIR, StateDir, pid_alive
 from xtrinode.durations import parse_duration
 
 __all__ = ["main", "build_parser"]
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from xtrinode.devstack.up import Supervisor, UpSettings
+    from devstack.up import Supervisor, UpSettings
 
     settings = UpSettings(
         state_dir=args.state_dir, gateway_port=args.gateway_port, temporal_port=args.temporal_port,

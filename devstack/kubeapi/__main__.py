@@ -1,4 +1,4 @@
-"""`python -m xtrinode.devstack.kubeapi --port N [--host H] [--state-file F] [--kubeconfig-out P]`.
+"""`python -m devstack.kubeapi --port N [--host H] [--state-file F] [--kubeconfig-out P]`.
 
 Serves in the foreground until SIGINT/SIGTERM, then saves the state file if one was given.
 """
@@ -16,7 +16,7 @@ from .server import KubeApiSettings, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xtrinode.devstack.kubeapi", description="Kubernetes API server emulator")
+    parser = argparse.ArgumentParser(prog="python -m devstack.kubeapi", description="Kubernetes API server emulator")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=6443, help="TCP port; 0 picks a free one (default 6443)")
     parser.add_argument("--state-file", "--state", dest="state_file", type=Path, help="JSON file to load at start and save to")

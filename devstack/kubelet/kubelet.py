@@ -31,7 +31,7 @@ from .watcher import WatchEvent, Watcher
 
 __all__ = ["FINALIZER", "Kubelet"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet")
+log = logging.getLogger("devstack.kubelet")
 
 FINALIZER = "xtrinode.io/devstack-kubelet"
 """On every pod this kubelet creates: a deleted pod lingers (Terminating) until its process is gone."""

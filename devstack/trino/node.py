@@ -19,7 +19,7 @@ from .settings import NodeSettings
 
 __all__ = ["TrinoNode", "serve"]
 
-log = logging.getLogger("xtrinode.devstack.trino")
+log = logging.getLogger("devstack.trino")
 
 
 class TrinoNode:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 __all__ = ["HOST_IP", "POD_NETWORK", "PodAddress", "PodAddressPool", "bindable", "free_port", "pool_seed"]
 
-log = logging.getLogger("xtrinode.devstack.kubelet.podips")
+log = logging.getLogger("devstack.kubelet.podips")
 
 POD_NETWORK = ipaddress.IPv4Network("127.16.0.0/12")
 """Pod addresses: 127.16.0.1 to 127.31.255.254 (host parts .0 and .255 are skipped); clear of 127.0.0.0/16,

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from xtrinode.devstack import kubeclient
-from xtrinode.devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
+from devstack import kubeclient
+from devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
 from xtrinode.durations import format_duration
 from xtrinode.temporal import search_attribute_args
 
@@ -33,7 +33,7 @@ __all__ = ["UpSettings", "Supervisor", "DevstackError"]
 
 READY_LINE = "xtrinode devstack ready"
 GATEWAY_NS, SYSTEM_NS, DEMO_NS = "xtrinode-gateway", "xtrinode-system", "analytics"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # Clients first, then the kubelet (which ends the Trino processes through the API), then the servers.
 STOP_STAGES = (("gateway", "operator", "worker"), ("kubelet",), ("kubeapi", "temporal"))
 
@@ -203,7 +203,7 @@ class Supervisor:
         kube_url = f"http://127.0.0.1:{kube_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         ui_url = f"http://127.0.0.1:{ui_port}"
-        jsonlog = [self.python, "-m", "xtrinode.devstack.jsonlog"]
+        jsonlog = [self.python, "-m", "devstack.jsonlog"]
 
         temporal = _Component("temporal", [
             self.temporal_bin, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
@@ -211,7 +211,7 @@ class Supervisor:
             "--log-format", "json", "--ui-disable-news-fetch", *search_attribute_args()],
             ready=lambda: self._temporal_healthy(temporal_address), url=temporal_address)
         kubeapi = _Component("kubeapi", [
-            *jsonlog, "xtrinode.devstack.kubeapi", "--port", str(kube_port), "--state-file", str(st.kube_state),
+            *jsonlog, "devstack.kubeapi", "--port", str(kube_port), "--state-file", str(st.kube_state),
             "--kubeconfig-out", str(st.kubeconfig)],
             ready=lambda: kubeclient.is_up(kube_url) and st.kubeconfig.exists(), url=kube_url)
         # The kubeconfig of a previous run may point elsewhere: the emulator rewrites it when ready.
@@ -226,7 +226,7 @@ class Supervisor:
         kubeconfig = str(st.kubeconfig)
         self._write_gateway_config(gateway_port, temporal_address)
         kubelet = _Component("kubelet", [
-            *jsonlog, "xtrinode.devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
+            *jsonlog, "devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
             "--readiness-poll-interval", "500ms", "--emulator-arg=--announce-interval=1s",
             "--emulator-arg=--node-poll-interval=1s", *(["--in-process-nodes"] if self.settings.in_process_nodes else []),
             *(["--trino-home", str(self.settings.trino_home)] if self.settings.trino_home else []),
@@ -234,7 +234,7 @@ class Supervisor:
             ready=lambda: False)
         kubelet.ready = lambda: _log_contains(st.log_file("kubelet"), kubelet.log_offset, "kubelet running")
         worker = _Component("worker", [
-            *jsonlog, "xtrinode.cli", "worker", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,
+            *jsonlog, "devstack.worker", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,
             "--services-file", str(st.services_file), "--gateway-namespace", GATEWAY_NS,
             "--gateway-url", gateway_url], ready=lambda: False)
         worker.ready = lambda: _log_contains(st.log_file("worker"), worker.log_offset, "lifecycle worker ready")
@@ -243,7 +243,7 @@ class Supervisor:
             "--lease-namespace", SYSTEM_NS], ready=lambda: False)
         operator.ready = lambda: _log_contains(st.log_file("operator"), operator.log_offset, "operator running")
         gateway = _Component("gateway", [
-            self.python, "-m", "workers.devgateway", "--config", str(st.gateway_config),
+            self.python, "-m", "devstack.gateway", "--config", str(st.gateway_config),
             "--services-file", str(st.services_file)],
             ready=lambda: kubeclient.http_ok(f"{gateway_url}/readyz"), url=gateway_url)
         for component in (kubelet, worker, operator, gateway):
@@ -266,7 +266,7 @@ class Supervisor:
         with open(log_path, "ab") as log:
             component.log_offset = log.tell()
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            log.write(f'{{"ts": "{stamp}", "logger": "xtrinode.devstack", "message": "starting {component.name}"}}\n'
+            log.write(f'{{"ts": "{stamp}", "logger": "devstack", "message": "starting {component.name}"}}\n'
                       .encode())
             log.flush()
             env = {**os.environ, "PYTHONUNBUFFERED": "1", **component.extra_env}

@@ -1,7 +1,7 @@
 """A local kubelet for the devstack: Deployments in the emulated cluster become local Trino processes.
 
-`async with Kubelet(settings) as kubelet:` in-process, or `python -m xtrinode.devstack.kubelet`.
-Services map to local addresses through `services.json` (see `xtrinode.devstack.resolver`).
+`async with Kubelet(settings) as kubelet:` in-process, or `python -m devstack.kubelet`.
+Services map to local addresses through `services.json` (see `devstack.resolver`).
 """
 
 from .kubelet import FINALIZER, Kubelet

@@ -18,18 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from xtrinode.devstack.trino.__main__ import settings_from_argv
-from xtrinode.devstack.trino.config import ConfigError
-from xtrinode.devstack.trino.logs import JsonFormatter
-from xtrinode.devstack.trino.node import TrinoNode
-from xtrinode.devstack.trino.settings import NodeSettings
+from devstack.trino.__main__ import settings_from_argv
+from devstack.trino.config import ConfigError
+from devstack.trino.logs import JsonFormatter
+from devstack.trino.node import TrinoNode
+from devstack.trino.settings import NodeSettings
 
 from .process import stop_container
 from .runtime import PodLaunch, node_flags
 
 __all__ = ["InProcessNode", "InProcessRuntime", "PodLogRouter"]
 
-_NODE_LOGGER = "xtrinode.devstack.trino"
+_NODE_LOGGER = "devstack.trino"
 _CURRENT_LOG: contextvars.ContextVar[_PodLog | None] = contextvars.ContextVar("xtrinode_pod_log", default=None)
 _KILLED = -int(signal.SIGKILL)
 
