@@ -1,7 +1,10 @@
-"""`create_app(settings)`: the gateway's aiohttp application, its typed keys and its cleanup contexts.
+"""`create_app(settings)`: the gateway's aiohttp applications, their typed keys and cleanup contexts.
 
-One client session per app (keep-alive pools per backend), Redis when configured, and the background
-tasks (route watch, health probes, reaping of idle and abandoned queries) all start and stop here.
+The public app serves the Trino protocol behind the edge (edge.py: one canonical target, header
+checks) and the guard (authentication, identity); `app[INTERNAL]` is the internal listener's app
+(demand and load for the lifecycle worker and KEDA). One client session per app (keep-alive pools
+per backend), Redis when configured, and the background tasks (route watch, health probes, reaping
+of idle and abandoned queries) all start and stop here.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from temporalio.client import Client
 
-from gateway.auth import AuthError, Authenticator, create_authenticator
+from gateway.auth import AccessPolicy, AuthError, Authenticator, Forbidden, create_authenticator
 from gateway.demand import Counts, DemandBoard
+from gateway.edge import BadTarget, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
 from gateway.forward import Forwarder
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
 from gateway.inflight import InflightTracker
 from gateway.kube import kube_access
 from gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from gateway.pages import QueryIdMaker
-from gateway.proxy import PRINCIPAL, ROUTE, Proxy
+from gateway.pages import QueryIdMaker, forbidden
+from gateway.proxy import ENDPOINT, PRINCIPAL, QUERY_ID, ROUTE, TARGET, TRINO_USER, VIEW, Proxy
 from gateway.ratelimit import create_rate_limiter
 from gateway.resume import Resumer
 from gateway.routewatch import RouteSource, watch_routes
@@ -37,7 +41,7 @@ from gateway.sticky import StickyStore
 from xtrinode.temporal import connect_client
 from xtrinode.trino_protocol import Path
 
-__all__ = ["LIVE", "METRICS", "ROUTES", "SETTINGS", "Live", "create_app"]
+__all__ = ["INTERNAL", "LIVE", "METRICS", "ROUTES", "SETTINGS", "Live", "create_app", "create_internal_app"]
 
 log = logging.getLogger("xtrinode.gateway")
 
@@ -68,95 +72,200 @@ class Live:
 
 LIVE = web.AppKey("live", Live)
 
-_OPEN_PATHS = frozenset({"/healthz", "/readyz", Path.METRICS})
-_INTERNAL_PREFIX = "/v1/xtrinode/"
-_PUBLIC_PAGES = ("/v1/statement/queued/", "/v1/statement/executing/")
+ACCESS_LOG = logging.getLogger("xtrinode.gateway.access")
+"""One INFO line per request (JSON in the process): who, which runtime, what, how it ended. Never a
+token, a key or SQL text; a refused target is logged without its raw path."""
 
 
-def _is_open(request: web.Request) -> bool:
-    """Paths outside auth: probes, metrics, internal demand endpoints, and statement pages (PUBLIC in Trino)."""
-    path = request.path
-    if path in _OPEN_PATHS or path.startswith(_INTERNAL_PREFIX):
-        return True
-    return request.method in ("GET", "DELETE") and path.startswith(_PUBLIC_PAGES)
+def _plain(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message, content_type="text/plain")
 
 
-def _kind(request: web.Request) -> str:
-    path = request.path
-    if path in _OPEN_PATHS or path.startswith(_INTERNAL_PREFIX):
-        return "internal"
-    if path == Path.STATEMENT:
-        return "statement"
-    return "follow_up" if path.startswith("/v1/statement/") else "other"
+def _access_line(request: web.Request, status: int, seconds: float, refused: str | None) -> None:
+    if not ACCESS_LOG.isEnabledFor(logging.INFO):
+        return
+    principal = request.get(PRINCIPAL)
+    target = request.get(TARGET)
+    ACCESS_LOG.info(
+        "%s %s %d",
+        request.method,
+        target.path if target is not None else "<refused>",
+        status,
+        extra={
+            "access": True,
+            "principal": principal.key if principal is not None else None,
+            "runtime": request.get(ROUTE),
+            "method": request.method,
+            "path": target.path if target is not None else None,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "query_id": request.get(QUERY_ID),
+            "client": request[VIEW].address if VIEW in request else request.remote,
+            **({"refused": refused} if refused else {}),
+        },
+    )
 
 
-@web.middleware
-async def _observe(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    started = time.perf_counter()
-    kind = _kind(request)
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as e:
-        status = e.status
-        raise
-    finally:
-        seconds = None if kind == "internal" else time.perf_counter() - started
-        request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, seconds)
+def _edge(trusted: TrustedProxies, access_log: bool) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The first middleware: canonical target, header checks, endpoint class, client view; then
+    the requests metric and the access-log line of every request, refused ones included."""
+
+    @web.middleware
+    async def edge(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        started = time.perf_counter()
+        kind = "refused"
+        status = 500
+        refused: str | None = None
+        try:
+            try:
+                target = canonical_target(request.raw_path)
+            except BadTarget as e:
+                refused = "target"
+                status = 400
+                return _plain(400, f"Bad request target: {e}")
+            problem = header_problem(request.headers)
+            if problem is not None:
+                refused = "headers"
+                status = 400
+                return _plain(400, f"Bad request: {problem}")
+            encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                refused = "content-encoding"
+                status = 415
+                return _plain(415, "Content-Encoding is not accepted on requests; send the body uncompressed")
+            endpoint = classify(request.method, target.path, target.query)
+            request[TARGET] = target
+            request[ENDPOINT] = endpoint
+            request[VIEW] = trusted.view(request.remote, request.scheme, request.host, request.headers)
+            kind = endpoint.metric_kind
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, None if kind in ("internal", "refused") else seconds)
+            if access_log and (kind != "internal" or status >= 400):
+                _access_line(request, status, seconds, refused)
+
+    return edge
 
 
 @web.middleware
 async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if _is_open(request):
+    """Authentication, then identity: who the caller is and which Trino user it runs as."""
+    kind = request[ENDPOINT].kind
+    if kind is EndpointKind.OPEN:
         return await handler(request)
+    if kind is EndpointKind.INTERNAL:
+        return _plain(404, "Not found: /v1/xtrinode/ endpoints are served on the gateway's internal port only")
+    if kind is EndpointKind.UNKNOWN:
+        return _plain(404, f"Not found: {request.method} {request[TARGET].path} is not a Trino endpoint this "
+                           "gateway serves")
+    live = request.app[LIVE]
     try:
-        request[PRINCIPAL] = await request.app[LIVE].authenticator.authenticate(request)
+        principal = await live.authenticator.authenticate(request)
     except AuthError as e:
         request.app[METRICS].auth_failed.labels(e.reason).inc()
         return web.Response(
             status=401, text=f"Authentication failed: {e.message}", headers={"WWW-Authenticate": 'Bearer realm="xtrinode"'}
         )
+    request[PRINCIPAL] = principal
+    try:
+        request[TRINO_USER] = live.proxy.access.trino_user(principal, request.headers)
+    except Forbidden as e:
+        request.app[METRICS].auth_failed.labels("forbidden_user").inc()
+        return forbidden(request[VIEW], live.proxy.ids, e.message)
     return await handler(request)
 
 
-async def _healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    endpoint = request[ENDPOINT]
+    kind = endpoint.kind
+    if kind is EndpointKind.OPEN:
+        return await _open(request)
+    proxy = request.app[LIVE].proxy
+    if kind is EndpointKind.STATEMENT:
+        return await proxy.statement(request)
+    if kind in (EndpointKind.PAGE, EndpointKind.QUERY):
+        return await proxy.follow_up(request, endpoint)
+    return await proxy.other(request, endpoint)
 
 
-async def _readyz(request: web.Request) -> web.Response:
-    if request.app[ROUTES].loaded:
-        return web.Response(text="ready")
-    return web.Response(status=503, text="route table not loaded yet")
-
-
-async def _metrics(request: web.Request) -> web.Response:
+async def _open(request: web.Request) -> web.Response:
+    path = request[TARGET].path if TARGET in request else request.path
+    if path == "/healthz":
+        return web.Response(text="ok")
+    if path == "/readyz":
+        return _readyz(request.app)
     response = web.Response(body=request.app[METRICS].render())
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 
 
+def _readyz(app: web.Application) -> web.Response:
+    if not app[ROUTES].loaded:
+        return web.Response(status=503, text="route table not loaded yet")
+    authenticator = app[LIVE]._authenticator
+    if authenticator is None or not authenticator.ready:
+        return web.Response(status=503, text="the authenticator is not ready (signing keys not loaded yet)")
+    return web.Response(text="ready")
+
+
+# -- the internal listener -------------------------------------------------------------------------
+PUBLIC = web.AppKey("public", web.Application)
+"""Internal app key: the public app whose live components the internal endpoints read."""
+
+
+@web.middleware
+async def _internal_edge(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    try:
+        canonical_target(request.raw_path)
+    except BadTarget as e:
+        return _plain(400, f"Bad request target: {e}")
+    return await handler(request)
+
+
+async def _internal_probe(request: web.Request) -> web.Response:
+    public = request.app[PUBLIC]
+    if request.path == "/readyz":
+        return _readyz(public)
+    if request.path == "/metrics":
+        response = web.Response(body=public[METRICS].render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+    return web.Response(text="ok")
+
+
 async def _demand(request: web.Request) -> web.Response:
     """Held and running queries of one runtime, summed over the replicas (autosuspend's demand)."""
     key = f"{request.match_info['namespace']}/{request.match_info['name']}"
-    total = await request.app[LIVE].proxy.demand.total(key)
+    total = await request.app[PUBLIC][LIVE].proxy.demand.total(key)
     return web.json_response({"held": total.held, "inflight": total.running})
 
 
 async def _load(request: web.Request) -> web.Response:
     """Held plus running queries of one runtime, summed over the replicas (the KEDA metrics-api value)."""
     key = f"{request.match_info['namespace']}/{request.match_info['name']}"
-    total = await request.app[LIVE].proxy.demand.total(key)
+    total = await request.app[PUBLIC][LIVE].proxy.demand.total(key)
     return web.json_response({"inflight": total.running + total.held})
 
 
-async def _statement(request: web.Request) -> web.StreamResponse:
-    return await request.app[LIVE].proxy.statement(request)
+def create_internal_app(public: web.Application) -> web.Application:
+    """The internal listener's app (`internal.host:port`): demand and load for the lifecycle worker and
+    KEDA, plus probes and metrics; it serves what `public` runs, so start it only while `public` runs."""
+    app = web.Application(middlewares=[_internal_edge], client_max_size=1024)
+    app[PUBLIC] = public
+    for path in ("/healthz", "/readyz", Path.METRICS):
+        app.router.add_get(path, _internal_probe)
+    app.router.add_get(_INTERNAL_PREFIX + "demand/{namespace}/{name}", _demand)
+    app.router.add_get(_INTERNAL_PREFIX + "load/{namespace}/{name}", _load)
+    return app
 
 
-async def _any(request: web.Request) -> web.StreamResponse:
-    return await request.app[LIVE].proxy.other(request)
+_INTERNAL_PREFIX = "/v1/xtrinode/"
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
@@ -236,7 +345,7 @@ def _components(
                 interval=settings.redis.demand_interval.total_seconds(),
             )
             proxy = Proxy(settings, routes, sticky, health, forwarder, held, inflight, metrics,
-                          create_rate_limiter(settings.rate_limit, redis), ids, demand)
+                          create_rate_limiter(settings.rate_limit, redis), ids, demand, AccessPolicy(settings.auth))
             app[LIVE]._proxy = proxy
             access = kube_access(settings.kube.kubeconfig, settings.kube.context)
             tasks.append(asyncio.create_task(watch_routes(session, access, settings.routes, routes), name="gateway route watch"))
@@ -277,19 +386,20 @@ async def _track_routes(routes: RouteSource, health: HealthMonitor) -> None:
         health.wakeup.set()
 
 
+INTERNAL = web.AppKey("internal", web.Application)
+"""Public app key: the internal listener's app (serve it on `settings.internal`)."""
+
+
 def create_app(settings: GatewaySettings, *, backend_resolver: Callable[[str], str] | None = None) -> web.Application:
-    """The gateway app; `backend_resolver` maps a route's backend URL to where to connect (devstack)."""
-    app = web.Application(middlewares=[_observe, _guard], client_max_size=settings.upstream.max_statement_bytes)
+    """The public gateway app; `app[INTERNAL]` is its internal listener's app; `backend_resolver` maps a
+    route's backend URL to where to connect (the devstack's service map; identity in a cluster)."""
+    trusted = TrustedProxies(settings.trusted_proxies)
+    app = web.Application(middlewares=[_edge(trusted, settings.access_log), _guard], client_max_size=settings.upstream.max_statement_bytes)
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
     app[LIVE] = Live()
     app[ROUTES] = RouteSource(app[METRICS], f"ConfigMap {settings.routes.namespace}/{settings.routes.config_map}")
     app.cleanup_ctx.append(_components(app, backend_resolver))
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get(Path.METRICS, _metrics)
-    app.router.add_get(_INTERNAL_PREFIX + "demand/{namespace}/{name}", _demand)
-    app.router.add_get(_INTERNAL_PREFIX + "load/{namespace}/{name}", _load)
-    app.router.add_post(Path.STATEMENT, _statement)
-    app.router.add_route("*", "/{tail:.*}", _any)
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    app[INTERNAL] = create_internal_app(app)
     return app

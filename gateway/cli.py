@@ -13,22 +13,48 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from datetime import UTC, datetime
+from typing import Any
+
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import INTERNAL, create_app
+from gateway.auth import MAX_TOKEN_BYTES
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
 
-__all__ = ["main", "run_gateway", "serve"]
+__all__ = ["RUNNER_OPTIONS", "main", "run_gateway", "serve"]
 
 log = logging.getLogger("xtrinode.gateway")
 
+RUNNER_OPTIONS: dict[str, Any] = {
+    # Request bodies are never decompressed: a Content-Encoding is refused with 415 at the edge, so a
+    # gzip bomb costs nothing.
+    "auto_decompress": False,
+    # Room for a bearer token up to MAX_TOKEN_BYTES, so an oversized one is a 401 that says why (the
+    # parser answers 400 beyond this).
+    "max_field_size": MAX_TOKEN_BYTES + 8192,
+}
+"""AppRunner options of the public listener (tests use them too)."""
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
 
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per record with a UTC timestamp; `extra=` fields (the access log's) are kept."""
+
     def format(self, record: logging.LogRecord) -> str:
-        body = {"level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        body: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in body:
+                body[key] = value
         if record.exc_info:
             body["error"] = self.formatException(record.exc_info)
-        return json.dumps(body)
+        return json.dumps(body, default=str)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,19 +71,26 @@ def _parser() -> argparse.ArgumentParser:
 async def serve(settings: GatewaySettings, backend_resolver: Callable[[str], str] | None = None) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests get a few seconds to finish."""
     app = create_app(settings, backend_resolver=backend_resolver)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0, **RUNNER_OPTIONS)
+    internal = web.AppRunner(app[INTERNAL], handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        await internal.setup()
         site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_address=True)
         await site.start()
-        log.info("gateway listening on %s:%s", settings.listen.host, runner.addresses[0][1] if runner.addresses else "?")
+        internal_site = web.TCPSite(internal, settings.internal.host, settings.internal.port, reuse_address=True)
+        await internal_site.start()
+        log.info("gateway listening on %s:%s (internal %s:%s)", settings.listen.host,
+                 runner.addresses[0][1] if runner.addresses else "?", settings.internal.host,
+                 internal.addresses[0][1] if internal.addresses else "?")
         await stop.wait()
         log.info("gateway stopping")
     finally:
+        await internal.cleanup()
         await runner.cleanup()
 
 

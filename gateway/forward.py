@@ -1,12 +1,16 @@
 """Forwarding one request to a backend: header hygiene, X-Forwarded-*, and byte-for-byte streaming back.
 
-Hop-by-hop headers go; every X-Trino-* header and Authorization pass untouched; bodies are never
-decoded or re-serialised (the client session does not decompress), only the head of a page is peeked.
+Hop-by-hop headers go; the client's forwarded headers go unless a trusted proxy sent them (the
+gateway sets its own from `ClientView`); the gateway's own credential (X-API-Key, or an API key sent
+as a Bearer token) never goes upstream; every other X-Trino-* header and a JWT Authorization pass
+untouched. Bodies are never decoded or re-serialised, only the head of a page is peeked. A client
+that goes away mid-answer is a DEBUG line, not an error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -17,10 +21,15 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from yarl import URL
+
+from gateway.edge import ClientView
 from gateway.metrics import GatewayMetrics
 from xtrinode.trino_protocol import Header
 
 __all__ = ["Forwarder", "NotReached", "UpstreamReply", "downstream_headers", "upstream_headers"]
+
+log = logging.getLogger("xtrinode.gateway.forward")
 
 HOP_BY_HOP = frozenset(
     {
@@ -36,8 +45,19 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host"}
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_NOT_FORWARDED_REQUEST = HOP_BY_HOP | {
+    "host",
+    # set by the gateway from ClientView, never taken from the client as sent
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+    # the gateway's own credential
+    "x-api-key",
+}
 
 
 class NotReached(Exception):
@@ -53,25 +73,31 @@ def _connection_tokens(headers: Mapping[str, str]) -> set[str]:
     return {t.strip().lower() for t in value.split(",") if t.strip()}
 
 
-def upstream_headers(request: web.BaseRequest) -> CIMultiDict[str]:
-    """The client's headers as the backend should see them, with X-Forwarded-* pointing at the gateway."""
+def upstream_headers(
+    request: web.BaseRequest, view: ClientView, *, trino_user: str | None = None, drop_authorization: bool = False
+) -> CIMultiDict[str]:
+    """The client's headers as the backend should see them, with X-Forwarded-* pointing at the gateway.
+
+    `trino_user` replaces X-Trino-User (the authenticated principal's user); `drop_authorization`
+    removes an Authorization header that carried the gateway's own API key.
+    """
     drop = _NOT_FORWARDED_REQUEST | _connection_tokens(request.headers)
+    if drop_authorization:
+        drop = drop | {"authorization"}
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         if name.lower() not in drop:
             out.add(name, value)
-    peer = request.remote or ""
-    if peer:
-        previous = out.get(Header.FORWARDED_FOR)
-        out[Header.FORWARDED_FOR] = f"{previous}, {peer}" if previous else peer
-    if Header.FORWARDED_HOST not in out:
-        scheme = out.get(Header.FORWARDED_PROTO) or request.scheme
-        host = request.host
-        out[Header.FORWARDED_PROTO] = scheme
-        out[Header.FORWARDED_HOST] = host
-        port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else _DEFAULT_PORTS.get(scheme, "")
-        if port:
-            out[Header.FORWARDED_PORT] = port
+    out[Header.FORWARDED_FOR] = view.forwarded_for
+    out[Header.FORWARDED_PROTO] = view.scheme
+    out[Header.FORWARDED_HOST] = view.host
+    if view.port:
+        out[Header.FORWARDED_PORT] = view.port
+    if view.prefix:
+        out[Header.FORWARDED_PREFIX] = view.prefix
+    if trino_user is not None:
+        out.popall("X-Presto-User", None)
+        out[Header.USER] = trino_user
     return out
 
 
@@ -132,8 +158,9 @@ class Forwarder:
         self._resolve = resolve
         self._metrics = metrics
 
-    def url(self, backend: str, path_qs: str) -> str:
-        return self._resolve(backend).rstrip("/") + path_qs
+    def url(self, backend: str, path_qs: str) -> URL:
+        """The backend URL of a canonical path: taken as encoded, so nothing is re-normalised on the way."""
+        return URL(self._resolve(backend).rstrip("/") + path_qs, encoded=True)
 
     async def open(
         self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], data: object, kind: str
@@ -164,18 +191,24 @@ class Forwarder:
         response: aiohttp.ClientResponse,
         on_head: Callable[[bytes], None] | None = None,
     ) -> web.StreamResponse:
-        """Copy the backend's answer to the client chunk by chunk; `on_head` sees the first chunk."""
+        """Copy the backend's answer to the client chunk by chunk; `on_head` sees the first chunk.
+
+        A client that went away ends the copy quietly (DEBUG): the upstream answer is dropped.
+        """
         async with response:
             out = web.StreamResponse(status=response.status, reason=response.reason)
             out.headers.extend(downstream_headers(response.headers))
-            await out.prepare(request)
-            first = True
-            async for chunk in response.content.iter_any():
+            try:
+                await out.prepare(request)
+                first = True
+                async for chunk in response.content.iter_any():
+                    if first and on_head is not None:
+                        on_head(chunk)
+                    first = False
+                    await out.write(chunk)
                 if first and on_head is not None:
-                    on_head(chunk)
-                first = False
-                await out.write(chunk)
-            if first and on_head is not None:
-                on_head(b"")
-            await out.write_eof()
+                    on_head(b"")
+                await out.write_eof()
+            except ConnectionError as e:
+                log.debug("client %s went away during the answer: %s", request.remote, type(e).__name__)
             return out

@@ -2,12 +2,15 @@
 
 The hold resumes the runtime, waits until its route is RUNNING and its coordinator ready, then submits
 the original statement with the original headers; the client's next poll gets the backend's own POST
-answer. Cancel (DELETE) and abandonment (no poll for `resume.abandonAfter`) drop it.
+answer. Cancel (DELETE) and abandonment (no poll for `resume.abandonAfter`) drop it. A held statement
+is as private as Trino's own: its random slug is checked in constant time on every poll and cancel
+(`slug_matches`), and it remembers the principal that sent it (`owner`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -43,6 +46,7 @@ class HeldStatement:
     body: bytes
     headers: CIMultiDict[str]
     base: str
+    owner: str | None = None
     slug: str = field(default_factory=new_slug)
     created: float = field(default_factory=time.monotonic)
     last_poll: float = field(default_factory=time.monotonic)
@@ -83,12 +87,25 @@ class HeldStatements:
     def __contains__(self, query_id: str) -> bool:
         return query_id in self._held
 
+    def get(self, query_id: str) -> HeldStatement | None:
+        return self._held.get(query_id)
+
+    @staticmethod
+    def slug_matches(held: HeldStatement, slug: str | None) -> bool:
+        """Constant-time comparison of a request's slug with the held statement's."""
+        return slug is not None and hmac.compare_digest(held.slug.encode(), slug.encode("ascii", "replace"))
+
     def count(self, route_key: str) -> int:
         return sum(1 for h in self._held.values() if h.entry.key == route_key and h.handed_at is None)
 
-    def hold(self, entry: RouteEntry, body: bytes, headers: CIMultiDict[str], base: str) -> web.Response:
+    def hold(
+        self, entry: RouteEntry, body: bytes, headers: CIMultiDict[str], base: str, owner: str | None = None
+    ) -> web.Response:
         """Hold a new statement and answer the client at once with a QUEUED page."""
-        held = HeldStatement(self._ids.next(), entry, body, headers, base)
+        query_id = self._ids.next()
+        while query_id in self._held:
+            query_id = self._ids.next()
+        held = HeldStatement(query_id, entry, body, headers, base, owner)
         self._held[held.query_id] = held
         self._inflight.held_changed(entry, +1)
         held.task = asyncio.create_task(self._submit_when_ready(held), name=f"held {held.query_id}")
@@ -175,28 +192,30 @@ class HeldStatements:
                     ) from e
                 await asyncio.sleep(0.25)
         self._health.record_success(entry.backend)
-        await self.adopt(entry, reply)
+        await self.adopt(entry, reply, held.owner)
         return reply
 
-    async def adopt(self, entry: RouteEntry, reply: UpstreamReply) -> None:
-        """Learn the query a backend's POST answer started: sticky mapping, coordinator id, in-flight count."""
+    async def adopt(self, entry: RouteEntry, reply: UpstreamReply, owner: str | None = None) -> str | None:
+        """Learn the query a backend's POST answer started (sticky mapping with its owner, coordinator id,
+        in-flight count); returns its id."""
         if reply.status != 200:
-            return
+            return None
         try:
             page = reply.json()
         except ValueError:
-            return
+            return None
         query_id = page.get("id") if isinstance(page, dict) else None
         if not isinstance(query_id, str):
-            return
+            return None
         self._sticky.note_coordinator(entry.backend, coordinator_id_of(query_id))
-        await self._sticky.put(query_id, Target(entry.key, entry.backend))
+        await self._sticky.put(query_id, Target(entry.key, entry.backend, owner))
         if page.get("nextUri"):
             self._inflight.start(query_id, entry)
+        return query_id
 
-    async def poll(self, request: web.Request, query_id: str) -> web.Response:
-        """GET of a held statement's queued URI: long-poll, then QUEUED again or the real answer."""
-        held = self._held[query_id]
+    async def poll(self, request: web.Request, held: HeldStatement, token: int) -> web.Response:
+        """GET of a held statement's queued URI (slug already checked): long-poll, then QUEUED again or
+        the real answer."""
         held.polling += 1
         try:
             if held.reply is None:
@@ -208,16 +227,17 @@ class HeldStatements:
             held.polling -= 1
             held.last_poll = time.monotonic()
         if held.reply is None:
-            token = _token(request) + 1
-            return web.json_response(queued_page(held.base, held.query_id, held.slug, token, time.monotonic() - held.created))
+            return web.json_response(
+                queued_page(held.base, held.query_id, held.slug, token + 1, time.monotonic() - held.created)
+            )
         if held.handed_at is None:
             held.handed_at = time.monotonic()
         return held.reply.to_response()
 
-    async def cancel(self, query_id: str) -> web.Response:
-        """DELETE of a held statement's URI: drop it (and cancel the real query if it was submitted)."""
-        held = self._held.pop(query_id, None)
-        if held is not None:
+    async def cancel(self, held: HeldStatement) -> web.Response:
+        """DELETE of a held statement's URI (slug already checked): drop it (and cancel the real query if
+        it was submitted)."""
+        if self._held.pop(held.query_id, None) is not None:
             await self._drop(held, "canceled")
         return web.Response(status=204)
 
@@ -268,9 +288,3 @@ class HeldStatements:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-
-def _token(request: web.Request) -> int:
-    try:
-        return int(request.path.rsplit("/", 1)[1])
-    except (ValueError, IndexError):
-        return 0

@@ -1,7 +1,8 @@
 """Trino pages the gateway makes itself: QUEUED pages of held statements and FAILED pages for gateway errors.
 
 Shaped like Trino's QueryResults (notes/trino-protocol.md 1.3-1.9): gateway-made ids in Trino's id
-format, slugs, URIs built from the client's view of the gateway (X-Forwarded-* when a proxy set them).
+format (their number and coordinator part random, so ids are not guessable), 160-bit slugs, URIs
+built from the client's view of the gateway (`ClientView`: forwarded headers of trusted proxies only).
 """
 
 from __future__ import annotations
@@ -12,47 +13,43 @@ from typing import Any
 
 from aiohttp import web
 
-from xtrinode.trino_protocol import COORDINATOR_ID_ALPHABET, ErrorCode, Header, Path
+from gateway.edge import ClientView
+from xtrinode.trino_protocol import COORDINATOR_ID_ALPHABET, ErrorCode, Path, StandardError
 
-__all__ = ["HELD_PATH", "QueryIdMaker", "external_base", "failed_page", "new_slug", "queued_page", "statement_error"]
+__all__ = [
+    "HELD_PATH",
+    "QueryIdMaker",
+    "external_base",
+    "failed_page",
+    "forbidden",
+    "new_slug",
+    "queued_page",
+    "statement_error",
+]
 
 HELD_PATH = Path.QUEUED
 """Held statements use Trino's own queued URI shape, so clients and proxies see nothing unusual."""
 
 
 class QueryIdMaker:
-    """`YYYYMMDD_HHMMSS_NNNNN_ccccc` ids with this replica's own random coordinator id."""
-
-    def __init__(self) -> None:
-        self.coordinator_id = "".join(secrets.choice(COORDINATOR_ID_ALPHABET) for _ in range(5))
-        self._day = ""
-        self._counter = 0
+    """`YYYYMMDD_HHMMSS_NNNNN_ccccc` ids; number and coordinator part are random per id, so a held
+    statement's id reveals nothing about the next one (its slug is the capability, as in Trino)."""
 
     def next(self) -> str:
         now = time.gmtime()
-        day = time.strftime("%Y%m%d", now)
-        if day != self._day:
-            self._day, self._counter = day, 0
-        number = self._counter % 100_000
-        self._counter += 1
-        return f"{time.strftime('%Y%m%d_%H%M%S', now)}_{number:05d}_{self.coordinator_id}"
+        number = secrets.randbelow(100_000)
+        coordinator = "".join(secrets.choice(COORDINATOR_ID_ALPHABET) for _ in range(5))
+        return f"{time.strftime('%Y%m%d_%H%M%S', now)}_{number:05d}_{coordinator}"
 
 
 def new_slug() -> str:
+    """A held statement's slug: 160 random bits, in Trino's own slug shape (`y` + 40 hex digits)."""
     return "y" + secrets.token_hex(20)
 
 
-def _first(value: str | None) -> str | None:
-    if not value:
-        return None
-    return value.split(",")[0].strip() or None
-
-
-def external_base(request: web.BaseRequest) -> str:
-    """`scheme://host[:port]` as the client reached the gateway (honouring a front proxy's X-Forwarded-*)."""
-    scheme = _first(request.headers.get(Header.FORWARDED_PROTO)) or request.scheme
-    host = _first(request.headers.get(Header.FORWARDED_HOST)) or request.host
-    return f"{scheme}://{host}"
+def external_base(view: ClientView) -> str:
+    """`scheme://host[:port][prefix]` as the client reached the gateway."""
+    return f"{view.scheme}://{view.host}{view.prefix or ''}"
 
 
 _ZERO_STATS: dict[str, Any] = {
@@ -105,6 +102,12 @@ def failed_page(base: str, query_id: str, code: ErrorCode, message: str) -> dict
     }
 
 
-def statement_error(request: web.BaseRequest, ids: QueryIdMaker, code: ErrorCode, message: str) -> web.Response:
+def statement_error(view: ClientView, ids: QueryIdMaker, code: ErrorCode, message: str) -> web.Response:
     """Answer a new statement with a FAILED query: every Trino client shows `message` as a query error."""
-    return web.json_response(failed_page(external_base(request), ids.next(), code, message))
+    return web.json_response(failed_page(external_base(view), ids.next(), code, message))
+
+
+def forbidden(view: ClientView, ids: QueryIdMaker, message: str) -> web.Response:
+    """403 with a Trino FAILED page (PERMISSION_DENIED): clients show the status and `message`."""
+    page = failed_page(external_base(view), ids.next(), StandardError.PERMISSION_DENIED, message)
+    return web.json_response(page, status=403)

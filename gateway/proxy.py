@@ -1,47 +1,64 @@
 """The request handlers of the query plane: new statements, follow-ups of known queries, everything else.
 
-New statements are routed (routing.py), rate limited, then forwarded or held for resume (held.py);
-follow-ups go to the backend that owns the query (sticky.py), never to a PAUSED runtime.
+New statements are routed (routing.py) among the runtimes the principal may use (auth/access.py),
+rate limited, then forwarded or held for resume (held.py); follow-ups go to the backend that owns the
+query (sticky.py), only for the principal that started it, never to a PAUSED runtime. Every request
+reaching here has passed the edge (edge.py): its canonical path is `request[TARGET]`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
-from gateway.auth import Principal, principal_key
+from gateway.auth import AccessPolicy, Principal, principal_key
 from gateway.demand import DemandBoard
+from gateway.edge import ClientView, Endpoint, EndpointKind, RequestTarget
 from gateway.forward import Forwarder, NotReached, upstream_headers
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
 from gateway.inflight import InflightTracker, decoded_head, page_has_next
 from gateway.metrics import GatewayMetrics
-from gateway.pages import QueryIdMaker, external_base, statement_error
+from gateway.pages import QueryIdMaker, external_base, forbidden, statement_error
 from gateway.ratelimit import RateLimiter
 from gateway.routewatch import RouteSource
 from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Selection, plan_new_query, select_pool
 from gateway.settings import GatewaySettings
 from gateway.sticky import StickyStore, Target, coordinator_id_of
-from xtrinode.trino_protocol import QUERY_ID_PATTERN, Header, Path, StandardError, query_id_from_path
+from xtrinode.models.routes import RouteEntry
+from xtrinode.trino_protocol import Header, StandardError
 
-__all__ = ["PRINCIPAL", "ROUTE", "Proxy"]
+__all__ = ["ENDPOINT", "PRINCIPAL", "QUERY_ID", "ROUTE", "TARGET", "TRINO_USER", "VIEW", "Proxy"]
 
 log = logging.getLogger("xtrinode.gateway.proxy")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 """Request key: the authenticated Principal (None when auth is off)."""
+TRINO_USER: web.RequestKey[str | None] = web.RequestKey("trino_user")
+"""Request key: the X-Trino-User to send upstream (None: as the client sent it)."""
 ROUTE = web.RequestKey("route", str)
-"""Request key: the route key (`namespace/name`) a request went to, for the requests metric."""
-
-_STATEMENT_PAGE = re.compile(r"^/v1/statement/(?:queued|executing)/")
+"""Request key: the route key (`namespace/name`) a request went to, for the requests metric and log."""
+TARGET = web.RequestKey("target", RequestTarget)
+"""Request key: the canonical request target (edge.py)."""
+ENDPOINT = web.RequestKey("endpoint", Endpoint)
+"""Request key: what the canonical target addresses (edge.py)."""
+VIEW = web.RequestKey("view", ClientView)
+"""Request key: the client's address and how it reached the gateway (trusted forwarded headers only)."""
+QUERY_ID = web.RequestKey("query_id", str)
+"""Request key: the query a request started or addressed (access log)."""
 
 
 def _text(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message, content_type="text/plain")
+
+
+def _not_found(query_id: str) -> web.Response:
+    """What Trino answers for an unknown query, a wrong slug, or (here) someone else's query."""
+    return _text(404, f"Query not found: {query_id}")
 
 
 @dataclass(eq=False)
@@ -59,11 +76,13 @@ class Proxy:
     limiter: RateLimiter
     ids: QueryIdMaker
     demand: DemandBoard
+    access: AccessPolicy
 
     def __post_init__(self) -> None:
         self._selections: dict[tuple[str | None, str, str | None], Selection | NoRoute] = {}
         self._selections_version = -1
 
+    # -- selection ---------------------------------------------------------------------------------
     def _select(self, request: web.Request) -> Selection:
         """select_pool, memoised per route table version (requests repeat the same few selectors)."""
         table = self.routes.table
@@ -82,26 +101,57 @@ class Proxy:
             raise NoRoute(found.selector, found.value, found.message)
         return found
 
-    def _plan(self, selection: Selection) -> Plan:
+    def _allowed_pool(self, request: web.Request, selection: Selection) -> tuple[RouteEntry, ...] | str:
+        """The part of the pool the principal may use, or the message of a refusal (names only what was asked)."""
+        principal = request.get(PRINCIPAL)
+        pool = tuple(e for e in selection.pool if self.access.may_use(principal, e))
+        if pool:
+            return pool
+        assert principal is not None
+        if selection.selector == "default":
+            asked = "the default route"
+        elif selection.selector == "routing-group":
+            asked = f"routing group {selection.value!r}"
+        elif len(selection.pool) == 1:
+            asked = f"runtime {selection.pool[0].key}"
+        else:
+            asked = f"{selection.selector} {selection.value!r}"
+        return (f"{principal.subject!r} may not use {asked}; ask your platform team for an "
+                "auth.authorization rule, or choose a runtime you may use")
+
+    def _plan(self, pool: tuple[RouteEntry, ...]) -> Plan:
         return plan_new_query(
-            selection.pool,
+            pool,
             usable=lambda e: self.health.usable(e.backend),
             load=lambda e: self.inflight.running(e.key) + self.held.count(e.key),
         )
 
+    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+        principal = request.get(PRINCIPAL)
+        return upstream_headers(
+            request, request[VIEW], trino_user=request.get(TRINO_USER),
+            drop_authorization=principal is not None and principal.kind == "apiKey",
+        )
+
+    # -- new statements ----------------------------------------------------------------------------
     async def statement(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/statement: route, rate limit, then forward (reading only the small answer) or hold."""
+        """POST /v1/statement: route, authorise, rate limit, then forward (reading only the small answer) or hold."""
         if not self.routes.loaded:
             return _text(503, "the gateway has not loaded its route table yet; retry in a moment")
+        view = request[VIEW]
         body = await request.read()
         try:
-            plan = self._plan(self._select(request))
+            selection = self._select(request)
         except NoRoute as e:
-            return statement_error(request, self.ids, StandardError.GENERIC_USER_ERROR, e.message)
+            return statement_error(view, self.ids, StandardError.GENERIC_USER_ERROR, e.message)
+        pool = self._allowed_pool(request, selection)
+        if isinstance(pool, str):
+            return forbidden(view, self.ids, pool)
+        plan = self._plan(pool)
         entry = plan.entry
         request[ROUTE] = entry.key
         principal = request.get(PRINCIPAL)
-        decision = await self.limiter.acquire(principal_key(request, principal), entry.key)
+        decision = await self.limiter.acquire(principal_key(principal, view.address), entry.key)
         if not decision.allowed:
             self.metrics.rate_limited.labels(decision.scope).inc()
             return web.Response(
@@ -109,33 +159,35 @@ class Proxy:
                 text=f"Too many statements ({decision.scope} limit); retry after {decision.retry_after_header}s",
                 headers={"Retry-After": decision.retry_after_header},
             )
-        headers = upstream_headers(request)
+        headers = self._upstream_headers(request)
+        owner = principal.key if principal is not None else None
         resume = self.settings.resume.enabled
         if plan.action == "resume" and resume:
-            return self.held.hold(entry, body, headers, external_base(request))
+            return self.held.hold(entry, body, headers, external_base(view), owner)
         if entry.state != "RUNNING":
             return statement_error(
-                request,
+                view,
                 self.ids,
                 StandardError.NO_NODES_AVAILABLE,
                 f"runtime {entry.key} is {entry.state} and this gateway does not resume runtimes (resume.enabled "
                 "is false); resume it with the API or CLI first",
             )
+        target = request[TARGET]
         try:
-            reply = await self.forwarder.fetch("POST", entry.backend, request.path_qs, headers, body, "statement")
+            reply = await self.forwarder.fetch("POST", entry.backend, target.path_qs, headers, body, "statement")
         except NotReached as e:
             self.health.record_failure(entry.backend, str(e))
             if resume:
                 log.info("backend of %s refused the connection; holding the statement and resuming", entry.key)
-                return self.held.hold(entry, body, headers, external_base(request))
+                return self.held.hold(entry, body, headers, external_base(view), owner)
             return statement_error(
-                request, self.ids, StandardError.NO_NODES_AVAILABLE, f"runtime {entry.key} is not reachable: {e}"
+                view, self.ids, StandardError.NO_NODES_AVAILABLE, f"runtime {entry.key} is not reachable: {e}"
             )
         except (aiohttp.ClientError, TimeoutError) as e:
             # It may have reached the coordinator: never send it elsewhere, and tell the client plainly.
             self.health.record_failure(entry.backend, type(e).__name__)
             return statement_error(
-                request,
+                view,
                 self.ids,
                 StandardError.GENERIC_INTERNAL_ERROR,
                 f"the coordinator of runtime {entry.key} failed while accepting the statement ({type(e).__name__}); "
@@ -145,9 +197,12 @@ class Proxy:
             self.health.record_failure(entry.backend, f"HTTP {reply.status}")
         else:
             self.health.record_success(entry.backend)
-        await self.held.adopt(entry, reply)
+        query_id = await self.held.adopt(entry, reply, owner)
+        if query_id is not None:
+            request[QUERY_ID] = query_id
         return reply.to_response()
 
+    # -- follow-ups --------------------------------------------------------------------------------
     async def _target(self, query_id: str) -> Target | None:
         target = await self.sticky.get(query_id)
         if target is not None:
@@ -167,20 +222,46 @@ class Proxy:
         self.inflight.end(query_id)
         return _text(404, f"Query not found: {message}")
 
-    async def follow_up(self, request: web.Request, query_id: str) -> web.StreamResponse:
-        """A request about a known query: to the backend that owns it, streamed both ways."""
-        if query_id in self.held:
+    def _may_follow(self, request: web.Request, endpoint: Endpoint, target: Target, entry: RouteEntry | None) -> bool:
+        """Only the principal that started a query (or an admin of its runtime) may follow it.
+
+        A mapping found through the coordinator id alone has no owner: a statement page is still
+        allowed to a principal that may use the runtime (the coordinator checks the page's slug, as
+        Trino does); `/v1/query/{id}` and the UI, which carry no slug, are not.
+        """
+        principal = request.get(PRINCIPAL)
+        if self.access.owns(principal, target.owner, entry):
+            return True
+        return (target.owner is None and endpoint.kind is EndpointKind.PAGE and entry is not None
+                and self.access.may_use(principal, entry))
+
+    async def follow_up(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+        """A request about one query: to the backend that owns it, streamed both ways."""
+        query_id = endpoint.query_id
+        assert query_id is not None
+        request[QUERY_ID] = query_id
+        held = self.held.get(query_id)
+        if held is not None:
             request[ROUTE] = "held"
+            if not self.access.owns(request.get(PRINCIPAL), held.owner, held.entry):
+                return _not_found(query_id)
+            if endpoint.kind is not EndpointKind.PAGE:
+                return _text(404, f"Query not found: {query_id} is waiting for its runtime to resume")
+            if not self.held.slug_matches(held, endpoint.slug):
+                return _not_found(query_id)
             if request.method == "DELETE":
-                return await self.held.cancel(query_id)
-            if request.method == "GET" and request.path.startswith("/v1/statement/queued/"):
-                return await self.held.poll(request, query_id)
-            return _text(404, f"Query not found: {query_id} is waiting for its runtime to resume")
+                return await self.held.cancel(held)
+            if request[TARGET].path.startswith("/v1/statement/queued/"):
+                token = int(request[TARGET].path.rsplit("/", 1)[1])
+                return await self.held.poll(request, held, token)
+            return _not_found(query_id)
         target = await self._target(query_id)
         if target is None:
             return self._gone(query_id, "unknown", f"no backend is known for query {query_id}")
-        request[ROUTE] = target.route_key
         entry = self.routes.entry(target.route_key)
+        if not self._may_follow(request, endpoint, target, entry):
+            return _not_found(query_id)
+        request[ROUTE] = target.route_key
         if entry is not None and entry.state == "PAUSED":
             return self._gone(query_id, "paused", f"runtime {target.route_key} is suspended; run the query again")
         if self.sticky.is_stale(query_id, target.backend):
@@ -191,9 +272,10 @@ class Proxy:
 
     async def _forward(self, request: web.Request, backend: str, query_id: str | None) -> web.StreamResponse:
         data = request.content if request.body_exists else None
+        path_qs = request[TARGET].path_qs
         try:
             upstream = await self.forwarder.open(
-                request.method, backend, request.path_qs, upstream_headers(request), data,
+                request.method, backend, path_qs, self._upstream_headers(request), data,
                 "follow_up" if query_id else "other",
             )
         except NotReached as e:
@@ -209,7 +291,7 @@ class Proxy:
         if status in (404, 410) or (request.method == "DELETE" and status == 204):
             self.inflight.end(query_id)
             return await self.forwarder.stream(request, upstream)
-        if request.method != "GET" or status != 200 or not _STATEMENT_PAGE.match(request.path):
+        if request.method != "GET" or status != 200 or request[ENDPOINT].kind is not EndpointKind.PAGE:
             return await self.forwarder.stream(request, upstream)
         encoding = upstream.headers.get("Content-Encoding")
 
@@ -220,19 +302,23 @@ class Proxy:
 
         return await self.forwarder.stream(request, upstream, on_head)
 
-    async def other(self, request: web.Request) -> web.StreamResponse:
-        """Anything else (`/v1/info`, `/ui/...`, `/v1/query`): a query id wins, else the selected route."""
-        query_id = query_id_from_path(request.path)
-        if query_id is None and request.path == Path.UI_QUERY and QUERY_ID_PATTERN.match(request.query_string):
-            query_id = request.query_string
-        if query_id is not None:
-            return await self.follow_up(request, query_id)
+    # -- everything else ---------------------------------------------------------------------------
+    async def other(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+        """`/v1/info`, `/v1/status`, the web UI and `GET /v1/query`: to the selected runtime."""
         if not self.routes.loaded:
             return _text(503, "the gateway has not loaded its route table yet; retry in a moment")
         try:
-            plan = self._plan(self._select(request))
+            selection = self._select(request)
         except NoRoute as e:
             return _text(404, e.message)
+        pool = self._allowed_pool(request, selection)
+        if isinstance(pool, str):
+            return _text(403, pool)
+        plan = self._plan(pool)
+        if endpoint.kind in (EndpointKind.QUERY_LIST, EndpointKind.UI_API) and self.access.enabled:
+            if not self.access.is_admin(request.get(PRINCIPAL), plan.entry):
+                return _text(403, f"listing the queries of runtime {plan.entry.key} needs an admin rule "
+                                  "(auth.authorization.rules[].admin); follow your own queries by their id")
         if plan.action == "resume":
             return _text(503, f"runtime {plan.entry.key} is suspended; a query resumes it")
         request[ROUTE] = plan.entry.key

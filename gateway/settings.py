@@ -6,6 +6,7 @@ Keys are camelCase (`resume.abandonAfter`), durations are strings such as `5m`; 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.auth import AuthSettings
@@ -38,6 +39,12 @@ class _Section(BaseModel):
 class ListenSettings(_Section):
     host: str = Field("0.0.0.0", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="Port to bind (0 picks a free one, for tests).")
+
+
+class InternalSettings(_Section):
+    host: str = Field("0.0.0.0", description="Address of the internal listener (demand/load for the lifecycle "
+                      "worker and KEDA, probes, metrics); keep it off the public Service (NetworkPolicy).")
+    port: int = Field(8081, ge=0, le=65535, description="Port of the internal listener (0 picks a free one).")
 
 
 class RoutesSettings(_Section):
@@ -117,6 +124,12 @@ class GatewaySettings(_Section):
     """Everything the gateway process reads; see the chart's `gateway:` values."""
 
     listen: ListenSettings = Field(default_factory=ListenSettings)
+    internal: InternalSettings = Field(default_factory=InternalSettings)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of front proxies whose X-Forwarded-* headers are believed (e.g. the ingress "
+        "controller's pod range). From anyone else they are dropped and the gateway sets its own.",
+    )
     routes: RoutesSettings = Field(default_factory=RoutesSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
@@ -130,6 +143,17 @@ class GatewaySettings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_level: str = Field("INFO", description="Python logging level name.")
+    access_log: bool = Field(True, description="One JSON line per request on the xtrinode.gateway.access logger.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as e:
+                raise ValueError(f"trustedProxies entry {cidr!r} is not a CIDR such as 10.0.0.0/8: {e}") from e
+        return value
 
 
 def _norm(text: str) -> str:

@@ -30,18 +30,23 @@ def coordinator_id_of(query_id: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a query lives: the runtime's route key (`namespace/name`) and its backend base URL."""
+    """Where a query lives: the runtime's route key (`namespace/name`), its backend base URL, and the
+    principal that started it (`Principal.key`; None with auth off or when unknown)."""
 
     route_key: str
     backend: str
+    owner: str | None = None
 
     def encode(self) -> str:
-        return f"{self.route_key}\n{self.backend}"
+        return f"{self.route_key}\n{self.backend}\n{self.owner or ''}"
 
     @classmethod
     def decode(cls, text: str) -> Target | None:
-        route_key, sep, backend = text.partition("\n")
-        return cls(route_key, backend) if sep and route_key and backend else None
+        parts = text.split("\n")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            return None
+        owner = parts[2] if len(parts) == 3 and parts[2] else None
+        return cls(parts[0], parts[1], owner)
 
 
 class StickyStore:

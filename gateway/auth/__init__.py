@@ -1,10 +1,12 @@
 """Gateway authentication: off, API keys from a Secret, or OIDC bearer JWTs (RS256/384/512).
 
-`create_authenticator(settings, session)` builds one; `principal_key` names a rate-limit bucket.
+`create_authenticator(settings, session)` builds one; `principal_key` names a rate-limit bucket;
+`AccessPolicy` decides the Trino user a principal runs as and the runtimes it may use.
 """
 
 from __future__ import annotations
 
+from .access import AccessPolicy, Forbidden
 from .apikeys import ApiKeyStore, parse_api_keys
 from .authenticator import (
     ApiKeyAuthenticator,
@@ -14,11 +16,33 @@ from .authenticator import (
     create_authenticator,
 )
 from .jwks import JwksCache, JwksError
-from .principal import AuthError, AuthReason, AuthSetupError, Principal, bearer_token, principal_key
-from .settings import ALLOWED_ALGORITHMS, ApiKeySettings, AuthSettings, OAuthSettings
+from .principal import (
+    MAX_TOKEN_BYTES,
+    AuthError,
+    AuthReason,
+    AuthSetupError,
+    Principal,
+    bearer_token,
+    principal_key,
+)
+from .settings import (
+    ALLOWED_ALGORITHMS,
+    ApiKeySettings,
+    AuthorizationRule,
+    AuthorizationSettings,
+    AuthSettings,
+    ImpersonationSettings,
+    OAuthSettings,
+)
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "MAX_TOKEN_BYTES",
+    "AccessPolicy",
+    "AuthorizationRule",
+    "AuthorizationSettings",
+    "Forbidden",
+    "ImpersonationSettings",
     "ApiKeyAuthenticator",
     "ApiKeySettings",
     "ApiKeyStore",

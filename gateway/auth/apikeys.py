@@ -126,19 +126,33 @@ class ApiKeyStore:
             log.warning("API key file %s holds no keys: only inline keys are accepted", self._path)
 
     async def check_reload(self) -> bool:
-        """Reload when the file changed since the last load; True when it did.
+        """Reload when the file changed since the last load; True when the keys changed.
 
-        A file that vanished or no longer parses keeps the last good keys (logged).
+        A file that is gone revokes every key from it (inline keys stay); a file that no longer
+        parses keeps the last good keys (an ERROR log says so).
         """
         assert self._path is not None
         try:
             stamp = await asyncio.to_thread(_stat, self._path)
-            if stamp == self._stamp:
+        except FileNotFoundError:
+            if self._stamp is None:
                 return False
+            self._install({})
+            self._stamp = None
+            log.warning("API key file %s is gone: every key from it is revoked", self._path)
+            return True
+        except OSError as e:
+            log.error("API key file %s cannot be read, keeping the last good keys: %s", self._path, _describe(e))
+            return False
+        if stamp == self._stamp:
+            return False
+        try:
             await self._load()
             return True
+        except FileNotFoundError:
+            return await self.check_reload()
         except (OSError, ValueError) as e:
-            log.warning(
+            log.error(
                 "API key file %s not reloaded, keeping the last good keys: %s",
                 self._path,
                 _describe(e),

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from .apikeys import ApiKeyStore
 from .jwks import JwksCache
-from .principal import API_KEY_HEADER, TRINO_USER_HEADER, AuthError, Principal, bearer_token
-from .settings import ALLOWED_ALGORITHMS, AuthSettings, OAuthSettings
+from .principal import API_KEY_HEADER, AuthError, Principal, bearer_token, checked_credential
+from .settings import ALLOWED_ALGORITHMS, ApiKeySettings, AuthSettings, OAuthSettings
 
 __all__ = [
     "ApiKeyAuthenticator",
@@ -26,14 +26,12 @@ __all__ = [
 ]
 
 _REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+_NUMERIC_DATES = ("exp", "nbf", "iat")
 
 
 class Authenticator(abc.ABC):
     """`start()` loads keys and starts background refresh, `close()` stops it, and
     `authenticate(request)` returns the Principal (None when auth is off) or raises AuthError."""
-
-    def __init__(self, require_user_match: bool = False) -> None:
-        self._require_user_match = require_user_match
 
     @property
     def ready(self) -> bool:
@@ -47,16 +45,7 @@ class Authenticator(abc.ABC):
         """Cancel background tasks; safe to call twice."""
 
     async def authenticate(self, request: web.BaseRequest) -> Principal | None:
-        principal = await self._verify(request)
-        if principal is not None and self._require_user_match:
-            user = request.headers.get(TRINO_USER_HEADER)
-            if user is not None and user != principal.name:
-                raise AuthError(
-                    "user_mismatch",
-                    f"X-Trino-User {user[:128]!r} is not the authenticated principal "
-                    f"{principal.name!r}; send your own user name or omit the header",
-                )
-        return principal
+        return await self._verify(request)
 
     @abc.abstractmethod
     async def _verify(self, request: web.BaseRequest) -> Principal | None: ...
@@ -72,9 +61,10 @@ class DisabledAuthenticator(Authenticator):
 class ApiKeyAuthenticator(Authenticator):
     """A key in `X-API-Key` or `Authorization: Bearer <key>`, matched against the Secret's keys."""
 
-    def __init__(self, store: ApiKeyStore, require_user_match: bool = False) -> None:
-        super().__init__(require_user_match)
+    def __init__(self, store: ApiKeyStore, settings: ApiKeySettings | None = None) -> None:
         self.store = store
+        self._users = dict(settings.users) if settings else {}
+        self._groups = {k: frozenset(v) for k, v in settings.groups.items()} if settings else {}
 
     async def start(self) -> None:
         await self.store.start()
@@ -85,9 +75,7 @@ class ApiKeyAuthenticator(Authenticator):
     async def _verify(self, request: web.BaseRequest) -> Principal | None:
         presented = request.headers.get(API_KEY_HEADER)
         if presented is not None:
-            presented = presented.strip()
-            if not presented:
-                raise AuthError("malformed", "the X-API-Key header is empty")
+            presented = checked_credential(presented.strip(), "the X-API-Key header")
         else:
             presented = bearer_token(request)
         if presented is None:
@@ -97,17 +85,19 @@ class ApiKeyAuthenticator(Authenticator):
         key_id = self.store.lookup(presented)
         if key_id is None:
             raise AuthError("bad_key", "the API key is not valid")
-        return Principal(name=key_id, kind="apiKey", subject=key_id)
+        return Principal(
+            name=key_id, kind="apiKey", subject=key_id, user=self._users.get(key_id, key_id),
+            groups=self._groups.get(key_id, frozenset()),
+        )
 
 
 class OAuthAuthenticator(Authenticator):
     """An RS256/384/512 bearer JWT checked for signature, `iss`, `aud`, `exp`, `nbf` and `sub`."""
 
-    def __init__(
-        self, settings: OAuthSettings, jwks: JwksCache, require_user_match: bool = False
-    ) -> None:
-        super().__init__(require_user_match)
+    def __init__(self, settings: OAuthSettings, jwks: JwksCache) -> None:
         assert settings.issuer is not None
+        self._user_claim = settings.user_claim
+        self._groups_claim = settings.groups_claim
         self._issuer = settings.issuer
         self._audience = settings.audiences()
         self._leeway = settings.leeway.total_seconds()
@@ -152,9 +142,17 @@ class OAuthAuthenticator(Authenticator):
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             raise AuthError("no_subject", "the token has no `sub` claim")
-        return Principal(name=subject, kind="jwt", subject=subject, claims=claims)
+        user = claims.get(self._user_claim)
+        if not isinstance(user, str) or not user.strip() or not user.isprintable():
+            raise AuthError(
+                "no_user", f"the token has no usable `{self._user_claim}` claim (the Trino user); "
+                "ask the identity provider to include it"
+            )
+        return Principal(name=subject, kind="jwt", subject=subject, user=user.strip(),
+                         groups=_groups(claims.get(self._groups_claim)), claims=claims)
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        _check_numeric_dates(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -186,6 +184,27 @@ class OAuthAuthenticator(Authenticator):
         return claims
 
 
+def _check_numeric_dates(token: str) -> None:
+    """RFC 7519 NumericDate: `exp`, `nbf` and `iat` must be JSON numbers (PyJWT would take "9999999999")."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as e:
+        raise AuthError("malformed", f"the token is not valid: {type(e).__name__}") from e
+    for claim in _NUMERIC_DATES:
+        if claim in claims:
+            value = claims[claim]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise AuthError("malformed", f"the token's `{claim}` is not a number (RFC 7519 NumericDate)")
+
+
+def _groups(value: object) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset({value})
+    if isinstance(value, list):
+        return frozenset(v for v in value if isinstance(v, str))
+    return frozenset()
+
+
 def _missing_claim(claim: str) -> AuthError:
     reason = {"sub": "no_subject", "iss": "bad_issuer", "aud": "bad_audience"}.get(claim)
     if reason == "no_subject":
@@ -210,7 +229,7 @@ def create_authenticator(settings: AuthSettings, session: aiohttp.ClientSession)
             {key_id: key.get_secret_value() for key_id, key in settings.api_keys.inline.items()},
             settings.api_keys.reload_interval.total_seconds(),
         )
-        return ApiKeyAuthenticator(store, settings.require_user_match)
+        return ApiKeyAuthenticator(store, settings.api_keys)
     oauth = settings.oauth
     assert oauth.issuer is not None
     jwks = JwksCache(
@@ -219,7 +238,8 @@ def create_authenticator(settings: AuthSettings, session: aiohttp.ClientSession)
         jwks_url=oauth.jwks_url,
         refresh_interval=oauth.refresh_interval.total_seconds(),
         unknown_kid_cooldown=oauth.unknown_kid_cooldown.total_seconds(),
+        unknown_kid_wait=oauth.unknown_kid_wait.total_seconds(),
         fetch_timeout=oauth.fetch_timeout.total_seconds(),
         algorithms=tuple(a for a in oauth.algorithms if a in ALLOWED_ALGORITHMS),
     )
-    return OAuthAuthenticator(oauth, jwks, settings.require_user_match)
+    return OAuthAuthenticator(oauth, jwks)

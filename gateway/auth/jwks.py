@@ -1,6 +1,8 @@
 """The OIDC signing keys: JWKS fetched with aiohttp (explicit URL or issuer discovery), cached,
 refreshed every `refreshInterval`, and refetched on an unknown `kid` at most once per cooldown.
-Fetches are single-flight: concurrent callers share one in-flight HTTP request.
+Fetches are single-flight: concurrent callers share one in-flight HTTP request. An unknown `kid`
+seen during the cooldown schedules one refetch at its end, which such tokens wait for when it is
+due within `unknown_kid_wait` (a rotated key is then accepted without a failed request).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class JwksCache:
         fetch_timeout: float,
         algorithms: tuple[str, ...],
         clock: Callable[[], float] | None = None,
+        unknown_kid_wait: float = 5.0,
     ) -> None:
         self._session = session
         self._issuer = issuer
@@ -96,6 +99,8 @@ class JwksCache:
         self._loaded = False
         self._inflight: asyncio.Task[None] | None = None
         self._last_kid_refetch: float | None = None
+        self._deferred: asyncio.Task[None] | None = None
+        self._kid_wait = unknown_kid_wait
         self._task: asyncio.Task[None] | None = None
         self.fetches = 0
         """How many JWKS documents were requested (successful or not)."""
@@ -119,8 +124,8 @@ class JwksCache:
         self._task = asyncio.create_task(self._refresh_loop(), name="gateway-auth-jwks-refresh")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, self._inflight) if t is not None]
-        self._task = self._inflight = None
+        tasks = [t for t in (self._task, self._inflight, self._deferred) if t is not None]
+        self._task = self._inflight = self._deferred = None
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -158,6 +163,15 @@ class JwksCache:
             key = self._find(kid)
             if key is not None:
                 return key
+        elif last is not None:
+            due = last + self._cooldown - now
+            deferred = self._defer(due)
+            if due <= self._kid_wait:
+                with contextlib.suppress(JwksError):
+                    await asyncio.shield(deferred)
+                key = self._find(kid)
+                if key is not None:
+                    return key
         if not self._loaded:
             raise AuthError(
                 "jwks_unavailable", "the identity provider's signing keys are unavailable"
@@ -169,6 +183,22 @@ class JwksCache:
                 "send a token whose header names its key",
             )
         raise AuthError("unknown_kid", f"no signing key with kid {kid[:64]!r} in the JWKS")
+
+    def _defer(self, delay: float) -> asyncio.Task[None]:
+        """The one refetch scheduled at the end of the current cooldown (created on first need)."""
+        if self._deferred is None or self._deferred.done():
+            self._deferred = asyncio.create_task(self._refetch_later(delay), name="gateway-auth-jwks-deferred")
+            self._deferred.add_done_callback(_retrieve)
+        return self._deferred
+
+    async def _refetch_later(self, delay: float) -> None:
+        await asyncio.sleep(max(delay, 0.0))
+        self._last_kid_refetch = self._clock()
+        try:
+            await self.refresh()
+        except JwksError as e:
+            log.warning("JWKS refetch for an unknown kid failed: %s", e)
+            raise
 
     def _find(self, kid: str | None) -> SigningKey | None:
         if kid is None and len(self._keys) == 1:

@@ -17,7 +17,9 @@ __all__ = [
     "AuthReason",
     "AuthSetupError",
     "Principal",
+    "MAX_TOKEN_BYTES",
     "bearer_token",
+    "checked_credential",
     "principal_key",
 ]
 
@@ -34,7 +36,7 @@ AuthReason = Literal[
     "no_subject",
     "unknown_kid",
     "jwks_unavailable",
-    "user_mismatch",
+    "no_user",
 ]
 
 TRINO_USER_HEADER = "X-Trino-User"
@@ -56,21 +58,40 @@ class AuthSetupError(Exception):
     """Authentication cannot start (for example the API key file is unreadable)."""
 
 
+MAX_TOKEN_BYTES = 16 * 1024
+"""Longest credential accepted (a JWT with many groups fits well below this); longer ones are 401."""
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: `name` is what X-Trino-User must match when that rule is on;
-    `subject` is the API key id or the JWT `sub`."""
+    """An authenticated caller.
+
+    `subject` is the API key id or the JWT `sub`; `user` is the Trino user its queries run as (the
+    key's configured user or the token's user claim); `groups` feed authorization and impersonation.
+    """
 
     name: str
     kind: Literal["apiKey", "jwt"]
     subject: str
+    user: str = ""
+    groups: frozenset[str] = field(default_factory=frozenset)
     claims: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.user:
+            object.__setattr__(self, "user", self.name)
+
+    @property
+    def key(self) -> str:
+        """A stable identity string: the rate-limit bucket and the owner of the queries it starts."""
+        prefix = "key" if self.kind == "apiKey" else "sub"
+        return f"{prefix}:{_bounded(self.subject)}"
 
 
 def bearer_token(request: web.BaseRequest) -> str | None:
     """The credential of `Authorization: Bearer <token>`, None without that header.
 
-    Raises AuthError("malformed") for another scheme or an empty token.
+    Raises AuthError("malformed") for another scheme, an empty, oversized or non-ASCII token.
     """
     header = request.headers.get("Authorization")
     if header is None:
@@ -78,40 +99,34 @@ def bearer_token(request: web.BaseRequest) -> str | None:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise AuthError("malformed", "the Authorization header must use the Bearer scheme")
-    token = token.strip()
-    if not token:
-        raise AuthError("malformed", "the Authorization header has an empty Bearer token")
-    return token
+    return checked_credential(token.strip(), "the Authorization header's Bearer token")
+
+
+def checked_credential(value: str, what: str) -> str:
+    """`value` if it is a plausible credential (non-empty printable ASCII, at most MAX_TOKEN_BYTES)."""
+    if not value:
+        raise AuthError("malformed", f"{what} is empty")
+    if len(value) > MAX_TOKEN_BYTES:
+        raise AuthError("malformed", f"{what} is longer than {MAX_TOKEN_BYTES} bytes")
+    if not (value.isascii() and value.isprintable()):
+        raise AuthError("malformed", f"{what} holds characters a credential never has")
+    return value
 
 
 def _bounded(value: str) -> str:
-    """Untrusted header values become bounded Redis key parts (long ones are hashed)."""
+    """Untrusted values become bounded Redis key parts (long ones are hashed)."""
     if len(value) <= _MAX_KEY_PART:
         return value
     return "sha256-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def principal_key(
-    request: web.BaseRequest, principal: Principal | None, *, trust_forwarded_for: bool = False
-) -> str:
+def principal_key(principal: Principal | None, client_address: str) -> str:
     """The rate-limit identity of a request, prefixed by its source so sources never collide.
 
-    `key:<id>` for an API key, `sub:<subject>` for a JWT, else `user:<X-Trino-User>`, else
-    `ip:<client address>`. The address is the TCP peer: X-Forwarded-For is ignored unless
-    `trust_forwarded_for` is set (only safe behind a proxy that overwrites that header), since
-    any client could otherwise pick a fresh bucket per request.
+    `key:<id>` for an API key, `sub:<subject>` for a JWT, else (auth off) `ip:<client address>`:
+    never a header the client chooses freely (a random `X-Trino-User` per statement would otherwise
+    be a fresh bucket each time). The address comes from `TrustedProxies.view`.
     """
     if principal is not None:
-        prefix = "key" if principal.kind == "apiKey" else "sub"
-        return f"{prefix}:{_bounded(principal.subject)}"
-    user = request.headers.get(TRINO_USER_HEADER, "").strip()
-    if user:
-        return f"user:{_bounded(user)}"
-    address: str | None = None
-    if trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        address = first or None
-    if address is None:
-        address = request.remote
-    return f"ip:{_bounded(address or 'unknown')}"
+        return principal.key
+    return f"ip:{_bounded(client_address or 'unknown')}"

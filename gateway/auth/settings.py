@@ -13,7 +13,15 @@ from pydantic.alias_generators import to_camel
 
 from xtrinode.durations import Duration
 
-__all__ = ["ALLOWED_ALGORITHMS", "ApiKeySettings", "AuthSettings", "OAuthSettings"]
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "ApiKeySettings",
+    "AuthSettings",
+    "AuthorizationRule",
+    "AuthorizationSettings",
+    "ImpersonationSettings",
+    "OAuthSettings",
+]
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "RS384", "RS512")
 """The only JWT algorithms ever accepted: RSA signatures, never `none` or HMAC."""
@@ -40,6 +48,14 @@ class ApiKeySettings(_Settings):
     reload_interval: Duration = Field(
         default=timedelta(seconds=10),
         description="How often the file is checked for changes (mtime, size, inode). Default 10s.",
+    )
+    users: dict[str, str] = Field(
+        default_factory=dict,
+        description="Key id -> the Trino user its requests run as. Default: the key id itself.",
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Key id -> groups, matched by authorization and impersonation rules. Default none.",
     )
 
     @field_validator("reload_interval")
@@ -70,9 +86,15 @@ class OAuthSettings(_Settings):
         default=timedelta(hours=1), description="How often the JWKS is refetched. Default 1h."
     )
     unknown_kid_cooldown: Duration = Field(
-        default=timedelta(seconds=30),
-        description="At most one JWKS refetch per this period on tokens with an unknown `kid`. "
-        "Default 30s.",
+        default=timedelta(seconds=5),
+        description="At most one JWKS refetch per this period on tokens with an unknown `kid`; a "
+        "token that arrives during it waits for the refetch at its end, so a newly published key "
+        "is accepted within this period. Default 5s.",
+    )
+    unknown_kid_wait: Duration = Field(
+        default=timedelta(seconds=5),
+        description="A token with an unknown `kid` during the cooldown waits for the refetch at the "
+        "cooldown's end when that is at most this far away; else it is refused at once. Default 5s.",
     )
     leeway: Duration = Field(
         default=timedelta(seconds=60),
@@ -81,6 +103,16 @@ class OAuthSettings(_Settings):
     fetch_timeout: Duration = Field(
         default=timedelta(seconds=5),
         description="Total timeout of one discovery or JWKS HTTP request. Default 5s.",
+    )
+    user_claim: str = Field(
+        default="sub",
+        description="Claim whose value is the Trino user of a token's requests (e.g. "
+        "`preferred_username`, `email`). Default `sub`.",
+    )
+    groups_claim: str = Field(
+        default="groups",
+        description="Claim holding the caller's groups (a list of strings, or one string), matched by "
+        "authorization and impersonation rules. Default `groups`.",
     )
     algorithms: list[str] = Field(
         default_factory=lambda: list(ALLOWED_ALGORITHMS),
@@ -114,8 +146,63 @@ class OAuthSettings(_Settings):
         return [self.audience] if isinstance(self.audience, str) else list(self.audience)
 
 
+class ImpersonationSettings(_Settings):
+    """`auth.impersonation`: who may send an `X-Trino-User` other than their own user."""
+
+    principals: list[str] = Field(
+        default_factory=list,
+        description="API key ids or JWT subjects that may run queries as any Trino user. Default none.",
+    )
+    groups: list[str] = Field(
+        default_factory=list, description="Groups whose members may run queries as any Trino user."
+    )
+
+
+class AuthorizationRule(_Settings):
+    """Who (principals, groups) may use which runtimes (`namespace/name` globs) and routing groups."""
+
+    principals: list[str] = Field(
+        default_factory=list, description="API key ids, JWT subjects or Trino users this rule is for."
+    )
+    groups: list[str] = Field(
+        default_factory=list, description="Groups (API key groups or the OIDC groups claim) this rule is for."
+    )
+    runtimes: list[str] = Field(
+        default_factory=list,
+        description="Runtimes they may use, as `namespace/name` globs (`team-a/*`).",
+    )
+    routing_groups: list[str] = Field(
+        default_factory=list, description="Routing groups they may use (globs); every runtime of the group."
+    )
+    admin: bool = Field(
+        default=False,
+        description="Also see and cancel every query of those runtimes (`/v1/query`, other users' "
+        "queries). Default false.",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthorizationRule:
+        if not self.principals and not self.groups:
+            raise ValueError("an authorization rule needs `principals` or `groups` (who it is for)")
+        if not self.runtimes and not self.routing_groups:
+            raise ValueError(
+                "an authorization rule needs `runtimes` or `routingGroups` (what they may use); "
+                "use runtimes: ['*/*'] for every runtime"
+            )
+        return self
+
+
+class AuthorizationSettings(_Settings):
+    """`auth.authorization`: with rules present, everything no rule allows is denied."""
+
+    rules: list[AuthorizationRule] = Field(
+        default_factory=list,
+        description="Allow rules; none means every authenticated principal may use every runtime.",
+    )
+
+
 class AuthSettings(_Settings):
-    """`gateway.auth`: off, API keys or OAuth/OIDC bearer JWTs, plus the X-Trino-User rule."""
+    """`gateway.auth`: off, API keys or OAuth/OIDC bearer JWTs, identities and authorization."""
 
     enabled: bool = Field(default=False, description="Authenticate requests. Default false.")
     type: Literal["apiKey", "oauth"] = Field(
@@ -123,11 +210,8 @@ class AuthSettings(_Settings):
     )
     api_keys: ApiKeySettings = Field(default_factory=ApiKeySettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
-    require_user_match: bool = Field(
-        default=False,
-        description="When set, a request that sends X-Trino-User must name the authenticated "
-        "principal (API key id or JWT subject). Default false.",
-    )
+    impersonation: ImpersonationSettings = Field(default_factory=ImpersonationSettings)
+    authorization: AuthorizationSettings = Field(default_factory=AuthorizationSettings)
 
     @model_validator(mode="after")
     def _complete_for_type(self) -> AuthSettings:

@@ -18,6 +18,8 @@ import yaml
 from aiohttp import web
 
 from gateway import GatewaySettings, create_app
+from gateway.app import INTERNAL
+from gateway.cli import RUNNER_OPTIONS
 from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, coordinator_settings, eventually
 from tests.kube_fixtures import namespace_name
 from devstack.kubeapi import KubeApiServer
@@ -68,6 +70,7 @@ def gateway_settings(kubeconfig: Path, routes_cm: RoutesConfigMap) -> Callable[.
             "kube": {"kubeconfig": str(kubeconfig)},
             "routes": {"namespace": routes_cm.namespace},
             "health": {"interval": "1s", "timeout": "1s"},
+            "internal": {"host": "127.0.0.1", "port": 0},
         }
         for key, value in sections.items():
             data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
@@ -83,12 +86,15 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> GatewayFa
     @contextlib.asynccontextmanager
     async def run(wait_ready: bool = True, **sections: Any) -> AsyncIterator[RunningGateway]:
         app = create_app(gateway_settings(**sections))
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0, **RUNNER_OPTIONS)
+        internal = web.AppRunner(app[INTERNAL], handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
+        await internal.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            gw = RunningGateway(app, int(runner.addresses[0][1]))
+            await web.TCPSite(internal, "127.0.0.1", 0).start()
+            gw = RunningGateway(app, int(runner.addresses[0][1]), int(internal.addresses[0][1]))
             if wait_ready:
                 async with aiohttp.ClientSession() as session:
 
@@ -99,6 +105,7 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> GatewayFa
                     await eventually(ready, "the gateway to load its route table (/readyz 200)")
             yield gw
         finally:
+            await internal.cleanup()
             await runner.cleanup()
 
     return run

@@ -109,10 +109,16 @@ class RoutesConfigMap:
 class RunningGateway:
     app: web.Application
     port: int
+    internal_port: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def internal_url(self) -> str:
+        """The internal listener (demand and load endpoints)."""
+        return f"http://127.0.0.1:{self.internal_port}"
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.app[METRICS].registry.get_sample_value(name, labels)

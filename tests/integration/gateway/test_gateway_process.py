@@ -36,7 +36,7 @@ async def test_gateway_process_serves_and_exits_0_on_sigterm(
     port = _free_port()
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": 1}, "routes": {"namespace": routes_cm.namespace},
-                                      "kube": {"kubeconfig": str(kubeconfig)}}))
+                                      "kube": {"kubeconfig": str(kubeconfig)}, "internal": {"host": "127.0.0.1", "port": 0}}))
     env = {**os.environ, "XTRINODE_GATEWAY__LISTEN__PORT": str(port)}
     log = (tmp_path / "gateway.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
@@ -74,7 +74,7 @@ async def test_two_gateway_processes_share_sticky_routes_through_redis(
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({
         "listen": {"host": "127.0.0.1", "port": 1}, "routes": {"namespace": routes_cm.namespace},
-        "kube": {"kubeconfig": str(kubeconfig)},
+        "kube": {"kubeconfig": str(kubeconfig)}, "internal": {"host": "127.0.0.1", "port": 0},
         "redis": {"url": redis_url, "keyPrefix": f"proc-{tmp_path.name}:"},
     }))
     ports, procs, logs = [_free_port(), _free_port()], [], []

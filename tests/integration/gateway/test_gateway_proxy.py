@@ -125,8 +125,8 @@ async def test_probe_metrics_and_demand_endpoints_answer(
         async with http.get(gw.url + "/metrics") as response:
             text = await response.text()
         assert "xtrinode_gateway_requests_total" in text and "xtrinode_gateway_inflight_queries" in text
-        async with http.get(f"{gw.url}/v1/xtrinode/demand/{routes_cm.namespace}/a") as response:
+        async with http.get(f"{gw.internal_url}/v1/xtrinode/demand/{routes_cm.namespace}/a") as response:
             assert await response.json() == {"held": 0, "inflight": 0}
-        async with http.get(f"{gw.url}/v1/xtrinode/load/{routes_cm.namespace}/a") as response:
+        async with http.get(f"{gw.internal_url}/v1/xtrinode/load/{routes_cm.namespace}/a") as response:
             assert await response.json() == {"inflight": 0}
         assert gw.metric("xtrinode_gateway_backend_healthy", backend=a.url) == 1

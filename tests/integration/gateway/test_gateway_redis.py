@@ -128,10 +128,10 @@ async def test_demand_and_load_sum_the_queries_of_every_replica(
             async with http.get(f"{gw_url}/v1/xtrinode/load/{ns}/one") as response:
                 return bool((await response.json())["inflight"] == expected)
 
-        await eventually(lambda: load(gw1.url, 2), "gateway 1 to count both replicas' queries")
-        async with http.get(f"{gw2.url}/v1/xtrinode/demand/{ns}/one") as response:
+        await eventually(lambda: load(gw1.internal_url, 2), "gateway 1 to count both replicas' queries")
+        async with http.get(f"{gw2.internal_url}/v1/xtrinode/demand/{ns}/one") as response:
             assert await response.json() == {"held": 0, "inflight": 2}
         for gw, page in pages:
             async with http.delete(_on(gw.url, page["nextUri"]), headers=USER) as response:
                 assert response.status == 204
-        await eventually(lambda: load(gw2.url, 0), "the counts to drop after both cancels")
+        await eventually(lambda: load(gw2.internal_url, 0), "the counts to drop after both cancels")

@@ -202,13 +202,13 @@ async def test_held_statements_count_as_demand_and_delete_cancels_them(
         async with http.get(page["nextUri"], headers=USER) as response:
             page = await response.json()
         assert page["stats"]["state"] == "QUEUED" and page["nextUri"].endswith("/2")
-        async with http.get(f"{gw.url}/v1/xtrinode/demand/{ns}/sleepy") as response:
+        async with http.get(f"{gw.internal_url}/v1/xtrinode/demand/{ns}/sleepy") as response:
             assert await response.json() == {"held": 1, "inflight": 0}
-        async with http.get(f"{gw.url}/v1/xtrinode/load/{ns}/sleepy") as response:
+        async with http.get(f"{gw.internal_url}/v1/xtrinode/load/{ns}/sleepy") as response:
             assert await response.json() == {"inflight": 1}
         async with http.delete(page["nextUri"], headers=USER) as response:
             assert response.status == 204
-        async with http.get(f"{gw.url}/v1/xtrinode/demand/{ns}/sleepy") as response:
+        async with http.get(f"{gw.internal_url}/v1/xtrinode/demand/{ns}/sleepy") as response:
             assert await response.json() == {"held": 0, "inflight": 0}
         assert gw.metric("xtrinode_gateway_held_statements_total", namespace=ns, xtrinode="sleepy", outcome="canceled") == 1
 

@@ -158,7 +158,7 @@ async def test_follow_ups_reach_draining_backends_but_never_paused_ones(
         await routes_cm.write(route(ns, "one", a.url, default=True, state="DRAINING"), route(ns, "two", b.url))
 
         async def draining() -> bool:
-            async with http.get(f"{gw.url}/v1/xtrinode/demand/{ns}/one") as response:
+            async with http.get(f"{gw.internal_url}/v1/xtrinode/demand/{ns}/one") as response:
                 return response.status == 200 and gw.metric("xtrinode_gateway_route_table_routes") == 2
 
         await eventually(draining, "the DRAINING route table")

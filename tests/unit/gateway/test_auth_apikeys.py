@@ -1,7 +1,8 @@
 """API key authentication: keys parsed from YAML/JSON maps and `id:key` lines (any generated key
 round-trips), accepted from X-API-Key or a Bearer header, rejected as missing/malformed/bad_key, the
-Secret file reloaded when it changes (last good keys kept on a bad write), requireUserMatch, auth
-off, and `principal_key` identities (X-Forwarded-For ignored unless trusted).
+Secret file reloaded when it changes (last good keys kept on a bad write, every key revoked when the
+file is gone), per-key users and groups, auth off, and `principal_key` identities (the principal, else
+the client address: never a header the client picks).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def test_parse_api_keys_error_names_the_line_not_the_key() -> None:
 async def test_valid_key_in_x_api_key_header_is_accepted(make_auth: Any) -> None:
     auth = await make_auth(apiKeys={"inline": {"alice": SECRET, "bob": OTHER}})
     principal = await auth.authenticate(request({"X-API-Key": SECRET}))
-    assert principal == Principal(name="alice", kind="apiKey", subject="alice")
+    assert principal == Principal(name="alice", kind="apiKey", subject="alice", user="alice")
 
 
 async def test_valid_key_as_bearer_token_is_accepted(make_auth: Any) -> None:
@@ -136,12 +137,13 @@ async def test_basic_authorization_is_rejected_as_malformed(make_auth: Any) -> N
     assert await reason_of(auth, request({"Authorization": "Bearer "})) == "malformed"
 
 
-async def test_require_user_match_rejects_another_trino_user(make_auth: Any) -> None:
-    auth = await make_auth(apiKeys={"inline": {"alice": SECRET}}, requireUserMatch=True)
-    headers = {"X-API-Key": SECRET, "X-Trino-User": "mallory"}
-    assert await reason_of(auth, request(headers)) == "user_mismatch"
-    assert await auth.authenticate(request({"X-API-Key": SECRET, "X-Trino-User": "alice"}))
-    assert await auth.authenticate(request({"X-API-Key": SECRET}))
+async def test_keys_carry_their_configured_user_and_groups(make_auth: Any) -> None:
+    auth = await make_auth(apiKeys={"inline": {"etl-a": SECRET, "bob": OTHER}, "users": {"etl-a": "svc_etl"},
+                                    "groups": {"etl-a": ["team-a"]}})
+    etl = await auth.authenticate(request({"X-API-Key": SECRET}))
+    bob = await auth.authenticate(request({"X-API-Key": OTHER}))
+    assert etl is not None and (etl.user, etl.groups, etl.key) == ("svc_etl", frozenset({"team-a"}), "key:etl-a")
+    assert bob is not None and (bob.user, bob.groups) == ("bob", frozenset())
 
 
 async def test_disabled_auth_returns_no_principal(session: aiohttp.ClientSession) -> None:
@@ -192,8 +194,18 @@ async def test_unparsable_key_file_keeps_the_last_good_keys(
     keys.write_text("no-colon-here\n")
     assert await auth.store.check_reload() is False
     assert await auth.authenticate(request({"X-API-Key": SECRET}))
+
+
+async def test_deleting_the_key_file_revokes_every_key_from_it(make_auth: Any, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text(f"alice:{SECRET}\n")
+    auth = await make_auth(apiKeys={"file": str(keys), "inline": {"ops": OTHER}, "reloadInterval": "1h"})
     keys.unlink()
-    assert await auth.store.check_reload() is False
+    assert await auth.store.check_reload() is True
+    assert await reason_of(auth, request({"X-API-Key": SECRET})) == "bad_key"
+    assert await auth.authenticate(request({"X-API-Key": OTHER})), "inline keys are configuration, not the file"
+    keys.write_text(f"alice:{SECRET}\n")
+    assert await auth.store.check_reload() is True
     assert await auth.authenticate(request({"X-API-Key": SECRET}))
 
 
@@ -217,21 +229,17 @@ async def test_missing_key_file_fails_start_with_the_path(
     await auth.close()
 
 
-def test_principal_key_prefers_principal_then_user_then_peer_address() -> None:
+def test_principal_key_is_the_principal_else_the_client_address() -> None:
     key_principal = Principal(name="alice", kind="apiKey", subject="alice")
     jwt_principal = Principal(name="u-1", kind="jwt", subject="u-1")
-    req = request({"X-Trino-User": "carol", "X-Forwarded-For": "6.6.6.6"}, peer="10.0.0.7")
-    assert principal_key(req, key_principal) == "key:alice"
-    assert principal_key(req, jwt_principal) == "sub:u-1"
-    assert principal_key(req, None) == "user:carol"
-    anonymous = request({"X-Forwarded-For": "6.6.6.6, 10.0.0.1"}, peer="10.0.0.7")
-    assert principal_key(anonymous, None) == "ip:10.0.0.7"
-    assert principal_key(anonymous, None, trust_forwarded_for=True) == "ip:6.6.6.6"
+    assert principal_key(key_principal, "10.0.0.7") == "key:alice"
+    assert principal_key(jwt_principal, "10.0.0.7") == "sub:u-1"
+    assert principal_key(None, "10.0.0.7") == "ip:10.0.0.7", "never X-Trino-User: a client picks that freely"
 
 
-def test_principal_key_bounds_long_user_names() -> None:
-    key = principal_key(request({"X-Trino-User": "x" * 5000}), None)
-    assert key.startswith("user:sha256-") and len(key) < 100
+def test_principal_key_bounds_long_subjects() -> None:
+    key = principal_key(Principal(name="x" * 5000, kind="jwt", subject="x" * 5000), "1.2.3.4")
+    assert key.startswith("sub:sha256-") and len(key) < 100
 
 
 _ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,19}", fullmatch=True)

@@ -18,9 +18,10 @@ def test_defaults_are_off_with_rsa_algorithms_and_documented_durations() -> None
     assert settings.type == "apiKey"
     assert settings.oauth.algorithms == ["RS256", "RS384", "RS512"]
     assert settings.oauth.refresh_interval == timedelta(hours=1)
-    assert settings.oauth.unknown_kid_cooldown == timedelta(seconds=30)
+    assert settings.oauth.unknown_kid_cooldown == timedelta(seconds=5)
     assert settings.oauth.leeway == timedelta(seconds=60)
-    assert settings.require_user_match is False
+    assert settings.oauth.user_claim == "sub"
+    assert not settings.authorization.rules and not settings.impersonation.principals
 
 
 def test_chart_style_camel_case_values_are_read() -> None:
@@ -28,7 +29,8 @@ def test_chart_style_camel_case_values_are_read() -> None:
         {
             "enabled": True,
             "type": "oauth",
-            "requireUserMatch": True,
+            "impersonation": {"groups": ["trino-admins"]},
+            "authorization": {"rules": [{"groups": ["team-a"], "runtimes": ["team-a/*"], "admin": True}]},
             "oauth": {
                 "issuer": "https://idp.example",
                 "audience": ["trino", "xtrinode"],
@@ -41,7 +43,8 @@ def test_chart_style_camel_case_values_are_read() -> None:
     assert settings.oauth.jwks_url == "https://idp.example/keys"
     assert settings.oauth.refresh_interval == timedelta(minutes=10)
     assert settings.oauth.audiences() == ["trino", "xtrinode"]
-    assert settings.require_user_match
+    assert settings.impersonation.groups == ["trino-admins"]
+    assert settings.authorization.rules[0].runtimes == ["team-a/*"] and settings.authorization.rules[0].admin
 
 
 def test_unknown_key_is_rejected_by_name() -> None:

@@ -18,11 +18,13 @@ def test_page_has_next_reads_only_the_head() -> None:
     assert page_has_next(b'{"id":"x","infoUri":"u"') is None
 
 
-def test_gateway_query_ids_look_like_trino_ids() -> None:
+def test_gateway_query_ids_look_like_trino_ids_and_are_not_sequential() -> None:
     maker = QueryIdMaker()
-    first, second = maker.next(), maker.next()
-    assert QUERY_ID_PATTERN.match(first) and QUERY_ID_PATTERN.match(second)
-    assert first != second and coordinator_id_of(first) == maker.coordinator_id
+    ids = [maker.next() for _ in range(200)]
+    assert all(QUERY_ID_PATTERN.match(i) for i in ids)
+    assert len(set(ids)) == 200
+    assert len({i.split("_")[2] for i in ids}) > 150, "the number part is random, not a counter"
+    assert len({coordinator_id_of(i) for i in ids}) > 150, "so is the coordinator part"
 
 
 def test_queued_and_failed_pages_follow_the_protocol() -> None:
@@ -36,6 +38,9 @@ def test_queued_and_failed_pages_follow_the_protocol() -> None:
 def test_target_round_trips_and_rejects_garbage() -> None:
     target = Target("team/a", "http://a:8080")
     assert Target.decode(target.encode()) == target
+    owned = Target("team/a", "http://a:8080", "key:etl")
+    assert Target.decode(owned.encode()) == owned
+    assert Target.decode("team/a\nhttp://a:8080") == target, "mappings written before owners still read"
     assert Target.decode("garbage") is None
 
 
