@@ -95,7 +95,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "running": True, "ready": info.ready, "state_dir": str(state.root), "supervisor_pid": info.supervisor_pid,
-            "gateway_url": info.gateway_url, "temporal_address": info.temporal_address,
+            "gateway_url": info.gateway_url, "gateway_internal_url": info.gateway_internal_url, "temporal_address": info.temporal_address,
             "temporal_ui_url": info.temporal_ui_url, "kube_url": info.kube_url, "kubeconfig": info.kubeconfig,
             "components": components, "runtimes": runtimes, "pod_pids": info.pod_pids,
         }, indent=2))

@@ -31,6 +31,8 @@ class DevstackInfo(BaseModel):
     supervisor_pid: int
     ready: bool = False
     gateway_url: str
+    gateway_internal_url: str | None = None
+    """The gateway's internal listener (demand and load endpoints), on loopback."""
     temporal_address: str
     temporal_ui_url: str
     kube_url: str

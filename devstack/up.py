@@ -197,11 +197,13 @@ class Supervisor:
         if not crds.is_dir():
             raise DevstackError(f"no CRDs at {crds}; run from a checkout of the repository")
         gateway_port, temporal_port, ui_port, kube_port = self._ports()
+        internal_port = _free_port({gateway_port, temporal_port, ui_port, kube_port})
         self.state.create()
         st = self.state
         temporal_address = f"127.0.0.1:{temporal_port}"
         kube_url = f"http://127.0.0.1:{kube_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
+        gateway_internal_url = f"http://127.0.0.1:{internal_port}"
         ui_url = f"http://127.0.0.1:{ui_port}"
         jsonlog = [self.python, "-m", "devstack.jsonlog"]
 
@@ -224,7 +226,7 @@ class Supervisor:
         self._wait_ready([temporal])
 
         kubeconfig = str(st.kubeconfig)
-        self._write_gateway_config(gateway_port, temporal_address)
+        self._write_gateway_config(gateway_port, internal_port, temporal_address)
         kubelet = _Component("kubelet", [
             *jsonlog, "devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
             "--readiness-poll-interval", "500ms", "--emulator-arg=--announce-interval=1s",
@@ -236,7 +238,7 @@ class Supervisor:
         worker = _Component("worker", [
             *jsonlog, "devstack.worker", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,
             "--services-file", str(st.services_file), "--gateway-namespace", GATEWAY_NS,
-            "--gateway-url", gateway_url], ready=lambda: False)
+            "--gateway-url", gateway_internal_url], ready=lambda: False)
         worker.ready = lambda: _log_contains(st.log_file("worker"), worker.log_offset, "lifecycle worker ready")
         operator = _Component("operator", [
             *jsonlog, "xtrinode.cli", "operator", "--temporal-address", temporal_address, "--kubeconfig", kubeconfig,
@@ -251,7 +253,8 @@ class Supervisor:
         self._wait_ready([kubelet, worker, operator, gateway])
 
         info = DevstackInfo(
-            supervisor_pid=os.getpid(), gateway_url=gateway_url, temporal_address=temporal_address,
+            supervisor_pid=os.getpid(), gateway_url=gateway_url, gateway_internal_url=gateway_internal_url,
+            temporal_address=temporal_address,
             temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig)
         self._publish(info)
         if self.settings.examples:
@@ -310,9 +313,10 @@ class Supervisor:
                                 capture_output=True, text=True, timeout=10, check=False)
         return result.returncode == 0 and "SERVING" in result.stdout
 
-    def _write_gateway_config(self, port: int, temporal_address: str) -> None:
+    def _write_gateway_config(self, port: int, internal_port: int, temporal_address: str) -> None:
         config = {
             "listen": {"host": "127.0.0.1", "port": port},
+            "internal": {"host": "127.0.0.1", "port": internal_port},
             "routes": {"namespace": GATEWAY_NS},
             "kube": {"kubeconfig": str(self.state.kubeconfig)},
             "temporal": {"address": temporal_address},

@@ -98,6 +98,10 @@ def upstream_headers(
     if trino_user is not None:
         out.popall("X-Presto-User", None)
         out[Header.USER] = trino_user
+    if "Accept-Encoding" not in out:
+        # The client session would add its own (gzip, deflate): the backend then compresses answers for
+        # a client that never asked for it. Say exactly what the client said: nothing means identity.
+        out["Accept-Encoding"] = "identity"
     return out
 
 

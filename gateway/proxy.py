@@ -320,6 +320,7 @@ class Proxy:
                 return _text(403, f"listing the queries of runtime {plan.entry.key} needs an admin rule "
                                   "(auth.authorization.rules[].admin); follow your own queries by their id")
         if plan.action == "resume":
-            return _text(503, f"runtime {plan.entry.key} is suspended; a query resumes it")
+            # 409: the runtime's state, not a gateway fault; a statement (POST /v1/statement) resumes it.
+            return _text(409, f"runtime {plan.entry.key} is suspended; a query resumes it")
         request[ROUTE] = plan.entry.key
         return await self._forward(request, plan.entry.backend, None)

