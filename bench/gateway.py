@@ -173,7 +173,7 @@ def line(name: str, direct: float, through: float, unit: str, lower_is_better: b
 
 
 async def bench(args: argparse.Namespace, tmp: Path) -> None:
-    kport, tport, gport = free_port(), free_port(), free_port()
+    kport, tport, gport, iport = free_port(), free_port(), free_port(), free_port()
     kubeconfig = tmp / "kubeconfig"
     procs = [
         subprocess.Popen([PY, "-m", "devstack.kubeapi", "--port", str(kport), "--kubeconfig-out", str(kubeconfig)],
@@ -190,6 +190,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
             await setup_routes(session, kube, "xtrinode-gateway", trino)
             config = tmp / "gateway.yaml"
             config.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": gport}, "logLevel": "WARNING",
+                                              "internal": {"host": "127.0.0.1", "port": iport},
                                               "kube": {"kubeconfig": str(kubeconfig)}}))
             gateway = subprocess.Popen([PY, "-m", "gateway", "--config", str(config)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -239,7 +240,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
                     await response.read()
 
             await asyncio.gather(*(post() for _ in range(args.tracked)))
-            async with session.get(f"{gw}/v1/xtrinode/load/bench/trino") as response:
+            async with session.get(f"http://127.0.0.1:{iport}/v1/xtrinode/load/bench/trino") as response:
                 tracked = (await response.json())["inflight"]
             print(f"\nRSS of the gateway: {before:.1f} MB before, {rss_mb(gateway.pid):.1f} MB with {tracked} tracked "
                   f"queries (sticky + in-flight entries)")
