@@ -2,9 +2,12 @@
 
 The hold resumes the runtime, waits until its route is RUNNING and its coordinator ready, then submits
 the original statement with the original headers; the client's next poll gets the backend's own POST
-answer. Cancel (DELETE) and abandonment (no poll for `resume.abandonAfter`) drop it. A held statement
+answer. As in Trino, nothing starts before the client's first poll of the queued URI: a statement
+cancelled (DELETE) before that never asks for a resume, and a cancel answers later polls with Trino's
+FAILED `USER_CANCELED` page. Abandonment (no poll for `resume.abandonAfter`) drops it. A held statement
 is as private as Trino's own: its random slug is checked in constant time on every poll and cancel
-(`slug_matches`), and it remembers the principal that sent it (`owner`).
+(`slug_matches`), and it remembers the principal that sent it (`owner`). Once submitted, its id is an
+alias of the coordinator's (`StickyStore.alias`), so `/v1/query/<held id>` still answers.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from gateway.routewatch import RouteSource
 from gateway.settings import ResumeSettings
 from gateway.sticky import StickyStore, Target, coordinator_id_of
 from xtrinode.models.routes import RouteEntry
-from xtrinode.trino_protocol import Path, StandardError
+from xtrinode.trino_protocol import ErrorCode, Path, StandardError
 
 __all__ = ["HeldStatement", "HeldStatements"]
 
@@ -53,6 +56,9 @@ class HeldStatement:
     polling: int = 0
     reply: UpstreamReply | None = None
     handed_at: float | None = None
+    canceled: bool = False
+    real_id: str | None = None
+    """The coordinator's id of the submitted query."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -96,7 +102,7 @@ class HeldStatements:
         return slug is not None and hmac.compare_digest(held.slug.encode(), slug.encode("ascii", "replace"))
 
     def count(self, route_key: str) -> int:
-        return sum(1 for h in self._held.values() if h.entry.key == route_key and h.handed_at is None)
+        return sum(1 for h in self._held.values() if h.entry.key == route_key and h.handed_at is None and not h.canceled)
 
     def hold(
         self, entry: RouteEntry, body: bytes, headers: CIMultiDict[str], base: str, owner: str | None = None
@@ -108,9 +114,13 @@ class HeldStatements:
         held = HeldStatement(query_id, entry, body, headers, base, owner)
         self._held[held.query_id] = held
         self._inflight.held_changed(entry, +1)
-        held.task = asyncio.create_task(self._submit_when_ready(held), name=f"held {held.query_id}")
-        log.info("holding query %s for runtime %s while it resumes", held.query_id, entry.key)
+        log.info("holding query %s for runtime %s until it resumes", held.query_id, entry.key)
         return web.json_response(queued_page(base, held.query_id, held.slug, 1))
+
+    def _start(self, held: HeldStatement) -> None:
+        """Begin resuming and submitting (on the first poll, as Trino submits a query on its first poll)."""
+        if held.task is None and held.reply is None:
+            held.task = asyncio.create_task(self._submit_when_ready(held), name=f"held {held.query_id}")
 
     def _finish(self, held: HeldStatement, reply: UpstreamReply, outcome: str) -> None:
         if held.reply is None:
@@ -120,7 +130,11 @@ class HeldStatements:
             held.done.set()
 
     def _failed(self, held: HeldStatement, code_message: ResumeFailed) -> UpstreamReply:
-        page = failed_page(held.base, held.query_id, code_message.code, code_message.message)
+        return self._failed_reply(held, code_message.code, code_message.message)
+
+    @staticmethod
+    def _failed_reply(held: HeldStatement, code: ErrorCode, message: str) -> UpstreamReply:
+        page = failed_page(held.base, held.query_id, code, message)
         headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
         return UpstreamReply(200, headers, json.dumps(page).encode())
 
@@ -192,7 +206,9 @@ class HeldStatements:
                     ) from e
                 await asyncio.sleep(0.25)
         self._health.record_success(entry.backend)
-        await self.adopt(entry, reply, held.owner)
+        held.real_id = await self.adopt(entry, reply, held.owner)
+        if held.real_id is not None:
+            await self._sticky.alias(held.query_id, held.real_id)
         return reply
 
     async def adopt(self, entry: RouteEntry, reply: UpstreamReply, owner: str | None = None) -> str | None:
@@ -215,7 +231,8 @@ class HeldStatements:
 
     async def poll(self, request: web.Request, held: HeldStatement, token: int) -> web.Response:
         """GET of a held statement's queued URI (slug already checked): long-poll, then QUEUED again or
-        the real answer."""
+        the real answer (or, once cancelled, Trino's FAILED USER_CANCELED page)."""
+        self._start(held)
         held.polling += 1
         try:
             if held.reply is None:
@@ -235,10 +252,17 @@ class HeldStatements:
         return held.reply.to_response()
 
     async def cancel(self, held: HeldStatement) -> web.Response:
-        """DELETE of a held statement's URI (slug already checked): drop it (and cancel the real query if
-        it was submitted)."""
-        if self._held.pop(held.query_id, None) is not None:
-            await self._drop(held, "canceled")
+        """DELETE of a held statement's URI (slug already checked): stop waiting (and cancel the real query
+        if it was submitted); later polls get Trino's FAILED USER_CANCELED page, and when no other held
+        statement waits for the runtime, this replica stops asking for its resume."""
+        if held.canceled or held.handed_at is not None:
+            return web.Response(status=204)
+        held.canceled = True
+        await self._drop(held, "canceled")
+        held.reply = self._failed_reply(held, StandardError.USER_CANCELED, "Query was canceled")
+        held.handed_at = time.monotonic()  # reaped abandonAfter from now
+        if self.count(held.entry.key) == 0:
+            await self._resumer.forget(held.entry)
         return web.Response(status=204)
 
     async def _drop(self, held: HeldStatement, outcome: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 import aiohttp
 from aiohttp import web
@@ -26,7 +27,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.pages import QueryIdMaker, external_base, forbidden, statement_error
 from gateway.ratelimit import RateLimiter
 from gateway.routewatch import RouteSource
-from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Selection, plan_new_query, select_pool
+from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Preference, Selection, plan_new_query, select_pool
 from gateway.settings import GatewaySettings
 from gateway.sticky import StickyStore, Target, coordinator_id_of
 from xtrinode.models.routes import RouteEntry
@@ -79,21 +80,47 @@ class Proxy:
     access: AccessPolicy
 
     def __post_init__(self) -> None:
-        self._selections: dict[tuple[str | None, str, str | None], Selection | NoRoute] = {}
+        self._selections: dict[tuple[str | None, ...], Selection | NoRoute] = {}
         self._selections_version = -1
 
     # -- selection ---------------------------------------------------------------------------------
+    def _preferences(self, request: web.Request) -> tuple[Preference, ...]:
+        """The implicit choices for this request: the first matching source rule, then principal default."""
+        routing = self.settings.routing
+        found: list[Preference] = []
+        source = request.headers.get(Header.SOURCE)
+        if source:
+            for rule in routing.source_rules:
+                if fnmatchcase(source, rule.source):
+                    found.append(Preference("source", rule.runtime, rule.routing_group,
+                                            f"X-Trino-Source rule {rule.source!r}"))
+                    break
+        principal = request.get(PRINCIPAL)
+        names = {principal.subject, principal.user} if principal else {request.headers.get(Header.USER, "")}
+        groups = principal.groups if principal else frozenset()
+        for default in routing.principal_defaults:
+            if names & set(default.principals) or groups & set(default.groups):
+                found.append(Preference("principal", default.runtime, default.routing_group,
+                                        "your default runtime (routing.principalDefaults)"))
+                break
+        return tuple(found)
+
     def _select(self, request: web.Request) -> Selection:
         """select_pool, memoised per route table version (requests repeat the same few selectors)."""
         table = self.routes.table
         assert table is not None
         if self._selections_version != self.routes.version or len(self._selections) > 4096:
             self._selections, self._selections_version = {}, self.routes.version
-        key = (request.headers.get(XTRINODE_HEADER), request.host, request.headers.get(Header.ROUTING_GROUP))
+        headers = request.headers
+        principal = request.get(PRINCIPAL)
+        key = (headers.get(XTRINODE_HEADER), request.host, headers.get(Header.ROUTING_GROUP),
+               headers.get(Header.CLIENT_TAGS), headers.get(Header.SOURCE),
+               principal.key if principal else headers.get(Header.USER))
         found = self._selections.get(key)
         if found is None:
             try:
-                found = select_pool(table, xtrinode=key[0], host=key[1], routing_group=key[2])
+                found = select_pool(table, xtrinode=key[0], host=key[1], routing_group=key[2], client_tags=key[3],
+                                    preferences=self._preferences(request))
             except NoRoute as e:
                 found = e
             self._selections[key] = found
@@ -110,7 +137,7 @@ class Proxy:
         assert principal is not None
         if selection.selector == "default":
             asked = "the default route"
-        elif selection.selector == "routing-group":
+        elif selection.selector in ("routing-group", "group-tag"):
             asked = f"routing group {selection.value!r}"
         elif len(selection.pool) == 1:
             asked = f"runtime {selection.pool[0].key}"
@@ -235,11 +262,26 @@ class Proxy:
         return (target.owner is None and endpoint.kind is EndpointKind.PAGE and entry is not None
                 and self.access.may_use(principal, entry))
 
+    async def _alias_of(self, query_id: str) -> str | None:
+        held = self.held.get(query_id)
+        if held is not None:
+            return held.real_id
+        return await self.sticky.resolve_alias(query_id)
+
     async def follow_up(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         """A request about one query: to the backend that owns it, streamed both ways."""
         query_id = endpoint.query_id
         assert query_id is not None
         request[QUERY_ID] = query_id
+        if endpoint.kind is EndpointKind.QUERY:
+            # `/v1/query/<id>` of a held statement that was submitted: the client still knows the gateway's id.
+            real = await self._alias_of(query_id)
+            if real is not None:
+                canonical = request[TARGET]
+                request[TARGET] = RequestTarget(canonical.path.replace(query_id, real),
+                                                canonical.query.replace(query_id, real))
+                request[ENDPOINT] = endpoint = Endpoint(endpoint.kind, real, endpoint.slug)
+                query_id = real
         held = self.held.get(query_id)
         if held is not None:
             request[ROUTE] = "held"

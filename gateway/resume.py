@@ -30,6 +30,10 @@ log = logging.getLogger("xtrinode.gateway.resume")
 _RETRYABLE = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE})
 
 
+def _workflow_id(entry: RouteEntry) -> str:
+    return entry.workflow_id or workflow_id_for(entry.namespace, entry.name)
+
+
 class ResumeFailed(Exception):
     """A runtime could not be resumed; `message` is what the client sees, `code` its Trino error."""
 
@@ -59,7 +63,6 @@ class Resumer:
         self._client: Client | None = None
         self._client_lock = asyncio.Lock()
         self._flights: dict[str, asyncio.Task[RuntimeStatus]] = {}
-        self._recent: dict[str, tuple[float, RuntimeStatus]] = {}
 
     async def _temporal(self) -> Client:
         async with self._client_lock:
@@ -69,10 +72,7 @@ class Resumer:
 
     async def resume(self, entry: RouteEntry, timeout: float) -> RuntimeStatus:
         """Wait (at most `timeout` s) for the runtime's resume; joins a flight already under way."""
-        wf_id = entry.workflow_id or workflow_id_for(entry.namespace, entry.name)
-        recent = self._recent.get(wf_id)
-        if recent is not None and time.monotonic() - recent[0] < self._settings.settle.total_seconds():
-            return recent[1]
+        wf_id = _workflow_id(entry)
         flight = self._flights.get(wf_id)
         if flight is None:
             flight = asyncio.create_task(self._fly(entry, wf_id), name=f"resume {wf_id}")
@@ -91,18 +91,28 @@ class Resumer:
     def _landed(self, wf_id: str, task: asyncio.Task[RuntimeStatus]) -> None:
         if self._flights.get(wf_id) is task:
             del self._flights[wf_id]
-        if not task.cancelled() and task.exception() is None:
-            self._recent[wf_id] = (time.monotonic(), task.result())
+        if not task.cancelled():
+            task.exception()  # retrieved: callers saw it through the shield
+
+    async def forget(self, entry: RouteEntry) -> None:
+        """Nobody here waits for this runtime any more: stop asking (the workflow may already resume it)."""
+        flight = self._flights.pop(_workflow_id(entry), None)
+        if flight is not None and not flight.done():
+            flight.cancel()
+            await asyncio.gather(flight, return_exceptions=True)
+            log.info("stopped asking runtime %s to resume: its held statements were cancelled", entry.key)
 
     async def _fly(self, entry: RouteEntry, wf_id: str) -> RuntimeStatus:
         started = time.monotonic()
         outcome = "failed"
-        self._recent.pop(wf_id, None)
         try:
             status = await asyncio.wait_for(self._update(entry, wf_id), self._settings.timeout.total_seconds())
             outcome = "ok"
             log.info("runtime %s resumed (phase %s) in %.1fs", entry.key, status.phase, time.monotonic() - started)
             return status
+        except asyncio.CancelledError:
+            outcome = "canceled"
+            raise
         except TimeoutError:
             outcome = "timeout"
             raise ResumeFailed(

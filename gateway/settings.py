@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.auth import AuthSettings
@@ -53,6 +53,37 @@ class RoutesSettings(_Section):
     key: str = Field(ROUTES_KEY, description="Data key holding the route table YAML.")
 
 
+class _Choice(_Section):
+    runtime: str | None = Field(None, description="The runtime chosen: `namespace/name` or its route header value.")
+    routing_group: str | None = Field(None, description="Or the routing group chosen (its shared pool).")
+
+    @model_validator(mode="after")
+    def _one(self) -> _Choice:
+        if (self.runtime is None) == (self.routing_group is None):
+            raise ValueError("give exactly one of `runtime` and `routingGroup`")
+        return self
+
+
+class SourceRule(_Choice):
+    """Statements whose X-Trino-Source matches `source` (a glob) go to `runtime` or `routingGroup`."""
+
+    source: str = Field(description="Glob on X-Trino-Source, e.g. `airflow*` (trino CLI --source, JDBC source).")
+
+
+class PrincipalDefault(_Choice):
+    """The runtime of principals that name none: by API key id, JWT subject, Trino user or group."""
+
+    principals: list[str] = Field(default_factory=list, description="API key ids, JWT subjects or Trino users.")
+    groups: list[str] = Field(default_factory=list, description="Groups (API key groups or the groups claim).")
+
+
+class RoutingSettings(_Section):
+    """Choices for clients that cannot send the X-Trino-XTrinode header (gateway/routing.py, rows 6 and 7)."""
+
+    source_rules: list[SourceRule] = Field(default_factory=list, description="First matching rule wins.")
+    principal_defaults: list[PrincipalDefault] = Field(default_factory=list, description="First match wins.")
+
+
 class KubeSettings(_Section):
     kubeconfig: str | None = Field(None, description="Kubeconfig path; None means in-cluster service account.")
     context: str | None = Field(None, description="Kubeconfig context; None means current-context.")
@@ -89,7 +120,9 @@ class ResumeSettings(_Section):
     poll_wait: Duration = Field(timedelta(seconds=1), description="Long-poll of a held statement's QUEUED page.")
     max_update_attempts: int = Field(8, ge=1, description="Attempts of the resume update on retryable errors.")
     settle: Duration = Field(
-        timedelta(seconds=10), description="After a resume succeeded, wait this long for the route before asking again."
+        timedelta(seconds=10),
+        description="After a resume answered Ready, wait at most this long for the route to turn RUNNING before "
+        "asking the workflow again (no fixed wait: the route watch ends the wait at once).",
     )
 
 
@@ -131,6 +164,7 @@ class GatewaySettings(_Section):
         "controller's pod range). From anyone else they are dropped and the gateway sets its own.",
     )
     routes: RoutesSettings = Field(default_factory=RoutesSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     temporal: TemporalSection = Field(default_factory=TemporalSection)

@@ -70,6 +70,7 @@ class StickyStore:
         self._prefix = key_prefix + "q:"
         self._retry_after = retry_after.total_seconds()
         self._redis_down_until = 0.0
+        self._aliases: OrderedDict[str, str] = OrderedDict()  # held statement id -> coordinator's query id
         self._coordinators: dict[str, str] = {}  # backend -> current coordinator id
         self._backend_of: dict[str, str] = {}  # coordinator id -> backend
 
@@ -127,6 +128,39 @@ class StickyStore:
             self._remember(query_id, target)
             self._metrics.sticky_hits.labels("redis").inc()
         return target
+
+    async def alias(self, held_id: str, real_id: str) -> None:
+        """Remember that the gateway's id of a held statement now names the coordinator's query `real_id`."""
+        self._aliases[held_id] = real_id
+        self._aliases.move_to_end(held_id)
+        while len(self._aliases) > self._size:
+            self._aliases.popitem(last=False)
+        client = self._redis_usable("sticky_put")
+        if client is None:
+            return
+        try:
+            await client.set(self._prefix + "alias:" + held_id, real_id, ex=self._ttl)
+        except (RedisError, OSError, TimeoutError) as e:
+            self._redis_failed("sticky_put", e)
+
+    async def resolve_alias(self, query_id: str) -> str | None:
+        """The coordinator's query id a held statement's id stands for, if it is an alias."""
+        found = self._aliases.get(query_id)
+        if found is not None:
+            return found
+        client = self._redis_usable("sticky_get")
+        if client is None:
+            return None
+        try:
+            raw = await client.get(self._prefix + "alias:" + query_id)
+        except (RedisError, OSError, TimeoutError) as e:
+            self._redis_failed("sticky_get", e)
+            return None
+        if raw is None:
+            return None
+        real = raw.decode() if isinstance(raw, bytes) else str(raw)
+        self._aliases[query_id] = real
+        return real
 
     def forget(self, query_id: str) -> None:
         self._lru.pop(query_id, None)

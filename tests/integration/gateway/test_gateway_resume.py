@@ -5,7 +5,11 @@ coordinator in an activity and writing the route RUNNING to the routes ConfigMap
 Checks: a plain trino client query to a PAUSED runtime returns its rows with no error; ten concurrent
 clients cause ONE update; a failing resume gives a FAILED result naming the runtime and the reason; a
 resume that takes longer than resume.timeout fails within that limit (INSUFFICIENT_RESOURCES); a held
-statement is counted as demand and DELETE cancels it (204); a hold nobody polls is abandoned.
+statement is counted as demand and DELETE cancels it (204), after which its URI answers Trino's FAILED
+USER_CANCELED page; a statement cancelled before its first poll never asks for a resume (as Trino submits
+on the first poll); a hold nobody polls is abandoned; the client's query id (the gateway's) answers
+`/v1/query/<id>` once the statement runs on the coordinator; a runtime suspended again right after a
+resume is resumed again at once (no wait on an earlier answer).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from gateway_helpers import GatewayFactory, RoutesConfigMap, coordinator_settings, eventually, fetch_all, route
+from gateway_helpers import GatewayFactory, RoutesConfigMap, connect, coordinator_settings, eventually, fetch_all, route
 from devstack.trino import TrinoNode
 from xtrinode.lifecycle import ResumeRequest, RuntimeStatus, workflow_id_for
 
@@ -211,6 +215,61 @@ async def test_held_statements_count_as_demand_and_delete_cancels_them(
         async with http.get(f"{gw.internal_url}/v1/xtrinode/demand/{ns}/sleepy") as response:
             assert await response.json() == {"held": 0, "inflight": 0}
         assert gw.metric("xtrinode_gateway_held_statements_total", namespace=ns, xtrinode="sleepy", outcome="canceled") == 1
+        async with http.get(page["nextUri"], headers=USER) as response:
+            assert response.status == 200
+            cancelled = await response.json()
+        assert "nextUri" not in cancelled and cancelled["stats"]["state"] == "FAILED"
+        assert (cancelled["error"]["errorName"], cancelled["error"]["message"]) == ("USER_CANCELED", "Query was canceled")
+
+
+async def test_a_statement_cancelled_before_its_first_poll_never_asks_for_a_resume(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], http: aiohttp.ClientSession,
+) -> None:
+    handle = await runtime()
+    async with start_gateway(temporal=temporal_section) as gw:
+        async with http.post(f"{gw.url}/v1/statement", data="SELECT 1", headers=USER) as response:
+            page: dict[str, Any] = await response.json()
+        async with http.delete(page["nextUri"], headers=USER) as response:
+            assert response.status == 204
+        await asyncio.sleep(0.5)
+        assert await resumes(handle) == 0, "nobody waits: the runtime stays suspended"
+        assert gw.metric("xtrinode_gateway_resume_requests_total", namespace=handle.id.split("/")[1],
+                         xtrinode="sleepy", outcome="ok") == 0
+
+
+async def test_the_clients_query_id_answers_v1_query_after_the_resume(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], http: aiohttp.ClientSession,
+) -> None:
+    await runtime()
+    async with start_gateway(temporal=temporal_section) as gw:
+
+        def run() -> str:
+            with connect(gw.port) as conn:
+                cursor = conn.cursor()
+                cursor.execute("SELECT 42")
+                assert cursor.fetchall() == [[42]]
+                return str(cursor.query_id)
+
+        client_id = await asyncio.to_thread(run)
+        async with http.get(f"{gw.url}/v1/query/{client_id}", headers=USER) as response:
+            assert response.status == 200, await response.text()
+            info = await response.json()
+        assert info["queryId"] != client_id, "the gateway's id stands for the coordinator's"
+        assert info["state"] == "FINISHED"
+
+
+async def test_a_runtime_suspended_again_right_after_a_resume_is_resumed_at_once(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap,
+) -> None:
+    handle = await runtime()
+    async with start_gateway(temporal=temporal_section) as gw:
+        assert await asyncio.to_thread(fetch_all, gw.port, "SELECT 1") == [[1]]
+        await routes_cm.write(route(routes_cm.namespace, "sleepy", "http://127.0.0.1:9", state="PAUSED", default=True))
+        await eventually(lambda: _route_paused(gw), "the gateway to see the route PAUSED again")
+        started = time.monotonic()
+        assert await asyncio.to_thread(fetch_all, gw.port, "SELECT 2") == [[2]]
+        assert time.monotonic() - started < 5, "no wait on the earlier resume's answer (resume.settle is 10s)"
+        assert await resumes(handle) == 2
 
 
 async def test_a_held_statement_nobody_polls_is_abandoned(
@@ -252,3 +311,10 @@ async def test_a_running_route_whose_backend_refuses_connections_is_resumed(
 
 async def _value(value: float) -> float:
     return value
+
+
+async def _route_paused(gw: Any) -> bool:
+    from gateway.app import ROUTES
+
+    entry = next((r for r in gw.app[ROUTES].routes() if r.name == "sleepy"), None)
+    return entry is not None and entry.state == "PAUSED"

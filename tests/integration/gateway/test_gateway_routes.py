@@ -1,7 +1,9 @@
 """Route selection and the watched route table, end to end through the gateway.
 
 Checks: routing by X-Trino-XTrinode (header value and namespace/name), Host (hostname and
-<group>.<domain>), X-Trino-Routing-Group and the default route; unknown explicit selectors give a
+<group>.<domain>), X-Trino-Routing-Group and the default route; for clients without custom headers,
+by client tag (the real trino client's client_tags), by an X-Trino-Source rule (its source) and by the
+principal's default runtime; unknown explicit selectors give a
 Trino error naming the value (real trino client); a shared pool sends queries to both coordinators;
 follow-ups reach DRAINING backends but never PAUSED ones; a query of a restarted coordinator (new
 coordinator id at the same address) is gone (404), not misrouted;
@@ -53,6 +55,27 @@ async def test_routes_by_each_selector_and_the_default(
         assert await served_by(http, gw.url, ids, Host="g2.example.test") == "b"
         assert await served_by(http, gw.url, ids, Host="one.example.test:8080") == "a"
         assert await served_by(http, gw.url, ids, **{"X-Trino-Routing-Group": "g2"}) == "b"
+
+
+async def test_clients_without_custom_headers_choose_by_client_tag_source_or_principal(
+    coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+) -> None:
+    a, b = coordinators
+    ids = {await coordinator_id(http, a): "a", await coordinator_id(http, b): "b"}
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "one", a.url, routing_group="g1"), route(ns, "two", b.url, routing_group="g2"))
+    routing = {"sourceRules": [{"source": "airflow*", "runtime": f"{ns}/two"}],
+               "principalDefaults": [{"principals": ["carol"], "routingGroup": "g1"}]}
+    async with start_gateway(routing=routing) as gw:
+        assert await served_by(http, gw.url, ids, **{"X-Trino-Client-Tags": f"nightly,xtrinode={ns}/two"}) == "b"
+        assert await served_by(http, gw.url, ids, **{"X-Trino-Client-Tags": "xtrinode-group=g1"}) == "a"
+        assert await served_by(http, gw.url, ids, **{"X-Trino-Source": "airflow-prod"}) == "b"
+        assert await served_by(http, gw.url, ids, **{"X-Trino-User": "carol"}) == "a"
+        rows = await query(gw.port, "SELECT 1", client_tags=[f"xtrinode={ns}/two"])
+        assert rows == [[1]]
+        with pytest.raises(trino.exceptions.TrinoQueryError, match="client tag xtrinode="):
+            await query(gw.port, "SELECT 1", user="dave")
 
 
 async def test_unknown_selectors_give_a_trino_error_naming_the_value(

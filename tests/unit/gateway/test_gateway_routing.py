@@ -1,16 +1,18 @@
 """Route selection and pool planning (gateway/routing.py), pure.
 
-Checks: selector precedence (X-Trino-XTrinode by header value and by namespace/name, Host by
-hostname and by <group>.<domain>, X-Trino-Routing-Group, default); unknown explicit selectors raise
-NoRoute naming the value; hosts that name nothing fall through; balancing by in-flight per capacity
-unit; DRAINING/PAUSED/unusable backends get no new queries; resume plans.
+Checks: selector precedence (X-Trino-XTrinode by header value and by namespace/name, the client tag
+xtrinode=, Host by hostname and by <group>.<domain>, X-Trino-Routing-Group, the client tag
+xtrinode-group=, source rules, principal defaults, default); unknown explicit selectors raise NoRoute
+naming the value; the no-route error names the ways header-less clients can choose first; hosts that
+name nothing fall through; balancing by in-flight per capacity unit; DRAINING/PAUSED/unusable backends
+get no new queries; resume plans.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.routing import NoRoute, plan_new_query, select_pool, strip_port
+from gateway.routing import NoRoute, Preference, plan_new_query, select_pool, strip_port, tag_values
 from xtrinode.models.routes import RouteEntry, RouteTable
 
 
@@ -76,9 +78,36 @@ def test_unknown_routing_group_is_an_error_that_lists_no_other_group() -> None:
     assert "adhoc" not in info.value.message and "etl" not in info.value.message
 
 
-def test_no_default_and_no_selector_is_an_error() -> None:
-    with pytest.raises(NoRoute, match="no default route"):
+def test_no_default_and_no_selector_names_the_ways_for_clients_without_headers_first() -> None:
+    with pytest.raises(NoRoute, match="no default route") as info:
         select_pool(RouteTable(routes=[route("x")]))
+    message = info.value.message
+    assert message.index("client tag xtrinode=") < message.index("X-Trino-XTrinode"), message
+    assert "--client-tags" in message and "clientTags" in message
+
+
+def test_client_tags_select_a_runtime_or_a_group_as_the_headers_do() -> None:
+    assert tag_values("etl-job, xtrinode=team/b ,x", "xtrinode") == ["team/b"]
+    selection = select_pool(TABLE, client_tags="nightly,xtrinode=team/c", host="a.trino.example.com")
+    assert (selection.selector, keys(selection.pool)) == ("tag", ["team/c"]), "the tag outranks Host"
+    assert keys(select_pool(TABLE, client_tags="xtrinode=alpha").pool) == ["team/a"]
+    assert keys(select_pool(TABLE, client_tags="xtrinode-group=etl").pool) == ["team/b", "team/c"]
+    assert keys(select_pool(TABLE, xtrinode="team/b", client_tags="xtrinode=team/c").pool) == ["team/b"]
+    with pytest.raises(NoRoute, match="xtrinode=nope"):
+        select_pool(TABLE, client_tags="xtrinode=nope")
+    with pytest.raises(NoRoute, match="different"):
+        select_pool(TABLE, client_tags="xtrinode=team/b,xtrinode=team/c")
+
+
+def test_source_rules_and_principal_defaults_come_before_the_default_route() -> None:
+    source = Preference("source", "team/b", None, "X-Trino-Source rule 'airflow*'")
+    mine = Preference("principal", None, "etl", "your default runtime")
+    assert keys(select_pool(TABLE, preferences=(source, mine)).pool) == ["team/b"]
+    assert keys(select_pool(TABLE, preferences=(mine,)).pool) == ["team/b", "team/c"]
+    assert keys(select_pool(TABLE, routing_group="adhoc", preferences=(source,)).pool) == ["team/a"], \
+        "an explicit selector outranks the implicit ones"
+    with pytest.raises(NoRoute, match="X-Trino-Source rule 'airflow\\*' names runtime 'team/gone'"):
+        select_pool(TABLE, preferences=(Preference("source", "team/gone", None, "X-Trino-Source rule 'airflow*'"),))
 
 
 def test_strip_port_handles_ipv6_and_trailing_dot() -> None:
