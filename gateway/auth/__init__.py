@@ -15,7 +15,7 @@ from .authenticator import (
     OAuthAuthenticator,
     create_authenticator,
 )
-from .jwks import JwksCache, JwksError
+from xtrinode.oidc import ALLOWED_ALGORITHMS, JwksCache, JwksError, OAuthSettings
 from .principal import (
     MAX_TOKEN_BYTES,
     AuthError,
@@ -26,13 +26,11 @@ from .principal import (
     principal_key,
 )
 from .settings import (
-    ALLOWED_ALGORITHMS,
     ApiKeySettings,
     AuthorizationRule,
     AuthorizationSettings,
     AuthSettings,
     ImpersonationSettings,
-    OAuthSettings,
 )
 
 __all__ = [

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from xtrinode.oidc import TokenError
+
 __all__ = [
     "AuthError",
     "AuthReason",
@@ -44,14 +46,13 @@ API_KEY_HEADER = "X-API-Key"
 _MAX_KEY_PART = 200
 
 
-class AuthError(Exception):
+class AuthError(TokenError):
     """A request that did not authenticate: `.reason` is a short metric label, `.message` the
     text of the 401 body. Neither ever contains the token or the key."""
 
     def __init__(self, reason: AuthReason, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
+        super().__init__(reason, message)
         self.reason: AuthReason = reason
-        self.message = message
 
 
 class AuthSetupError(Exception):

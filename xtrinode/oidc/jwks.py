@@ -22,11 +22,11 @@ from jwt import PyJWK
 from yarl import URL
 from jwt.exceptions import PyJWKError
 
-from .principal import AuthError
+from .errors import TokenError
 
 __all__ = ["JwksCache", "JwksError", "SigningKey"]
 
-log = logging.getLogger("gateway.auth.jwks")
+log = logging.getLogger("xtrinode.oidc.jwks")
 
 _MAX_DOCUMENT_BYTES = 1 << 20
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -121,7 +121,7 @@ class JwksCache:
             await self.refresh()
         except JwksError as e:
             log.warning("initial JWKS fetch failed, retrying in the background: %s", e)
-        self._task = asyncio.create_task(self._refresh_loop(), name="gateway-auth-jwks-refresh")
+        self._task = asyncio.create_task(self._refresh_loop(), name="oidc-jwks-refresh")
 
     async def close(self) -> None:
         tasks = [t for t in (self._task, self._inflight, self._deferred) if t is not None]
@@ -135,7 +135,7 @@ class JwksCache:
     async def refresh(self) -> None:
         """Fetch the JWKS now, or join the fetch already in flight; raises JwksError."""
         if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.create_task(self._fetch(), name="gateway-auth-jwks-fetch")
+            self._inflight = asyncio.create_task(self._fetch(), name="oidc-jwks-fetch")
             self._inflight.add_done_callback(_retrieve)
         # shield: a cancelled caller must not cancel the fetch other callers are waiting for
         await asyncio.shield(self._inflight)
@@ -156,7 +156,7 @@ class JwksCache:
                 await self.refresh()
             except JwksError as e:
                 if not self._loaded:
-                    raise AuthError(
+                    raise TokenError(
                         "jwks_unavailable", "the identity provider's signing keys are unavailable"
                     ) from e
                 log.warning("JWKS refetch for an unknown kid failed: %s", e)
@@ -173,21 +173,21 @@ class JwksCache:
                 if key is not None:
                     return key
         if not self._loaded:
-            raise AuthError(
+            raise TokenError(
                 "jwks_unavailable", "the identity provider's signing keys are unavailable"
             )
         if kid is None:
-            raise AuthError(
+            raise TokenError(
                 "unknown_kid",
                 f"the token has no `kid` and the JWKS has {len(self._keys)} keys; "
                 "send a token whose header names its key",
             )
-        raise AuthError("unknown_kid", f"no signing key with kid {kid[:64]!r} in the JWKS")
+        raise TokenError("unknown_kid", f"no signing key with kid {kid[:64]!r} in the JWKS")
 
     def _defer(self, delay: float) -> asyncio.Task[None]:
         """The one refetch scheduled at the end of the current cooldown (created on first need)."""
         if self._deferred is None or self._deferred.done():
-            self._deferred = asyncio.create_task(self._refetch_later(delay), name="gateway-auth-jwks-deferred")
+            self._deferred = asyncio.create_task(self._refetch_later(delay), name="oidc-jwks-deferred")
             self._deferred.add_done_callback(_retrieve)
         return self._deferred
 
