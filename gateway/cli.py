@@ -22,7 +22,7 @@ from gateway.app import INTERNAL, create_app
 from gateway.auth import MAX_TOKEN_BYTES
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
 
-__all__ = ["RUNNER_OPTIONS", "main", "run_gateway", "serve"]
+__all__ = ["RUNNER_OPTIONS", "json_log_handler", "main", "run_gateway", "serve"]
 
 log = logging.getLogger("xtrinode.gateway")
 
@@ -55,6 +55,13 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             body["error"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
+
+
+def json_log_handler() -> logging.Handler:
+    """A stderr handler writing one JSON object per record (with a UTC timestamp and `extra=` fields)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonFormatter())
+    return handler
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,9 +120,7 @@ def run_gateway(
     except GatewayConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    handler = logging.StreamHandler()
-    handler.setFormatter(_JsonFormatter())
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[json_log_handler()], force=True)
     try:
         asyncio.run(serve(settings, backend_resolver))
     except (OSError, ValueError) as e:

@@ -7,13 +7,11 @@ Keys are camelCase (`resume.abandonAfter`), durations are strings such as `5m`; 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -21,6 +19,7 @@ from gateway.auth import AuthSettings
 from gateway.ratelimit import RateLimitSettings
 from xtrinode.durations import Duration
 from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY
+from xtrinode.settings_files import SettingsError, load_settings_file
 from xtrinode.temporal import TemporalSettings
 
 __all__ = ["ENV_PREFIX", "GatewayConfigError", "GatewaySettings", "load_settings"]
@@ -28,7 +27,7 @@ __all__ = ["ENV_PREFIX", "GatewayConfigError", "GatewaySettings", "load_settings
 ENV_PREFIX = "XTRINODE_GATEWAY__"
 
 
-class GatewayConfigError(ValueError):
+class GatewayConfigError(SettingsError):
     """The settings file or an environment override is not usable; the message names the key."""
 
 
@@ -190,72 +189,9 @@ class GatewaySettings(_Section):
         return value
 
 
-def _norm(text: str) -> str:
-    return text.replace("_", "").replace("-", "").lower()
-
-
-def _field_key(model: type[BaseModel], segment: str) -> tuple[str, type[BaseModel] | None] | None:
-    """The YAML key of `model`'s field named `segment` (any case, underscores ignored) and its model type."""
-    for name, info in model.model_fields.items():
-        alias = info.alias or name
-        if _norm(segment) in (_norm(name), _norm(alias)):
-            sub = info.annotation
-            return alias, sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
-    return None
-
-
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    for var in sorted(environ):
-        if not var.startswith(ENV_PREFIX):
-            continue
-        segments = [s for s in var[len(ENV_PREFIX):].split("__") if s]
-        model: type[BaseModel] | None = GatewaySettings
-        node = data
-        for i, segment in enumerate(segments):
-            found = _field_key(model, segment) if model is not None else None
-            if found is None:
-                raise GatewayConfigError(
-                    f"environment variable {var!r}: {segment!r} is not a gateway setting here; "
-                    f"use {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}REDIS__URL"
-                )
-            key, model = found
-            if i == len(segments) - 1:
-                node[key] = yaml.safe_load(environ[var]) if environ[var] else None
-            else:
-                child = node.get(key)
-                if not isinstance(child, dict):
-                    child = node[key] = {}
-                node = child
-
-
-def _describe(error: ValidationError, source: str) -> str:
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "<root>"
-        if item["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key; remove it or check its spelling (keys are camelCase)")
-        else:
-            secret = any(w in where.lower() for w in ("key", "token", "secret", "password"))
-            shown = "<hidden>" if secret else repr(item.get("input"))
-            lines.append(f"{where}: {item['msg']} (got {shown})")
-    return f"gateway settings from {source} are invalid:\n  " + "\n  ".join(lines)
-
-
 def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> GatewaySettings:
     """Read the YAML file (optional), apply `XTRINODE_GATEWAY__*` overrides, validate."""
-    source = str(path) if path is not None else "defaults"
-    data: Any = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as e:
-            raise GatewayConfigError(f"cannot read gateway settings {source!r}: {e}; pass an existing file to --config") from e
-        except yaml.YAMLError as e:
-            raise GatewayConfigError(f"gateway settings {source!r} are not valid YAML: {e}") from e
-        if not isinstance(data, dict):
-            raise GatewayConfigError(f"gateway settings {source!r} must be a mapping, got {type(data).__name__}")
-    _apply_env(data, os.environ if environ is None else environ)
     try:
-        return GatewaySettings.model_validate(data)
-    except ValidationError as e:
-        raise GatewayConfigError(_describe(e, source)) from e
+        return load_settings_file(GatewaySettings, path, ENV_PREFIX, "gateway", environ)
+    except SettingsError as e:
+        raise GatewayConfigError(str(e)) from e

@@ -72,6 +72,8 @@ _PROCESSES = {
     "worker": ("workers.lifecycle", "run the lifecycle worker (Temporal workflows and activities)"),
     "operator": ("workers.operator", "run the operator (watches XTrinodes, forwards to workflows)"),
     "gateway": ("gateway.cli", "run the Trino gateway (--config FILE)"),
+    "api-server": ("workers.apiserver", "run the API server (--config FILE): list, status, resume, suspend"),
+    "runtime": ("workers.runtimectl", "list, status, resume, suspend, events of runtimes (through the API server)"),
     # The devstack is a separate top-level package; the CLI finds it by name (no import of it here).
     "dev": ("devstack.cli", "the devstack on one machine: dev up | dev status | dev down"),
 }

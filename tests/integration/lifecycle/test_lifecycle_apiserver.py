@@ -1,0 +1,165 @@
+"""The API server over HTTP against real lifecycle parts (Temporal dev server, Kubernetes API emulator,
+kubelet, Trino emulator, operator, lifecycle worker).
+
+Checks: list and status merge the XTrinode status with the workflow's live status and the step running
+now, with an ETag (If-None-Match -> 304); suspend and resume with ?wait=true answer with the phase
+reached, without it 202 and a Location; 200 parallel resume calls on one suspended runtime all get their
+answer and cause one ResumeRuntime; an unknown runtime is 404 with a clear message; a read token cannot
+resume (403); a token limited to one namespace cannot see or touch another (404 for GET, resume and
+events, and no trace in the list); events list lifecycle steps and Kubernetes Events newest first;
+unknown body fields are refused (400); errors are JSON {error, code, requestId}; the OpenAPI document
+lists exactly the routes the app serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+from kubernetes import client
+from temporalio.client import Client
+
+from workers.api import ApiServerSettings, create_app
+from workers.api.openapi import OPERATIONS
+from workers.operator import Operator
+from xtrinode.lifecycle import workflow_id_for
+
+from .lifecycle_helpers import Cluster, eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
+
+TOKENS = {name: f"{name}-{uuid.uuid4().hex}" for name in ("admin", "reader", "team")}
+
+
+class Api:
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http, self.url = http, url
+
+    async def call(self, method: str, path: str, token: str = "admin", **kw: Any) -> tuple[int, Any, Any]:
+        headers = {"Authorization": f"Bearer {TOKENS[token]}", **kw.pop("headers", {})}
+        async with self.http.request(method, self.url + path, headers=headers, **kw) as response:
+            body = await response.json() if response.content_type == "application/json" else await response.text()
+            return response.status, body, response.headers
+
+
+@pytest.fixture
+async def api(api_client: client.ApiClient, temporal_client: Client, tmp_path: Path, namespace: str,
+              request: pytest.FixtureRequest) -> AsyncIterator[Api]:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump([
+        {"name": "admin", "token": TOKENS["admin"], "scopes": ["admin"]},
+        {"name": "reader", "token": TOKENS["reader"], "scopes": ["read"]},
+        {"name": "team", "token": TOKENS["team"], "scopes": ["resume"], "namespaces": [namespace]},
+    ]))
+    settings = ApiServerSettings.model_validate({
+        "listen": {"host": "127.0.0.1", "port": 0}, "auth": {"tokens": {"file": str(tokens)}},
+        "acceptWait": "300ms"})
+
+    async def connect() -> Client:
+        return temporal_client
+
+    app = create_app(settings, connect=connect, kube=api_client)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        async with aiohttp.ClientSession() as http:
+            yield Api(http, f"http://127.0.0.1:{runner.addresses[0][1]}")
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def cluster(api_client: client.ApiClient) -> Cluster:
+    return Cluster(api_client)
+
+
+async def _resume_runs(temporal_client: Client, namespace: str, name: str) -> int:
+    query = f"ParentWorkflowId = '{workflow_id_for(namespace, name)}' AND WorkflowType = 'ResumeRuntime'"
+    return len([w async for w in temporal_client.list_workflows(query)])
+
+
+async def test_status_suspend_and_resume_over_http(
+    api: Api, cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
+) -> None:
+    await cluster.create_runtime(namespace, "web")
+    status, view, headers = await api.call("GET", f"/v1/runtimes/{namespace}/web", token="reader")
+    assert status == 200 and view["phase"] == "Ready" and view["live"] is True
+    assert view["workers"] == {"ready": 1, "desired": 1} and view["workflowId"] == f"xtrinode/{namespace}/web"
+    assert (await api.call("GET", f"/v1/runtimes/{namespace}/web", token="reader",
+                           headers={"If-None-Match": headers["ETag"]}))[0] == 304
+    status, listed, _ = await api.call("GET", f"/v1/runtimes?namespace={namespace}", token="reader")
+    assert status == 200 and [r["name"] for r in listed["items"]] == ["web"]
+
+    status, body, headers = await api.call("POST", f"/v1/runtimes/{namespace}/web/suspend?wait=true",
+                                           json={"reason": "test"})
+    assert status == 200 and body["state"] == "done" and body["runtime"]["phase"] == "Suspended", body
+    status, body, headers = await api.call("POST", f"/v1/runtimes/{namespace}/web/resume")
+    assert status == 202 and body["state"] == "accepted" and headers["Location"] == f"/v1/runtimes/{namespace}/web"
+
+    async def ready() -> bool:
+        return (await api.call("GET", headers["Location"], token="reader"))[1]["phase"] == "Ready"
+
+    await eventually(ready, "the runtime Ready after an accepted resume", timeout=60)
+    status, events, _ = await api.call("GET", f"/v1/runtimes/{namespace}/web/events", token="reader")
+    assert status == 200
+    reasons = [e["reason"] for e in events["items"] if e["source"] == "lifecycle"]
+    assert reasons[:2] == ["ResumeRuntime", "SuspendRuntime"], reasons
+    times = [datetime.fromisoformat(e["time"]) for e in events["items"] if e["time"]]
+    assert times == sorted(times, reverse=True), "newest first"
+    assert any(e["source"] == "kubernetes" for e in events["items"])
+
+
+async def test_200_parallel_resumes_of_a_suspended_runtime_make_one_resume(
+    api: Api, cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
+) -> None:
+    await cluster.create_runtime(namespace, "busy")
+    assert (await api.call("POST", f"/v1/runtimes/{namespace}/busy/suspend?wait=true"))[0] == 200
+    results = await asyncio.gather(*(api.call("POST", f"/v1/runtimes/{namespace}/busy/resume?wait=true",
+                                              token="team") for _ in range(200)))
+    assert {status for status, _, _ in results} == {200}, {s for s, b, _ in results if s != 200}
+    assert all(body["runtime"]["phase"] == "Ready" for _, body, _ in results)
+    await eventually(lambda: _resume_runs(temporal_client, namespace, "busy"), "the ResumeRuntime in visibility")
+    assert await _resume_runs(temporal_client, namespace, "busy") == 1
+
+
+async def test_scopes_namespaces_and_unknown_runtimes(
+    api: Api, cluster: Cluster, namespace: str, operator: Operator, api_client: client.ApiClient
+) -> None:
+    other = f"{namespace}-other"
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": other}})
+    await cluster.create_runtime(other, "theirs")
+    status, body, headers = await api.call("GET", f"/v1/runtimes/{namespace}/nope")
+    assert status == 404 and body["code"] == "not_found" and f"{namespace}/nope" in body["error"]
+    assert body["requestId"] == headers["X-Request-Id"]
+    status, body, _ = await api.call("POST", f"/v1/runtimes/{other}/theirs/resume", token="reader")
+    assert status == 403 and "resume" in body["error"]
+    for method, path in (("GET", f"/v1/runtimes/{other}/theirs"), ("POST", f"/v1/runtimes/{other}/theirs/resume"),
+                         ("POST", f"/v1/runtimes/{other}/theirs/suspend"), ("GET", f"/v1/runtimes/{other}/theirs/events")):
+        status, body, _ = await api.call(method, path, token="team")
+        assert status == 404, (method, path, status, body)
+    status, listed, _ = await api.call("GET", "/v1/runtimes", token="team")
+    assert all(item["namespace"] == namespace for item in listed["items"])
+    assert (await api.call("GET", f"/v1/runtimes?namespace={other}", token="team"))[1] == {"items": []}
+    status, body, _ = await api.call("POST", f"/v1/runtimes/{other}/theirs/resume", json={"reason": "x", "force": True})
+    assert status == 400 and "force" in body["error"]
+    status, body, _ = await api.call("GET", "/v1/runtimes", token="reader", headers={"Authorization": "Bearer wrong"})
+    assert status == 401 and body["code"] == "unauthorized"
+
+
+async def test_the_openapi_document_lists_exactly_the_served_routes(api: Api) -> None:
+    async with api.http.get(api.url + "/openapi.json") as response:
+        document = await response.json()
+    documented = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    assert documented == set(OPERATIONS)
+    app_routes = {(method, path) for method, path, _ in __import__("workers.api.app", fromlist=["ROUTES"]).ROUTES}
+    assert documented == app_routes
+    assert "RuntimeView" in document["components"]["schemas"]
