@@ -27,6 +27,8 @@ class StepInput(BaseModel):
     ready_timeout_seconds: float = 300.0
     poll_seconds: float = 0.1
     first_provision: bool = False
+    keep_suspended: bool = Field(
+        default=False, description="Provision with compute at zero: the runtime stays suspended by request.")
 
 
 class StepResult(BaseModel):

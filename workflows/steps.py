@@ -138,7 +138,7 @@ class ProvisionRuntime:
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
         runtime = _runtime(inp)
-        if runtime.spec.suspended:
+        if runtime.spec.suspended or inp.keep_suspended:
             result = await _apply_and_wait(inp.model_copy(update={"worker_replicas": 0}), coordinator=0)
             await _route(inp, "PAUSED")
             return result
