@@ -33,6 +33,7 @@ from activities.payloads import (
     RuntimeRef,
     ScaleInput,
     StatusPatch,
+    StopPodsInput,
     WaitPodsGoneInput,
 )
 from xtrinode.models import (
@@ -220,6 +221,41 @@ class KubernetesActivities:
                 return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=True)
             time.sleep(inp.poll_seconds)
 
+    @activity.defn(name="stop_pods")
+    def stop_pods(self, inp: StopPodsInput) -> PodsResult:
+        """Scale the role's Deployment to zero and delete its pods with `grace_seconds` (a pod already
+        terminating with a longer grace gets the shorter one), until none is left or the timeout.
+
+        Pods are deleted on every round, so one a controller made before it saw the scale-down goes too."""
+        self.scale_deployment(ScaleInput(ref=inp.ref, role=inp.role, replicas=0))
+        selector = f"{_instance_selector(inp.ref.name)},app.kubernetes.io/component={inp.role}"
+        start = time.monotonic()
+        while True:
+            pods = self._call("list pods", lambda: self.core.list_namespaced_pod(inp.ref.namespace,
+                                                                                 label_selector=selector))
+            for pod in pods.items:
+                meta = pod.metadata
+                if meta is None or meta.name is None:
+                    continue
+                grace = meta.deletion_grace_period_seconds
+                if meta.deletion_timestamp is not None and grace is not None and grace <= inp.grace_seconds:
+                    continue
+                try:
+                    self.core.delete_namespaced_pod(meta.name, inp.ref.namespace,
+                                                    grace_period_seconds=inp.grace_seconds)
+                except ApiException as e:
+                    if e.status != 404:
+                        raise ApplicationError(f"delete pod {inp.ref.namespace}/{meta.name}: HTTP {e.status} "
+                                               f"{_status_message(e)}", type="KubernetesError") from e
+            remaining = len(pods.items)
+            waited = time.monotonic() - start
+            activity.heartbeat({"remaining": remaining, "waited": round(waited, 1)})
+            if remaining == 0:
+                return PodsResult(remaining=0, waited_seconds=waited, timed_out=False)
+            if waited >= inp.timeout_seconds:
+                return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=True)
+            time.sleep(inp.poll_seconds)
+
     @activity.defn(name="set_keda_paused")
     def set_keda_paused(self, inp: KedaPauseInput) -> bool:
         """Pause or unpause the runtime's ScaledObject; False when it has none."""
@@ -304,6 +340,7 @@ class KubernetesActivities:
             default=bool(routing and routing.default),
             capacity_units=routing.capacity_units if routing else 1,
             workflow_id=runtime.workflow_id,
+            message=inp.message,
         )
 
     # -- the XTrinode object ---------------------------------------------------------------

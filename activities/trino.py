@@ -18,6 +18,7 @@ from activities.payloads import (
     ControlAuth,
     DrainQueriesInput,
     DrainQueriesResult,
+    KillQueriesInput,
     QueryActivity,
     QueryActivityInput,
     ReadyResult,
@@ -194,3 +195,30 @@ class TrinoActivities:
             if waited >= inp.max_drain_seconds:
                 return DrainQueriesResult(remaining=remaining, waited_seconds=waited, budget_exceeded=True)
             await asyncio.sleep(inp.poll_seconds)
+
+    @activity.defn(name="kill_queries")
+    async def kill_queries(self, inp: KillQueriesInput) -> int:
+        """Fail every query still running with `message` (clients get a Trino error naming it); the
+        number killed. A coordinator that does not answer has nothing left to kill."""
+        base = inp.coordinator_url.rstrip("/")
+        try:
+            queries = await self._queries(inp.ref, base, inp.auth)
+        except (aiohttp.ClientError, TimeoutError, ApplicationError):
+            return 0
+        headers, basic = await self._auth(inp.ref, inp.auth)
+        killed = 0
+        for query in queries:
+            query_id = query.get("queryId")
+            if not isinstance(query_id, str) or _state(query).done:
+                continue
+            url = self.resolve(f"{base}/v1/query/{query_id}/killed")
+            try:
+                async with self.session.put(url, data=inp.message.encode(), auth=basic, timeout=_TIMEOUT,
+                                            headers={**headers, "Content-Type": "text/plain"}) as resp:
+                    if resp.status in (200, 202, 204):
+                        killed += 1
+                    elif resp.status not in (409, 410):  # 409/410: it ended meanwhile
+                        activity.logger.warning("kill of query %s answered HTTP %s", query_id, resp.status)
+            except (aiohttp.ClientError, TimeoutError) as e:
+                activity.logger.warning("kill of query %s failed: %s", query_id, type(e).__name__)
+        return killed

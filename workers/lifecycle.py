@@ -110,7 +110,8 @@ class LifecycleWorker:
             activities=[
                 kube.apply_runtime, kube.scale_deployment, kube.deployment_available, kube.wait_pods_gone,
                 kube.set_keda_paused, kube.set_route, kube.patch_status, kube.emit_event, kube.set_finalizer,
-                kube.delete_owned, trino.wait_coordinator_ready, trino.query_activity, trino.drain_queries,
+                kube.delete_owned, kube.stop_pods, trino.wait_coordinator_ready, trino.query_activity,
+                trino.drain_queries, trino.kill_queries,
             ],
             activity_executor=self._executor,
             workflow_runner=workflow_runner(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,10 +22,12 @@ with workflow.unsafe.imports_passed_through():
         DrainQueriesInput,
         FinalizerInput,
         KedaPauseInput,
+        KillQueriesInput,
         PodsResult,
         RouteUpdate,
         RuntimeRef,
         ScaleInput,
+        StopPodsInput,
         WaitPodsGoneInput,
         WaitReadyInput,
     )
@@ -102,11 +104,11 @@ def _drain_timeout(runtime: XTrinode) -> float:
     return 2 * grace.grace_period_seconds + grace.max_drain_seconds + 30
 
 
-async def _route(inp: StepInput, state: RouteState, backend: str | None = None) -> None:
+async def _route(inp: StepInput, state: RouteState, backend: str | None = None, message: str | None = None) -> None:
     runtime = _runtime(inp)
     await _api(
         KubernetesActivities.set_route,
-        RouteUpdate(ref=_ref(runtime), runtime=inp.runtime, state=state, backend=backend),
+        RouteUpdate(ref=_ref(runtime), runtime=inp.runtime, state=state, backend=backend, message=message),
     )
 
 
@@ -202,16 +204,73 @@ async def _drain_queries(inp: StepInput, coordinator_url: str) -> str:
     return f"queries drained in {drained.waited_seconds:.1f}s"
 
 
+_PATCH_BOUNDED_STOP = "bounded-stop"
+"""workflow.patched id: suspend and delete stop compute within maxDrainSeconds plus a few seconds: after
+the query drain (or at once with no query running) the queries still running are killed with a message
+and the pods are deleted with a short grace; before, workers drained through their preStop hook for up
+to their termination grace (2 x gracePeriodSeconds + 30 s)."""
+
+
+async def _drain_or_cut_off(inp: StepInput, coordinator_url: str, doing: str) -> tuple[str, str | None]:
+    """Wait for running queries up to maxDrainSeconds; kill those left with a message that names the
+    step and the budget. Returns the status message and the message clients were given (None if none)."""
+    runtime = _runtime(inp)
+    budget = float(runtime.spec.graceful_shutdown.max_drain_seconds)
+    drained = await _wait(TrinoActivities.drain_queries,
+        DrainQueriesInput(ref=_ref(runtime), coordinator_url=coordinator_url, max_drain_seconds=budget,
+                          poll_seconds=inp.poll_seconds, auth=_auth(runtime)), budget)
+    if not drained.budget_exceeded:
+        return f"queries drained in {drained.waited_seconds:.1f}s", None
+    cut_off = (f"XTrinode {runtime.namespace}/{runtime.name} is {doing}: its drain budget of {budget:.0f}s "
+               "(spec.gracefulShutdown.maxDrainSeconds) ran out while this query was running")
+    await _route(inp, "DRAINING", message=cut_off)  # for the gateway: why a pinned backend went away
+    killed: int = await _api(TrinoActivities.kill_queries, KillQueriesInput(
+        ref=_ref(runtime), coordinator_url=coordinator_url, message=cut_off, auth=_auth(runtime)))
+    return (f"drain budget of {budget:.0f}s (gracefulShutdown.maxDrainSeconds) exceeded with "
+            f"{drained.remaining} queries still running; {killed} killed"), cut_off
+
+
+async def _stop_role(inp: StepInput, role: Literal["coordinator", "worker"]) -> PodsResult:
+    """Scale the role to zero and delete its pods with the short stop grace; wait until they are gone."""
+    runtime = _runtime(inp)
+    timeout = float(inp.stop_grace_seconds + 30)
+    result: PodsResult = await _wait(
+        KubernetesActivities.stop_pods,
+        StopPodsInput(ref=_ref(runtime), role=role, grace_seconds=inp.stop_grace_seconds,
+                      timeout_seconds=timeout, poll_seconds=inp.poll_seconds),
+        timeout)
+    return result
+
+
 @workflow.defn(name="SuspendRuntime")
 class SuspendRuntime:
-    """Route DRAINING, wait for queries (bounded), pause KEDA, drain workers, stop the coordinator,
-    route PAUSED."""
+    """Route DRAINING, wait for queries (bounded by maxDrainSeconds) and kill those left, pause KEDA,
+    stop the workers and the coordinator with a short grace, route PAUSED."""
 
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
+        if not workflow.patched(_PATCH_BOUNDED_STOP):
+            return await self._run_draining_workers(inp)
+        started = workflow.now()
+        runtime = _runtime(inp)
+        url = self._coordinator_url(inp)
+        await _route(inp, "DRAINING")
+        message, cut_off = await _drain_or_cut_off(inp, url, "suspending")
+        if runtime.spec.keda_active:
+            await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=_ref(runtime), paused=True))
+        # No query runs any more (drained, or killed above): the workers' graceful drain would only sleep
+        # through Trino's grace periods, so they and the coordinator stop with a short grace.
+        await _stop_role(inp, "worker")
+        await _stop_role(inp, "coordinator")
+        await _route(inp, "PAUSED", message=cut_off)
+        took = (workflow.now() - started).total_seconds()
+        return StepResult(coordinator_url=url, workers_ready=0, message=f"{message}; suspended in {took:.1f}s")
+
+    async def _run_draining_workers(self, inp: StepInput) -> StepResult:
+        """Before the bounded stop: workers left through DrainWorkers (their preStop drain)."""
         runtime = _runtime(inp)
         ref = _ref(runtime)
-        url = await self._coordinator_url(inp)
+        url = self._coordinator_url(inp)
         await _route(inp, "DRAINING")
         message = await _drain_queries(inp, url)
         if runtime.spec.keda_active:
@@ -227,7 +286,7 @@ class SuspendRuntime:
         await _route(inp, "PAUSED")
         return StepResult(coordinator_url=url, workers_ready=0, message=message)
 
-    async def _coordinator_url(self, inp: StepInput) -> str:
+    def _coordinator_url(self, inp: StepInput) -> str:
         from xtrinode.render import coordinator_service_url
 
         return coordinator_service_url(_runtime(inp))
