@@ -320,8 +320,8 @@ class ScaleWorkers:
 
 @workflow.defn(name="DeleteRuntime")
 class DeleteRuntime:
-    """Drain queries (bounded), drain workers, remove the route, delete owned objects, release the
-    finalizer so Kubernetes removes the XTrinode."""
+    """Drain queries (bounded by maxDrainSeconds, then killed), stop the workers, remove the route,
+    delete owned objects, release the finalizer so Kubernetes removes the XTrinode."""
 
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
@@ -332,8 +332,13 @@ class DeleteRuntime:
         message = "deleted"
         if inp.current_workers > 0 or not runtime.spec.suspended:
             await _route(inp, "DRAINING")
-            message = await _drain_queries(inp, coordinator_service_url(runtime))
-            await _drain_workers(runtime, 0, inp.poll_seconds)
+            if workflow.patched(_PATCH_BOUNDED_STOP):
+                # Bounded by maxDrainSeconds: the queries left are killed, the workers stop with a short grace.
+                message, _ = await _drain_or_cut_off(inp, coordinator_service_url(runtime), "being deleted")
+                await _stop_role(inp, "worker")
+            else:
+                message = await _drain_queries(inp, coordinator_service_url(runtime))
+                await _drain_workers(runtime, 0, inp.poll_seconds)
         await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
         await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
         await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))

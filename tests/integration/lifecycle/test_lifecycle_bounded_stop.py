@@ -75,5 +75,28 @@ async def test_idle_autosuspend_with_the_default_grace_takes_seconds_not_minutes
     await eventually(lambda: _no_pods(cluster, namespace, "idle"), "no pods left", timeout=10)
 
 
+async def test_delete_under_a_long_query_keeps_the_drain_budget(
+    api_client: client.ApiClient, namespace: str, operator: Operator, kubelet: Kubelet
+) -> None:
+    cluster = Cluster(api_client)
+    await cluster.create_runtime(namespace, "gone", gracefulShutdown={"gracePeriodSeconds": 1, "maxDrainSeconds": 2})
+    running = asyncio.create_task(asyncio.to_thread(
+        query, kubelet.settings.services_file, namespace, "gone", "SELECT sleep(60)"))
+    await asyncio.sleep(1.0)
+    started = time.monotonic()
+    await cluster.delete(namespace, "gone")
+    await eventually(lambda: _absent(cluster, namespace, "gone"), "the XTrinode removed", timeout=40)
+    took = time.monotonic() - started
+    print(f"delete under a 60 s query, maxDrainSeconds 2: {took:.1f}s")
+    assert took < 2 + 15, f"delete took {took:.1f}s with maxDrainSeconds 2"
+    with pytest.raises(trino.exceptions.TrinoQueryError) as failed:
+        await asyncio.wait_for(running, 10)
+    assert "being deleted" in failed.value.message
+
+
+async def _absent(cluster: Cluster, namespace: str, name: str) -> bool:
+    return await cluster.runtime(namespace, name) is None
+
+
 async def _no_pods(cluster: Cluster, namespace: str, name: str) -> bool:
     return await cluster.pods(namespace, name) == 0
