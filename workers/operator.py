@@ -1,7 +1,8 @@
 """The operator: watches XTrinode, XTrinodeCatalog and Secret objects and forwards every change to
 the runtime's workflow with signal-with-start. It adds the finalizer and decides nothing about the
 lifecycle. A Lease makes one replica the active forwarder; lists on start and every resync heal
-missed events."""
+missed events. It forwards nothing until every informer has listed once: a runtime forwarded before
+its catalogs and Secrets are known would be provisioned without them."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.kube import FINALIZER
-from workers.informer import Informer
+from workers.informer import LISTED, Informer
 from workers.lease import LeaseElector
 from workers.lifecycle import kube_api_client
 from workflows.state import RuntimeState
@@ -81,6 +82,8 @@ class Operator:
         self._sent: dict[Key, str] = {}
         self._queue: asyncio.Queue[tuple[str, tuple[str, dict[str, Any]]]] = asyncio.Queue()
         self._informers: list[Informer] = []
+        self._listed: set[str] = set()
+        """Informers (by ident) whose first list has been handled; forwarding waits for all of them."""
         self._task: asyncio.Task[None] | None = None
         self._api: client.ApiClient | None = None
         self._elector: LeaseElector | None = None
@@ -99,16 +102,18 @@ class Operator:
         loop = asyncio.get_running_loop()
         resync = self.settings.resync_period.total_seconds()
         for name, plural in (("xtrinodes", "xtrinodes"), ("catalogs", "xtrinodecatalogs")):
-            for fn in self._scoped(
+            for scope, fn in self._scoped(
                 lambda ns, p=plural: functools.partial(custom.list_namespaced_custom_object, API_GROUP, API_VERSION, ns, p),
                 functools.partial(custom.list_cluster_custom_object, API_GROUP, API_VERSION, plural),
             ):
                 self._informers.append(Informer(name, fn, self._queue, loop, resync_seconds=resync,
-                                                watch_timeout=self.settings.watch_timeout_seconds))
-        for fn in self._scoped(lambda ns: functools.partial(core.list_namespaced_secret, ns),
-                               core.list_secret_for_all_namespaces):
+                                                watch_timeout=self.settings.watch_timeout_seconds,
+                                                ident=f"{name}:{scope}"))
+        for scope, fn in self._scoped(lambda ns: functools.partial(core.list_namespaced_secret, ns),
+                                      core.list_secret_for_all_namespaces):
             self._informers.append(Informer("secrets", fn, self._queue, loop, resync_seconds=resync,
-                                            watch_timeout=self.settings.watch_timeout_seconds))
+                                            watch_timeout=self.settings.watch_timeout_seconds,
+                                            ident=f"secrets:{scope}"))
         # On taking the Lease, forward everything seen so far: changes that came while another replica
         # held it (and was perhaps dying) would otherwise wait for the next resync.
         def took_lease() -> None:
@@ -122,10 +127,15 @@ class Operator:
             informer.start()
         self._task = asyncio.create_task(self._loop(), name="operator-loop")
 
-    def _scoped(self, per_namespace: Any, cluster_wide: Any) -> list[Any]:
+    def _scoped(self, per_namespace: Any, cluster_wide: Any) -> list[tuple[str, Any]]:
         if self.settings.namespaces:
-            return [per_namespace(ns) for ns in self.settings.namespaces]
-        return [cluster_wide]
+            return [(ns, per_namespace(ns)) for ns in self.settings.namespaces]
+        return [("*", cluster_wide)]
+
+    @property
+    def synced(self) -> bool:
+        """Every informer has listed once: the caches hold every runtime, catalog and Secret version."""
+        return bool(self._informers) and self._listed >= {i.ident for i in self._informers}
 
     async def stop(self) -> None:
         await asyncio.gather(*(asyncio.to_thread(i.stop) for i in self._informers))
@@ -158,6 +168,14 @@ class Operator:
                 log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj))
 
     async def _handle(self, source: str, kind: str, obj: dict[str, Any]) -> None:
+        if kind == LISTED:
+            was_synced = self.synced
+            self._listed.add(str(obj.get("informer", source)))
+            if self.synced and not was_synced:
+                log.info("every informer listed: forwarding %d runtimes", len(self.runtimes))
+                for runtime_key in list(self.runtimes):
+                    await self._forward(runtime_key)
+            return
         if source == _TAKEOVER:
             if self.runtimes:
                 log.info("took the lease: forwarding %d runtimes", len(self.runtimes))
@@ -192,6 +210,8 @@ class Operator:
     async def _forward(self, key: Key, only_referencing: str | None = None) -> None:
         if self._elector is not None and not self._elector.is_leader:
             return
+        if not self.synced:
+            return  # forwarded all at once when the last informer has listed
         obj = self.runtimes.get(key)
         if obj is None:
             return
@@ -272,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--namespace", action="append", default=[], help="watched namespace (repeatable; default all)")
     parser.add_argument("--resync-period", default="5m")
     parser.add_argument("--lease-namespace", default="xtrinode-system")
+    parser.add_argument("--lease-name", default="xtrinode-operator", help="Lease that makes one replica active")
     return parser
 
 
@@ -296,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   task_queue=args.task_queue),
         kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
         resync_period=parse_duration(args.resync_period), lease_namespace=args.lease_namespace,
+        lease_name=args.lease_name,
     )
     asyncio.run(_serve(settings))
     return 0
