@@ -14,8 +14,9 @@ import json
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -63,6 +64,21 @@ class OperatorSettings(BaseModel):
     lease_name: str = Field(default="xtrinode-operator")
     lease_duration: timedelta = Field(default=timedelta(seconds=15))
     identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{id(object()):x}")
+
+
+def _validation_message(error: ValidationError) -> str:
+    """The model's reasons, one per field: 'spec.minWorkers: ...; metadata.name: ...'."""
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)[:1000]
+
+
+def _marked_invalid(obj: dict[str, Any]) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(isinstance(c, dict) and c.get("type") == "Valid" and c.get("status") == "False" for c in conditions)
 
 
 def _key(obj: dict[str, Any]) -> Key:
@@ -231,8 +247,12 @@ class Operator:
         try:
             runtime = XTrinode.model_validate(obj)
         except ValidationError as e:
-            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, str(e)[:300])
+            reason = _validation_message(e)
+            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason)
+            await asyncio.to_thread(self._mark_valid, obj, reason)
             return
+        if _marked_invalid(obj):
+            await asyncio.to_thread(self._mark_valid, obj, None)
         catalogs = [c for c in self._namespace_catalogs(namespace)]
         selected = select_catalogs(runtime, catalogs)
         refs = runtime_secret_references(runtime, selected)
@@ -271,6 +291,57 @@ class Operator:
             except ValidationError as e:
                 log.warning("XTrinodeCatalog %s/%s is invalid and is skipped: %s", ns, name, str(e)[:300])
         return out
+
+    def _mark_valid(self, obj: dict[str, Any], problem: str | None) -> None:
+        """Keep the `Valid` condition true to the spec: False with the reason (plus a Warning Event
+        `InvalidSpec`, and phase Error when no workflow ever ran it) for a spec the domain refuses; True
+        again once it is fixed. Writes only when the status says otherwise, so it is idempotent."""
+        meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        generation = meta.get("generation")
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        current = next((c for c in conditions if c.get("type") == "Valid"), None)
+        if problem is None and (current is None or current.get("status") == "True"):
+            return  # never marked invalid: the workflow owns the status
+        if problem is not None and current is not None and current.get("status") == "False" \
+                and current.get("message") == problem[:1000] and current.get("observedGeneration") == generation:
+            return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        valid = {"type": "Valid", "status": "False" if problem else "True",
+                 "reason": "InvalidSpec" if problem else "SpecAccepted",
+                 "message": problem[:1000] if problem else "the spec is valid",
+                 "lastTransitionTime": now, "observedGeneration": generation}
+        patch: dict[str, Any] = {"conditions": [*(c for c in conditions if c.get("type") != "Valid"), valid]}
+        if problem is not None:
+            patch["message"] = f"invalid spec: {problem}"[:1000]
+            if not status.get("workflowId"):  # nothing runs it yet: say so in the phase too
+                patch["phase"] = "Error"
+        try:
+            self._custom.patch_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, namespace, "xtrinodes", name, {"status": patch})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            return
+        if problem is not None:
+            self._warn(obj, "InvalidSpec", f"invalid spec, not applied: {problem}")
+
+    def _warn(self, obj: dict[str, Any], reason: str, message: str) -> None:
+        meta = obj.get("metadata") or {}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta.get('name')}.{uuid.uuid4().hex[:16]}", "namespace": meta.get("namespace")},
+            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode", "name": meta.get("name"),
+                               "namespace": meta.get("namespace"), "uid": meta.get("uid") or ""},
+            "reason": reason, "message": message[:1000], "type": "Warning",
+            "source": {"component": "xtrinode-operator"},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            client.CoreV1Api(self._api).create_namespaced_event(str(meta.get("namespace")), event)  # type: ignore[arg-type]
+        except ApiException as e:  # an Event is informational: the status already says it
+            log.warning("could not record Event %s for %s: HTTP %s", reason, meta.get("name"), e.status)
 
     def _add_finalizer(self, namespace: str, name: str, meta: dict[str, Any]) -> None:
         finalizers = [*(meta.get("finalizers") or []), FINALIZER]
