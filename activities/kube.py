@@ -56,7 +56,8 @@ from xtrinode.render import (
     worker_deployment_name,
 )
 
-__all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActivities"]
+__all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActivities", "PodProblem",
+           "CONFIG_REASONS"]
 
 FIELD_MANAGER = "xtrinode"
 FINALIZER = "analytics.xtrinode.io/lifecycle"
@@ -74,6 +75,29 @@ _OWNED_KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "ServiceAccount"),
 )
+
+
+CONFIG_REASONS = frozenset({"CreateContainerConfigError", "InvalidImageName"})
+"""Waiting reasons that only a change (a Secret or ConfigMap created, a fixed image name) can end."""
+_CRASH_REASONS = frozenset({"CrashLoopBackOff", "CreateContainerError", "RunContainerError"})
+_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+"""Reported while waiting (a registry may recover), never failing the wait early."""
+
+
+class PodProblem(BaseModel):
+    """What Kubernetes says keeps a pod of the runtime from running (a container waiting reason, an
+    unschedulable pod)."""
+
+    pod: str
+    reason: str
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return self.reason in CONFIG_REASONS
+
+    def describe(self) -> str:
+        return f"pod {self.pod}: {self.reason}: {self.message}" if self.message else f"pod {self.pod}: {self.reason}"
 
 
 class KubeActivitySettings(BaseModel):
@@ -203,6 +227,31 @@ class KubernetesActivities:
                 return 0
             raise
         return int((dep.status and dep.status.available_replicas) or 0)
+
+    def pod_problem(self, ref: RuntimeRef) -> PodProblem | None:
+        """The first reason a pod of the runtime cannot run, as its status says (not an activity: the
+        readiness wait calls it while it waits)."""
+        pods = self._call("list pods", lambda: self.core.list_namespaced_pod(
+            ref.namespace, label_selector=_instance_selector(ref.name)))
+        for pod in pods.items:
+            meta, status = pod.metadata, pod.status
+            if meta is None or status is None or meta.deletion_timestamp is not None:
+                continue
+            for cs in status.container_statuses or []:
+                waiting = cs.state.waiting if cs.state is not None else None
+                if waiting is None or not waiting.reason:
+                    continue
+                message = waiting.message or ""
+                if waiting.reason in _CRASH_REASONS and cs.last_state is not None and cs.last_state.terminated:
+                    ended = cs.last_state.terminated
+                    message = (f"{message}; last exit code {ended.exit_code} ({ended.reason or 'Error'}"
+                               f"{': ' + ended.message if ended.message else ''}), {cs.restart_count} restarts")
+                if waiting.reason in CONFIG_REASONS | _CRASH_REASONS | _PULL_REASONS:
+                    return PodProblem(pod=str(meta.name), reason=str(waiting.reason), message=message.strip("; "))
+            for condition in status.conditions or []:
+                if condition.type == "PodScheduled" and condition.status == "False" and condition.reason:
+                    return PodProblem(pod=str(meta.name), reason=str(condition.reason), message=condition.message or "")
+        return None
 
     @activity.defn(name="wait_pods_gone")
     def wait_pods_gone(self, inp: WaitPodsGoneInput) -> PodsResult:

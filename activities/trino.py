@@ -34,6 +34,10 @@ SecretReader = Callable[[str, str, str], str | None]
 AvailableReader = Callable[[RuntimeRef], int]
 """Available replicas of the coordinator Deployment (blocking; called in a thread)."""
 ChangeWaiter = Callable[[RuntimeRef, float], Awaitable[None]]
+ProblemReader = Callable[[RuntimeRef], Any]
+"""What keeps a pod of the runtime from running (`activities.kube.PodProblem`) or None (blocking)."""
+_PROBLEM_CHECK_SECONDS = 1.0
+"""How often a readiness wait reads pod status for a cause (container waiting reasons, scheduling)."""
 """Returns when one of the runtime's Deployments changes, or after the given seconds (a watch)."""
 _TIMEOUT = aiohttp.ClientTimeout(total=5)
 _MAX_POLL_SECONDS = 1.0
@@ -68,7 +72,9 @@ class TrinoActivities:
         coordinator_available: AvailableReader | None = None,
         runtime_changed: ChangeWaiter | None = None,
         gateway_url: str | None = None,
+        pod_problem: ProblemReader | None = None,
     ) -> None:
+        self.pod_problem = pod_problem
         self.session = session
         self.resolve = resolve
         self.secret_reader = secret_reader
@@ -103,6 +109,7 @@ class TrinoActivities:
         start = time.monotonic()
         observed = "nothing yet"
         delay = inp.poll_seconds
+        checked = 0.0
         while True:
             waited = time.monotonic() - start
             workers = 0
@@ -123,6 +130,18 @@ class TrinoActivities:
                         observed = f"{workers} of {inp.required_workers} workers registered"
             except (aiohttp.ClientError, TimeoutError, ApplicationError, ValueError) as e:
                 observed = f"coordinator not answering: {type(e).__name__}: {str(e)[:120]}"
+            if self.pod_problem is not None and waited >= checked + _PROBLEM_CHECK_SECONDS:
+                checked = waited
+                problem = await asyncio.to_thread(self.pod_problem, inp.ref)
+                if problem is not None:
+                    observed = f"{observed}; {problem.describe()}"
+                    if problem.permanent or problem.reason in ("CrashLoopBackOff",):
+                        # Fail fast: a missing Secret or ConfigMap waits for a change (the operator
+                        # forwards it when it comes), a crash loop retries with backoff.
+                        raise ApplicationError(
+                            f"{inp.ref.namespace}/{inp.ref.name} cannot start: {problem.describe()}",
+                            type="PodConfigError" if problem.permanent else "PodCrashLoop",
+                            non_retryable=problem.permanent)
             activity.heartbeat(observed)
             if waited >= inp.timeout_seconds:
                 raise ApplicationError(

@@ -100,7 +100,7 @@ class LifecycleWorker:
         trino = TrinoActivities(
             self._session, resolve=self._resolve, secret_reader=kube.secret_value,
             coordinator_available=coordinator_available, runtime_changed=runtime_changed,
-            gateway_url=settings.gateway_url,
+            gateway_url=settings.gateway_url, pod_problem=kube.pod_problem,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.activity_threads, thread_name_prefix="kube-activity")
         self._worker = Worker(
