@@ -73,8 +73,11 @@ class TrinoActivities:
         runtime_changed: ChangeWaiter | None = None,
         gateway_url: str | None = None,
         pod_problem: ProblemReader | None = None,
+        workers_available: AvailableReader | None = None,
     ) -> None:
         self.pod_problem = pod_problem
+        self.workers_available = workers_available
+        """Available replicas of the worker Deployment: ready workers are those Kubernetes counts too."""
         self.session = session
         self.resolve = resolve
         self.secret_reader = secret_reader
@@ -126,6 +129,10 @@ class TrinoActivities:
                         nodes = await self._get_json(f"{base}/v1/node", headers, auth)
                         workers = sum(1 for n in nodes if not n.get("coordinator") and n.get("state", "ACTIVE") == "ACTIVE")
                         if workers >= inp.required_workers:
+                            if self.workers_available is not None:
+                                # A worker that is leaving may still be registered: count what both say.
+                                available = await asyncio.to_thread(self.workers_available, inp.ref)
+                                workers = min(workers, max(available, inp.required_workers))
                             return ReadyResult(workers_ready=workers, waited_seconds=waited)
                         observed = f"{workers} of {inp.required_workers} workers registered"
             except (aiohttp.ClientError, TimeoutError, ApplicationError, ValueError) as e:

@@ -73,6 +73,10 @@ _PATCH_PROVISION_KEEPS_SUSPENDED = "provision-keeps-suspended"
 """workflow.patched id: a spec change on a runtime suspended by request is provisioned with compute at
 zero and leaves it Suspended (before: a full provision ran, recorded Ready, then a suspend followed,
 undoing a resume accepted meanwhile)."""
+_PATCH_SCALE_DOWN_FIRST = "scale-down-before-provision"
+"""workflow.patched id: a spec change that lowers the worker count of a Ready runtime drains the workers
+first (ScaleWorkers), then provisions the rest (before: one ProvisionRuntime scaled them down without
+draining and recorded the workers still leaving as ready)."""
 _RETRY_BACKOFF_MAX = timedelta(seconds=60)
 
 
@@ -213,7 +217,7 @@ class RuntimeWorkflow:
     async def run(self, state: RuntimeState) -> RuntimeStatus:
         self._publish_search_attributes()
         while True:
-            action = next_action(self.state, workflow.now())
+            action = self._next_action()
             if action is Action.DELETE:
                 await self._step(action)
                 break
@@ -234,6 +238,15 @@ class RuntimeWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._events_written()
         return self.state.status()
+
+    def _next_action(self) -> Action:
+        now = workflow.now()
+        action = next_action(self.state, now)
+        if (action is Action.PROVISION and self.state.phase == "Ready"
+                and running_workers(self.state, now) < self.state.workers_desired
+                and workflow.patched(_PATCH_SCALE_DOWN_FIRST)):
+            return Action.SCALE  # drain first; the provision of the rest of the change follows
+        return action
 
     def _suspending_soon(self) -> bool:
         return self.state.suspend_requested or self.state.manually_suspended

@@ -113,6 +113,7 @@ async def _route(inp: StepInput, state: RouteState, backend: str | None = None, 
 
 
 async def _apply_and_wait(inp: StepInput, *, coordinator: int) -> StepResult:
+    started = workflow.now()  # the whole step, retries and restarted activities included
     runtime = _runtime(inp)
     applied = await _api(
         KubernetesActivities.apply_runtime,
@@ -130,7 +131,8 @@ async def _apply_and_wait(inp: StepInput, *, coordinator: int) -> StepResult:
                        poll_seconds=inp.poll_seconds, auth=_auth(runtime)), inp.ready_timeout_seconds)
     return StepResult(coordinator_url=applied.coordinator_url, workers_ready=ready.workers_ready,
                       catalogs=applied.catalogs,
-                      message=f"ready in {ready.waited_seconds:.1f}s with {ready.workers_ready} worker(s)")
+                      message=f"ready in {(workflow.now() - started).total_seconds():.1f}s with "
+                              f"{ready.workers_ready} worker(s)")
 
 
 @workflow.defn(name="ProvisionRuntime")
@@ -300,10 +302,12 @@ class ScaleWorkers:
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
         runtime = _runtime(inp)
+        started = workflow.now()
         if inp.worker_replicas < inp.current_workers:
-            drained = await _drain_workers(runtime, inp.worker_replicas, inp.poll_seconds)
+            await _drain_workers(runtime, inp.worker_replicas, inp.poll_seconds)
+            took = (workflow.now() - started).total_seconds()
             return StepResult(workers_ready=inp.worker_replicas,
-                              message=f"drained to {inp.worker_replicas} worker(s) in {drained.waited_seconds:.1f}s")
+                              message=f"drained to {inp.worker_replicas} worker(s) in {took:.1f}s")
         await _api(KubernetesActivities.scale_deployment,
                    ScaleInput(ref=_ref(runtime), role="worker", replicas=inp.worker_replicas))
         from xtrinode.render import coordinator_service_url
@@ -314,8 +318,9 @@ class ScaleWorkers:
             WaitReadyInput(ref=_ref(runtime), coordinator_url=url, required_workers=inp.worker_replicas,
                            timeout_seconds=inp.ready_timeout_seconds, poll_seconds=inp.poll_seconds,
                            auth=_auth(runtime)), inp.ready_timeout_seconds)
+        took = (workflow.now() - started).total_seconds()
         return StepResult(coordinator_url=url, workers_ready=ready.workers_ready,
-                          message=f"scaled to {ready.workers_ready} worker(s)")
+                          message=f"scaled to {ready.workers_ready} worker(s) in {took:.1f}s")
 
 
 @workflow.defn(name="DeleteRuntime")
