@@ -33,6 +33,7 @@ from activities.payloads import (
     RuntimeRef,
     ScaleInput,
     StatusPatch,
+    StopPodsInput,
     WaitPodsGoneInput,
 )
 from xtrinode.models import (
@@ -55,7 +56,8 @@ from xtrinode.render import (
     worker_deployment_name,
 )
 
-__all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActivities"]
+__all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActivities", "PodProblem",
+           "CONFIG_REASONS"]
 
 FIELD_MANAGER = "xtrinode"
 FINALIZER = "analytics.xtrinode.io/lifecycle"
@@ -73,6 +75,29 @@ _OWNED_KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "ServiceAccount"),
 )
+
+
+CONFIG_REASONS = frozenset({"CreateContainerConfigError", "InvalidImageName"})
+"""Waiting reasons that only a change (a Secret or ConfigMap created, a fixed image name) can end."""
+_CRASH_REASONS = frozenset({"CrashLoopBackOff", "CreateContainerError", "RunContainerError"})
+_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+"""Reported while waiting (a registry may recover), never failing the wait early."""
+
+
+class PodProblem(BaseModel):
+    """What Kubernetes says keeps a pod of the runtime from running (a container waiting reason, an
+    unschedulable pod)."""
+
+    pod: str
+    reason: str
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return self.reason in CONFIG_REASONS
+
+    def describe(self) -> str:
+        return f"pod {self.pod}: {self.reason}: {self.message}" if self.message else f"pod {self.pod}: {self.reason}"
 
 
 class KubeActivitySettings(BaseModel):
@@ -203,6 +228,31 @@ class KubernetesActivities:
             raise
         return int((dep.status and dep.status.available_replicas) or 0)
 
+    def pod_problem(self, ref: RuntimeRef) -> PodProblem | None:
+        """The first reason a pod of the runtime cannot run, as its status says (not an activity: the
+        readiness wait calls it while it waits)."""
+        pods = self._call("list pods", lambda: self.core.list_namespaced_pod(
+            ref.namespace, label_selector=_instance_selector(ref.name)))
+        for pod in pods.items:
+            meta, status = pod.metadata, pod.status
+            if meta is None or status is None or meta.deletion_timestamp is not None:
+                continue
+            for cs in status.container_statuses or []:
+                waiting = cs.state.waiting if cs.state is not None else None
+                if waiting is None or not waiting.reason:
+                    continue
+                message = waiting.message or ""
+                if waiting.reason in _CRASH_REASONS and cs.last_state is not None and cs.last_state.terminated:
+                    ended = cs.last_state.terminated
+                    message = (f"{message}; last exit code {ended.exit_code} ({ended.reason or 'Error'}"
+                               f"{': ' + ended.message if ended.message else ''}), {cs.restart_count} restarts")
+                if waiting.reason in CONFIG_REASONS | _CRASH_REASONS | _PULL_REASONS:
+                    return PodProblem(pod=str(meta.name), reason=str(waiting.reason), message=message.strip("; "))
+            for condition in status.conditions or []:
+                if condition.type == "PodScheduled" and condition.status == "False" and condition.reason:
+                    return PodProblem(pod=str(meta.name), reason=str(condition.reason), message=condition.message or "")
+        return None
+
     @activity.defn(name="wait_pods_gone")
     def wait_pods_gone(self, inp: WaitPodsGoneInput) -> PodsResult:
         """Wait (heartbeating) until at most `at_most` pods of the role remain, or the timeout."""
@@ -216,6 +266,41 @@ class KubernetesActivities:
             activity.heartbeat({"remaining": remaining, "waited": round(waited, 1)})
             if remaining <= inp.at_most:
                 return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=False)
+            if waited >= inp.timeout_seconds:
+                return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=True)
+            time.sleep(inp.poll_seconds)
+
+    @activity.defn(name="stop_pods")
+    def stop_pods(self, inp: StopPodsInput) -> PodsResult:
+        """Scale the role's Deployment to zero and delete its pods with `grace_seconds` (a pod already
+        terminating with a longer grace gets the shorter one), until none is left or the timeout.
+
+        Pods are deleted on every round, so one a controller made before it saw the scale-down goes too."""
+        self.scale_deployment(ScaleInput(ref=inp.ref, role=inp.role, replicas=0))
+        selector = f"{_instance_selector(inp.ref.name)},app.kubernetes.io/component={inp.role}"
+        start = time.monotonic()
+        while True:
+            pods = self._call("list pods", lambda: self.core.list_namespaced_pod(inp.ref.namespace,
+                                                                                 label_selector=selector))
+            for pod in pods.items:
+                meta = pod.metadata
+                if meta is None or meta.name is None:
+                    continue
+                grace = meta.deletion_grace_period_seconds
+                if meta.deletion_timestamp is not None and grace is not None and grace <= inp.grace_seconds:
+                    continue
+                try:
+                    self.core.delete_namespaced_pod(meta.name, inp.ref.namespace,
+                                                    grace_period_seconds=inp.grace_seconds)
+                except ApiException as e:
+                    if e.status != 404:
+                        raise ApplicationError(f"delete pod {inp.ref.namespace}/{meta.name}: HTTP {e.status} "
+                                               f"{_status_message(e)}", type="KubernetesError") from e
+            remaining = len(pods.items)
+            waited = time.monotonic() - start
+            activity.heartbeat({"remaining": remaining, "waited": round(waited, 1)})
+            if remaining == 0:
+                return PodsResult(remaining=0, waited_seconds=waited, timed_out=False)
             if waited >= inp.timeout_seconds:
                 return PodsResult(remaining=remaining, waited_seconds=waited, timed_out=True)
             time.sleep(inp.poll_seconds)
@@ -304,6 +389,7 @@ class KubernetesActivities:
             default=bool(routing and routing.default),
             capacity_units=routing.capacity_units if routing else 1,
             workflow_id=runtime.workflow_id,
+            message=inp.message,
         )
 
     # -- the XTrinode object ---------------------------------------------------------------

@@ -25,6 +25,8 @@ __all__ = [
     "DrainQueriesResult",
     "ScaleInput",
     "WaitPodsGoneInput",
+    "StopPodsInput",
+    "KillQueriesInput",
     "PodsResult",
     "RouteUpdate",
     "KedaPauseInput",
@@ -124,6 +126,25 @@ class WaitPodsGoneInput(BaseModel):
     poll_seconds: float = 0.25
 
 
+class StopPodsInput(BaseModel):
+    """Scale a role to zero and delete its pods with a short grace (a drain that ran out, or nothing to drain)."""
+
+    ref: RuntimeRef
+    role: Literal["coordinator", "worker"]
+    grace_seconds: int = Field(ge=0, description="gracePeriodSeconds of the DELETE; shortens a longer one.")
+    timeout_seconds: float = Field(gt=0)
+    poll_seconds: float = 0.25
+
+
+class KillQueriesInput(BaseModel):
+    """Fail the queries still running with a message (`PUT /v1/query/{id}/killed`)."""
+
+    ref: RuntimeRef
+    coordinator_url: str
+    message: str
+    auth: ControlAuth = Field(default_factory=ControlAuth)
+
+
 class PodsResult(BaseModel):
     remaining: int
     waited_seconds: float
@@ -135,6 +156,7 @@ class RouteUpdate(BaseModel):
     runtime: dict[str, Any] | None = Field(default=None, description="None removes the entry.")
     state: RouteState = "PAUSED"
     backend: str | None = None
+    message: str | None = Field(default=None, description="Why: for clients whose queries were cut off.")
 
 
 class KedaPauseInput(BaseModel):

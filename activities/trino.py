@@ -18,6 +18,7 @@ from activities.payloads import (
     ControlAuth,
     DrainQueriesInput,
     DrainQueriesResult,
+    KillQueriesInput,
     QueryActivity,
     QueryActivityInput,
     ReadyResult,
@@ -33,6 +34,10 @@ SecretReader = Callable[[str, str, str], str | None]
 AvailableReader = Callable[[RuntimeRef], int]
 """Available replicas of the coordinator Deployment (blocking; called in a thread)."""
 ChangeWaiter = Callable[[RuntimeRef, float], Awaitable[None]]
+ProblemReader = Callable[[RuntimeRef], Any]
+"""What keeps a pod of the runtime from running (`activities.kube.PodProblem`) or None (blocking)."""
+_PROBLEM_CHECK_SECONDS = 1.0
+"""How often a readiness wait reads pod status for a cause (container waiting reasons, scheduling)."""
 """Returns when one of the runtime's Deployments changes, or after the given seconds (a watch)."""
 _TIMEOUT = aiohttp.ClientTimeout(total=5)
 _MAX_POLL_SECONDS = 1.0
@@ -67,7 +72,12 @@ class TrinoActivities:
         coordinator_available: AvailableReader | None = None,
         runtime_changed: ChangeWaiter | None = None,
         gateway_url: str | None = None,
+        pod_problem: ProblemReader | None = None,
+        workers_available: AvailableReader | None = None,
     ) -> None:
+        self.pod_problem = pod_problem
+        self.workers_available = workers_available
+        """Available replicas of the worker Deployment: ready workers are those Kubernetes counts too."""
         self.session = session
         self.resolve = resolve
         self.secret_reader = secret_reader
@@ -102,6 +112,7 @@ class TrinoActivities:
         start = time.monotonic()
         observed = "nothing yet"
         delay = inp.poll_seconds
+        checked = 0.0
         while True:
             waited = time.monotonic() - start
             workers = 0
@@ -118,10 +129,26 @@ class TrinoActivities:
                         nodes = await self._get_json(f"{base}/v1/node", headers, auth)
                         workers = sum(1 for n in nodes if not n.get("coordinator") and n.get("state", "ACTIVE") == "ACTIVE")
                         if workers >= inp.required_workers:
+                            if self.workers_available is not None:
+                                # A worker that is leaving may still be registered: count what both say.
+                                available = await asyncio.to_thread(self.workers_available, inp.ref)
+                                workers = min(workers, max(available, inp.required_workers))
                             return ReadyResult(workers_ready=workers, waited_seconds=waited)
                         observed = f"{workers} of {inp.required_workers} workers registered"
             except (aiohttp.ClientError, TimeoutError, ApplicationError, ValueError) as e:
                 observed = f"coordinator not answering: {type(e).__name__}: {str(e)[:120]}"
+            if self.pod_problem is not None and waited >= checked + _PROBLEM_CHECK_SECONDS:
+                checked = waited
+                problem = await asyncio.to_thread(self.pod_problem, inp.ref)
+                if problem is not None:
+                    observed = f"{observed}; {problem.describe()}"
+                    if problem.permanent or problem.reason in ("CrashLoopBackOff",):
+                        # Fail fast: a missing Secret or ConfigMap waits for a change (the operator
+                        # forwards it when it comes), a crash loop retries with backoff.
+                        raise ApplicationError(
+                            f"{inp.ref.namespace}/{inp.ref.name} cannot start: {problem.describe()}",
+                            type="PodConfigError" if problem.permanent else "PodCrashLoop",
+                            non_retryable=problem.permanent)
             activity.heartbeat(observed)
             if waited >= inp.timeout_seconds:
                 raise ApplicationError(
@@ -194,3 +221,30 @@ class TrinoActivities:
             if waited >= inp.max_drain_seconds:
                 return DrainQueriesResult(remaining=remaining, waited_seconds=waited, budget_exceeded=True)
             await asyncio.sleep(inp.poll_seconds)
+
+    @activity.defn(name="kill_queries")
+    async def kill_queries(self, inp: KillQueriesInput) -> int:
+        """Fail every query still running with `message` (clients get a Trino error naming it); the
+        number killed. A coordinator that does not answer has nothing left to kill."""
+        base = inp.coordinator_url.rstrip("/")
+        try:
+            queries = await self._queries(inp.ref, base, inp.auth)
+        except (aiohttp.ClientError, TimeoutError, ApplicationError):
+            return 0
+        headers, basic = await self._auth(inp.ref, inp.auth)
+        killed = 0
+        for query in queries:
+            query_id = query.get("queryId")
+            if not isinstance(query_id, str) or _state(query).done:
+                continue
+            url = self.resolve(f"{base}/v1/query/{query_id}/killed")
+            try:
+                async with self.session.put(url, data=inp.message.encode(), auth=basic, timeout=_TIMEOUT,
+                                            headers={**headers, "Content-Type": "text/plain"}) as resp:
+                    if resp.status in (200, 202, 204):
+                        killed += 1
+                    elif resp.status not in (409, 410):  # 409/410: it ended meanwhile
+                        activity.logger.warning("kill of query %s answered HTTP %s", query_id, resp.status)
+            except (aiohttp.ClientError, TimeoutError) as e:
+                activity.logger.warning("kill of query %s failed: %s", query_id, type(e).__name__)
+        return killed

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
-from workers.informer import Event, Informer
+from workers.informer import LISTED, Event, Informer
 from xtrinode.render.metadata import LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY
 
 __all__ = ["DeploymentWatch"]
@@ -84,6 +84,8 @@ class DeploymentWatch:
             self._apply(kind, obj)
 
     def _apply(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind == LISTED:
+            return
         meta = obj.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
         if kind == "DELETED":

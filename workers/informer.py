@@ -1,5 +1,6 @@
 """A small informer: list, then watch from the list's resourceVersion, re-list on 410 and on every
-resync period, feeding (event type, object) pairs to an asyncio queue. The official client is
+resync period, feeding (event type, object) pairs to an asyncio queue; after each list's items comes a
+(`LISTED`, {}) pair, so a consumer knows in queue order when it has seen everything once. The official client is
 blocking, so each informer runs its loop in a thread; `stop()` ends it within one watch timeout."""
 
 from __future__ import annotations
@@ -13,18 +14,23 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["Informer", "Event"]
+__all__ = ["Informer", "Event", "LISTED"]
 
 log = logging.getLogger("xtrinode.informer")
 Event = tuple[str, dict[str, Any]]
+LISTED = "LISTED"
+"""Event type queued after the items of every list (the first one and each re-list)."""
 
 
 class Informer:
     """`list_fn(**kw)` must accept `resource_version`, `timeout_seconds` and `watch` like the client's list calls."""
 
     def __init__(self, name: str, list_fn: Callable[..., Any], queue: asyncio.Queue[tuple[str, Event]],
-                 loop: asyncio.AbstractEventLoop, *, resync_seconds: float = 300, watch_timeout: int = 5) -> None:
+                 loop: asyncio.AbstractEventLoop, *, resync_seconds: float = 300, watch_timeout: int = 5,
+                 ident: str | None = None) -> None:
         self.name = name
+        self.ident = ident or name
+        """Names this informer in its LISTED events (several informers may share a `name`)."""
         self.list_fn = list_fn
         self.queue = queue
         self.loop = loop
@@ -54,6 +60,7 @@ class Informer:
             listing.release_conn()
         for item in body.get("items") or []:
             self._put("SYNC", item)
+        self._put(LISTED, {"informer": self.ident})
         self.synced.set()
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
 

@@ -29,7 +29,7 @@ from activities.trino import TrinoActivities
 from workflows.runtime import RuntimeWorkflow
 from workers.deployments import DeploymentWatch
 from workflows.steps import STEP_WORKFLOWS
-from xtrinode.render import coordinator_deployment_name
+from xtrinode.render import coordinator_deployment_name, worker_deployment_name
 from xtrinode.temporal import TemporalSettings, connect_client
 
 __all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "workflow_runner"]
@@ -94,13 +94,19 @@ class LifecycleWorker:
                 return watched
             return kube.deployment_available(ScaleInput(ref=ref, role="coordinator", replicas=1))
 
+        def workers_available(ref: RuntimeRef) -> int:
+            watched = deployments.available(ref.namespace, worker_deployment_name(ref.name))
+            if watched is not None:
+                return watched
+            return kube.deployment_available(ScaleInput(ref=ref, role="worker", replicas=1))
+
         async def runtime_changed(ref: RuntimeRef, timeout: float) -> None:
             await deployments.changed(ref.namespace, ref.name, timeout)
 
         trino = TrinoActivities(
             self._session, resolve=self._resolve, secret_reader=kube.secret_value,
             coordinator_available=coordinator_available, runtime_changed=runtime_changed,
-            gateway_url=settings.gateway_url,
+            gateway_url=settings.gateway_url, pod_problem=kube.pod_problem, workers_available=workers_available,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.activity_threads, thread_name_prefix="kube-activity")
         self._worker = Worker(
@@ -110,7 +116,8 @@ class LifecycleWorker:
             activities=[
                 kube.apply_runtime, kube.scale_deployment, kube.deployment_available, kube.wait_pods_gone,
                 kube.set_keda_paused, kube.set_route, kube.patch_status, kube.emit_event, kube.set_finalizer,
-                kube.delete_owned, trino.wait_coordinator_ready, trino.query_activity, trino.drain_queries,
+                kube.delete_owned, kube.stop_pods, trino.wait_coordinator_ready, trino.query_activity,
+                trino.drain_queries, trino.kill_queries,
             ],
             activity_executor=self._executor,
             workflow_runner=workflow_runner(),

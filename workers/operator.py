@@ -1,7 +1,8 @@
 """The operator: watches XTrinode, XTrinodeCatalog and Secret objects and forwards every change to
 the runtime's workflow with signal-with-start. It adds the finalizer and decides nothing about the
 lifecycle. A Lease makes one replica the active forwarder; lists on start and every resync heal
-missed events."""
+missed events. It forwards nothing until every informer has listed once: a runtime forwarded before
+its catalogs and Secrets are known would be provisioned without them."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import json
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,7 +28,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.kube import FINALIZER
-from workers.informer import Informer
+from workers.informer import LISTED, Informer
 from workers.lease import LeaseElector
 from workers.lifecycle import kube_api_client
 from workflows.state import RuntimeState
@@ -64,6 +66,21 @@ class OperatorSettings(BaseModel):
     identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{id(object()):x}")
 
 
+def _validation_message(error: ValidationError) -> str:
+    """The model's reasons, one per field: 'spec.minWorkers: ...; metadata.name: ...'."""
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)[:1000]
+
+
+def _marked_invalid(obj: dict[str, Any]) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(isinstance(c, dict) and c.get("type") == "Valid" and c.get("status") == "False" for c in conditions)
+
+
 def _key(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
@@ -81,6 +98,8 @@ class Operator:
         self._sent: dict[Key, str] = {}
         self._queue: asyncio.Queue[tuple[str, tuple[str, dict[str, Any]]]] = asyncio.Queue()
         self._informers: list[Informer] = []
+        self._listed: set[str] = set()
+        """Informers (by ident) whose first list has been handled; forwarding waits for all of them."""
         self._task: asyncio.Task[None] | None = None
         self._api: client.ApiClient | None = None
         self._elector: LeaseElector | None = None
@@ -99,16 +118,18 @@ class Operator:
         loop = asyncio.get_running_loop()
         resync = self.settings.resync_period.total_seconds()
         for name, plural in (("xtrinodes", "xtrinodes"), ("catalogs", "xtrinodecatalogs")):
-            for fn in self._scoped(
+            for scope, fn in self._scoped(
                 lambda ns, p=plural: functools.partial(custom.list_namespaced_custom_object, API_GROUP, API_VERSION, ns, p),
                 functools.partial(custom.list_cluster_custom_object, API_GROUP, API_VERSION, plural),
             ):
                 self._informers.append(Informer(name, fn, self._queue, loop, resync_seconds=resync,
-                                                watch_timeout=self.settings.watch_timeout_seconds))
-        for fn in self._scoped(lambda ns: functools.partial(core.list_namespaced_secret, ns),
-                               core.list_secret_for_all_namespaces):
+                                                watch_timeout=self.settings.watch_timeout_seconds,
+                                                ident=f"{name}:{scope}"))
+        for scope, fn in self._scoped(lambda ns: functools.partial(core.list_namespaced_secret, ns),
+                                      core.list_secret_for_all_namespaces):
             self._informers.append(Informer("secrets", fn, self._queue, loop, resync_seconds=resync,
-                                            watch_timeout=self.settings.watch_timeout_seconds))
+                                            watch_timeout=self.settings.watch_timeout_seconds,
+                                            ident=f"secrets:{scope}"))
         # On taking the Lease, forward everything seen so far: changes that came while another replica
         # held it (and was perhaps dying) would otherwise wait for the next resync.
         def took_lease() -> None:
@@ -122,10 +143,15 @@ class Operator:
             informer.start()
         self._task = asyncio.create_task(self._loop(), name="operator-loop")
 
-    def _scoped(self, per_namespace: Any, cluster_wide: Any) -> list[Any]:
+    def _scoped(self, per_namespace: Any, cluster_wide: Any) -> list[tuple[str, Any]]:
         if self.settings.namespaces:
-            return [per_namespace(ns) for ns in self.settings.namespaces]
-        return [cluster_wide]
+            return [(ns, per_namespace(ns)) for ns in self.settings.namespaces]
+        return [("*", cluster_wide)]
+
+    @property
+    def synced(self) -> bool:
+        """Every informer has listed once: the caches hold every runtime, catalog and Secret version."""
+        return bool(self._informers) and self._listed >= {i.ident for i in self._informers}
 
     async def stop(self) -> None:
         await asyncio.gather(*(asyncio.to_thread(i.stop) for i in self._informers))
@@ -158,6 +184,14 @@ class Operator:
                 log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj))
 
     async def _handle(self, source: str, kind: str, obj: dict[str, Any]) -> None:
+        if kind == LISTED:
+            was_synced = self.synced
+            self._listed.add(str(obj.get("informer", source)))
+            if self.synced and not was_synced:
+                log.info("every informer listed: forwarding %d runtimes", len(self.runtimes))
+                for runtime_key in list(self.runtimes):
+                    await self._forward(runtime_key)
+            return
         if source == _TAKEOVER:
             if self.runtimes:
                 log.info("took the lease: forwarding %d runtimes", len(self.runtimes))
@@ -192,6 +226,8 @@ class Operator:
     async def _forward(self, key: Key, only_referencing: str | None = None) -> None:
         if self._elector is not None and not self._elector.is_leader:
             return
+        if not self.synced:
+            return  # forwarded all at once when the last informer has listed
         obj = self.runtimes.get(key)
         if obj is None:
             return
@@ -211,8 +247,12 @@ class Operator:
         try:
             runtime = XTrinode.model_validate(obj)
         except ValidationError as e:
-            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, str(e)[:300])
+            reason = _validation_message(e)
+            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason)
+            await asyncio.to_thread(self._mark_valid, obj, reason)
             return
+        if _marked_invalid(obj):
+            await asyncio.to_thread(self._mark_valid, obj, None)
         catalogs = [c for c in self._namespace_catalogs(namespace)]
         selected = select_catalogs(runtime, catalogs)
         refs = runtime_secret_references(runtime, selected)
@@ -252,6 +292,57 @@ class Operator:
                 log.warning("XTrinodeCatalog %s/%s is invalid and is skipped: %s", ns, name, str(e)[:300])
         return out
 
+    def _mark_valid(self, obj: dict[str, Any], problem: str | None) -> None:
+        """Keep the `Valid` condition true to the spec: False with the reason (plus a Warning Event
+        `InvalidSpec`, and phase Error when no workflow ever ran it) for a spec the domain refuses; True
+        again once it is fixed. Writes only when the status says otherwise, so it is idempotent."""
+        meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        generation = meta.get("generation")
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        current = next((c for c in conditions if c.get("type") == "Valid"), None)
+        if problem is None and (current is None or current.get("status") == "True"):
+            return  # never marked invalid: the workflow owns the status
+        if problem is not None and current is not None and current.get("status") == "False" \
+                and current.get("message") == problem[:1000] and current.get("observedGeneration") == generation:
+            return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        valid = {"type": "Valid", "status": "False" if problem else "True",
+                 "reason": "InvalidSpec" if problem else "SpecAccepted",
+                 "message": problem[:1000] if problem else "the spec is valid",
+                 "lastTransitionTime": now, "observedGeneration": generation}
+        patch: dict[str, Any] = {"conditions": [*(c for c in conditions if c.get("type") != "Valid"), valid]}
+        if problem is not None:
+            patch["message"] = f"invalid spec: {problem}"[:1000]
+            if not status.get("workflowId"):  # nothing runs it yet: say so in the phase too
+                patch["phase"] = "Error"
+        try:
+            self._custom.patch_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, namespace, "xtrinodes", name, {"status": patch})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            return
+        if problem is not None:
+            self._warn(obj, "InvalidSpec", f"invalid spec, not applied: {problem}")
+
+    def _warn(self, obj: dict[str, Any], reason: str, message: str) -> None:
+        meta = obj.get("metadata") or {}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta.get('name')}.{uuid.uuid4().hex[:16]}", "namespace": meta.get("namespace")},
+            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode", "name": meta.get("name"),
+                               "namespace": meta.get("namespace"), "uid": meta.get("uid") or ""},
+            "reason": reason, "message": message[:1000], "type": "Warning",
+            "source": {"component": "xtrinode-operator"},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            client.CoreV1Api(self._api).create_namespaced_event(str(meta.get("namespace")), event)  # type: ignore[arg-type]
+        except ApiException as e:  # an Event is informational: the status already says it
+            log.warning("could not record Event %s for %s: HTTP %s", reason, meta.get("name"), e.status)
+
     def _add_finalizer(self, namespace: str, name: str, meta: dict[str, Any]) -> None:
         finalizers = [*(meta.get("finalizers") or []), FINALIZER]
         try:
@@ -272,6 +363,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--namespace", action="append", default=[], help="watched namespace (repeatable; default all)")
     parser.add_argument("--resync-period", default="5m")
     parser.add_argument("--lease-namespace", default="xtrinode-system")
+    parser.add_argument("--lease-name", default="xtrinode-operator", help="Lease that makes one replica active")
     return parser
 
 
@@ -296,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   task_queue=args.task_queue),
         kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
         resync_period=parse_duration(args.resync_period), lease_namespace=args.lease_namespace,
+        lease_name=args.lease_name,
     )
     asyncio.run(_serve(settings))
     return 0

@@ -27,6 +27,10 @@ class StepInput(BaseModel):
     ready_timeout_seconds: float = 300.0
     poll_seconds: float = 0.1
     first_provision: bool = False
+    stop_grace_seconds: int = Field(
+        default=2, ge=0, description="Pod grace when a suspend or delete stops compute without a drain.")
+    keep_suspended: bool = Field(
+        default=False, description="Provision with compute at zero: the runtime stays suspended by request.")
 
 
 class StepResult(BaseModel):

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         next_action,
         running_workers,
         target_workers,
+        wants_suspended,
     )
     from workflows.steps import (
         DeleteRuntime,
@@ -68,6 +69,14 @@ _STEP_PHASE: dict[Action, Phase] = {
 _QUICK = timedelta(seconds=30)
 _PATCH_EVENTS_IN_BACKGROUND = "events-in-background"
 """workflow.patched id: Events are written while the lifecycle goes on (before: awaited one by one)."""
+_PATCH_PROVISION_KEEPS_SUSPENDED = "provision-keeps-suspended"
+"""workflow.patched id: a spec change on a runtime suspended by request is provisioned with compute at
+zero and leaves it Suspended (before: a full provision ran, recorded Ready, then a suspend followed,
+undoing a resume accepted meanwhile)."""
+_PATCH_SCALE_DOWN_FIRST = "scale-down-before-provision"
+"""workflow.patched id: a spec change that lowers the worker count of a Ready runtime drains the workers
+first (ScaleWorkers), then provisions the rest (before: one ProvisionRuntime scaled them down without
+draining and recorded the workers still leaving as ready)."""
 _RETRY_BACKOFF_MAX = timedelta(seconds=60)
 
 
@@ -90,6 +99,8 @@ class RuntimeWorkflow:
         self._failures = 0
         self._published: Phase = state.phase
         """The phase the XTrinode status shows; updates answer only once the cluster says so too."""
+        self._published_status: RuntimeStatus = state.status()
+        """The status as last written to the XTrinode (what a resume answers once it is Ready)."""
         self._events: set[asyncio.Future[None]] = set()
         """Event activities still running (written in the background)."""
 
@@ -162,7 +173,9 @@ class RuntimeWorkflow:
                 f"{self.state.message or self.state.phase}",
                 type="ResumeFailed", non_retryable=True,
             )
-        return self.state.status()
+        # The status that was published Ready: the loop may already be starting the next step (a spec
+        # change that came during the resume), which must not turn this answer into "Provisioning".
+        return self._published_status
 
     @resume.validator
     def _validate_resume(self, request: ResumeRequest) -> None:
@@ -204,7 +217,7 @@ class RuntimeWorkflow:
     async def run(self, state: RuntimeState) -> RuntimeStatus:
         self._publish_search_attributes()
         while True:
-            action = next_action(self.state, workflow.now())
+            action = self._next_action()
             if action is Action.DELETE:
                 await self._step(action)
                 break
@@ -225,6 +238,15 @@ class RuntimeWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._events_written()
         return self.state.status()
+
+    def _next_action(self) -> Action:
+        now = workflow.now()
+        action = next_action(self.state, now)
+        if (action is Action.PROVISION and self.state.phase == "Ready"
+                and running_workers(self.state, now) < self.state.workers_desired
+                and workflow.patched(_PATCH_SCALE_DOWN_FIRST)):
+            return Action.SCALE  # drain first; the provision of the rest of the change follows
+        return action
 
     def _suspending_soon(self) -> bool:
         return self.state.suspend_requested or self.state.manually_suspended
@@ -287,10 +309,13 @@ class RuntimeWorkflow:
         }[action]
         first = self.state.applied_revision is None
         generation, revision = self.state.generation, self.state.revision
+        keep_suspended = False
+        if action is Action.PROVISION and not runtime.spec.suspended and wants_suspended(self.state, runtime):
+            keep_suspended = workflow.patched(_PATCH_PROVISION_KEEPS_SUSPENDED)
         inp = StepInput(
             runtime=self.state.runtime or {}, catalogs=self.state.catalogs,
             secret_versions=self.state.secret_versions, worker_replicas=workers,
-            current_workers=self.state.workers_desired, first_provision=first,
+            current_workers=self.state.workers_desired, first_provision=first, keep_suspended=keep_suspended,
         )
         self.state.step_sequence += 1
         name = step.__qualname__.split(".")[0]
@@ -301,12 +326,12 @@ class RuntimeWorkflow:
             await self._failed(action, e)
             return
         self._failures = 0
-        self._record(action, result, generation, revision, workers)
+        self._record(action, result, generation, revision, workers, keep_suspended=keep_suspended)
         if action is not Action.DELETE:
             await self._set_phase(self.state.phase, result.message or self.state.phase)
 
     def _record(self, action: Action, result: StepResult, generation: int | None, revision: int,
-                workers: int) -> None:
+                workers: int, *, keep_suspended: bool = False) -> None:
         now = workflow.now()
         runtime = self.state.spec_model()
         assert runtime is not None
@@ -316,7 +341,7 @@ class RuntimeWorkflow:
             self.state.applied_generation = generation
             self.state.applied_revision = revision
             self.state.error_revision = None
-            if runtime.spec.suspended:
+            if runtime.spec.suspended or keep_suspended:
                 self.state.phase, self.state.workers_desired, self.state.workers_ready = "Suspended", 0, 0
             else:
                 self.state.phase = "Ready"
@@ -324,7 +349,8 @@ class RuntimeWorkflow:
                 self.state.last_activity = now
             if action is Action.RESUME:
                 self.state.manually_suspended = False
-            self.state.resume_requested = False
+            if not keep_suspended:  # a resume accepted during a suspended provision is still to run
+                self.state.resume_requested = False
         elif action is Action.SUSPEND:
             self.state.phase, self.state.workers_desired, self.state.workers_ready = "Suspended", 0, 0
             if self.state.suspend_requested:
@@ -392,11 +418,13 @@ class RuntimeWorkflow:
             "message": message[:1000],
             "conditions": self.state.conditions,
         }
+        snapshot = self.state.status()
         await workflow.execute_activity_method(
             KubernetesActivities.patch_status, StatusPatch(ref=self._ref(), status=status),
             start_to_close_timeout=_QUICK, retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
         self._published = phase
+        self._published_status = snapshot
         if changed or warning:
             event = workflow.start_activity_method(
                 KubernetesActivities.emit_event,

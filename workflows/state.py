@@ -24,6 +24,7 @@ __all__ = [
     "running_workers",
     "target_workers",
     "wake_floor",
+    "wants_suspended",
 ]
 
 
@@ -163,7 +164,8 @@ def autosuspend_due_at(state: RuntimeState) -> datetime | None:
     return due
 
 
-def _wants_suspended(state: RuntimeState, runtime: XTrinode) -> bool:
+def wants_suspended(state: RuntimeState, runtime: XTrinode) -> bool:
+    """Whether the runtime should be (or stay) suspended: by spec or by request, unless a resume is pending."""
     if state.resume_requested:
         return False
     return runtime.spec.suspended or state.suspend_requested or state.manually_suspended
@@ -181,7 +183,7 @@ def next_action(state: RuntimeState, now: datetime) -> Action:
         if state.suspend_requested and state.phase not in ("Suspended",):
             return Action.SUSPEND
         return Action.NONE
-    if _wants_suspended(state, runtime):
+    if wants_suspended(state, runtime):
         if state.phase != "Suspended":
             return Action.SUSPEND
         if state.applied_revision != state.revision:

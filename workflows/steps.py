@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,10 +22,12 @@ with workflow.unsafe.imports_passed_through():
         DrainQueriesInput,
         FinalizerInput,
         KedaPauseInput,
+        KillQueriesInput,
         PodsResult,
         RouteUpdate,
         RuntimeRef,
         ScaleInput,
+        StopPodsInput,
         WaitPodsGoneInput,
         WaitReadyInput,
     )
@@ -102,15 +104,16 @@ def _drain_timeout(runtime: XTrinode) -> float:
     return 2 * grace.grace_period_seconds + grace.max_drain_seconds + 30
 
 
-async def _route(inp: StepInput, state: RouteState, backend: str | None = None) -> None:
+async def _route(inp: StepInput, state: RouteState, backend: str | None = None, message: str | None = None) -> None:
     runtime = _runtime(inp)
     await _api(
         KubernetesActivities.set_route,
-        RouteUpdate(ref=_ref(runtime), runtime=inp.runtime, state=state, backend=backend),
+        RouteUpdate(ref=_ref(runtime), runtime=inp.runtime, state=state, backend=backend, message=message),
     )
 
 
 async def _apply_and_wait(inp: StepInput, *, coordinator: int) -> StepResult:
+    started = workflow.now()  # the whole step, retries and restarted activities included
     runtime = _runtime(inp)
     applied = await _api(
         KubernetesActivities.apply_runtime,
@@ -128,7 +131,8 @@ async def _apply_and_wait(inp: StepInput, *, coordinator: int) -> StepResult:
                        poll_seconds=inp.poll_seconds, auth=_auth(runtime)), inp.ready_timeout_seconds)
     return StepResult(coordinator_url=applied.coordinator_url, workers_ready=ready.workers_ready,
                       catalogs=applied.catalogs,
-                      message=f"ready in {ready.waited_seconds:.1f}s with {ready.workers_ready} worker(s)")
+                      message=f"ready in {(workflow.now() - started).total_seconds():.1f}s with "
+                              f"{ready.workers_ready} worker(s)")
 
 
 @workflow.defn(name="ProvisionRuntime")
@@ -138,7 +142,7 @@ class ProvisionRuntime:
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
         runtime = _runtime(inp)
-        if runtime.spec.suspended:
+        if runtime.spec.suspended or inp.keep_suspended:
             result = await _apply_and_wait(inp.model_copy(update={"worker_replicas": 0}), coordinator=0)
             await _route(inp, "PAUSED")
             return result
@@ -202,16 +206,73 @@ async def _drain_queries(inp: StepInput, coordinator_url: str) -> str:
     return f"queries drained in {drained.waited_seconds:.1f}s"
 
 
+_PATCH_BOUNDED_STOP = "bounded-stop"
+"""workflow.patched id: suspend and delete stop compute within maxDrainSeconds plus a few seconds: after
+the query drain (or at once with no query running) the queries still running are killed with a message
+and the pods are deleted with a short grace; before, workers drained through their preStop hook for up
+to their termination grace (2 x gracePeriodSeconds + 30 s)."""
+
+
+async def _drain_or_cut_off(inp: StepInput, coordinator_url: str, doing: str) -> tuple[str, str | None]:
+    """Wait for running queries up to maxDrainSeconds; kill those left with a message that names the
+    step and the budget. Returns the status message and the message clients were given (None if none)."""
+    runtime = _runtime(inp)
+    budget = float(runtime.spec.graceful_shutdown.max_drain_seconds)
+    drained = await _wait(TrinoActivities.drain_queries,
+        DrainQueriesInput(ref=_ref(runtime), coordinator_url=coordinator_url, max_drain_seconds=budget,
+                          poll_seconds=inp.poll_seconds, auth=_auth(runtime)), budget)
+    if not drained.budget_exceeded:
+        return f"queries drained in {drained.waited_seconds:.1f}s", None
+    cut_off = (f"XTrinode {runtime.namespace}/{runtime.name} is {doing}: its drain budget of {budget:.0f}s "
+               "(spec.gracefulShutdown.maxDrainSeconds) ran out while this query was running")
+    await _route(inp, "DRAINING", message=cut_off)  # for the gateway: why a pinned backend went away
+    killed: int = await _api(TrinoActivities.kill_queries, KillQueriesInput(
+        ref=_ref(runtime), coordinator_url=coordinator_url, message=cut_off, auth=_auth(runtime)))
+    return (f"drain budget of {budget:.0f}s (gracefulShutdown.maxDrainSeconds) exceeded with "
+            f"{drained.remaining} queries still running; {killed} killed"), cut_off
+
+
+async def _stop_role(inp: StepInput, role: Literal["coordinator", "worker"]) -> PodsResult:
+    """Scale the role to zero and delete its pods with the short stop grace; wait until they are gone."""
+    runtime = _runtime(inp)
+    timeout = float(inp.stop_grace_seconds + 30)
+    result: PodsResult = await _wait(
+        KubernetesActivities.stop_pods,
+        StopPodsInput(ref=_ref(runtime), role=role, grace_seconds=inp.stop_grace_seconds,
+                      timeout_seconds=timeout, poll_seconds=inp.poll_seconds),
+        timeout)
+    return result
+
+
 @workflow.defn(name="SuspendRuntime")
 class SuspendRuntime:
-    """Route DRAINING, wait for queries (bounded), pause KEDA, drain workers, stop the coordinator,
-    route PAUSED."""
+    """Route DRAINING, wait for queries (bounded by maxDrainSeconds) and kill those left, pause KEDA,
+    stop the workers and the coordinator with a short grace, route PAUSED."""
 
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
+        if not workflow.patched(_PATCH_BOUNDED_STOP):
+            return await self._run_draining_workers(inp)
+        started = workflow.now()
+        runtime = _runtime(inp)
+        url = self._coordinator_url(inp)
+        await _route(inp, "DRAINING")
+        message, cut_off = await _drain_or_cut_off(inp, url, "suspending")
+        if runtime.spec.keda_active:
+            await _api(KubernetesActivities.set_keda_paused, KedaPauseInput(ref=_ref(runtime), paused=True))
+        # No query runs any more (drained, or killed above): the workers' graceful drain would only sleep
+        # through Trino's grace periods, so they and the coordinator stop with a short grace.
+        await _stop_role(inp, "worker")
+        await _stop_role(inp, "coordinator")
+        await _route(inp, "PAUSED", message=cut_off)
+        took = (workflow.now() - started).total_seconds()
+        return StepResult(coordinator_url=url, workers_ready=0, message=f"{message}; suspended in {took:.1f}s")
+
+    async def _run_draining_workers(self, inp: StepInput) -> StepResult:
+        """Before the bounded stop: workers left through DrainWorkers (their preStop drain)."""
         runtime = _runtime(inp)
         ref = _ref(runtime)
-        url = await self._coordinator_url(inp)
+        url = self._coordinator_url(inp)
         await _route(inp, "DRAINING")
         message = await _drain_queries(inp, url)
         if runtime.spec.keda_active:
@@ -227,7 +288,7 @@ class SuspendRuntime:
         await _route(inp, "PAUSED")
         return StepResult(coordinator_url=url, workers_ready=0, message=message)
 
-    async def _coordinator_url(self, inp: StepInput) -> str:
+    def _coordinator_url(self, inp: StepInput) -> str:
         from xtrinode.render import coordinator_service_url
 
         return coordinator_service_url(_runtime(inp))
@@ -241,10 +302,12 @@ class ScaleWorkers:
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
         runtime = _runtime(inp)
+        started = workflow.now()
         if inp.worker_replicas < inp.current_workers:
-            drained = await _drain_workers(runtime, inp.worker_replicas, inp.poll_seconds)
+            await _drain_workers(runtime, inp.worker_replicas, inp.poll_seconds)
+            took = (workflow.now() - started).total_seconds()
             return StepResult(workers_ready=inp.worker_replicas,
-                              message=f"drained to {inp.worker_replicas} worker(s) in {drained.waited_seconds:.1f}s")
+                              message=f"drained to {inp.worker_replicas} worker(s) in {took:.1f}s")
         await _api(KubernetesActivities.scale_deployment,
                    ScaleInput(ref=_ref(runtime), role="worker", replicas=inp.worker_replicas))
         from xtrinode.render import coordinator_service_url
@@ -255,14 +318,15 @@ class ScaleWorkers:
             WaitReadyInput(ref=_ref(runtime), coordinator_url=url, required_workers=inp.worker_replicas,
                            timeout_seconds=inp.ready_timeout_seconds, poll_seconds=inp.poll_seconds,
                            auth=_auth(runtime)), inp.ready_timeout_seconds)
+        took = (workflow.now() - started).total_seconds()
         return StepResult(coordinator_url=url, workers_ready=ready.workers_ready,
-                          message=f"scaled to {ready.workers_ready} worker(s)")
+                          message=f"scaled to {ready.workers_ready} worker(s) in {took:.1f}s")
 
 
 @workflow.defn(name="DeleteRuntime")
 class DeleteRuntime:
-    """Drain queries (bounded), drain workers, remove the route, delete owned objects, release the
-    finalizer so Kubernetes removes the XTrinode."""
+    """Drain queries (bounded by maxDrainSeconds, then killed), stop the workers, remove the route,
+    delete owned objects, release the finalizer so Kubernetes removes the XTrinode."""
 
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
@@ -273,8 +337,13 @@ class DeleteRuntime:
         message = "deleted"
         if inp.current_workers > 0 or not runtime.spec.suspended:
             await _route(inp, "DRAINING")
-            message = await _drain_queries(inp, coordinator_service_url(runtime))
-            await _drain_workers(runtime, 0, inp.poll_seconds)
+            if workflow.patched(_PATCH_BOUNDED_STOP):
+                # Bounded by maxDrainSeconds: the queries left are killed, the workers stop with a short grace.
+                message, _ = await _drain_or_cut_off(inp, coordinator_service_url(runtime), "being deleted")
+                await _stop_role(inp, "worker")
+            else:
+                message = await _drain_queries(inp, coordinator_service_url(runtime))
+                await _drain_workers(runtime, 0, inp.poll_seconds)
         await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
         await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
         await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))

@@ -19,7 +19,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from xtrinode.durations import format_duration
 
 from xtrinode.models import API_GROUP, API_VERSION, XTrinodeCatalogSpec, XTrinodeCatalogStatus
-from xtrinode.models.runtime import XTrinodeSpec, XTrinodeStatus
+from xtrinode.models.runtime import NAME_MAX_LENGTH, NAME_PATTERN, XTrinodeSpec, XTrinodeStatus
 
 __all__ = ["CRD_DIR", "crd_documents", "structural_schema", "xtrinode_crd", "xtrinode_catalog_crd", "main"]
 
@@ -101,14 +101,20 @@ def _crd(
     spec_model: type[BaseModel],
     status_model: type[BaseModel],
     printer_columns: list[dict[str, Any]],
+    name_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    # A CRD may restrict metadata.name (only name and generateName): the API server then refuses a
+    # name the model would refuse too.
+    metadata: dict[str, Any] = {"type": "object"}
+    if name_schema:
+        metadata["properties"] = {"name": name_schema}
     schema = {
         "type": "object",
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": metadata,
             "spec": structural_schema(spec_model),
             "status": structural_schema(status_model),
         },
@@ -150,6 +156,7 @@ def xtrinode_crd() -> dict[str, Any]:
         short_names=["tn"],
         spec_model=XTrinodeSpec,
         status_model=XTrinodeStatus,
+        name_schema={"type": "string", "maxLength": NAME_MAX_LENGTH, "pattern": NAME_PATTERN},
         printer_columns=[
             {"name": "Size", "type": "string", "jsonPath": ".spec.size"},
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},

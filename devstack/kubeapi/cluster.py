@@ -33,6 +33,8 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
+_SERVICE_IPS = "serviceClusterIPs"
+_SERVICE_IP_RANGE = 250 * 256
 _IMMUTABLE_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
 
@@ -104,7 +106,6 @@ class Cluster:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
         self.registry = registry
-        self._service_ips = 10
         self.collecting = False  # the garbage collector is running (see deletion.collect)
 
     # ---- reads -------------------------------------------------------------------------------
@@ -170,8 +171,18 @@ class Cluster:
         return stored
 
     def _allocate_ip(self) -> str:
-        self._service_ips += 1
-        return f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
+        """The next free Service ClusterIP in 10.96.0.0/16. The counter lives in the store, so it is
+        saved with the objects and a restarted emulator never hands out an address twice."""
+        used = {str((svc.get("spec") or {}).get("clusterIP")) for svc in self.store.objects(("", "services"))}
+        counter = self.store.allocations.get(_SERVICE_IPS, 10)
+        for _ in range(_SERVICE_IP_RANGE):
+            counter = counter + 1 if counter + 1 < _SERVICE_IP_RANGE else 11
+            ip = f"10.96.{counter // 250}.{counter % 250 + 1}"
+            if ip not in used:
+                self.store.allocations[_SERVICE_IPS] = counter
+                return ip
+        raise ApiError(500, "the Service ClusterIP range 10.96.0.0/16 is exhausted; delete unused Services",
+                       reason="InternalError")
 
     def resolver(self, rt: ResourceType) -> ssa.ListTypeResolver:
         if not rt.custom:

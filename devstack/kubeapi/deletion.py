@@ -7,6 +7,7 @@ gone owners, `orphan`/`foregroundDeletion` finalizers, and terminating namespace
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError, bad_request, conflict, success_status
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 JsonDict = dict[str, Any]
 NAMESPACES: GroupResource = ("", "namespaces")
+PODS: GroupResource = ("", "pods")
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
@@ -49,7 +51,23 @@ def remove_now(cluster: Cluster, gr: GroupResource, obj: JsonDict) -> JsonDict:
     return last
 
 
-def _mark(cluster: Cluster, gr: GroupResource, obj: JsonDict, extra_finalizer: str | None) -> JsonDict:
+def _pod_grace(obj: JsonDict, options: JsonDict) -> int:
+    """A pod's deletion grace: the request's gracePeriodSeconds, else its terminationGracePeriodSeconds (30)."""
+    given = options.get("gracePeriodSeconds")
+    if given is None:
+        given = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    try:
+        return max(0, int(given))
+    except (TypeError, ValueError):
+        raise bad_request(f"gracePeriodSeconds {given!r} is not a whole number of seconds") from None
+
+
+def _after(seconds: int) -> str:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _mark(cluster: Cluster, gr: GroupResource, obj: JsonDict, extra_finalizer: str | None,
+          options: JsonDict | None = None) -> JsonDict:
     new = copy.deepcopy(obj)
     meta = new["metadata"]
     finalizers = list(meta.get("finalizers") or [])
@@ -59,7 +77,15 @@ def _mark(cluster: Cluster, gr: GroupResource, obj: JsonDict, extra_finalizer: s
     if finalizers:
         meta["finalizers"] = finalizers
     first = not meta.get("deletionTimestamp")
-    if first:
+    if gr == PODS:
+        # Pods are deleted gracefully, as the apiserver does it: deletionTimestamp is when the grace ends,
+        # and a later DELETE with a shorter grace shortens it (the kubelet then stops the pod sooner).
+        grace = _pod_grace(obj, options or {})
+        if first or grace < int(meta.get("deletionGracePeriodSeconds") or 0):
+            meta["deletionTimestamp"] = _after(grace)
+            meta["deletionGracePeriodSeconds"] = grace
+            changed = True
+    elif first:
         meta["deletionTimestamp"] = now_iso()
         meta["deletionGracePeriodSeconds"] = 0
         if gr == NAMESPACES:
@@ -90,7 +116,7 @@ def delete(cluster: Cluster, rt: ResourceType, namespace: str, name: str, option
         return obj
     extra = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy or "")
     if gr == NAMESPACES or extra or obj["metadata"].get("finalizers"):
-        result = _mark(cluster, gr, obj, extra)
+        result = _mark(cluster, gr, obj, extra, options)
         collect(cluster)
         current = cluster.store.get(gr, namespace if rt.namespaced else "", name)
         if current is not None:

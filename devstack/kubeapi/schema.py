@@ -1,16 +1,22 @@
 """Structural-schema handling for custom resources: defaults, pruning and validation.
 
 Follows the apiextensions apiserver: defaults first, then pruning of unknown fields (reported so
-the server can warn or reject under fieldValidation), then validation into 422 `causes`.
+the server can warn or reject under fieldValidation), then validation into 422 `causes`, CEL rules
+(`x-kubernetes-validations`, evaluated with cel-python) included; metadata.name is checked against
+the schema's restrictions for it.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import celpy
+from celpy.adapter import json_to_cel
 
 JsonDict = dict[str, Any]
 
@@ -147,6 +153,58 @@ def validate(value: Any, schema: JsonDict, path: str, causes: list[JsonDict]) ->
         _check_array(value, schema, path, causes)
     if isinstance(value, dict):
         _check_object(value, schema, path, causes)
+    if schema.get("x-kubernetes-validations"):
+        _check_rules(value, schema["x-kubernetes-validations"], path, causes)
+
+
+@functools.lru_cache(maxsize=512)
+def compile_rule(rule: str) -> Any:
+    """A CEL rule compiled once (cel-python); raises CELParseError for a rule that does not parse."""
+    env = celpy.Environment()
+    return env.program(env.compile(rule))
+
+
+def _check_rules(value: Any, rules: list[JsonDict], path: str, causes: list[JsonDict]) -> None:
+    """`x-kubernetes-validations` on this node, `self` bound to the (defaulted) value, as the apiserver
+    evaluates them; rules that use `oldSelf` are transition rules and are not checked on create."""
+    bound = json_to_cel(value)
+    for rule in rules:
+        text = str(rule.get("rule", ""))
+        if "oldSelf" in text:
+            continue
+        field_path = _join(path, str(rule["fieldPath"]).lstrip(".")) if rule.get("fieldPath") else path
+        try:
+            result = compile_rule(text).evaluate({"self": bound})
+        except Exception as e:  # cel-python raises its own evaluation errors; the apiserver reports them
+            causes.append(_invalid(field_path or "<nil>", value, f"rule {text!r} could not be evaluated: {e}"))
+            continue
+        if result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
+            message = str(rule.get("message") or f"failed rule: {text}")
+            reason = str(rule.get("reason") or "FieldValueInvalid")
+            causes.append({"reason": reason, "message": f"Invalid value: {_show(value)}: {message}",
+                           "field": field_path or "<nil>"})
+
+
+def rule_errors(schema: Any, path: str) -> list[JsonDict]:
+    """Causes for CEL rules of a CRD schema that do not compile (the apiserver refuses such a CRD)."""
+    if not isinstance(schema, dict):
+        return []
+    causes: list[JsonDict] = []
+    for i, rule in enumerate(schema.get("x-kubernetes-validations") or []):
+        text = rule.get("rule") if isinstance(rule, dict) else None
+        where = f"{path}.x-kubernetes-validations[{i}].rule"
+        if not isinstance(text, str) or not text:
+            causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": where})
+            continue
+        try:
+            compile_rule(text)
+        except Exception as e:
+            causes.append(_invalid(where, text, f"compilation failed: {str(e).splitlines()[0][:200]}"))
+    for name, sub in (schema.get("properties") or {}).items():
+        causes += rule_errors(sub, f"{path}.properties[{name}]")
+    for key in ("items", "additionalProperties"):
+        causes += rule_errors(schema.get(key), f"{path}.{key}")
+    return causes
 
 
 def _check_number(value: float, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
@@ -225,6 +283,10 @@ def process(obj: JsonDict, schema: JsonDict | None) -> Outcome:
     body = {k: v for k, v in result.items() if k not in _ROOT_FIELDS}
     body_schema = {**schema, "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k not in _ROOT_FIELDS}}
     body_schema["required"] = [r for r in schema.get("required") or () if r not in _ROOT_FIELDS]
+    name_schema = ((schema.get("properties") or {}).get("metadata") or {}).get("properties", {}).get("name")
+    name = (result.get("metadata") or {}).get("name")
+    if isinstance(name_schema, dict) and isinstance(name, str):
+        validate(name, name_schema, "metadata.name", causes)
     validate(body, body_schema, "", causes)
     return Outcome(result, unknown, causes)
 

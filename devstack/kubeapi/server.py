@@ -190,6 +190,11 @@ async def _resource(request: web.Request, cluster: Cluster, route: Route) -> web
         if not isinstance(body, dict):
             raise bad_request("the DELETE body must be DeleteOptions (a JSON map), e.g. {\"propagationPolicy\": \"Background\"}")
         options = {**body, **{k: q[k] for k in ("propagationPolicy", "dryRun") if k in q}}
+        if q.get("gracePeriodSeconds"):
+            try:
+                options["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+            except ValueError:
+                raise bad_request(f"gracePeriodSeconds {q['gracePeriodSeconds']!r} is not a whole number of seconds") from None
         if q.get("orphanDependents"):
             options["orphanDependents"] = q["orphanDependents"] == "true"
         if not name:

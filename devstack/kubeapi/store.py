@@ -56,6 +56,8 @@ class Store:
         self._history: deque[Event] = deque(maxlen=history_limit)
         self._compacted = 0  # events at or below this RV are no longer kept
         self._subscriptions: set[Subscription] = set()
+        self.allocations: dict[str, int] = {}
+        """Allocator counters (the Service ClusterIP range); saved with the objects, like etcd keeps them."""
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class Store:
         data = {
             "format": STATE_FORMAT,
             "resourceVersion": self.rv,
+            "allocations": dict(self.allocations),
             "objects": [
                 {"group": gr[0], "resource": gr[1], "object": obj} for gr, obj in self.all_objects()
             ],
@@ -188,3 +191,6 @@ class Store:
                 self._uids[uid] = (gr, key_of(obj))
         self.rv = int(data["resourceVersion"])
         self._compacted = self.rv
+        # State files written before allocations were saved have none: the allocator then skips
+        # the addresses the stored Services hold.
+        self.allocations = {str(k): int(v) for k, v in (data.get("allocations") or {}).items()}

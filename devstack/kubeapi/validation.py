@@ -252,6 +252,7 @@ def check_crd(crd: JsonDict) -> None:
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         if schema is not None:
             causes += _schema_causes(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
+            causes += crd_schema.rule_errors(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
     name = crd["metadata"].get("name", "")
     if not causes and name != f"{names.get('plural')}.{spec.get('group')}":
         message = f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'

@@ -20,7 +20,7 @@ from .api import ClusterApi, ClusterApiError
 from .objects import TEMPLATE_HASH_LABEL, JsonDict, ObjectKey, controller_uid, key_of, now_iso, template_hash
 from .inprocess import InProcessRuntime
 from .podips import PodAddressPool, pool_seed
-from .pods import LocalPod
+from .pods import LocalPod, deletion_grace
 from .proxy import ServiceProxy
 from .publisher import ServicePublisher
 from .rollout import PodView, deployment_status, plan_rollout
@@ -305,8 +305,11 @@ class Kubelet:
                     local.start()
             else:
                 local.pod = pod
+                grace = deletion_grace(pod)
                 if deleting and not local.terminating:
-                    self._spawn(self._terminate(local, pod))
+                    self._spawn(self._terminate(local, pod, grace))
+                elif deleting and local.terminating and grace is not None:
+                    local.shorten(grace)  # a second DELETE with a shorter grace
         for uid, local in list(self.local.items()):
             if uid not in live and not local.terminating:
                 self._spawn(self._terminate(local, None))
@@ -316,8 +319,8 @@ class Kubelet:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _terminate(self, local: LocalPod, pod: JsonDict | None) -> None:
-        await local.terminate()
+    async def _terminate(self, local: LocalPod, pod: JsonDict | None, grace: float | None = None) -> None:
+        await local.terminate(grace)
         self.local.pop(local.uid, None)
         self.pod_addresses.release(local.uid)
         if pod is not None:

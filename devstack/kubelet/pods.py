@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import signal
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -34,11 +35,21 @@ from .runtime import PodLaunch, PodRuntime
 from .settings import KubeletSettings
 from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
 
-__all__ = ["LocalPod", "PodHost"]
+__all__ = ["LocalPod", "PodHost", "deletion_grace"]
 
 log = logging.getLogger("devstack.kubelet.pods")
 
 DEFAULT_HTTP_PORT = 8080
+SIGTERM_AFTER_HOOK_SECONDS = 2.0
+"""A preStop hook that runs past the grace gets SIGTERM and this much more, as the kubelet does."""
+
+
+def deletion_grace(pod: Mapping[str, Any]) -> float | None:
+    """The grace a deleted pod has (deletionGracePeriodSeconds), or None when it is not being deleted."""
+    meta = pod.get("metadata") or {}
+    if not meta.get("deletionTimestamp") or meta.get("deletionGracePeriodSeconds") is None:
+        return None
+    return float(meta["deletionGracePeriodSeconds"])
 
 
 class PodHost(Protocol):
@@ -102,6 +113,9 @@ class LocalPod:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
+        self._deadline = 0.0
+        """While terminating: when the grace ends (monotonic); `shorten` brings it forward."""
+        self._deadline_moved = asyncio.Event()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -299,21 +313,24 @@ class LocalPod:
 
     # -- terminating -----------------------------------------------------------------------
     async def terminate(self, grace: float | None = None, *, run_hook: bool = True) -> None:
-        """preStop hook (Trino: PUT SHUTTING_DOWN, wait for exit), then SIGTERM, SIGKILL at the deadline."""
+        """preStop hook (Trino: PUT SHUTTING_DOWN, wait for exit), then SIGTERM, SIGKILL at the deadline.
+
+        `shorten` while this runs brings the deadline forward, as a kubelet honours a second DELETE with a
+        shorter grace: a hook still running then is cut off (SIGTERM, SIGKILL 2 s later)."""
         if self.terminating:
+            if grace is not None:
+                self.shorten(grace)
             await self.finished.wait()
             return
         self.terminating = True
         self._stop.set()
         self._set_ready(False)
-        grace = self.grace if grace is None else grace
-        deadline = time.monotonic() + grace
+        grace = self.grace if grace is None else min(grace, self.grace)
+        self._deadline = time.monotonic() + grace
         process = self.process
         try:
             if process is not None and process.returncode is None:
-                if self._hook is not None and run_hook:
-                    await self._run_hook(self._hook, process, deadline)
-                code = await process.stop(max(0.0, deadline - time.monotonic()))
+                code = await self._stop_process(process, run_hook)
                 self.terminated = self._termination(process, code)
                 log.info("pod process stopped", extra={"namespace": self.namespace, "pod": self.name,
                                                        "pid": process.pid, "exit_code": code})
@@ -325,7 +342,58 @@ class LocalPod:
             self.finished.set()
             self.host.changed()
 
-    async def _run_hook(self, hook: ShutdownHook, process: PodProcess, deadline: float) -> None:
+    def shorten(self, grace: float) -> None:
+        """A shorter grace for a pod being terminated (a DELETE with a smaller gracePeriodSeconds)."""
+        deadline = time.monotonic() + max(0.0, grace)
+        if self.terminating and deadline < self._deadline:
+            log.info("pod grace shortened", extra={"namespace": self.namespace, "pod": self.name, "grace": grace})
+            self._deadline = deadline
+            self._deadline_moved.set()
+
+    async def _stop_process(self, process: PodProcess, run_hook: bool) -> int:
+        """Hook and SIGTERM within the deadline (which may move), then SIGKILL; the exit code."""
+        sigterm_sent = asyncio.Event()
+
+        async def graceful() -> int:
+            if self._hook is not None and run_hook:
+                await self._run_hook(self._hook, process)
+            sigterm_sent.set()
+            process.send(signal.SIGTERM)
+            code = await process.wait()
+            assert code is not None
+            return code
+
+        task = asyncio.create_task(graceful(), name=f"kubelet-stop-{self.namespace}/{self.name}")
+        try:
+            while not task.done():
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._deadline_moved.clear()
+                moved = asyncio.create_task(self._deadline_moved.wait())
+                await asyncio.wait({task, moved}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                moved.cancel()
+                await asyncio.gather(moved, return_exceptions=True)
+            if task.done():
+                return task.result()
+            if not sigterm_sent.is_set():  # the hook overran the grace: SIGTERM, then a short last grace
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                process.send(signal.SIGTERM)
+                code = await process.wait(SIGTERM_AFTER_HOOK_SECONDS)
+                if code is not None:
+                    return code
+            process.send(signal.SIGKILL)
+            code = await process.wait()
+            assert code is not None
+            return code
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _run_hook(self, hook: ShutdownHook, process: PodProcess) -> None:
+        """Send the hook; when it waits for the exit, wait (the caller bounds it by the deadline)."""
         local = self.ports.get(hook.port)
         if local is None or self.ip is None:
             return
@@ -339,7 +407,7 @@ class LocalPod:
         try:
             async with self.host.http.request(
                 hook.method, url, data=hook.body, headers=headers, auth=auth,
-                timeout=aiohttp.ClientTimeout(total=max(0.1, min(5.0, deadline - time.monotonic()))),
+                timeout=aiohttp.ClientTimeout(total=max(0.1, min(5.0, self._deadline - time.monotonic()))),
             ) as response:
                 if response.status >= 300:
                     log.warning("preStop hook refused", extra={"namespace": self.namespace, "pod": self.name,
@@ -351,7 +419,7 @@ class LocalPod:
             return
         log.info("preStop hook sent", extra={"namespace": self.namespace, "pod": self.name, "path": hook.path})
         if hook.wait_for_exit:
-            await process.wait(max(0.0, deadline - time.monotonic()))
+            await process.wait()
 
     # -- status ----------------------------------------------------------------------------
     def compute_status(self) -> JsonDict:

@@ -32,6 +32,10 @@ class RouteEntry(KubeModel):
     default: bool = False
     capacity_units: int = Field(default=1, ge=1)
     workflow_id: str
+    message: str | None = Field(
+        default=None,
+        description="Why the route changed, for clients whose query it cut off (set by a suspend or delete "
+        "that ran out of its drain budget; absent otherwise).")
 
     @property
     def key(self) -> str:

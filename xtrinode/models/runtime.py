@@ -56,13 +56,19 @@ __all__ = [
     "XTrinodeStatus",
     "XTrinode",
     "DATA_SIZE_PATTERN",
+    "NAME_MAX_LENGTH",
+    "NAME_PATTERN",
+    "WORKER_BOUNDS_RULES",
 ]
 
 DEFAULT_IMAGE_REPOSITORY = "trinodb/trino"
 DEFAULT_IMAGE_TAG = "476"
 MAX_WORKERS_LIMIT = 500
 DATA_SIZE_PATTERN = r"^\d+(\.\d+)?(B|kB|MB|GB|TB|PB)$"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+NAME_MAX_LENGTH = 40
+"""An XTrinode's name becomes trino-<name>-coordinator: a DNS label, so at most 40 characters."""
+_DNS_LABEL = re.compile(NAME_PATTERN)
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 Phase = Literal[
@@ -181,6 +187,15 @@ class Placement(KubeModel):
 class Routing(KubeModel):
     """How the gateway finds this runtime. At least one selector is required when set."""
 
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "!(has(self.hostname) && has(self.hostnameDomain))",
+         "message": "set hostname (one exact host) or hostnameDomain ('<routingGroup>.<domain>'), not both"},
+        {"rule": "has(self.routingGroup) || has(self.hostname) || has(self.hostnameDomain) || has(self.header)"
+                 " || (has(self.default) && self.default)",
+         "message": "routing sets no selector: set routingGroup, hostname, hostnameDomain, header or "
+                    "default: true, or remove spec.routing to route by the group '<namespace>--<name>'"},
+    ]})
+
     routing_group: str | None = Field(
         default=None,
         max_length=253,
@@ -285,7 +300,18 @@ class TrinoControlAuth(KubeModel):
     password_secret: SecretKeySelector | None = None
 
 
+WORKER_BOUNDS_RULES: list[Any] = [
+    {"rule": "(has(self.minWorkers) ? self.minWorkers : 0) <= (has(self.maxWorkers) ? self.maxWorkers : 2)",
+     "message": "minWorkers is greater than maxWorkers; set minWorkers <= maxWorkers, or raise maxWorkers",
+     "fieldPath": ".minWorkers"},
+]
+"""Cross-field rules the CRD carries as CEL (`x-kubernetes-validations`): the API server refuses them at
+apply, before the operator sees the object; the models check the same."""
+
+
 class XTrinodeSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": WORKER_BOUNDS_RULES})
+
     size: Size
     min_workers: int = Field(default=0, ge=0, le=MAX_WORKERS_LIMIT)
     max_workers: int = Field(default=2, ge=0, le=MAX_WORKERS_LIMIT)
@@ -369,7 +395,7 @@ class XTrinode(KubeModel):
     @classmethod
     def _name(cls, meta: ObjectMeta) -> ObjectMeta:
         # Object names become Service and Deployment names: trino-<name>-coordinator must be a DNS label.
-        if not _DNS_LABEL.match(meta.name) or len(meta.name) > 40:
+        if not _DNS_LABEL.match(meta.name) or len(meta.name) > NAME_MAX_LENGTH:
             raise ValueError(
                 f"metadata.name {meta.name!r} must be a DNS label of at most 40 characters "
                 "(lower-case letters, digits and '-'), because it names Services and Deployments"

@@ -54,6 +54,49 @@ def test_state_survives_restart(tmp_path: Path, widget_crd: dict) -> None:
         api.close()
 
 
+def test_service_cluster_ips_stay_unique_across_a_restart(tmp_path: Path) -> None:
+    """The ClusterIP allocator is saved with the objects: after a restart a new Service never gets an
+    address an existing one holds (before, the counter restarted and two Services had 10.96.0.12)."""
+    state = tmp_path / "state.json"
+    service = {"metadata": {"name": "a"}, "spec": {"ports": [{"port": 8080}]}}
+    with ThreadedKubeApiServer(state_file=state) as first:
+        api = config.new_client_from_config(config_file=str(first.write_kubeconfig(tmp_path / "kc1")))
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": "svc"}})
+        before = [core.create_namespaced_service("svc", {**service, "metadata": {"name": f"s{i}"}}).spec.cluster_ip
+                  for i in range(3)]
+        core.delete_namespaced_service("s2", "svc")  # a freed address is not handed out again at once
+        api.close()
+    with ThreadedKubeApiServer(state_file=state) as second:
+        api = config.new_client_from_config(config_file=str(second.write_kubeconfig(tmp_path / "kc2")))
+        core = client.CoreV1Api(api)
+        after = [core.create_namespaced_service("svc", {**service, "metadata": {"name": f"t{i}"}}).spec.cluster_ip
+                 for i in range(3)]
+        api.close()
+    assert len(set(before)) == 3
+    assert not set(after) & set(before), (before, after)
+
+
+def test_a_state_file_without_allocations_skips_addresses_in_use(tmp_path: Path) -> None:
+    """State files saved before the allocator was persisted: addresses the stored Services hold are skipped."""
+    state = tmp_path / "state.json"
+    with ThreadedKubeApiServer(state_file=state) as first:
+        api = config.new_client_from_config(config_file=str(first.write_kubeconfig(tmp_path / "kc1")))
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": "old"}})
+        held = core.create_namespaced_service("old", {"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}})
+        api.close()
+    data = json.loads(state.read_text())
+    data.pop("allocations")
+    state.write_text(json.dumps(data))
+    with ThreadedKubeApiServer(state_file=state) as second:
+        api = config.new_client_from_config(config_file=str(second.write_kubeconfig(tmp_path / "kc2")))
+        fresh = client.CoreV1Api(api).create_namespaced_service(
+            "old", {"metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}})
+        api.close()
+    assert fresh.spec.cluster_ip != held.spec.cluster_ip
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

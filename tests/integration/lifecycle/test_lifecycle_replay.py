@@ -1,4 +1,4 @@
-"""Determinism: a full lifecycle (create, suspend, resume, scale up on a wake floor, delete) is recorded and its
+"""Determinism: a full lifecycle (create, suspend, resume, scale up on a wake floor, scale down by spec, delete) is recorded and its
 histories, with every other history on the suite's lifecycle task queue, are replayed against the
 current workflow code. With XTRINODE_RECORD_HISTORIES=1 the recorded histories are written to
 tests/histories/, which the unit suite replays on every run (changes to running workflows must
@@ -42,6 +42,9 @@ async def test_every_recorded_history_replays_on_the_current_code(
     # A wake floor above KEDA's minimum scales the workers up (ScaleWorkers).
     await lifecycle.resume(namespace, "story", ResumeRequest(reason="test", wake_min_workers=1))
     await eventually(lambda: _workers(cluster, namespace, "story", 1), "1 ready worker", timeout=60)
+    # Fewer workers by spec drains the leaving one first (ScaleWorkers with DrainWorkers), then provisions.
+    await cluster.patch_spec(namespace, "story", {"maxWorkers": 0})
+    await eventually(lambda: _workers(cluster, namespace, "story", 0), "0 workers", timeout=60)
     await cluster.delete(namespace, "story")
     await eventually(lambda: _gone(cluster, namespace, "story"), "XTrinode removed", timeout=60)
 
