@@ -24,14 +24,14 @@ from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
 from gateway.inflight import InflightTracker, decoded_head, page_has_next
 from gateway.metrics import GatewayMetrics
-from gateway.pages import QueryIdMaker, external_base, forbidden, statement_error
+from gateway.pages import QueryIdMaker, external_base, failed_page, forbidden, statement_error
 from gateway.ratelimit import RateLimiter
 from gateway.routewatch import RouteSource
 from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Preference, Selection, plan_new_query, select_pool
 from gateway.settings import GatewaySettings
 from gateway.sticky import StickyStore, Target, coordinator_id_of
 from xtrinode.models.routes import RouteEntry
-from xtrinode.trino_protocol import Header, StandardError
+from xtrinode.trino_protocol import ErrorCode, Header, StandardError
 
 __all__ = ["ENDPOINT", "PRINCIPAL", "QUERY_ID", "ROUTE", "TARGET", "TRINO_USER", "VIEW", "Proxy"]
 
@@ -243,11 +243,24 @@ class Proxy:
                     return Target(entry.key, backend)
         return None
 
-    def _gone(self, query_id: str, reason: str, message: str) -> web.Response:
+    def _gone(self, request: web.Request, query_id: str, reason: str, message: str,
+              code: ErrorCode = StandardError.SERVER_SHUTTING_DOWN) -> web.Response:
+        """The query cannot be reached any more. A poll of its statement page gets a FAILED Trino page
+        (clients show a query error naming why); anything else gets Trino's 404."""
         self.metrics.sticky_misses.labels(reason).inc()
         self.sticky.forget(query_id)
         self.inflight.end(query_id)
+        if request.method == "GET" and request[ENDPOINT].kind is EndpointKind.PAGE:
+            return web.json_response(failed_page(external_base(request[VIEW]), query_id, code, message))
         return _text(404, f"Query not found: {message}")
+
+    def _cut_off(self, request: web.Request, query_id: str, entry: RouteEntry | None, route_key: str,
+                 fallback: str) -> web.Response:
+        """A query whose coordinator went away: the route's message says why when a suspend or delete cut it off."""
+        message = entry.message if entry is not None and entry.message else None
+        if message:
+            return self._gone(request, query_id, "cut_off", message, StandardError.ADMINISTRATIVELY_KILLED)
+        return self._gone(request, query_id, "paused", fallback)
 
     def _may_follow(self, request: web.Request, endpoint: Endpoint, target: Target, entry: RouteEntry | None) -> bool:
         """Only the principal that started a query (or an admin of its runtime) may follow it.
@@ -299,20 +312,24 @@ class Proxy:
             return _not_found(query_id)
         target = await self._target(query_id)
         if target is None:
-            return self._gone(query_id, "unknown", f"no backend is known for query {query_id}")
+            return self._gone(request, query_id, "unknown", f"no backend is known for query {query_id}")
         entry = self.routes.entry(target.route_key)
         if not self._may_follow(request, endpoint, target, entry):
             return _not_found(query_id)
         request[ROUTE] = target.route_key
         if entry is not None and entry.state == "PAUSED":
-            return self._gone(query_id, "paused", f"runtime {target.route_key} is suspended; run the query again")
+            return self._cut_off(request, query_id, entry, target.route_key,
+                                 f"runtime {target.route_key} was suspended while this query ran; run the query again")
         if self.sticky.is_stale(query_id, target.backend):
             return self._gone(
-                query_id, "restarted", f"the coordinator of runtime {target.route_key} restarted; run the query again"
+                request, query_id, "restarted",
+                f"the coordinator of runtime {target.route_key} restarted; run the query again"
             )
-        return await self._forward(request, target.backend, query_id)
+        return await self._forward(request, target.backend, query_id, target.route_key)
 
-    async def _forward(self, request: web.Request, backend: str, query_id: str | None) -> web.StreamResponse:
+    async def _forward(
+        self, request: web.Request, backend: str, query_id: str | None, route_key: str | None = None
+    ) -> web.StreamResponse:
         data = request.content if request.body_exists else None
         path_qs = request[TARGET].path_qs
         try:
@@ -322,6 +339,10 @@ class Proxy:
             )
         except NotReached as e:
             self.health.record_failure(backend, str(e))
+            if query_id is not None and route_key is not None:
+                return self._cut_off(request, query_id, self.routes.entry(route_key), route_key,
+                                     f"the coordinator of runtime {route_key} is gone (suspended or restarted) "
+                                     "while this query ran; run the query again")
             return _text(503, f"backend unreachable: {e}")
         except (aiohttp.ClientError, TimeoutError) as e:
             self.health.record_failure(backend, type(e).__name__)

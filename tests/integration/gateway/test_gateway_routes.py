@@ -5,8 +5,9 @@ Checks: routing by X-Trino-XTrinode (header value and namespace/name), Host (hos
 by client tag (the real trino client's client_tags), by an X-Trino-Source rule (its source) and by the
 principal's default runtime; unknown explicit selectors give a
 Trino error naming the value (real trino client); a shared pool sends queries to both coordinators;
-follow-ups reach DRAINING backends but never PAUSED ones; a query of a restarted coordinator (new
-coordinator id at the same address) is gone (404), not misrouted;
+follow-ups reach DRAINING backends but never PAUSED ones (the poll gets a FAILED Trino page, naming the
+suspend's drain budget when the route carries that message, also when the coordinator is already gone);
+a query of a restarted coordinator (new coordinator id at the same address) is gone, not misrouted;
 ConfigMap updates through the kube API are picked up without restart; bad YAML keeps the last good
 table and is counted; /readyz stays 503 until a table loads; with resume off a PAUSED runtime gives a
 clear Trino error; /v1/query/<id> follows the query to its coordinator.
@@ -36,6 +37,7 @@ from gateway_helpers import (
     start_query,
 )
 from devstack.trino import TrinoNode
+from gateway.app import ROUTES
 
 async def test_routes_by_each_selector_and_the_default(
     coordinators: tuple[TrinoNode, TrinoNode], routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
@@ -193,11 +195,37 @@ async def test_follow_ups_reach_draining_backends_but_never_paused_ones(
             lambda: _async(gw.metric("xtrinode_gateway_route_table_routes") == 1), "the PAUSED route table"
         )
         async with http.get(second["nextUri"], headers=USER) as response:
-            assert response.status == 404
-            assert f"runtime {ns}/one is suspended" in await response.text()
+            assert response.status == 200
+            failed = await response.json()
+        assert failed["id"] == second["id"] and "nextUri" not in failed and failed["stats"]["state"] == "FAILED"
+        assert f"runtime {ns}/one was suspended" in failed["error"]["message"]
         assert gw.metric("xtrinode_gateway_sticky_misses_total", reason="paused") == 1
         async with http.delete(f"{a.url}/v1/query/{second['id']}", headers=USER) as response:
             assert response.status in (200, 204)
+
+
+async def test_a_query_cut_off_by_a_suspend_gets_a_trino_error_naming_the_budget(
+    routes_cm: RoutesConfigMap, start_gateway: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """The suspend's drain budget ran out: the coordinator is gone before the client's next poll."""
+    node = TrinoNode(coordinator_settings())
+    await node.start()
+    ns = routes_cm.namespace
+    budget = f"XTrinode {ns}/one is suspending: its drain budget of 3s (spec.gracefulShutdown.maxDrainSeconds) ran out"
+    try:
+        await routes_cm.write(route(ns, "one", node.url, default=True))
+        async with start_gateway() as gw:
+            page = await start_query(http, gw.url, "SELECT sleep(10)")
+            await routes_cm.write(route(ns, "one", node.url, default=True, state="DRAINING", message=budget))
+            await eventually(lambda: _async(any(r.message for r in gw.app[ROUTES].routes())), "the route's message")
+            await node.stop()
+            async with http.get(page["nextUri"], headers=USER) as response:
+                assert response.status == 200
+                failed = await response.json()
+            assert failed["error"]["errorName"] == "ADMINISTRATIVELY_KILLED"
+            assert failed["error"]["message"] == budget and "nextUri" not in failed
+    finally:
+        await node.stop()
 
 
 async def test_a_query_of_a_restarted_coordinator_is_gone_not_misrouted(
@@ -220,8 +248,8 @@ async def test_a_query_of_a_restarted_coordinator_is_gone_not_misrouted(
             await cancel(http, gw.url, newer)
             assert newer["id"].endswith(fresh)
             async with http.get(page["nextUri"], headers=USER) as response:
-                assert response.status == 404
-                assert "restarted" in await response.text()
+                assert response.status == 200
+                assert "restarted" in (await response.json())["error"]["message"]
             assert gw.metric("xtrinode_gateway_sticky_misses_total", reason="restarted") == 1
     finally:
         await node.stop()
