@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                        help="logs, Temporal db, cluster state, kubeconfig (default %(default)s)")
     up.add_argument("--gateway-port", type=_port, default=8080, help="Trino gateway port (default 8080; 0 = free)")
+    up.add_argument("--api-port", type=_port, default=8081, help="API server port (default 8081; 0 = free)")
     up.add_argument("--temporal-port", type=_port, default=7233, help="Temporal frontend (default 7233; 0 = free)")
     up.add_argument("--temporal-ui-port", type=_port, default=8233, help="Temporal UI (default 8233; 0 = free)")
     up.add_argument("--kube-port", type=_port, default=6443, help="Kubernetes API emulator (default 6443; 0 = free)")
@@ -69,7 +70,7 @@ def _up(args: argparse.Namespace) -> int:
     from devstack.up import Supervisor, UpSettings
 
     settings = UpSettings(
-        state_dir=args.state_dir, gateway_port=args.gateway_port, temporal_port=args.temporal_port,
+        state_dir=args.state_dir, gateway_port=args.gateway_port, api_port=args.api_port, temporal_port=args.temporal_port,
         temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, examples=args.examples,
         auto_suspend_after=args.auto_suspend_after, in_process_nodes=args.in_process_nodes,
         trino_home=args.trino_home, java_home=args.java_home)
@@ -95,7 +96,8 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "running": True, "ready": info.ready, "state_dir": str(state.root), "supervisor_pid": info.supervisor_pid,
-            "gateway_url": info.gateway_url, "gateway_internal_url": info.gateway_internal_url, "temporal_address": info.temporal_address,
+            "gateway_url": info.gateway_url, "gateway_internal_url": info.gateway_internal_url,
+            "api_url": info.api_url, "api_token_file": info.api_token_file, "temporal_address": info.temporal_address,
             "temporal_ui_url": info.temporal_ui_url, "kube_url": info.kube_url, "kubeconfig": info.kubeconfig,
             "components": components, "runtimes": runtimes, "pod_pids": info.pod_pids,
         }, indent=2))

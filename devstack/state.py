@@ -33,6 +33,10 @@ class DevstackInfo(BaseModel):
     gateway_url: str
     gateway_internal_url: str | None = None
     """The gateway's internal listener (demand and load endpoints), on loopback."""
+    api_url: str | None = None
+    """The API server (`xtrinode runtime`, curl)."""
+    api_token_file: str | None = None
+    """A file holding an admin token of the API server (never the token itself here)."""
     temporal_address: str
     temporal_ui_url: str
     kube_url: str
@@ -78,6 +82,20 @@ class StateDir:
     @property
     def gateway_config(self) -> Path:
         return self.root / "gateway.yaml"
+
+    @property
+    def api_config(self) -> Path:
+        return self.root / "api-server.yaml"
+
+    @property
+    def api_tokens(self) -> Path:
+        """The API server's token file (the devstack's admin token), mode 0600."""
+        return self.root / "api-tokens.yaml"
+
+    @property
+    def api_token(self) -> Path:
+        """The admin token alone, for `xtrinode runtime` and curl (mode 0600)."""
+        return self.root / "api-token"
 
     def log_file(self, component: str) -> Path:
         return self.logs / f"{component}.log"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import random
 import shlex
 import signal
@@ -35,7 +36,7 @@ READY_LINE = "xtrinode devstack ready"
 GATEWAY_NS, SYSTEM_NS, DEMO_NS = "xtrinode-gateway", "xtrinode-system", "analytics"
 REPO = Path(__file__).resolve().parents[1]
 # Clients first, then the kubelet (which ends the Trino processes through the API), then the servers.
-STOP_STAGES = (("gateway", "operator", "worker"), ("kubelet",), ("kubeapi", "temporal"))
+STOP_STAGES = (("gateway", "api", "operator", "worker"), ("kubelet",), ("kubeapi", "temporal"))
 
 
 class DevstackError(RuntimeError):
@@ -50,6 +51,7 @@ class _Stopping(BaseException):
 class UpSettings:
     state_dir: Path
     gateway_port: int = 8080
+    api_port: int = 8081
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     kube_port: int = 6443
@@ -83,6 +85,13 @@ def _ephemeral_range() -> tuple[int, int]:
         return int(low), int(high)
     except (OSError, ValueError):
         return 32768, 60999
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a credential file readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _free_port(taken: set[int]) -> int:
@@ -169,10 +178,11 @@ class Supervisor:
             raise _Stopping()
 
     # -- start -------------------------------------------------------------------------------
-    def _ports(self) -> tuple[int, int, int, int]:
+    def _ports(self) -> tuple[int, int, int, int, int]:
         s = self.settings
         chosen: list[int] = []
         for port, what, flag in ((s.gateway_port, "gateway", "--gateway-port"),
+                                 (s.api_port, "API server", "--api-port"),
                                  (s.temporal_port, "Temporal frontend", "--temporal-port"),
                                  (s.temporal_ui_port, "Temporal UI", "--temporal-ui-port"),
                                  (s.kube_port, "Kubernetes API", "--kube-port")):
@@ -181,7 +191,7 @@ class Supervisor:
             else:
                 _check_port(port, what, flag)
             chosen.append(port)
-        return chosen[0], chosen[1], chosen[2], chosen[3]
+        return chosen[0], chosen[2], chosen[3], chosen[4], chosen[1]
 
     def _start(self) -> None:
         started = time.monotonic()
@@ -196,14 +206,15 @@ class Supervisor:
         crds = self.settings.deploy_dir / "crds"
         if not crds.is_dir():
             raise DevstackError(f"no CRDs at {crds}; run from a checkout of the repository")
-        gateway_port, temporal_port, ui_port, kube_port = self._ports()
-        internal_port = _free_port({gateway_port, temporal_port, ui_port, kube_port})
+        gateway_port, temporal_port, ui_port, kube_port, api_port = self._ports()
+        internal_port = _free_port({gateway_port, temporal_port, ui_port, kube_port, api_port})
         self.state.create()
         st = self.state
         temporal_address = f"127.0.0.1:{temporal_port}"
         kube_url = f"http://127.0.0.1:{kube_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         gateway_internal_url = f"http://127.0.0.1:{internal_port}"
+        api_url = f"http://127.0.0.1:{api_port}"
         ui_url = f"http://127.0.0.1:{ui_port}"
         jsonlog = [self.python, "-m", "devstack.jsonlog"]
 
@@ -227,6 +238,7 @@ class Supervisor:
 
         kubeconfig = str(st.kubeconfig)
         self._write_gateway_config(gateway_port, internal_port, temporal_address)
+        self._write_api_config(api_port, temporal_address)
         kubelet = _Component("kubelet", [
             *jsonlog, "devstack.kubelet", "--kubeconfig", kubeconfig, "--state-dir", str(st.kubelet_dir),
             "--readiness-poll-interval", "500ms", "--emulator-arg=--announce-interval=1s",
@@ -248,12 +260,15 @@ class Supervisor:
             self.python, "-m", "devstack.gateway", "--config", str(st.gateway_config),
             "--services-file", str(st.services_file)],
             ready=lambda: kubeclient.http_ok(f"{gateway_url}/readyz"), url=gateway_url)
-        for component in (kubelet, worker, operator, gateway):
+        api_server = _Component("api", [*jsonlog, "xtrinode.cli", "api-server", "--config", str(st.api_config)],
+                                ready=lambda: kubeclient.http_ok(f"{api_url}/readyz"), url=api_url)
+        for component in (kubelet, worker, operator, gateway, api_server):
             self._launch(component)
-        self._wait_ready([kubelet, worker, operator, gateway])
+        self._wait_ready([kubelet, worker, operator, gateway, api_server])
 
         info = DevstackInfo(
             supervisor_pid=os.getpid(), gateway_url=gateway_url, gateway_internal_url=gateway_internal_url,
+            api_url=api_url, api_token_file=str(st.api_token),
             temporal_address=temporal_address,
             temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig)
         self._publish(info)
@@ -323,6 +338,22 @@ class Supervisor:
             "health": {"interval": "2s"},
         }
         self.state.gateway_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    def _write_api_config(self, port: int, temporal_address: str) -> None:
+        """The API server's settings and, once per state dir, an admin token (files of mode 0600)."""
+        st = self.state
+        if not st.api_token.exists():
+            token = secrets.token_urlsafe(32)
+            _write_private(st.api_token, token + "\n")
+            _write_private(st.api_tokens, yaml.safe_dump([{"name": "devstack-admin", "token": token,
+                                                            "scopes": ["admin"]}]))
+        config = {
+            "listen": {"host": "127.0.0.1", "port": port},
+            "temporal": {"address": temporal_address},
+            "kube": {"kubeconfig": str(st.kubeconfig)},
+            "auth": {"tokens": {"file": str(st.api_tokens)}},
+        }
+        st.api_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
     # -- cluster content ---------------------------------------------------------------------
     def _apply_cluster_basics(self, api: kubeclient.KubeClient) -> None:
@@ -432,6 +463,8 @@ class Supervisor:
             f"Temporal UI:       {info.temporal_ui_url}   (list: XTrinodePhase='Ready')",
             f"Temporal frontend: {info.temporal_address}   (temporal --address {info.temporal_address})",
             f"Gateway (Trino):   {info.gateway_url}   (header X-Trino-XTrinode: analytics/demo)",
+            f"API server:        {info.api_url}   (admin token in {info.api_token_file}; "
+            f"{_display_path(str(Path(self.python).parent / 'xtrinode'))} runtime list)",
             f"Kubernetes API:    {info.kube_url}",
             f"Logs:              {self.state.logs}/",
             f"export KUBECONFIG={info.kubeconfig}",

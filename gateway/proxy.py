@@ -245,12 +245,13 @@ class Proxy:
 
     def _gone(self, request: web.Request, query_id: str, reason: str, message: str,
               code: ErrorCode = StandardError.SERVER_SHUTTING_DOWN) -> web.Response:
-        """The query cannot be reached any more. A poll of its statement page gets a FAILED Trino page
-        (clients show a query error naming why); anything else gets Trino's 404."""
+        """The query cannot be reached any more. A poll of a known query's statement page gets a FAILED
+        Trino page (clients show a query error naming why); an unknown query and anything else get
+        Trino's 404."""
         self.metrics.sticky_misses.labels(reason).inc()
         self.sticky.forget(query_id)
         self.inflight.end(query_id)
-        if request.method == "GET" and request[ENDPOINT].kind is EndpointKind.PAGE:
+        if reason != "unknown" and request.method == "GET" and request[ENDPOINT].kind is EndpointKind.PAGE:
             return web.json_response(failed_page(external_base(request[VIEW]), query_id, code, message))
         return _text(404, f"Query not found: {message}")
 

@@ -1,4 +1,5 @@
-"""Asking a runtime's workflow to resume: the Temporal update `resume`, one in flight per runtime per replica.
+"""Asking a runtime's workflow to resume: the Temporal update `resume` (or, with `resume.via: apiServer`,
+the API server's `POST /v1/runtimes/{ns}/{name}/resume?wait=true`), one in flight per runtime per replica.
 
 `Resumer.resume(entry)` coalesces concurrent callers onto one update (notes/temporal.md section 1:
 same update id on every retry, own backoff on RESOURCE_EXHAUSTED/UNAVAILABLE, in LifecycleClient) and turns every failure
@@ -12,6 +13,9 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -63,6 +67,7 @@ class Resumer:
         self._client: Client | None = None
         self._client_lock = asyncio.Lock()
         self._flights: dict[str, asyncio.Task[RuntimeStatus]] = {}
+        self._http: aiohttp.ClientSession | None = None
 
     async def _temporal(self) -> Client:
         async with self._client_lock:
@@ -125,6 +130,8 @@ class Resumer:
             self._metrics.resume_seconds.labels(outcome).observe(time.monotonic() - started)
 
     async def _update(self, entry: RouteEntry, wf_id: str) -> RuntimeStatus:
+        if self._settings.via == "apiServer":
+            return await self._through_api(entry)
         try:
             client = await self._temporal()
         except Exception as e:  # connect errors are RuntimeError/RPCError from the core bridge
@@ -149,7 +156,43 @@ class Resumer:
                 f"runtime {entry.key} could not be resumed: Temporal answered {e.status.name} ({e.message[:200]})"
             ) from e
 
+    async def _through_api(self, entry: RouteEntry) -> RuntimeStatus:
+        """The API server's resume with ?wait=true (its own coalescing and retries); errors name the runtime."""
+        link = self._settings.api_server
+        assert link.url is not None and link.token_file is not None
+        try:
+            token = (await asyncio.to_thread(Path(link.token_file).read_text, encoding="utf-8")).strip()
+        except OSError as e:
+            raise ResumeFailed(f"runtime {entry.key} could not be resumed: the gateway's API token file "
+                               f"{link.token_file!r} cannot be read ({e.strerror}); check the mounted Secret") from e
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        url = f"{link.url.rstrip('/')}/v1/runtimes/{entry.namespace}/{entry.name}/resume?wait=true"
+        try:
+            async with self._http.post(url, json={"reason": "gateway"},
+                                       headers={"Authorization": f"Bearer {token}"}) as response:
+                body = await response.json(content_type=None) if response.content_length != 0 else {}
+                status = response.status
+        except (aiohttp.ClientError, ValueError) as e:
+            raise ResumeFailed(f"runtime {entry.key} could not be resumed: the API server at {link.url} cannot be "
+                               f"reached ({type(e).__name__}); check resume.apiServer.url") from e
+        detail = str(body.get("error", ""))[:300] if isinstance(body, dict) else ""
+        if status == 200 and isinstance(body, dict) and body.get("state") == "done":
+            runtime = body.get("runtime") or {}
+            return RuntimeStatus(namespace=entry.namespace, name=entry.name, phase=runtime.get("phase", "Ready"),
+                                 coordinator_url=runtime.get("coordinatorUrl"))
+        if status == 202:
+            raise ResumeFailed(f"runtime {entry.key} is still resuming after the API server's wait; retry the query",
+                               StandardError.GENERIC_INSUFFICIENT_RESOURCES)
+        if status in (401, 403):
+            raise ResumeFailed(f"runtime {entry.key} could not be resumed: the API server refused the gateway's token "
+                               f"({status}: {detail}); give it the resume scope in this namespace")
+        raise ResumeFailed(f"runtime {entry.key} could not be resumed: {detail or f'the API server answered {status}'}")
+
     async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         flights = list(self._flights.values())
         for flight in flights:
             flight.cancel()

@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -110,14 +110,29 @@ class TemporalSection(_Section):
         return TemporalSettings(address=self.address, namespace=self.namespace, tls=self.tls, api_key=self.api_key)
 
 
+class ApiServerLink(_Section):
+    url: str | None = Field(None, description="Base URL of the API server, e.g. http://xtrinode-api.xtrinode-system:8081.")
+    token_file: str | None = Field(
+        None, description="File holding the gateway's API token (a mounted Secret; scope resume); read per resume.")
+
+
 class ResumeSettings(_Section):
     enabled: bool = Field(True, description="Hold statements and resume suspended runtimes.")
+    via: Literal["temporal", "apiServer"] = Field(
+        "temporal", description="Ask the workflow directly (Temporal update) or through the API server.")
+    api_server: ApiServerLink = Field(default_factory=ApiServerLink)
     timeout: Duration = Field(timedelta(minutes=5), description="Longest wait for a runtime to become Ready.")
     abandon_after: Duration = Field(
         timedelta(seconds=30), description="A held statement nobody polls this long is dropped."
     )
     poll_wait: Duration = Field(timedelta(seconds=1), description="Long-poll of a held statement's QUEUED page.")
     max_update_attempts: int = Field(8, ge=1, description="Attempts of the resume update on retryable errors.")
+    @model_validator(mode="after")
+    def _link_complete(self) -> ResumeSettings:
+        if self.via == "apiServer" and (not self.api_server.url or not self.api_server.token_file):
+            raise ValueError("resume.via is apiServer: set resume.apiServer.url and resume.apiServer.tokenFile")
+        return self
+
     settle: Duration = Field(
         timedelta(seconds=10),
         description="After a resume answered Ready, wait at most this long for the route to turn RUNNING before "

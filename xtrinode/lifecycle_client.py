@@ -77,6 +77,8 @@ class LifecycleClient:
                     future.set_result(done.result())
 
             task.add_done_callback(settle)
+            # A caller that gave up (cancelled) leaves the shared answer unread: mark it seen, not "never retrieved".
+            shared.add_done_callback(lambda f: f.cancelled() or f.exception())
         # One caller giving up must not cancel the call the others share.
         return await asyncio.shield(shared)
 

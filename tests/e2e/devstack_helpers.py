@@ -133,7 +133,7 @@ def alive(pid: int) -> bool:
 
 def start_demo(state_dir: Path, *extra: str, timeout: float = 240) -> RunningDevstack:
     """`make demo` with test ports and state dir (XTRINODE_DEV_UP_ARGS), until it prints the ready line."""
-    args = ["--state-dir", str(state_dir), "--gateway-port", "0", "--temporal-port", "0",
+    args = ["--state-dir", str(state_dir), "--gateway-port", "0", "--api-port", "0", "--temporal-port", "0",
             "--temporal-ui-port", "0", "--kube-port", "0", *extra]
     env = {**os.environ, "XTRINODE_DEV_UP_ARGS": " ".join(args)}
     process = subprocess.Popen(["make", "--no-print-directory", "demo"], cwd=REPO, env=env, stdout=subprocess.PIPE,

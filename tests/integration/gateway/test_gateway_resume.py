@@ -9,7 +9,9 @@ statement is counted as demand and DELETE cancels it (204), after which its URI 
 USER_CANCELED page; a statement cancelled before its first poll never asks for a resume (as Trino submits
 on the first poll); a hold nobody polls is abandoned; the client's query id (the gateway's) answers
 `/v1/query/<id>` once the statement runs on the coordinator; a runtime suspended again right after a
-resume is resumed again at once (no wait on an earlier answer).
+resume is resumed again at once (no wait on an earlier answer); with `resume.via: apiServer` the same
+query resumes the runtime through the API server (the gateway's token file), and a token without the
+resume scope gives a FAILED result that says so.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,6 +28,8 @@ from typing import Any
 import aiohttp
 import pytest
 import trino
+import yaml
+from aiohttp import web
 from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
@@ -318,3 +323,56 @@ async def _route_paused(gw: Any) -> bool:
 
     entry = next((r for r in gw.app[ROUTES].routes() if r.name == "sleepy"), None)
     return entry is not None and entry.state == "PAUSED"
+
+
+async def _api_server(kubeconfig: Path, temporal_client: Client, tokens: Path) -> tuple[web.AppRunner, str]:
+    from kubernetes import config as kube_config
+
+    from workers.api import ApiServerSettings, create_app as create_api
+
+    settings = ApiServerSettings.model_validate({"auth": {"tokens": {"file": str(tokens)}}})
+
+    async def connect() -> Client:
+        return temporal_client
+
+    app = create_api(settings, connect=connect, kube=kube_config.new_client_from_config(config_file=str(kubeconfig)))
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def _xtrinode(http: aiohttp.ClientSession, kube_url: str, namespace: str, name: str) -> None:
+    crd = yaml.safe_load((Path(__file__).resolve().parents[3] / "deploy/crds/xtrinodes.analytics.xtrinode.io.yaml").read_text())
+    async with http.post(f"{kube_url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as response:
+        assert response.status in (201, 409), await response.text()
+    body = {"apiVersion": "analytics.xtrinode.io/v1", "kind": "XTrinode", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"size": "xs", "maxWorkers": 1, "catalogSelector": {"matchLabels": {"x": "y"}}}}
+    async with http.post(f"{kube_url}/apis/analytics.xtrinode.io/v1/namespaces/{namespace}/xtrinodes", json=body) as response:
+        assert response.status == 201, await response.text()
+
+
+@pytest.mark.parametrize("scope", ["resume", "read"])
+async def test_resume_through_the_api_server(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_client: Client, routes_cm: RoutesConfigMap,
+    kubeconfig: Path, kube: Any, http: aiohttp.ClientSession, tmp_path: Path, scope: str,
+) -> None:
+    handle = await runtime()
+    await _xtrinode(http, kube.url, routes_cm.namespace, "sleepy")
+    token = f"gw-{uuid.uuid4().hex}"
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump([{"name": "gateway", "token": token, "scopes": [scope]}]))
+    (tmp_path / "gateway-token").write_text(token + "\n")
+    runner, api_url = await _api_server(kubeconfig, temporal_client, tokens)
+    try:
+        resume = {"via": "apiServer", "apiServer": {"url": api_url, "tokenFile": str(tmp_path / "gateway-token")}}
+        async with start_gateway(resume=resume) as gw:
+            if scope == "resume":
+                assert await asyncio.to_thread(fetch_all, gw.port, "SELECT 5") == [[5]]
+                assert await resumes(handle) == 1
+            else:
+                with pytest.raises(trino.exceptions.TrinoQueryError, match="refused the gateway's token"):
+                    await asyncio.to_thread(fetch_all, gw.port, "SELECT 5")
+                assert await resumes(handle) == 0
+    finally:
+        await runner.cleanup()
