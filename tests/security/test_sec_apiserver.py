@@ -136,3 +136,38 @@ async def test_hostile_requests_get_clear_4xx_and_never_act_outside_the_tokens_n
         assert set(error) == {"error", "code", "requestId"}, error
     service = api_server.app[LIVE].service
     assert service is not None and service.lifecycle.rpcs == 0, "an action reached a workflow"
+
+
+async def test_oidc_tokens_get_the_scopes_and_namespaces_of_their_groups(
+    api_server: Served, kubeconfig: Path, temporal_env: Any, idp: Any, rsa_keys: Any, tmp_path: Path
+) -> None:
+    """The API server validates OIDC bearer tokens with the gateway's validator; groups map to grants."""
+    from tests.idp import claims, sign
+
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump([{"name": "unused", "token": uuid.uuid4().hex, "scopes": ["read"]}]))
+    settings = ApiServerSettings.model_validate({"auth": {
+        "tokens": {"file": str(tokens)},
+        "oauth": {"issuer": idp.issuer, "audience": "trino", "jwksURL": idp.url + "/jwks"},
+        "groupGrants": [{"groups": ["b-readers"], "scopes": ["read"], "namespaces": ["team-b"]}]}})
+    temporal: Client = temporal_env.client
+
+    async def connect() -> Client:
+        return temporal
+
+    app = create_app(settings, connect=connect, kube=config.new_client_from_config(config_file=str(kubeconfig)))
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = int(runner.addresses[0][1])
+    try:
+        reader = ("Authorization", "Bearer " + sign(rsa_keys["a"], claims(idp, sub="u-9", groups=["b-readers"])))
+        stranger = ("Authorization", "Bearer " + sign(rsa_keys["a"], claims(idp, sub="u-10", groups=["other"])))
+        forged = ("Authorization", "Bearer " + sign(rsa_keys["evil"], claims(idp, sub="u-9", groups=["b-readers"])))
+        assert (await raw_request(port, "GET", "/v1/runtimes/team-b/theirs", [reader])).status == 200
+        assert (await raw_request(port, "POST", "/v1/runtimes/team-b/theirs/resume", [reader])).status == 403
+        assert (await raw_request(port, "GET", "/v1/runtimes/team-a/theirs", [reader])).status == 404
+        assert (await raw_request(port, "GET", "/v1/runtimes", [stranger])).status == 401
+        assert (await raw_request(port, "GET", "/v1/runtimes", [forged])).status == 401
+    finally:
+        await runner.cleanup()
