@@ -22,10 +22,12 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from temporalio.client import Client
 
+from gateway.accesslog import ACCESS_LOGGER, AccessLog
 from gateway.auth import AccessPolicy, AuthError, Authenticator, Forbidden, create_authenticator
 from gateway.demand import Counts, DemandBoard
 from gateway.edge import BadTarget, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
 from gateway.forward import Forwarder
+from gateway.upstream import UpstreamClient
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
 from gateway.inflight import InflightTracker
@@ -56,6 +58,9 @@ class Live:
     def __init__(self) -> None:
         self._proxy: Proxy | None = None
         self._authenticator: Authenticator | None = None
+        self.access: AccessLog | None = None
+        """One JSON line per request (who, which runtime, what, how it ended; never a token, a key or SQL;
+        a refused target without its raw path); None when accessLog is off or INFO is not logged."""
 
     @property
     def proxy(self) -> Proxy:
@@ -72,9 +77,6 @@ class Live:
 
 LIVE = web.AppKey("live", Live)
 
-ACCESS_LOG = logging.getLogger("xtrinode.gateway.access")
-"""One INFO line per request (JSON in the process): who, which runtime, what, how it ended. Never a
-token, a key or SQL text; a refused target is logged without its raw path."""
 
 
 def _plain(status: int, message: str) -> web.Response:
@@ -82,31 +84,28 @@ def _plain(status: int, message: str) -> web.Response:
 
 
 def _access_line(request: web.Request, status: int, seconds: float, refused: str | None) -> None:
-    if not ACCESS_LOG.isEnabledFor(logging.INFO):
+    access = request.app[LIVE].access
+    if access is None:
         return
     principal = request.get(PRINCIPAL)
     target = request.get(TARGET)
-    ACCESS_LOG.info(
-        "%s %s %d",
-        request.method,
-        target.path if target is not None else "<refused>",
-        status,
-        extra={
-            "access": True,
-            "principal": principal.key if principal is not None else None,
-            "runtime": request.get(ROUTE),
-            "method": request.method,
-            "path": target.path if target is not None else None,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "query_id": request.get(QUERY_ID),
-            "client": request[VIEW].address if VIEW in request else request.remote,
-            **({"refused": refused} if refused else {}),
-        },
-    )
+    path = target.path if target is not None else None
+    fields: dict[str, object] = {
+        "principal": principal.key if principal is not None else None,
+        "runtime": request.get(ROUTE),
+        "method": request.method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "query_id": request.get(QUERY_ID),
+        "client": request[VIEW].address if VIEW in request else request.remote,
+    }
+    if refused:
+        fields["refused"] = refused
+    access.line(f"{request.method} {path or '<refused>'} {status}", fields)
 
 
-def _edge(trusted: TrustedProxies, access_log: bool) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[web.StreamResponse]]:
     """The first middleware: canonical target, header checks, endpoint class, client view; then
     the requests metric and the access-log line of every request, refused ones included."""
 
@@ -147,7 +146,7 @@ def _edge(trusted: TrustedProxies, access_log: bool) -> Callable[..., Awaitable[
         finally:
             seconds = time.perf_counter() - started
             request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, None if kind in ("internal", "refused") else seconds)
-            if access_log and (kind != "internal" or status >= 400):
+            if kind != "internal" or status >= 400:
                 _access_line(request, status, seconds, refused)
 
     return edge
@@ -303,6 +302,7 @@ def _components(
         tasks: list[asyncio.Task[None]] = []
         held: HeldStatements | None = None
         resumer: Resumer | None = None
+        upstream: UpstreamClient | None = None
         try:
             await authenticator.start()
             app[LIVE]._authenticator = authenticator
@@ -315,7 +315,9 @@ def _components(
                 retry_after=settings.redis.retry_after,
             )
             health = HealthMonitor(session, settings.health, settings.breaker, metrics, sticky, resolve)
-            forwarder = Forwarder(session, resolve, metrics)
+            upstream = UpstreamClient(connect_timeout=settings.upstream.connect_timeout.total_seconds(),
+                                      limit_per_backend=settings.upstream.max_connections_per_backend)
+            forwarder = Forwarder(upstream, resolve, metrics)
             inflight = InflightTracker(metrics, settings.inflight.idle_after.total_seconds())
 
             async def connect() -> Client:
@@ -347,6 +349,8 @@ def _components(
             proxy = Proxy(settings, routes, sticky, health, forwarder, held, inflight, metrics,
                           create_rate_limiter(settings.rate_limit, redis), ids, demand, AccessPolicy(settings.auth))
             app[LIVE]._proxy = proxy
+            if settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+                app[LIVE].access = AccessLog()
             access = kube_access(settings.kube.kubeconfig, settings.kube.context)
             tasks.append(asyncio.create_task(watch_routes(session, access, settings.routes, routes), name="gateway route watch"))
             backends = lambda: {r.backend for r in routes.routes() if r.state != "PAUSED"}  # noqa: E731
@@ -363,8 +367,14 @@ def _components(
                 await held.close()
             if resumer is not None:
                 await resumer.close()
+            access_log = app[LIVE].access
+            if access_log is not None:
+                access_log.flush()
             app[LIVE]._proxy = app[LIVE]._authenticator = None
+            app[LIVE].access = None
             await authenticator.close()
+            if upstream is not None:
+                await upstream.close()
             await session.close()
             if redis is not None:
                 await redis.aclose()
@@ -394,7 +404,7 @@ def create_app(settings: GatewaySettings, *, backend_resolver: Callable[[str], s
     """The public gateway app; `app[INTERNAL]` is its internal listener's app; `backend_resolver` maps a
     route's backend URL to where to connect (the devstack's service map; identity in a cluster)."""
     trusted = TrustedProxies(settings.trusted_proxies)
-    app = web.Application(middlewares=[_edge(trusted, settings.access_log), _guard], client_max_size=settings.upstream.max_statement_bytes)
+    app = web.Application(middlewares=[_edge(trusted), _guard], client_max_size=settings.upstream.max_statement_bytes)
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
     app[LIVE] = Live()

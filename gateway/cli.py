@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +55,20 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             body["error"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
+
+
+def run_loop(main: Coroutine[Any, Any, None], choice: str) -> None:
+    """Run `main` on uvloop when chosen (or `auto` and installed), else on the standard asyncio loop."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ValueError("eventLoop is uvloop but uvloop is not installed; pip install uvloop or use auto") from None
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 def json_log_handler() -> logging.Handler:
@@ -122,7 +136,7 @@ def run_gateway(
         return 2
     logging.basicConfig(level=settings.log_level.upper(), handlers=[json_log_handler()], force=True)
     try:
-        asyncio.run(serve(settings, backend_resolver))
+        run_loop(serve(settings, backend_resolver), settings.event_loop)
     except (OSError, ValueError) as e:
         print(f"error: the gateway could not start: {e}{start_hint}", file=sys.stderr)
         return 1

@@ -17,17 +17,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from yarl import URL
-
 from gateway.edge import ClientView
 from gateway.metrics import GatewayMetrics
+from gateway.upstream import ConnectFailed, UpstreamClient, UpstreamError, UpstreamResponse
 from xtrinode.trino_protocol import Header
 
-__all__ = ["Forwarder", "NotReached", "UpstreamReply", "downstream_headers", "upstream_headers"]
+__all__ = [
+    "SMALL_BODY",
+    "Forwarder",
+    "NotReached",
+    "UpstreamError",
+    "UpstreamReply",
+    "downstream_headers",
+    "upstream_headers",
+]
+
+SMALL_BODY = 256 * 1024
+"""Answers of known length up to this are read whole and sent in one write (fewer syscalls)."""
 
 log = logging.getLogger("xtrinode.gateway.forward")
 
@@ -155,27 +164,22 @@ class UpstreamReply:
 
 
 class Forwarder:
-    """Sends requests to backends over the app's one keep-alive client session."""
+    """Sends requests to backends over the lean keep-alive client (gateway/upstream.py)."""
 
-    def __init__(self, session: aiohttp.ClientSession, resolve: Callable[[str], str], metrics: GatewayMetrics) -> None:
-        self._session = session
+    def __init__(self, client: UpstreamClient, resolve: Callable[[str], str], metrics: GatewayMetrics) -> None:
+        self._client = client
         self._resolve = resolve
         self._metrics = metrics
 
-    def url(self, backend: str, path_qs: str) -> URL:
-        """The backend URL of a canonical path: taken as encoded, so nothing is re-normalised on the way."""
-        return URL(self._resolve(backend).rstrip("/") + path_qs, encoded=True)
-
     async def open(
-        self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], data: object, kind: str
-    ) -> aiohttp.ClientResponse:
-        """Send and return the response with its headers read; raises NotReached if the connect failed."""
+        self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], body: bytes, kind: str
+    ) -> UpstreamResponse:
+        """Send and return the response with its headers read; raises NotReached if the connect failed and
+        UpstreamError if the backend failed after the request may have reached it."""
         started = time.perf_counter()
         try:
-            response = await self._session.request(
-                method, self.url(backend, path_qs), headers=headers, data=data, allow_redirects=False
-            )
-        except aiohttp.ClientConnectorError as e:
+            response = await self._client.request(method, self._resolve(backend), path_qs, headers, body)
+        except ConnectFailed as e:
             raise NotReached(backend, e) from e
         self._metrics.observe_upstream(kind, time.perf_counter() - started)
         return response
@@ -185,27 +189,36 @@ class Forwarder:
     ) -> UpstreamReply:
         """Send and read the whole (small) answer."""
         response = await self.open(method, backend, path_qs, headers, body, kind)
-        async with response:
-            payload = await response.read()
-            return UpstreamReply(response.status, downstream_headers(response.headers), payload)
+        payload = await response.read()
+        return UpstreamReply(response.status, downstream_headers(response.headers), payload)
 
     async def stream(
         self,
         request: web.Request,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         on_head: Callable[[bytes], None] | None = None,
     ) -> web.StreamResponse:
-        """Copy the backend's answer to the client chunk by chunk; `on_head` sees the first chunk.
+        """Copy the backend's answer to the client; `on_head` sees the first chunk.
 
-        A client that went away ends the copy quietly (DEBUG): the upstream answer is dropped.
+        An answer of known length up to SMALL_BODY (every result page in practice) is read whole and sent
+        with its headers in one write; larger or chunked ones are streamed chunk by chunk. A client that
+        went away ends the copy quietly (DEBUG): the upstream answer is dropped.
         """
+        length = response.content_length
+        if length is not None and length <= SMALL_BODY:
+            body = await response.read()
+            if on_head is not None:
+                on_head(body)
+            headers = downstream_headers(response.headers)
+            headers.popall("Content-Length", None)
+            return web.Response(status=response.status, headers=headers, body=body)
         async with response:
-            out = web.StreamResponse(status=response.status, reason=response.reason)
+            out = web.StreamResponse(status=response.status)
             out.headers.extend(downstream_headers(response.headers))
             try:
                 await out.prepare(request)
                 first = True
-                async for chunk in response.content.iter_any():
+                async for chunk in response.iter_chunks():
                     if first and on_head is not None:
                         on_head(chunk)
                     first = False

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.forward import Forwarder, NotReached, UpstreamReply
+from gateway.forward import Forwarder, NotReached, UpstreamError, UpstreamReply
 from gateway.health import HealthMonitor
 from gateway.inflight import InflightTracker
 from gateway.metrics import GatewayMetrics
@@ -205,6 +205,12 @@ class HeldStatements:
                         StandardError.GENERIC_INSUFFICIENT_RESOURCES,
                     ) from e
                 await asyncio.sleep(0.25)
+            except UpstreamError as e:  # it may have reached the coordinator: never send it again
+                self._health.record_failure(entry.backend, type(e).__name__)
+                raise ResumeFailed(
+                    f"the coordinator of runtime {entry.key} failed while accepting the statement ({e}); "
+                    "it may have started, so check before running it again"
+                ) from e
         self._health.record_success(entry.backend)
         held.real_id = await self.adopt(entry, reply, held.owner)
         if held.real_id is not None:
@@ -287,7 +293,7 @@ class HeldStatements:
                 reply = await self._forwarder.fetch("DELETE", held.entry.backend, path, held.headers, b"", "follow_up")
                 self._inflight.end(str(page.get("id")))
                 log.info("canceled submitted query %s of dropped hold %s (%d)", page.get("id"), held.query_id, reply.status)
-        except (ValueError, NotReached, OSError) as e:
+        except (ValueError, NotReached, UpstreamError, OSError) as e:
             log.warning("could not cancel the query of dropped hold %s: %s", held.query_id, e)
 
     async def reap(self) -> None:

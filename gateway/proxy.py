@@ -12,14 +12,13 @@ import logging
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.auth import AccessPolicy, Principal, principal_key
 from gateway.demand import DemandBoard
 from gateway.edge import ClientView, Endpoint, EndpointKind, RequestTarget
-from gateway.forward import Forwarder, NotReached, upstream_headers
+from gateway.forward import Forwarder, NotReached, UpstreamError, upstream_headers
 from gateway.health import HealthMonitor
 from gateway.held import HeldStatements
 from gateway.inflight import InflightTracker, decoded_head, page_has_next
@@ -210,7 +209,7 @@ class Proxy:
             return statement_error(
                 view, self.ids, StandardError.NO_NODES_AVAILABLE, f"runtime {entry.key} is not reachable: {e}"
             )
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except UpstreamError as e:
             # It may have reached the coordinator: never send it elsewhere, and tell the client plainly.
             self.health.record_failure(entry.backend, type(e).__name__)
             return statement_error(
@@ -331,7 +330,7 @@ class Proxy:
     async def _forward(
         self, request: web.Request, backend: str, query_id: str | None, route_key: str | None = None
     ) -> web.StreamResponse:
-        data = request.content if request.body_exists else None
+        data = await request.read() if request.body_exists else b""
         path_qs = request[TARGET].path_qs
         try:
             upstream = await self.forwarder.open(
@@ -345,9 +344,9 @@ class Proxy:
                                      f"the coordinator of runtime {route_key} is gone (suspended or restarted) "
                                      "while this query ran; run the query again")
             return _text(503, f"backend unreachable: {e}")
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except UpstreamError as e:
             self.health.record_failure(backend, type(e).__name__)
-            return _text(502, f"backend {backend} failed: {type(e).__name__}")
+            return _text(502, f"backend {backend} failed: {str(e)[:200]}")
         if query_id is None:
             return await self.forwarder.stream(request, upstream)
         self.inflight.touch(query_id)

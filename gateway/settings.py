@@ -191,6 +191,8 @@ class GatewaySettings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     log_level: str = Field("INFO", description="Python logging level name.")
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="The event loop: uvloop (faster proxying) when installed (auto), or the standard one.")
     access_log: bool = Field(True, description="One JSON line per request on the xtrinode.gateway.access logger.")
 
     @field_validator("trusted_proxies")

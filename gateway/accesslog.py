@@ -1,0 +1,54 @@
+"""The access log: one JSON line per request, written in batches.
+
+A proxied request must not pay for the logging framework (record objects, caller lookup) nor for a
+write of its own: `AccessLog.line` formats the line and queues it; the queue goes out in one write
+every `interval` (or at `batch` lines, or on close). The lines have the shape of the process's JSON
+logs (`ts`, `level`, `logger` = `xtrinode.gateway.access`, `message`, fields) and never hold a token,
+a key or SQL text: callers pass only the fields listed in app.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+__all__ = ["ACCESS_LOGGER", "AccessLog"]
+
+ACCESS_LOGGER = "xtrinode.gateway.access"
+
+
+class AccessLog:
+    def __init__(self, stream: TextIO | None = None, *, interval: float = 0.2, batch: int = 512) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._batch = batch
+        self._lines: list[str] = []
+        self._handle: asyncio.TimerHandle | None = None
+
+    def line(self, message: str, fields: dict[str, Any]) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+00:00"
+        body = {"ts": stamp, "level": "INFO", "logger": ACCESS_LOGGER, "message": message, **fields}
+        self._lines.append(json.dumps(body, default=str, separators=(", ", ": ")))
+        if len(self._lines) >= self._batch:
+            self.flush()
+        elif self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        stream = self._stream or sys.stderr
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr closed at shutdown: nothing left to tell

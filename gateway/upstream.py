@@ -1,0 +1,364 @@
+"""A lean HTTP/1.1 client for the proxy's upstream requests: keep-alive connections per backend, one write
+per request, responses parsed by httptools (C), bodies read whole when small or streamed with backpressure.
+
+The proxy sends many small requests (statement pages) to few backends; aiohttp's general-purpose client
+spent about a third of the gateway's CPU per request on them (issue #19). This client does only what the
+proxy needs: no redirects, cookies, proxies or TLS (backends are in-cluster Services over plain HTTP),
+and never retries a request that may have reached the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["ConnectFailed", "UpstreamClient", "UpstreamError", "UpstreamResponse"]
+
+_HIGH_WATER = 256 * 1024
+"""Buffered body bytes of a streamed answer before reading from the backend pauses."""
+_MAX_IDLE = 30.0
+"""Idle connections older than this are closed rather than reused (backends close idle ones at 60+ s)."""
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+
+
+class UpstreamError(Exception):
+    """The backend failed after the request may have reached it (reset, bad response): never retry."""
+
+
+class ConnectFailed(UpstreamError):
+    """No connection could be made: the request never reached the backend, so sending it elsewhere is safe."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, pool: _Pool) -> None:
+        self._pool = pool
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._response: UpstreamResponse | None = None
+        self._header_name = b""
+        self._headers: list[tuple[str, str]] = []
+        self.closed = False
+        self.reusable = False
+        self.idle_since = 0.0
+        self.used = False
+        """True once a request went out on it (a reused connection may have been closed by the backend)."""
+        self._head = False
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # pragma: no cover - backends never upgrade
+            self._fail(UpstreamError("the backend switched protocols"))
+        except httptools.HttpParserError as e:
+            self._fail(UpstreamError(f"the backend sent an invalid HTTP response: {e}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pool.discard(self)
+        response = self._response
+        if response is not None and not response.complete:
+            delimited_by_close = (response.headers_ready.done() and response.content_length is None
+                                  and "chunked" not in response.headers.get("Transfer-Encoding", "").lower())
+            if delimited_by_close:
+                self.reusable = False
+                response.finish()
+            else:
+                self._fail(UpstreamError(
+                    f"the backend closed the connection mid-answer ({type(exc).__name__ if exc else 'EOF'})"))
+
+    def pause_writing(self) -> None:  # request bodies are small; nothing to pause
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks ----------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def pool_slot_free(self) -> None:
+        self._pool.slots.release()
+
+    def on_headers_complete(self) -> None:
+        response = self._response
+        if response is None:
+            return
+        response.received = True
+        response.status = self._parser.get_status_code()
+        response.headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        self._headers = []
+        length = response.headers.get("Content-Length")
+        response.content_length = int(length) if length is not None and length.isdigit() else None
+        if not response.headers_ready.done():
+            response.headers_ready.set_result(None)
+        if self._head:  # no body follows a HEAD answer; the parser cannot know: never reuse this connection
+            self.reusable = False
+            response.content_length = 0
+            response.finish()
+
+    def on_body(self, body: bytes) -> None:
+        response = self._response
+        if response is not None:
+            response.feed(body)
+
+    def on_message_complete(self) -> None:
+        response = self._response
+        if response is None:
+            return
+        self.reusable = self._parser.should_keep_alive()
+        response.finish()
+
+    # -- requests ---------------------------------------------------------------------------------
+    def send(self, payload: bytes, head: bool = False) -> UpstreamResponse:
+        assert self.transport is not None
+        self._head = head
+        self._response = UpstreamResponse(self)
+        self.reusable = False
+        self.used = True
+        self.transport.write(payload)
+        return self._response
+
+    def _fail(self, error: Exception) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            response.fail(error)
+        if self.transport is not None:
+            self.transport.close()
+
+    def done_with(self, response: UpstreamResponse) -> None:
+        """The response was read to its end (or abandoned): back to the idle list, or closed."""
+        if self._response is not response:
+            return
+        self._response = None
+        if self.closed or self.transport is None:
+            return
+        if response.complete and self.reusable and response.error is None:
+            if not self.transport.is_reading():
+                self.transport.resume_reading()
+            self.idle_since = asyncio.get_running_loop().time()
+            self._pool.idle.append(self)
+        else:
+            self.transport.close()
+
+
+class UpstreamResponse:
+    """Status, headers and the body of one answer; use `async with` (or `read()`) so the connection is returned."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+        self._loop = asyncio.get_running_loop()
+        self.headers_ready: asyncio.Future[None] = self._loop.create_future()
+        self.status = 0
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+        self.content_length: int | None = None
+        self.complete = False
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._error: Exception | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._paused = False
+        self._released = False
+        self.received = False
+        """True once any byte of the answer arrived (so the request surely reached the backend)."""
+
+    @property
+    def error(self) -> Exception | None:
+        return self._error
+
+    @property
+    def reason(self) -> str | None:
+        return None
+
+    def feed(self, data: bytes) -> None:
+        self.received = True
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > _HIGH_WATER and not self._paused and self._connection.transport is not None:
+            self._connection.transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def finish(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        if not self.headers_ready.done():
+            self.headers_ready.set_exception(error)
+            self.headers_ready.exception()  # seen: the waiter gets it from _wait_headers
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _more(self) -> None:
+        self._wakeup = self._loop.create_future()
+        try:
+            await self._wakeup
+        finally:
+            self._wakeup = None
+
+    async def read(self) -> bytes:
+        """The whole body (then the connection goes back to the pool)."""
+        try:
+            while not self.complete and self._error is None:
+                await self._more()
+            if self._error is not None:
+                raise self._error
+            body = b"".join(self._chunks)
+            self._chunks.clear()
+            return body
+        finally:
+            self.release()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (reading resumes as the buffer drains)."""
+        try:
+            while True:
+                if self._chunks:
+                    chunk = self._chunks.popleft()
+                    self._buffered -= len(chunk)
+                    if self._paused and self._buffered < _HIGH_WATER // 2 and self._connection.transport is not None:
+                        self._connection.transport.resume_reading()
+                        self._paused = False
+                    yield chunk
+                    continue
+                if self._error is not None:
+                    raise self._error
+                if self.complete:
+                    return
+                await self._more()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Idempotent: the connection goes back (or closes) and its pool slot frees."""
+        if self._released:
+            return
+        self._released = True
+        self._connection.done_with(self)
+        self._connection.pool_slot_free()
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _Pool:
+    def __init__(self, host: str, port: int, limit: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[_Connection] = []
+        self.slots = asyncio.Semaphore(limit)
+        """Connections in use at most (the per-backend pool size)."""
+
+    def discard(self, connection: _Connection) -> None:
+        if connection in self.idle:
+            self.idle.remove(connection)
+
+
+class UpstreamClient:
+    """Requests to backends (`http://host:port` base URLs), pooled per backend."""
+
+    def __init__(self, *, connect_timeout: float, limit_per_backend: int) -> None:
+        self._connect_timeout = connect_timeout
+        self._limit = limit_per_backend
+        self._pools: dict[tuple[str, int], _Pool] = {}
+        self._all: set[_Connection] = set()
+
+    def _pool(self, base: str) -> _Pool:
+        parts = urlsplit(base)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ConnectFailed(f"backend {base!r} is not an http://host:port URL")
+        key = (parts.hostname, parts.port or 80)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool(key[0], key[1], self._limit)
+        return pool
+
+    async def _connection(self, pool: _Pool, fresh: bool = False) -> _Connection:
+        now = asyncio.get_running_loop().time()
+        while pool.idle and not fresh:
+            connection = pool.idle.pop()
+            usable = not connection.closed and connection.transport is not None and not connection.transport.is_closing()
+            if usable and now - connection.idle_since < _MAX_IDLE:
+                return connection
+            if connection.transport is not None:
+                connection.transport.close()
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(pool), pool.host, pool.port), self._connect_timeout)
+        except (OSError, TimeoutError) as e:
+            raise ConnectFailed(f"could not connect to {pool.host}:{pool.port}: {type(e).__name__}: {str(e)[:200]}") from e
+        self._all.add(protocol)
+        return protocol
+
+    @staticmethod
+    def _payload(method: str, pool: _Pool, path_qs: str,
+                 headers: Iterable[tuple[str, str]] | Mapping[str, str], body: bytes) -> bytes:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        lines = [f"{method} {path_qs} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"]
+        lines.extend(f"{name}: {value}\r\n" for name, value in items
+                     if name.lower() not in ("host", "content-length", "transfer-encoding", "connection"))
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body)}\r\n")
+        lines.append("\r\n")
+        text = "".join(lines)
+        head = text.encode("latin-1") if text.isascii() else text.encode("utf-8")
+        return head + body if body else head
+
+    async def request(self, method: str, base: str, path_qs: str, headers: Iterable[tuple[str, str]] | Mapping[str, str],
+                      body: bytes = b"") -> UpstreamResponse:
+        """Send one request; returns once the answer's headers arrived. ConnectFailed if it never left.
+
+        An idempotent request whose reused connection turns out closed before any answer is sent once
+        more on a new connection; other failures after sending raise UpstreamError (never retried).
+        """
+        pool = self._pool(base)
+        payload = self._payload(method, pool, path_qs, headers, body)
+        await pool.slots.acquire()
+        for attempt in (1, 2):
+            try:
+                connection = await self._connection(pool, fresh=attempt == 2)
+            except ConnectFailed:
+                pool.slots.release()
+                raise
+            reused = connection.used
+            response = connection.send(payload, head=method == "HEAD")
+            try:
+                await response.headers_ready
+                return response
+            except UpstreamError:
+                retry = attempt == 1 and reused and not response.received and method in _IDEMPOTENT
+                response._released = True  # noqa: SLF001 - the slot stays with this request
+                connection.done_with(response)
+                if not retry:
+                    pool.slots.release()
+                    raise
+            except asyncio.CancelledError:
+                response.release()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def close(self) -> None:
+        for connection in list(self._all):
+            if connection.transport is not None:
+                connection.transport.close()
+        self._all.clear()
+        self._pools.clear()
