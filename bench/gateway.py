@@ -1,8 +1,18 @@
-"""Gateway overhead: requests/s and latency direct vs through the gateway against the same Trino emulator,
-CPU seconds of the gateway process per 1,000 proxied requests, and its RSS with 5,000 tracked queries.
+"""Gateway fast path (issue #19): the gateway against direct access and nginx in front of the same Trino
+emulator coordinator, in one run.
 
-Starts the kube API emulator, a Trino emulator coordinator and `python -m gateway` as subprocesses on
-loopback; this process is an aiohttp load generator. Run: .venv/bin/python bench/gateway.py [--seconds 5]
+Workloads (Trino protocol: a `SELECT 1` is a POST and its nextUri GETs; every HTTP request counts):
+  saturation  32 clients loop statements as fast as they can;
+  paced       statements start on a schedule that makes 500 requests/s;
+  follow-ups  clients page through a long result (GETs of statement pages only).
+For each hop it prints requests/s, p50/p90/p99 per request, and the CPU the hop process spent per 1,000
+requests (= vCPU per 1,000 req/s); for the gateway also requests/s per core on follow-ups. It exits 1 when
+the gateway spends more than --max-vcpu (0.20) vCPU per 1,000 req/s while the machine was quiet before the
+run (1-minute load below --quiet-load); a busy machine is reported, not judged.
+
+Starts the kube API emulator, a Trino emulator coordinator, nginx (when installed; `scripts/install-nginx.sh`)
+and `python -m gateway` on loopback; this process is an aiohttp load generator.
+Run: .venv/bin/python bench/gateway.py [--seconds 8] [--smoke]
 """
 
 from __future__ import annotations
@@ -10,13 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -26,7 +37,8 @@ from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY, RouteEntry, Rou
 
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGETS = "targets: added p50<=1ms p90<=2.65ms p99<=5ms at 500 req/s; <=0.35 vCPU per 1,000 req/s; >=5,000 req/s; RSS<=200MB"
+HEADERS = {"X-Trino-User": "bench"}
+LONG_SQL = "SELECT x FROM UNNEST(sequence(1, 1000000)) AS t(x)"
 
 
 def free_port() -> int:
@@ -35,9 +47,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
 
 
 def rss_mb(pid: int) -> float:
@@ -56,7 +86,7 @@ async def wait_http(session: aiohttp.ClientSession, url: str, timeout: float = 3
     deadline = time.monotonic() + timeout
     while True:
         try:
-            async with session.get(url) as response:
+            async with session.get(url, headers=HEADERS) as response:
                 if response.status == 200:
                     return
         except aiohttp.ClientError:
@@ -68,75 +98,73 @@ async def wait_http(session: aiohttp.ClientSession, url: str, timeout: float = 3
 
 @dataclass
 class Run:
-    requests: int
-    seconds: float
-    latencies: list[float]
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def vcpu_per_1000(self) -> float:
+        """CPU seconds of the hop per 1,000 requests = vCPU per 1,000 requests/s."""
+        return self.cpu / self.requests * 1000 if self.requests else float("nan")
 
 
-Request = Callable[[aiohttp.ClientSession], Awaitable[None]]
+async def timed(session: aiohttp.ClientSession, method: str, url: str, run: Run, data: str | None = None) -> dict[str, object]:
+    started = time.perf_counter()
+    async with session.request(method, url, data=data, headers=HEADERS) as response:
+        page: dict[str, object] = await response.json()
+    run.latencies.append(time.perf_counter() - started)
+    return page
 
 
-async def closed_loop(session: aiohttp.ClientSession, request: Request, concurrency: int, seconds: float) -> Run:
-    """`concurrency` workers send back to back for `seconds`: the most the pair can do."""
-    latencies: list[float] = []
+async def statement(session: aiohttp.ClientSession, base: str, run: Run, sql: str = "SELECT 1",
+                    follow_ups_only: bool = False) -> None:
+    """One statement through the protocol: the POST, then every nextUri (optionally timing GETs only)."""
+    scratch = Run()
+    page = await timed(session, "POST", f"{base}/v1/statement", scratch if follow_ups_only else run, sql)
+    while isinstance(page.get("nextUri"), str):
+        page = await timed(session, "GET", str(page["nextUri"]), run)
+    if "error" in page:
+        raise SystemExit(f"query failed through {base}: {page['error']}")
+
+
+async def saturate(session: aiohttp.ClientSession, base: str, concurrency: int, seconds: float, pids: list[int],
+                   sql: str = "SELECT 1", follow_ups_only: bool = False) -> Run:
+    run = Run()
     stop = time.perf_counter() + seconds
 
-    async def worker() -> None:
-        while (now := time.perf_counter()) < stop:
-            await request(session)
-            latencies.append(time.perf_counter() - now)
+    async def client() -> None:
+        while time.perf_counter() < stop:
+            await statement(session, base, run, sql, follow_ups_only)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Run(len(latencies), time.perf_counter() - started, latencies)
+    cpu0, started = cpu_seconds(pids), time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    run.seconds, run.cpu = time.perf_counter() - started, cpu_seconds(pids) - cpu0
+    return run
 
 
-async def open_loop(session: aiohttp.ClientSession, request: Request, rate: float, seconds: float) -> Run:
-    """Requests start on a fixed schedule (`rate` per second), whatever the answers do: latency at a load."""
-    latencies: list[float] = []
+async def paced(session: aiohttp.ClientSession, base: str, rate: float, seconds: float, pids: list[int],
+                per_statement: float) -> Run:
+    """Statements start on a fixed schedule so that requests come at about `rate` per second."""
+    run = Run()
+    starts = rate / per_statement
     tasks: list[asyncio.Task[None]] = []
-
-    async def one(due: float) -> None:
-        await request(session)
-        latencies.append(time.perf_counter() - due)
-
-    started = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        due = started + i / rate
-        delay = due - time.perf_counter()
+    cpu0, started = cpu_seconds(pids), time.perf_counter()
+    for i in range(int(starts * seconds)):
+        delay = started + i / starts - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(due)))
+        tasks.append(asyncio.create_task(statement(session, base, run)))
     await asyncio.gather(*tasks)
-    return Run(len(latencies), time.perf_counter() - started, latencies)
-
-
-def get(url: str) -> Request:
-    async def send(session: aiohttp.ClientSession) -> None:
-        async with session.get(url, headers={"X-Trino-User": "bench"}) as response:
-            await response.read()
-            assert response.status == 200, response.status
-
-    return send
-
-
-def statement(base: str) -> Request:
-    """A whole `SELECT 1` through the statement protocol (POST, then every nextUri)."""
-
-    async def send(session: aiohttp.ClientSession) -> None:
-        headers = {"X-Trino-User": "bench"}
-        async with session.post(f"{base}/v1/statement", data="SELECT 1", headers=headers) as response:
-            page = await response.json()
-        while "nextUri" in page:
-            async with session.get(page["nextUri"], headers=headers) as response:
-                page = await response.json()
-        assert "error" not in page, page["error"]
-
-    return send
+    run.seconds, run.cpu = time.perf_counter() - started, cpu_seconds(pids) - cpu0
+    return run
 
 
 async def setup_routes(session: aiohttp.ClientSession, kube: str, namespace: str, backend: str) -> None:
@@ -150,123 +178,166 @@ async def setup_routes(session: aiohttp.ClientSession, kube: str, namespace: str
         assert response.status == 201, await response.text()
 
 
-async def gateway_view(session: aiohttp.ClientSession, gw: str) -> str:
-    """The gateway's own mean time to response headers and its upstream share, from /metrics (cumulative)."""
-    async with session.get(f"{gw}/metrics") as response:
-        text = await response.text()
-    values: dict[str, float] = {}
-    for row in text.splitlines():
-        for metric in ("request_duration_seconds", "upstream_duration_seconds"):
-            for suffix in ("_sum", "_count"):
-                if row.startswith(f"xtrinode_gateway_{metric}{suffix}") and 'kind="other"' in row:
-                    values[metric + suffix] = float(row.rsplit(" ", 1)[1])
-    def mean(metric: str) -> float:
-        return values.get(metric + "_sum", 0.0) / max(values.get(metric + "_count", 0.0), 1.0) * 1000
-    return (f"  inside the gateway (all runs so far): mean {mean('request_duration_seconds'):.3f} ms to response "
-            f"headers, of which {mean('upstream_duration_seconds'):.3f} ms waiting for the backend")
+def nginx_config(tmp: Path, port: int, backend_port: int) -> Path:
+    user = "user root;\n" if os.getuid() == 0 else ""
+    config = tmp / "nginx.conf"
+    config.write_text(f"""{user}worker_processes 1;
+error_log {tmp}/nginx-error.log warn;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {tmp}/nginx-access.log;
+  client_body_temp_path {tmp}/nginx-body; proxy_temp_path {tmp}/nginx-proxy;
+  fastcgi_temp_path {tmp}/nginx-fcgi; uwsgi_temp_path {tmp}/nginx-uwsgi; scgi_temp_path {tmp}/nginx-scgi;
+  upstream trino {{ server 127.0.0.1:{backend_port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://trino;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Port $server_port;
+    }}
+  }}
+}}
+""")
+    return config
 
 
-def line(name: str, direct: float, through: float, unit: str, lower_is_better: bool = True) -> str:
-    ratio = through / direct if direct else float("nan")
-    extra = f"  added {through - direct:+.3f} {unit}" if lower_is_better else ""
-    return f"  {name:<26} direct {direct:9.3f} {unit:<5} gateway {through:9.3f} {unit:<5} ratio {ratio:5.2f}{extra}"
+@dataclass
+class Hop:
+    name: str
+    url: str
+    pids: list[int]
 
 
-async def bench(args: argparse.Namespace, tmp: Path) -> None:
-    kport, tport, gport, iport = free_port(), free_port(), free_port(), free_port()
+def row(name: str, run: Run, direct: Run | None) -> str:
+    added = ""
+    if direct is not None:
+        added = "  added p50 {:+.2f} p90 {:+.2f} p99 {:+.2f} ms".format(
+            pct(run.latencies, 0.5) - pct(direct.latencies, 0.5), pct(run.latencies, 0.9) - pct(direct.latencies, 0.9),
+            pct(run.latencies, 0.99) - pct(direct.latencies, 0.99))
+    cpu = f"{run.vcpu_per_1000:6.3f}" if direct is not None else "     -"
+    return (f"  {name:<8} {run.rps:8.0f} req/s  p50 {pct(run.latencies, 0.5):6.2f}  p90 {pct(run.latencies, 0.9):6.2f}  "
+            f"p99 {pct(run.latencies, 0.99):6.2f} ms  vCPU/1k req/s {cpu}{added}")
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> int:
+    load_before = os.getloadavg()[0]
+    kport, tport, gport, iport, nport = (free_port() for _ in range(5))
     kubeconfig = tmp / "kubeconfig"
     procs = [
         subprocess.Popen([PY, "-m", "devstack.kubeapi", "--port", str(kport), "--kubeconfig-out", str(kubeconfig)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([PY, "-m", "devstack.trino", "--port", str(tport), "--process-forwarded",
+        subprocess.Popen([PY, "-m", "devstack.trino", "--port", str(tport), "--process-forwarded", "--page-rows", "200",
                           "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
+    nginx_bin = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     try:
         connector = aiohttp.TCPConnector(limit=args.connections)
         async with aiohttp.ClientSession(connector=connector) as session:
-            kube, trino, gw = f"http://127.0.0.1:{kport}", f"http://127.0.0.1:{tport}", f"http://127.0.0.1:{gport}"
+            kube, trino = f"http://127.0.0.1:{kport}", f"http://127.0.0.1:{tport}"
             await wait_http(session, f"{kube}/version")
             await wait_http(session, f"{trino}/v1/info")
             await setup_routes(session, kube, "xtrinode-gateway", trino)
             config = tmp / "gateway.yaml"
-            config.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": gport}, "logLevel": "WARNING",
-                                              "internal": {"host": "127.0.0.1", "port": iport},
-                                              "kube": {"kubeconfig": str(kubeconfig)}}))
-            gateway = subprocess.Popen([PY, "-m", "gateway", "--config", str(config)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            config.write_text(yaml.safe_dump({
+                "listen": {"host": "127.0.0.1", "port": gport}, "internal": {"host": "127.0.0.1", "port": iport},
+                "kube": {"kubeconfig": str(kubeconfig)}, "eventLoop": args.event_loop}))
+            with (tmp / "gateway.log").open("wb") as log:
+                gateway = subprocess.Popen([PY, "-m", "gateway", "--config", str(config)],
+                                           stdout=subprocess.DEVNULL, stderr=log)
             procs.append(gateway)
-            await wait_http(session, f"{gw}/readyz")
-            seconds, conc = args.seconds, args.concurrency
-            print(f"gateway bench: {seconds:.0f}s per run, {os.cpu_count()} CPUs, Python load generator; {TARGETS}")
+            hops = [Hop("direct", trino, [procs[1].pid]), Hop("gateway", f"http://127.0.0.1:{gport}", [gateway.pid])]
+            if nginx_bin:
+                nginx = subprocess.Popen([nginx_bin, "-p", str(tmp), "-c", str(nginx_config(tmp, nport, tport)),
+                                          "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                procs.append(nginx)
+                await wait_http(session, f"http://127.0.0.1:{nport}/v1/info")
+                hops.insert(1, Hop("nginx", f"http://127.0.0.1:{nport}", children(nginx.pid)))
+            await wait_http(session, f"http://127.0.0.1:{gport}/readyz")
+            seconds = args.seconds
+            print(f"gateway bench: {seconds:.0f}s per run, {os.cpu_count()} CPUs, load average before {load_before:.2f}, "
+                  f"event loop {args.event_loop}, Python load generator{'' if nginx_bin else '; nginx not installed'}")
+            for hop in hops:  # warm up pools and code paths
+                await saturate(session, hop.url, 8, 1.0, hop.pids)
 
-            for url in (trino, gw):  # warm up pools and code paths
-                await closed_loop(session, get(f"{url}/v1/info"), conc, 1.0)
+            results: dict[str, dict[str, Run]] = {}
+            print(f"\nTrino protocol (SELECT 1: POST + nextUri GETs), saturation, {args.concurrency} clients:")
+            results["saturation"] = {}
+            for hop in hops:
+                results["saturation"][hop.name] = run = await saturate(session, hop.url, args.concurrency, seconds, hop.pids)
+                print(row(hop.name, run, None if hop.name == "direct" else results["saturation"]["direct"]))
+            per_statement = max(1.0, results["saturation"]["direct"].requests / max(1, results["saturation"]["direct"].requests // 3))
+            print(f"\nTrino protocol, paced at {args.rate:.0f} requests/s:")
+            results["paced"] = {}
+            for hop in hops:
+                results["paced"][hop.name] = run = await paced(session, hop.url, args.rate, seconds, hop.pids, 3.0)
+                print(row(hop.name, run, None if hop.name == "direct" else results["paced"]["direct"]))
+            print(f"\nFollow-up pages (GETs of a long result), saturation, {args.concurrency} clients:")
+            results["follow-ups"] = {}
+            for hop in hops:
+                results["follow-ups"][hop.name] = run = await saturate(
+                    session, hop.url, args.concurrency, seconds, hop.pids, LONG_SQL, follow_ups_only=True)
+                print(row(hop.name, run, None if hop.name == "direct" else results["follow-ups"]["direct"]))
+            del per_statement
 
-            print(f"\nGET /v1/info, closed loop, {conc} connections (most each can do):")
-            direct = await closed_loop(session, get(f"{trino}/v1/info"), conc, seconds)
-            cpu0 = cpu_seconds(gateway.pid)
-            through = await closed_loop(session, get(f"{gw}/v1/info"), conc, seconds)
-            cpu = cpu_seconds(gateway.pid) - cpu0
-            print(line("requests/s", direct.rps, through.rps, "req/s", lower_is_better=False))
-            print(line("p50 latency", pct(direct.latencies, 0.5), pct(through.latencies, 0.5), "ms"))
-            print(line("p99 latency", pct(direct.latencies, 0.99), pct(through.latencies, 0.99), "ms"))
-            print(f"  gateway CPU: {cpu / through.requests * 1000:.3f} s per 1,000 requests "
-                  f"= {cpu / through.requests * 1000:.3f} vCPU per 1,000 req/s")
-
-            print(f"\nGET /v1/info, open loop at {args.rate:.0f} req/s:")
-            direct = await open_loop(session, get(f"{trino}/v1/info"), args.rate, seconds)
-            cpu0 = cpu_seconds(gateway.pid)
-            through = await open_loop(session, get(f"{gw}/v1/info"), args.rate, seconds)
-            cpu = cpu_seconds(gateway.pid) - cpu0
-            for name, p in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
-                print(line(f"{name} latency", pct(direct.latencies, p), pct(through.latencies, p), "ms"))
-            print(await gateway_view(session, gw))
-            print(f"  gateway CPU at {through.rps:.0f} req/s: {cpu / through.seconds:.3f} vCPU "
-                  f"({cpu / through.requests * 1000:.3f} s per 1,000 requests)")
-
-            print(f"\nSELECT 1 through the statement protocol, closed loop, {args.query_concurrency} clients:")
-            direct = await closed_loop(session, statement(trino), args.query_concurrency, seconds)
-            through = await closed_loop(session, statement(gw), args.query_concurrency, seconds)
-            print(line("queries/s", direct.rps, through.rps, "q/s", lower_is_better=False))
-            print(line("p50 query latency", pct(direct.latencies, 0.5), pct(through.latencies, 0.5), "ms"))
-            print(line("p99 query latency", pct(direct.latencies, 0.99), pct(through.latencies, 0.99), "ms"))
-
-            before = rss_mb(gateway.pid)
-            semaphore = asyncio.Semaphore(50)
-
-            async def post() -> None:
-                async with semaphore, session.post(f"{gw}/v1/statement", data="SELECT 1",
-                                                   headers={"X-Trino-User": "bench"}) as response:
-                    await response.read()
-
-            await asyncio.gather(*(post() for _ in range(args.tracked)))
-            async with session.get(f"http://127.0.0.1:{iport}/v1/xtrinode/load/bench/trino") as response:
-                tracked = (await response.json())["inflight"]
-            print(f"\nRSS of the gateway: {before:.1f} MB before, {rss_mb(gateway.pid):.1f} MB with {tracked} tracked "
-                  f"queries (sticky + in-flight entries)")
+            gw = {name: runs["gateway"] for name, runs in results.items()}
+            print("\nGateway against its targets:")
+            print(f"  vCPU per 1,000 req/s: saturation {gw['saturation'].vcpu_per_1000:.3f}, paced {gw['paced'].vcpu_per_1000:.3f} "
+                  f"(target <= {args.max_vcpu:.2f})")
+            per_core = 1000 / gw["follow-ups"].vcpu_per_1000 if gw["follow-ups"].vcpu_per_1000 else float("nan")
+            print(f"  follow-up pages per gateway core: {per_core:,.0f} req/s (target >= 5,000)")
+            paced_gw, paced_direct = gw["paced"], results["paced"]["direct"]
+            print("  added latency at {:.0f} req/s: p50 {:+.2f} ms (<= 0.5), p90 {:+.2f} ms (<= 1), p99 {:+.2f} ms (<= 3)".format(
+                args.rate, pct(paced_gw.latencies, 0.5) - pct(paced_direct.latencies, 0.5),
+                pct(paced_gw.latencies, 0.9) - pct(paced_direct.latencies, 0.9),
+                pct(paced_gw.latencies, 0.99) - pct(paced_direct.latencies, 0.99)))
+            if "nginx" in results["saturation"]:
+                for name in ("saturation", "paced", "follow-ups"):
+                    ratio = gw[name].vcpu_per_1000 / results[name]["nginx"].vcpu_per_1000
+                    print(f"  {name}: the gateway spends {ratio:.1f}x nginx's CPU per request")
+            print(f"  RSS of the gateway: {rss_mb(gateway.pid):.1f} MB")
+            worst = max(gw["saturation"].vcpu_per_1000, gw["paced"].vcpu_per_1000)
+            if args.smoke:
+                return 0
+            if load_before >= args.quiet_load:
+                print(f"\nnot judged: the machine was busy before the run (load {load_before:.2f} >= {args.quiet_load})")
+                return 0
+            if worst > args.max_vcpu:
+                print(f"\nFAIL: {worst:.3f} vCPU per 1,000 req/s is above {args.max_vcpu:.2f}")
+                return 1
+            print("\nPASS")
+            return 0
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measured run")
-    parser.add_argument("--concurrency", type=int, default=32, help="connections of the closed-loop runs")
-    parser.add_argument("--connections", type=int, default=64, help="connection pool of the load generator")
-    parser.add_argument("--rate", type=float, default=500.0, help="requests/s of the open-loop run")
-    parser.add_argument("--query-concurrency", type=int, default=8, help="clients of the statement run")
-    parser.add_argument("--tracked", type=int, default=5000, help="queries started for the RSS measurement")
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured run")
+    parser.add_argument("--concurrency", type=int, default=32, help="clients of the saturation runs")
+    parser.add_argument("--connections", type=int, default=128, help="connection pool of the load generator")
+    parser.add_argument("--rate", type=float, default=500.0, help="requests/s of the paced runs")
+    parser.add_argument("--max-vcpu", type=float, default=0.20, help="vCPU per 1,000 req/s the gateway may spend")
+    parser.add_argument("--quiet-load", type=float, default=0.5, help="1-minute load below which the run is judged")
+    parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto")
+    parser.add_argument("--smoke", action="store_true", help="short run, never fails on the targets (CI)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
-        asyncio.run(bench(args, Path(tmp)))
+    if args.smoke:
+        args.seconds = min(args.seconds, 1.0)
+    with tempfile.TemporaryDirectory(prefix="xtrinode-bench-") as tmp:
+        return asyncio.run(bench(args, Path(tmp)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,10 +27,15 @@ class AccessLog:
         self._batch = batch
         self._lines: list[str] = []
         self._handle: asyncio.TimerHandle | None = None
+        self._second = -1
+        self._prefix = ""
 
     def line(self, message: str, fields: dict[str, Any]) -> None:
         now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+00:00"
+        second = int(now)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        stamp = f"{self._prefix}.{int(now * 1000) % 1000:03d}+00:00"
         body = {"ts": stamp, "level": "INFO", "logger": ACCESS_LOGGER, "message": message, **fields}
         self._lines.append(json.dumps(body, default=str, separators=(", ", ": ")))
         if len(self._lines) >= self._batch:

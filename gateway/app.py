@@ -38,12 +38,14 @@ from gateway.proxy import ENDPOINT, PRINCIPAL, QUERY_ID, ROUTE, TARGET, TRINO_US
 from gateway.ratelimit import create_rate_limiter
 from gateway.resume import Resumer
 from gateway.routewatch import RouteSource, watch_routes
+from gateway.server import Answer
 from gateway.settings import GatewaySettings
 from gateway.sticky import StickyStore
 from xtrinode.temporal import connect_client
 from xtrinode.trino_protocol import Path
 
-__all__ = ["INTERNAL", "LIVE", "METRICS", "ROUTES", "SETTINGS", "Live", "create_app", "create_internal_app"]
+__all__ = ["INTERNAL", "LIVE", "METRICS", "ROUTES", "SETTINGS", "Live", "create_app", "create_internal_app",
+           "public_handler"]
 
 log = logging.getLogger("xtrinode.gateway")
 
@@ -105,12 +107,11 @@ def _access_line(request: web.Request, status: int, seconds: float, refused: str
     access.line(f"{request.method} {path or '<refused>'} {status}", fields)
 
 
-def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[Answer]]:
     """The first middleware: canonical target, header checks, endpoint class, client view; then
     the requests metric and the access-log line of every request, refused ones included."""
 
-    @web.middleware
-    async def edge(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def edge(request: web.Request, handler: Callable[[web.Request], Awaitable[Answer]]) -> Answer:
         started = time.perf_counter()
         kind = "refused"
         status = 500
@@ -152,8 +153,7 @@ def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[web.StreamResponse
     return edge
 
 
-@web.middleware
-async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitable[Answer]]) -> Answer:
     """Authentication, then identity: who the caller is and which Trino user it runs as."""
     kind = request[ENDPOINT].kind
     if kind is EndpointKind.OPEN:
@@ -180,7 +180,7 @@ async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitabl
     return await handler(request)
 
 
-async def _dispatch(request: web.Request) -> web.StreamResponse:
+async def _dispatch(request: web.Request) -> Answer:
     endpoint = request[ENDPOINT]
     kind = endpoint.kind
     if kind is EndpointKind.OPEN:
@@ -397,6 +397,8 @@ async def _track_routes(routes: RouteSource, health: HealthMonitor) -> None:
 
 
 INTERNAL = web.AppKey("internal", web.Application)
+PIPELINE: web.AppKey[Callable[[web.Request], Awaitable[Answer]]] = web.AppKey("pipeline")
+"""Public app key: the request pipeline (edge, guard, dispatch) the public server runs."""
 """Public app key: the internal listener's app (serve it on `settings.internal`)."""
 
 
@@ -404,12 +406,19 @@ def create_app(settings: GatewaySettings, *, backend_resolver: Callable[[str], s
     """The public gateway app; `app[INTERNAL]` is its internal listener's app; `backend_resolver` maps a
     route's backend URL to where to connect (the devstack's service map; identity in a cluster)."""
     trusted = TrustedProxies(settings.trusted_proxies)
-    app = web.Application(middlewares=[_edge(trusted), _guard], client_max_size=settings.upstream.max_statement_bytes)
+    app = web.Application(client_max_size=settings.upstream.max_statement_bytes)
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
     app[LIVE] = Live()
     app[ROUTES] = RouteSource(app[METRICS], f"ConfigMap {settings.routes.namespace}/{settings.routes.config_map}")
+    pipeline: Callable[[web.Request], Awaitable[Answer]] = functools.partial(
+        _edge(trusted), handler=functools.partial(_guard, handler=_dispatch))
+    app[PIPELINE] = pipeline
     app.cleanup_ctx.append(_components(app, backend_resolver))
-    app.router.add_route("*", "/{tail:.*}", _dispatch)
     app[INTERNAL] = create_internal_app(app)
     return app
+
+
+def public_handler(app: web.Application) -> Callable[[web.Request], Awaitable[Answer]]:
+    """The public pipeline (edge -> guard -> dispatch) for the public server (gateway/server.py)."""
+    return app[PIPELINE]

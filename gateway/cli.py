@@ -12,29 +12,20 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from gateway.app import INTERNAL, create_app
-from gateway.auth import MAX_TOKEN_BYTES
+from gateway.app import INTERNAL, create_app, public_handler
+from gateway.server import PublicServer, start_public_server
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
 
-__all__ = ["RUNNER_OPTIONS", "json_log_handler", "main", "run_gateway", "serve"]
+__all__ = ["Serving", "json_log_handler", "main", "run_gateway", "serve", "start_serving"]
 
 log = logging.getLogger("xtrinode.gateway")
-
-RUNNER_OPTIONS: dict[str, Any] = {
-    # Request bodies are never decompressed: a Content-Encoding is refused with 415 at the edge, so a
-    # gzip bomb costs nothing.
-    "auto_decompress": False,
-    # Room for a bearer token up to MAX_TOKEN_BYTES, so an oversized one is a 401 that says why (the
-    # parser answers 400 beyond this).
-    "max_field_size": MAX_TOKEN_BYTES + 8192,
-}
-"""AppRunner options of the public listener (tests use them too)."""
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -89,30 +80,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass
+class Serving:
+    """A running gateway: the started app, its public server and its internal listener."""
+
+    app: web.Application
+    public: PublicServer
+    runner: web.AppRunner
+    internal: web.AppRunner
+
+    @property
+    def port(self) -> int:
+        return self.public.port
+
+    @property
+    def internal_port(self) -> int:
+        return int(self.internal.addresses[0][1])
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let running requests finish (at most `timeout`), then stop the components."""
+        await self.public.close(timeout)
+        await self.internal.cleanup()
+        await self.runner.cleanup()
+
+
+async def start_serving(settings: GatewaySettings, backend_resolver: Callable[[str], str] | None = None) -> Serving:
+    """Start the components (the app's cleanup context), the public server and the internal listener."""
+    app = create_app(settings, backend_resolver=backend_resolver)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    internal = web.AppRunner(app[INTERNAL], handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()  # starts the components; the public server below serves the pipeline
+    try:
+        await internal.setup()
+        await web.TCPSite(internal, settings.internal.host, settings.internal.port, reuse_address=True).start()
+        public = await start_public_server(app, public_handler(app), settings.listen.host, settings.listen.port,
+                                           max_body=settings.upstream.max_statement_bytes)
+    except BaseException:
+        await internal.cleanup()
+        await runner.cleanup()
+        raise
+    return Serving(app, public, runner, internal)
+
+
 async def serve(settings: GatewaySettings, backend_resolver: Callable[[str], str] | None = None) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests get a few seconds to finish."""
-    app = create_app(settings, backend_resolver=backend_resolver)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0, **RUNNER_OPTIONS)
-    internal = web.AppRunner(app[INTERNAL], handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    serving = await start_serving(settings, backend_resolver)
     try:
-        await internal.setup()
-        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_address=True)
-        await site.start()
-        internal_site = web.TCPSite(internal, settings.internal.host, settings.internal.port, reuse_address=True)
-        await internal_site.start()
-        log.info("gateway listening on %s:%s (internal %s:%s)", settings.listen.host,
-                 runner.addresses[0][1] if runner.addresses else "?", settings.internal.host,
-                 internal.addresses[0][1] if internal.addresses else "?")
+        log.info("gateway listening on %s:%s (internal %s:%s)", settings.listen.host, serving.port,
+                 settings.internal.host, serving.internal_port)
         await stop.wait()
         log.info("gateway stopping")
     finally:
-        await internal.cleanup()
-        await runner.cleanup()
+        await serving.close(10.0)
 
 
 def run_gateway(

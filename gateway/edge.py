@@ -12,7 +12,7 @@ import enum
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
 
@@ -42,10 +42,14 @@ class RequestTarget:
 
     path: str
     query: str
+    forwarded: str | None = field(default=None, compare=False)
+    """The target to forward when known up front (a plain path needs no re-encoding)."""
 
     @property
     def path_qs(self) -> str:
         """What is forwarded: the canonical path, percent-encoded where needed, plus the raw query."""
+        if self.forwarded is not None:
+            return self.forwarded
         encoded = quote(self.path, safe="/:@!$&'()*+,;=-._~")
         return f"{encoded}?{self.query}" if self.query else encoded
 
@@ -78,6 +82,11 @@ def _decode_path(raw: str) -> str:
     return "".join(out)
 
 
+_PLAIN_PATH: Final = re.compile(r"^(?:/[A-Za-z0-9_~:@!$&'()*+,;=-][A-Za-z0-9_~:@!$&'()*+,;=.-]*)+/?$|^/$")
+"""A path of plain segments (no `%`, no segment starting with a dot, no empty one): canonical as it is."""
+_PLAIN_QUERY: Final = re.compile(r"^[\x21-\x7e]*$")
+
+
 def canonical_target(raw_target: str) -> RequestTarget:
     """The canonical form of a request target as received (`request.raw_path`); raises BadTarget.
 
@@ -86,6 +95,8 @@ def canonical_target(raw_target: str) -> RequestTarget:
     one trailing slash is allowed (`/ui/`).
     """
     path, _, query = raw_target.partition("?")
+    if _PLAIN_PATH.match(path) and "#" not in query and _PLAIN_QUERY.match(query):
+        return RequestTarget(path, query, raw_target)  # the common case: nothing to decode or re-encode
     if not path.startswith("/"):
         raise BadTarget("the request target must be a path starting with '/'")
     for text, where in ((path, "path"), (query, "query")):
@@ -129,6 +140,8 @@ def header_problem(headers: CIMultiDictProxy[str]) -> str | None:
     The message names the header, never its value.
     """
     for name, value in headers.items():
+        if value.isascii() and value.isprintable() and name.isascii() and name.isprintable():
+            continue  # the common case, decided in C
         for char in value:
             code = ord(char)
             if 0xDC80 <= code <= 0xDCFF:

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.edge import ClientView
 from gateway.metrics import GatewayMetrics
+from gateway.server import StreamedAnswer
 from gateway.upstream import ConnectFailed, UpstreamClient, UpstreamError, UpstreamResponse
 from xtrinode.trino_protocol import Header
 
@@ -193,39 +194,31 @@ class Forwarder:
         return UpstreamReply(response.status, downstream_headers(response.headers), payload)
 
     async def stream(
-        self,
-        request: web.Request,
-        response: UpstreamResponse,
-        on_head: Callable[[bytes], None] | None = None,
-    ) -> web.StreamResponse:
-        """Copy the backend's answer to the client; `on_head` sees the first chunk.
+        self, response: UpstreamResponse, on_head: Callable[[bytes], None] | None = None
+    ) -> web.Response | StreamedAnswer:
+        """The backend's answer for the client; `on_head` sees the first chunk.
 
         An answer of known length up to SMALL_BODY (every result page in practice) is read whole and sent
-        with its headers in one write; larger or chunked ones are streamed chunk by chunk. A client that
-        went away ends the copy quietly (DEBUG): the upstream answer is dropped.
+        with its headers in one write; a larger or chunked one streams chunk by chunk (the public server
+        writes it; a client that goes away ends the copy quietly).
         """
         length = response.content_length
-        if length is not None and length <= SMALL_BODY:
+        headers = downstream_headers(response.headers)
+        headers.popall("Content-Length", None)
+        if response.complete or (length is not None and length <= SMALL_BODY):  # 204/304 are complete at once
             body = await response.read()
             if on_head is not None:
                 on_head(body)
-            headers = downstream_headers(response.headers)
-            headers.popall("Content-Length", None)
             return web.Response(status=response.status, headers=headers, body=body)
-        async with response:
-            out = web.StreamResponse(status=response.status)
-            out.headers.extend(downstream_headers(response.headers))
-            try:
-                await out.prepare(request)
-                first = True
-                async for chunk in response.iter_chunks():
-                    if first and on_head is not None:
-                        on_head(chunk)
-                    first = False
-                    await out.write(chunk)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            first = True
+            async for chunk in response.iter_chunks():
                 if first and on_head is not None:
-                    on_head(b"")
-                await out.write_eof()
-            except ConnectionError as e:
-                log.debug("client %s went away during the answer: %s", request.remote, type(e).__name__)
-            return out
+                    on_head(chunk)
+                first = False
+                yield chunk
+            if first and on_head is not None:
+                on_head(b"")
+
+        return StreamedAnswer(response.status, headers, chunks(), on_done=response.release)

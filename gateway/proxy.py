@@ -28,6 +28,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.routewatch import RouteSource
 from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Preference, Selection, plan_new_query, select_pool
 from gateway.settings import GatewaySettings
+from gateway.server import Answer
 from gateway.sticky import StickyStore, Target, coordinator_id_of
 from xtrinode.models.routes import RouteEntry
 from xtrinode.trino_protocol import ErrorCode, Header, StandardError
@@ -160,7 +161,7 @@ class Proxy:
         )
 
     # -- new statements ----------------------------------------------------------------------------
-    async def statement(self, request: web.Request) -> web.StreamResponse:
+    async def statement(self, request: web.Request) -> Answer:
         """POST /v1/statement: route, authorise, rate limit, then forward (reading only the small answer) or hold."""
         if not self.routes.loaded:
             return _text(503, "the gateway has not loaded its route table yet; retry in a moment")
@@ -281,7 +282,7 @@ class Proxy:
             return held.real_id
         return await self.sticky.resolve_alias(query_id)
 
-    async def follow_up(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    async def follow_up(self, request: web.Request, endpoint: Endpoint) -> Answer:
         """A request about one query: to the backend that owns it, streamed both ways."""
         query_id = endpoint.query_id
         assert query_id is not None
@@ -329,7 +330,7 @@ class Proxy:
 
     async def _forward(
         self, request: web.Request, backend: str, query_id: str | None, route_key: str | None = None
-    ) -> web.StreamResponse:
+    ) -> Answer:
         data = await request.read() if request.body_exists else b""
         path_qs = request[TARGET].path_qs
         try:
@@ -348,14 +349,14 @@ class Proxy:
             self.health.record_failure(backend, type(e).__name__)
             return _text(502, f"backend {backend} failed: {str(e)[:200]}")
         if query_id is None:
-            return await self.forwarder.stream(request, upstream)
+            return await self.forwarder.stream(upstream)
         self.inflight.touch(query_id)
         status = upstream.status
         if status in (404, 410) or (request.method == "DELETE" and status == 204):
             self.inflight.end(query_id)
-            return await self.forwarder.stream(request, upstream)
+            return await self.forwarder.stream(upstream)
         if request.method != "GET" or status != 200 or request[ENDPOINT].kind is not EndpointKind.PAGE:
-            return await self.forwarder.stream(request, upstream)
+            return await self.forwarder.stream(upstream)
         encoding = upstream.headers.get("Content-Encoding")
 
         def on_head(chunk: bytes) -> None:
@@ -363,10 +364,10 @@ class Proxy:
             if head is not None and page_has_next(head) is False:
                 self.inflight.end(query_id)
 
-        return await self.forwarder.stream(request, upstream, on_head)
+        return await self.forwarder.stream(upstream, on_head)
 
     # -- everything else ---------------------------------------------------------------------------
-    async def other(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    async def other(self, request: web.Request, endpoint: Endpoint) -> Answer:
         """`/v1/info`, `/v1/status`, the web UI and `GET /v1/query`: to the selected runtime."""
         if not self.routes.loaded:
             return _text(503, "the gateway has not loaded its route table yet; retry in a moment")

@@ -17,9 +17,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from gateway import GatewaySettings, create_app
-from gateway.app import INTERNAL
-from gateway.cli import RUNNER_OPTIONS
+from gateway import GatewaySettings
+from gateway.cli import start_serving
 from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, coordinator_settings, eventually
 from tests.kube_fixtures import namespace_name
 from devstack.kubeapi import KubeApiServer
@@ -85,16 +84,9 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> GatewayFa
 
     @contextlib.asynccontextmanager
     async def run(wait_ready: bool = True, **sections: Any) -> AsyncIterator[RunningGateway]:
-        app = create_app(gateway_settings(**sections))
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0, **RUNNER_OPTIONS)
-        internal = web.AppRunner(app[INTERNAL], handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await internal.setup()
+        serving = await start_serving(gateway_settings(**sections))
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            await web.TCPSite(internal, "127.0.0.1", 0).start()
-            gw = RunningGateway(app, int(runner.addresses[0][1]), int(internal.addresses[0][1]))
+            gw = RunningGateway(serving.app, serving.port, serving.internal_port)
             if wait_ready:
                 async with aiohttp.ClientSession() as session:
 
@@ -105,7 +97,6 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> GatewayFa
                     await eventually(ready, "the gateway to load its route table (/readyz 200)")
             yield gw
         finally:
-            await internal.cleanup()
-            await runner.cleanup()
+            await serving.close(2.0)
 
     return run

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 from kubernetes import client
 from temporalio.testing import WorkflowEnvironment
 
-from gateway import GatewaySettings, create_app
+from gateway import GatewaySettings
+from gateway.cli import start_serving
 from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, run_sql, runtime_body, tpch_catalog
 from workers.operator import Operator
 from devstack.kubelet import Kubelet
@@ -31,17 +31,13 @@ async def gateway_port(kubeconfig: Any, kubelet: Kubelet, temporal_env: Workflow
         "kube": {"kubeconfig": str(kubeconfig)},
         "routes": {"namespace": GATEWAY_NS},
         "temporal": {"address": temporal_env.client.service_client.config.target_host},
-        "health": {"interval": "1s", "timeout": "1s"},
+        "health": {"interval": "1s", "timeout": "1s"}, "internal": {"host": "127.0.0.1", "port": 0},
     })))
-    app = create_app(settings, backend_resolver=ServiceResolver(kubelet.settings.services_file).resolve_url)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
+    serving = await start_serving(settings, ServiceResolver(kubelet.settings.services_file).resolve_url)
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield int(runner.addresses[0][1])
+        yield serving.port
     finally:
-        await runner.cleanup()
+        await serving.close(2.0)
 
 
 def _query(port: int, namespace: str, name: str, sql: str) -> list[Any]:
