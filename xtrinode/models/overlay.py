@@ -20,6 +20,7 @@ __all__ = [
     "SUPPORTED_KEYS",
     "ValuesOverlay",
     "parse_property_line",
+    "password_file_users",
 ]
 
 AUTH_TYPES = ("PASSWORD", "JWT", "OAUTH2")
@@ -87,12 +88,13 @@ class OverlayServer(_Overlay):
 
 
 class OverlayService(_Overlay):
-    port: int = Field(ge=1, le=65535, description="Port of the coordinator Service (Trino keeps 8080 in the pod).")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of the coordinator Service (Trino keeps 8080 in the pod).")
 
     @field_validator("port", mode="before")
     @classmethod
     def _whole_number(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{value!r} is not a port number; use an integer 1..65535")
         return value
 
@@ -276,3 +278,13 @@ def _error_text(error: Any) -> str:
     if error.get("type") == "extra_forbidden":
         return "not a supported key; supported: " + ", ".join(SUPPORTED_KEYS)
     return message
+
+
+def password_file_users(text: str) -> set[str]:
+    """The user names of a Trino password file (`user:hash` lines; blank lines and `#` comments skipped)."""
+    users = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and ":" in line:
+            users.add(line.split(":", 1)[0])
+    return users

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from xtrinode.models import XTrinode
 from xtrinode.render.metadata import Manifest, content_hash, runtime_metadata
@@ -64,6 +63,8 @@ _FIXED_KEYS = (
     "http-server.http.enabled",
     "http-server.process-forwarded",
 )
+_FIXED_DEFAULTS = {"http-server.http.enabled": "true"}
+"""Fixed keys XTrinode leaves at Trino's default; the overlay may repeat the default."""
 _LOG_PROPERTIES = {"io.trino": "INFO"}
 _KEY_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f", "=": "\\=", ":": "\\:",
                 " ": "\\ ", "#": "\\#", "!": "\\!"}
@@ -122,7 +123,7 @@ def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -
     if spec.limits is not None and spec.limits.session is not None and spec.limits.session.max_query_memory:
         props["query.max-memory"] = spec.limits.session.max_query_memory
     for key, value in _overlay_config(runtime).items():
-        if key in _FIXED_KEYS and props.get(key) != value:
+        if key in _FIXED_KEYS and props.get(key, _FIXED_DEFAULTS.get(key)) != value:
             raise RenderError(
                 f"valuesOverlay sets Trino property {key!r} to {value!r}; XTrinode manages it "
                 "(use valuesOverlay.service.port to change the Service port)"

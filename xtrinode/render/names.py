@@ -91,7 +91,7 @@ def service_port(runtime: XTrinode, settings: RenderSettings | None = None) -> i
 
     settings = settings or RenderSettings()
     service = overlay(runtime).service
-    return service.port if service is not None else settings.trino_http_port
+    return service.port if service is not None and service.port is not None else settings.trino_http_port
 
 
 def coordinator_service_url(runtime: XTrinode, settings: RenderSettings | None = None) -> str:
