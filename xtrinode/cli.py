@@ -76,6 +76,7 @@ def _validate(args: argparse.Namespace) -> int:
 _PROCESSES = {
     "worker": ("workers.lifecycle", "run the lifecycle worker (Temporal workflows and activities)"),
     "operator": ("workers.operator", "run the operator (watches XTrinodes, forwards to workflows)"),
+    "webhook": ("workers.webhook", "run the validating admission webhook (HTTPS, --cert/--key)"),
     "gateway": ("gateway.cli", "run the Trino gateway (--config FILE)"),
     "api-server": ("workers.apiserver", "run the API server (--config FILE): list, status, resume, suspend"),
     "runtime": ("workers.runtimectl", "list, status, resume, suspend, events of runtimes (through the API server)"),

@@ -77,8 +77,11 @@ async def review(
     try:
         allowed = await authorizer(request.user, access_check_for(request))
     except Exception as e:  # noqa: BLE001 - fail closed on any authorizer error
+        detail = " ".join(str(e).split())[:160] or "no detail"
         return _denied(
-            result, request, f"checking it for user {user!r} failed ({type(e).__name__}), so the gate fails closed"
+            result, request,
+            f"the authorizer could not be asked whether user {user!r} has it ({type(e).__name__}: {detail}), so the "
+            "gate fails closed; retry when the API server's SubjectAccessReview answers",
         )
     if allowed is not True:
         return _denied(result, request, f"user {user!r} does not have it")
