@@ -1,0 +1,162 @@
+"""JWT and OAUTH2 authentication of emulated nodes, from a rendered-style config directory, against an
+identity provider on loopback (a plain HTTP server in a thread serving discovery and JWKS).
+
+Checks: a valid RS256 token is accepted by the real trino client (JWTAuthentication) and names the
+user; a token signed by another key, for another audience, from another issuer, expired, or without a
+token at all is refused with 401 and a Bearer challenge; the control user's password still works next
+to JWT (JWT,PASSWORD); OAUTH2 finds its JWKS through the issuer's discovery document and checks the
+client id as audience; a key rotated at the IdP is picked up on the first token with the new `kid`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+import trino
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from devstack.trino import TrinoNode, hash_password, load_settings
+
+pytestmark = pytest.mark.integration
+
+AUDIENCE = "trino"
+
+
+class IdP:
+    """Discovery and JWKS over HTTP; `keys` are the published private keys by kid."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+        self.url = ""
+        self.jwks_fetches = 0
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/realm"
+
+    def token(self, sub: str = "alice", kid: str = "k1", key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": self.issuer, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300, **claims}
+        return jwt.encode(body, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})
+
+    def document(self, path: str) -> Any:
+        if path == "/realm/.well-known/openid-configuration":
+            return {"issuer": self.issuer, "jwks_uri": f"{self.url}/jwks"}
+        if path == "/jwks":
+            self.jwks_fetches += 1
+            keys = []
+            for kid, key in self.keys.items():
+                jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+                keys.append({**jwk, "kid": kid, "alg": "RS256", "use": "sig"})
+            return {"keys": keys}
+        return None
+
+
+@pytest.fixture
+def idp() -> Iterator[IdP]:
+    provider = IdP()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            body = provider.document(self.path)
+            data = json.dumps(body).encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="test-idp", daemon=True)
+    thread.start()
+    yield provider
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def _config(root: Path, properties: str) -> Path:
+    (root / "catalog").mkdir(parents=True)
+    (root / "catalog" / "tpch.properties").write_text("connector.name=tpch\n")
+    (root / "config.properties").write_text(
+        "coordinator=true\nnode-scheduler.include-coordinator=true\nquery-manager.required-workers=0\n"
+        "internal-communication.shared-secret=test-shared-secret\n"
+        "http-server.authentication.allow-insecure-over-http=true\n" + properties)
+    (root / "node.properties").write_text("node.environment=auth-test\n")
+    (root / "password-authenticator.properties").write_text(
+        "password-authenticator.name=file\nfile.password-file=password.db\n")
+    (root / "password.db").write_text(f"xtrinode-operator:{hash_password('op-pass')}\n")
+    return root
+
+
+async def _status(http: aiohttp.ClientSession, node: TrinoNode, **headers: str) -> tuple[int, list[str]]:
+    async with http.get(f"{node.url}/v1/query", headers=headers) as reply:
+        return reply.status, reply.headers.getall("WWW-Authenticate", [])
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _run(port: int, token: str) -> list[Any]:
+    conn = trino.dbapi.connect(host="127.0.0.1", port=port, user="alice", http_scheme="http",
+                               auth=trino.auth.JWTAuthentication(token), allow_insecure_auth=True)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) FROM tpch.tiny.region")
+        return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+async def test_jwt_tokens_are_checked_against_the_configured_jwks(idp: IdP, tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, (
+        "http-server.authentication.type=JWT,PASSWORD\n"
+        f"http-server.authentication.jwt.key-file={idp.url}/jwks\n"
+        f"http-server.authentication.jwt.required-issuer={idp.issuer}\n"
+        f"http-server.authentication.jwt.required-audience={AUDIENCE}\n")), {"port": 0})
+    async with TrinoNode(settings) as node, aiohttp.ClientSession() as http:
+        token = idp.token(sub="alice")
+        rows = await asyncio.to_thread(_run, node.port, token)
+        assert rows == [[5]]
+        async with http.get(f"{node.url}/v1/query", headers=_bearer(idp.token(sub="bob"))) as reply:
+            assert reply.status == 200  # bob's token is his login: no X-Trino-User needed
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        for token in (idp.token(key=other), idp.token(aud="elsewhere"), idp.token(iss="http://evil"),
+                      idp.token(exp=int(time.time()) - 3600), "not-a-jwt"):
+            status, challenges = await _status(http, node, **_bearer(token))
+            assert status == 401 and 'Bearer realm="Trino", token_type="JWT"' in challenges
+        assert (await _status(http, node, **{"X-Trino-User": "alice"}))[0] == 401
+        basic = base64.b64encode(b"xtrinode-operator:op-pass").decode()
+        assert (await _status(http, node, Authorization=f"Basic {basic}"))[0] == 200
+
+        idp.keys["k2"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # rotation at the IdP
+        assert (await _status(http, node, **_bearer(idp.token(kid="k2"))))[0] == 200
+
+
+async def test_oauth2_bearer_tokens_use_issuer_discovery_and_the_client_id_as_audience(idp: IdP, tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, (
+        "http-server.authentication.type=OAUTH2,PASSWORD\n"
+        f"http-server.authentication.oauth2.issuer={idp.issuer}\n"
+        f"http-server.authentication.oauth2.client-id={AUDIENCE}\n"
+        "http-server.authentication.oauth2.client-secret=${ENV:OAUTH_SECRET}\n")), {"port": 0},
+        env={"OAUTH_SECRET": "s3cret"})
+    async with TrinoNode(settings) as node, aiohttp.ClientSession() as http:
+        assert (await _status(http, node, **_bearer(idp.token())))[0] == 200
+        assert (await _status(http, node, **_bearer(idp.token(aud="another-client"))))[0] == 401
