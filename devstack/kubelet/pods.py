@@ -33,7 +33,7 @@ from .podips import HOST_IP, PodAddressPool
 from .process import PodProcess
 from .runtime import PodLaunch, PodRuntime
 from .settings import KubeletSettings
-from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
+from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_config_maps, referenced_secrets, write_pod_files
 
 __all__ = ["LocalPod", "PodHost", "deletion_grace"]
 
@@ -133,9 +133,9 @@ class LocalPod:
         spec = self.pod.get("spec") or {}
         env_maps, env_secrets = referenced_objects(self.container)
         config_maps, secrets = await self.host.read_objects(
-            self.namespace, referenced_config_maps(spec) | env_maps, env_secrets
+            self.namespace, referenced_config_maps(spec) | env_maps, env_secrets | referenced_secrets(spec)
         )
-        planned = plan_pod_files(spec, self.container, config_maps)
+        planned = plan_pod_files(spec, self.container, config_maps, secrets=secrets)
         config_text = planned.text("config.properties")
         if config_text is None:
             raise PodConfigError(
