@@ -112,6 +112,11 @@ def _secret_files(volume: Mapping[str, Any], secrets: Mapping[str, Mapping[str, 
                              "namespace or mark the volume source optional")
     data: dict[str, bytes] = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
     data.update({k: str(v).encode() for k, v in (secret.get("stringData") or {}).items()})
+    return _pick_items(source, data, f'secret "{name}"')
+
+
+def _pick_items(source: Mapping[str, Any], data: dict[str, bytes], what: str) -> dict[str, bytes]:
+    """The volume source's `items` (key -> path) out of `data`, or all of it without items."""
     items = source.get("items")
     if not items:
         return data
@@ -121,7 +126,7 @@ def _secret_files(volume: Mapping[str, Any], secrets: Mapping[str, Mapping[str, 
         if key not in data:
             if source.get("optional"):
                 continue
-            raise PodConfigError(f'secret "{name}" has no key {key!r}; add it or fix the volume items')
+            raise PodConfigError(f"{what} has no key {key!r}; add it or fix the volume items")
         picked[str(item.get("path") or key)] = data[key]
     return picked
 
@@ -146,18 +151,7 @@ def _config_map_files(source: Mapping[str, Any], config_map: Mapping[str, Any] |
         raise PodConfigError(f'configmap "{name}" not found; create it or mark the volume source optional')
     data: dict[str, bytes] = {k: str(v).encode() for k, v in (config_map.get("data") or {}).items()}
     data.update({k: base64.b64decode(v) for k, v in (config_map.get("binaryData") or {}).items()})
-    items = source.get("items")
-    if not items:
-        return data
-    picked: dict[str, bytes] = {}
-    for item in items:
-        key = item.get("key")
-        if key not in data:
-            if source.get("optional"):
-                continue
-            raise PodConfigError(f'configmap "{name}" has no key {key!r}; add it or fix the volume items')
-        picked[str(item.get("path") or key)] = data[key]
-    return picked
+    return _pick_items(source, data, f'configmap "{name}"')
 
 
 def plan_pod_files(

@@ -18,20 +18,12 @@ import asyncio
 import base64
 import json
 import logging
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
-import jwt
 import pytest
 import trino
-import yaml
-from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 from kubernetes import client
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -39,110 +31,38 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.kubelet import Kubelet
 from devstack.resolver import ServiceResolver
 from devstack.trino import hash_password
-from gateway import GatewaySettings, create_app
+from tests.oidc_idp import AUDIENCE, IdP, new_key, serving_idp
 from workers.operator import Operator
 from xtrinode.lifecycle_client import LifecycleClient
 
-from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, runtime_body, serve_gateway, tpch_catalog
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
 CONTROL_PASSWORD = "op-pass-7b1f"
 ANALYST_PASSWORD = "analyst-pass-93c2"
-AUDIENCE = "trino"
 SEED_PASSWORD_OVERLAY = {"server": {"config": {"authenticationType": "PASSWORD"}},
                          "auth": {"passwordAuthSecret": "trino-passwords", "groupsAuthSecret": "trino-groups"}}
 CONTROL_AUTH = {"passwordSecret": {"name": "trino-control", "key": "password"}}
 
 
-class IdP:
-    """An OIDC issuer on loopback (discovery + JWKS), served from a thread: the gateway (on the test's loop)
-    and the coordinator (its own process) both fetch from it."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.url = ""
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.url}/realm"
-
-    def token(self, sub: str, key: rsa.RSAPrivateKey | None = None) -> str:
-        now = int(time.time())
-        claims = {"iss": self.issuer, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 600}
-        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": "k1"})
-
-    def document(self, path: str) -> Any:
-        if path == "/realm/.well-known/openid-configuration":
-            return {"issuer": self.issuer, "jwks_uri": f"{self.url}/jwks"}
-        if path == "/jwks":
-            jwk = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-            return {"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}
-        return None
-
-
 @pytest.fixture
 def idp() -> Iterator[IdP]:
-    provider = IdP()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = provider.document(self.path)
-            data = json.dumps(body).encode()
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="lifecycle-idp", daemon=True)
-    thread.start()
-    yield provider
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-async def _gateway(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment,
-                   auth: dict[str, Any] | None = None) -> tuple[web.AppRunner, int]:
-    settings = GatewaySettings.model_validate(yaml.safe_load(yaml.safe_dump({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "kube": {"kubeconfig": str(kubeconfig)},
-        "routes": {"namespace": GATEWAY_NS},
-        "temporal": {"address": temporal_env.client.service_client.config.target_host},
-        "health": {"interval": "1s", "timeout": "1s"},
-        **({"auth": auth} if auth else {}),
-    })))
-    app = create_app(settings, backend_resolver=ServiceResolver(kubelet.settings.services_file).resolve_url)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, int(runner.addresses[0][1])
+    with serving_idp() as provider:
+        yield provider
 
 
 @pytest.fixture
 async def plain_gateway(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment) -> AsyncIterator[int]:
-    runner, port = await _gateway(kubeconfig, kubelet, temporal_env)
-    try:
+    async with serve_gateway(kubeconfig, kubelet, temporal_env) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
 async def oidc_gateway(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment, idp: IdP) -> AsyncIterator[int]:
     auth = {"enabled": True, "type": "oauth", "oauth": {"issuer": idp.issuer, "audience": AUDIENCE}}
-    runner, port = await _gateway(kubeconfig, kubelet, temporal_env, auth)
-    try:
+    async with serve_gateway(kubeconfig, kubelet, temporal_env, auth) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 def _secret(namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
@@ -235,7 +155,7 @@ async def test_jwt_with_the_gateways_oidc_issuer_end_to_end(
     await cluster.create(runtime_body(namespace, "tokens", trinoControlAuth=CONTROL_AUTH, valuesOverlay=overlay))
     await cluster.wait_phase(namespace, "tokens", "Ready")
 
-    token = idp.token("analyst")
+    token = idp.token(sub="analyst")
     rows = await asyncio.to_thread(_run, oidc_gateway, namespace, "tokens", trino.auth.JWTAuthentication(token))
     assert rows == [[25]]
     with pytest.raises(trino.exceptions.HttpError, match="401"):  # the gateway refuses a request without a token
@@ -243,7 +163,7 @@ async def test_jwt_with_the_gateways_oidc_issuer_end_to_end(
 
     # The coordinator itself checks the bearer token against the JWKS its rendered config names.
     coordinator = _coordinator(kubelet, namespace, "tokens")
-    forged = idp.token("analyst", key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    forged = idp.token("analyst", key=new_key())
     async with aiohttp.ClientSession() as http:
         for headers, status in (({"Authorization": f"Bearer {token}"}, 200),
                                 ({"Authorization": f"Bearer {forged}"}, 401), ({"X-Trino-User": "analyst"}, 401)):

@@ -10,38 +10,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import yaml
-from aiohttp import web
 from kubernetes import client
 from temporalio.testing import WorkflowEnvironment
 
-from gateway import GatewaySettings, create_app
-from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, run_sql, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, run_sql, runtime_body, serve_gateway, tpch_catalog
 from workers.operator import Operator
 from devstack.kubelet import Kubelet
-from devstack.resolver import ServiceResolver
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
 
 @pytest.fixture
 async def gateway_port(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment) -> AsyncIterator[int]:
-    settings = GatewaySettings.model_validate(yaml.safe_load(yaml.safe_dump({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "kube": {"kubeconfig": str(kubeconfig)},
-        "routes": {"namespace": GATEWAY_NS},
-        "temporal": {"address": temporal_env.client.service_client.config.target_host},
-        "health": {"interval": "1s", "timeout": "1s"},
-    })))
-    app = create_app(settings, backend_resolver=ServiceResolver(kubelet.settings.services_file).resolve_url)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
+    async with serve_gateway(kubeconfig, kubelet, temporal_env) as port:
+        yield port
 
 
 def _query(port: int, namespace: str, name: str, sql: str) -> list[Any]:

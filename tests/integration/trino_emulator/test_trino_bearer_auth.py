@@ -12,83 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jwt
 import pytest
 import trino
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from devstack.trino import TrinoNode, hash_password, load_settings
+from tests.oidc_idp import AUDIENCE, IdP, new_key, serving_idp
 
 pytestmark = pytest.mark.integration
-
-AUDIENCE = "trino"
-
-
-class IdP:
-    """Discovery and JWKS over HTTP; `keys` are the published private keys by kid."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
-        self.url = ""
-        self.jwks_fetches = 0
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.url}/realm"
-
-    def token(self, sub: str = "alice", kid: str = "k1", key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": self.issuer, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300, **claims}
-        return jwt.encode(body, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})
-
-    def document(self, path: str) -> Any:
-        if path == "/realm/.well-known/openid-configuration":
-            return {"issuer": self.issuer, "jwks_uri": f"{self.url}/jwks"}
-        if path == "/jwks":
-            self.jwks_fetches += 1
-            keys = []
-            for kid, key in self.keys.items():
-                jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-                keys.append({**jwk, "kid": kid, "alg": "RS256", "use": "sig"})
-            return {"keys": keys}
-        return None
 
 
 @pytest.fixture
 def idp() -> Iterator[IdP]:
-    provider = IdP()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            body = provider.document(self.path)
-            data = json.dumps(body).encode()
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="test-idp", daemon=True)
-    thread.start()
-    yield provider
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving_idp() as provider:
+        yield provider
 
 
 def _config(root: Path, properties: str) -> Path:
@@ -137,8 +79,7 @@ async def test_jwt_tokens_are_checked_against_the_configured_jwks(idp: IdP, tmp_
         assert rows == [[5]]
         async with http.get(f"{node.url}/v1/query", headers=_bearer(idp.token(sub="bob"))) as reply:
             assert reply.status == 200  # bob's token is his login: no X-Trino-User needed
-        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        for token in (idp.token(key=other), idp.token(aud="elsewhere"), idp.token(iss="http://evil"),
+        for token in (idp.token(key=new_key()), idp.token(aud="elsewhere"), idp.token(iss="http://evil"),
                       idp.token(exp=int(time.time()) - 3600), "not-a-jwt"):
             status, challenges = await _status(http, node, **_bearer(token))
             assert status == 401 and 'Bearer realm="Trino", token_type="JWT"' in challenges
@@ -146,7 +87,7 @@ async def test_jwt_tokens_are_checked_against_the_configured_jwks(idp: IdP, tmp_
         basic = base64.b64encode(b"xtrinode-operator:op-pass").decode()
         assert (await _status(http, node, Authorization=f"Basic {basic}"))[0] == 200
 
-        idp.keys["k2"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # rotation at the IdP
+        idp.keys["k2"] = new_key()  # rotation at the IdP
         assert (await _status(http, node, **_bearer(idp.token(kid="k2"))))[0] == 200
 
 
