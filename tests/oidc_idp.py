@@ -1,86 +1,45 @@
-"""An OIDC identity provider on loopback for tests: discovery and JWKS served by a plain HTTP server in a
-thread (so processes and blocking clients can fetch from it while the test's event loop waits), and
-RS256 tokens signed with its published keys.
+"""The test OpenID provider of `tests/idp.py`, served from a thread with its own event loop: for
+servers that fetch keys with a blocking client on the test's loop (the Trino emulator in-process),
+which would otherwise wait on a loop they block.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
-AUDIENCE = "trino"
+from tests.idp import IdP, serve_idp
+
+__all__ = ["idp_in_a_thread", "new_key"]
 
 
 def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class IdP:
-    """Discovery at `<issuer>/.well-known/openid-configuration`, JWKS at `/jwks`; `keys` by kid."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": new_key()}
-        self.url = ""
-        self.jwks_fetches = 0
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.url}/realm"
-
-    @property
-    def jwks_url(self) -> str:
-        return f"{self.url}/jwks"
-
-    def token(self, sub: str = "alice", kid: str = "k1", key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
-        """A token from this issuer for AUDIENCE; `key` signs with another key (a forgery)."""
-        now = int(time.time())
-        body = {"iss": self.issuer, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 600, **claims}
-        return jwt.encode(body, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})
-
-    def document(self, path: str) -> Any:
-        if path == "/realm/.well-known/openid-configuration":
-            return {"issuer": self.issuer, "jwks_uri": self.jwks_url}
-        if path == "/jwks":
-            self.jwks_fetches += 1
-            keys = [{**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid, "alg": "RS256", "use": "sig"}
-                    for kid, key in self.keys.items()]
-            return {"keys": keys}
-        return None
-
-
 @contextmanager
-def serving_idp() -> Iterator[IdP]:
-    provider = IdP()
+def idp_in_a_thread(provider: IdP) -> Iterator[IdP]:
+    """Serve `provider` (tests/idp.py) on loopback from a thread until the block ends."""
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = loop.create_future()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            body = provider.document(self.path)
-            data = json.dumps(body).encode()
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    async def main() -> None:
+        async with serve_idp(provider):
+            ready.set()
+            await stop
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="test-idp", daemon=True)
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="test-idp", daemon=True)
     thread.start()
     try:
+        if not ready.wait(10):
+            raise RuntimeError("the test IdP did not start within 10s")
         yield provider
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(10)
+        loop.close()

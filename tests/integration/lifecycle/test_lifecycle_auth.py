@@ -18,7 +18,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -31,7 +31,8 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.kubelet import Kubelet
 from devstack.resolver import ServiceResolver
 from devstack.trino import hash_password
-from tests.oidc_idp import AUDIENCE, IdP, new_key, serving_idp
+from tests.idp import AUDIENCE, IdP, claims, public_jwk, serve_idp, sign
+from tests.oidc_idp import new_key
 from workers.operator import Operator
 from xtrinode.lifecycle_client import LifecycleClient
 
@@ -46,9 +47,13 @@ SEED_PASSWORD_OVERLAY = {"server": {"config": {"authenticationType": "PASSWORD"}
 CONTROL_AUTH = {"passwordSecret": {"name": "trino-control", "key": "password"}}
 
 
+KEY = new_key()
+
+
 @pytest.fixture
-def idp() -> Iterator[IdP]:
-    with serving_idp() as provider:
+async def idp() -> AsyncIterator[IdP]:
+    """The issuer on the test's loop: the gateway fetches with aiohttp, the coordinators from their processes."""
+    async with serve_idp(IdP(keys=[public_jwk(KEY, "a")])) as provider:
         yield provider
 
 
@@ -155,7 +160,7 @@ async def test_jwt_with_the_gateways_oidc_issuer_end_to_end(
     await cluster.create(runtime_body(namespace, "tokens", trinoControlAuth=CONTROL_AUTH, valuesOverlay=overlay))
     await cluster.wait_phase(namespace, "tokens", "Ready")
 
-    token = idp.token(sub="analyst")
+    token = sign(KEY, claims(idp, sub="analyst"))
     rows = await asyncio.to_thread(_run, oidc_gateway, namespace, "tokens", trino.auth.JWTAuthentication(token))
     assert rows == [[25]]
     with pytest.raises(trino.exceptions.HttpError, match="401"):  # the gateway refuses a request without a token
@@ -163,7 +168,7 @@ async def test_jwt_with_the_gateways_oidc_issuer_end_to_end(
 
     # The coordinator itself checks the bearer token against the JWKS its rendered config names.
     coordinator = _coordinator(kubelet, namespace, "tokens")
-    forged = idp.token("analyst", key=new_key())
+    forged = sign(new_key(), claims(idp, sub="analyst"))
     async with aiohttp.ClientSession() as http:
         for headers, status in (({"Authorization": f"Bearer {token}"}, 200),
                                 ({"Authorization": f"Bearer {forged}"}, 401), ({"X-Trino-User": "analyst"}, 401)):

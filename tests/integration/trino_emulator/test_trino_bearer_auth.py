@@ -22,15 +22,22 @@ import pytest
 import trino
 
 from devstack.trino import TrinoNode, hash_password, load_settings
-from tests.oidc_idp import AUDIENCE, IdP, new_key, serving_idp
+from tests.idp import AUDIENCE, IdP, claims, public_jwk, sign
+from tests.oidc_idp import idp_in_a_thread, new_key
+
+KEY = new_key()
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def idp() -> Iterator[IdP]:
-    with serving_idp() as provider:
+    with idp_in_a_thread(IdP(keys=[public_jwk(KEY, "k1")])) as provider:
         yield provider
+
+
+def token(idp: IdP, kid: str = "k1", key: Any = KEY, **overrides: Any) -> str:
+    return sign(key, claims(idp, **overrides), kid=kid)
 
 
 def _config(root: Path, properties: str) -> Path:
@@ -74,21 +81,21 @@ async def test_jwt_tokens_are_checked_against_the_configured_jwks(idp: IdP, tmp_
         f"http-server.authentication.jwt.required-issuer={idp.issuer}\n"
         f"http-server.authentication.jwt.required-audience={AUDIENCE}\n")), {"port": 0})
     async with TrinoNode(settings) as node, aiohttp.ClientSession() as http:
-        token = idp.token(sub="alice")
-        rows = await asyncio.to_thread(_run, node.port, token)
+        rows = await asyncio.to_thread(_run, node.port, token(idp, sub="alice"))
         assert rows == [[5]]
-        async with http.get(f"{node.url}/v1/query", headers=_bearer(idp.token(sub="bob"))) as reply:
+        async with http.get(f"{node.url}/v1/query", headers=_bearer(token(idp, sub="bob"))) as reply:
             assert reply.status == 200  # bob's token is his login: no X-Trino-User needed
-        for token in (idp.token(key=new_key()), idp.token(aud="elsewhere"), idp.token(iss="http://evil"),
-                      idp.token(exp=int(time.time()) - 3600), "not-a-jwt"):
-            status, challenges = await _status(http, node, **_bearer(token))
+        for bad in (token(idp, key=new_key()), token(idp, aud="elsewhere"), token(idp, iss="http://evil"),
+                    token(idp, exp=int(time.time()) - 3600), "not-a-jwt"):
+            status, challenges = await _status(http, node, **_bearer(bad))
             assert status == 401 and 'Bearer realm="Trino", token_type="JWT"' in challenges
         assert (await _status(http, node, **{"X-Trino-User": "alice"}))[0] == 401
         basic = base64.b64encode(b"xtrinode-operator:op-pass").decode()
         assert (await _status(http, node, Authorization=f"Basic {basic}"))[0] == 200
 
-        idp.keys["k2"] = new_key()  # rotation at the IdP
-        assert (await _status(http, node, **_bearer(idp.token(kid="k2"))))[0] == 200
+        rotated = new_key()
+        idp.keys.append(public_jwk(rotated, "k2"))  # rotation at the IdP
+        assert (await _status(http, node, **_bearer(token(idp, kid="k2", key=rotated))))[0] == 200
 
 
 async def test_oauth2_bearer_tokens_use_issuer_discovery_and_the_client_id_as_audience(idp: IdP, tmp_path: Path) -> None:
@@ -99,5 +106,5 @@ async def test_oauth2_bearer_tokens_use_issuer_discovery_and_the_client_id_as_au
         "http-server.authentication.oauth2.client-secret=${ENV:OAUTH_SECRET}\n")), {"port": 0},
         env={"OAUTH_SECRET": "s3cret"})
     async with TrinoNode(settings) as node, aiohttp.ClientSession() as http:
-        assert (await _status(http, node, **_bearer(idp.token())))[0] == 200
-        assert (await _status(http, node, **_bearer(idp.token(aud="another-client"))))[0] == 401
+        assert (await _status(http, node, **_bearer(token(idp))))[0] == 200
+        assert (await _status(http, node, **_bearer(token(idp, aud="another-client"))))[0] == 401
