@@ -7,7 +7,8 @@ password (and with a wrong one) and runs it with the password through the gatewa
 password drives readiness, and the workers' preStop drain (a scale-down leaves by `Shutdown requested`,
 never a refused hook); JWT next to PASSWORD with the gateway's OIDC issuer: the gateway and the
 coordinator both check the same bearer token (the coordinator reads the JWKS URL from the rendered
-config and refuses a token the issuer did not sign), and suspend drains with the control user; a
+config and refuses a token the issuer did not sign), and a suspend's query checks log in as the control
+user; a
 password file without the control user puts the runtime in Error saying so, and fixing the Secret
 provisions it.
 """
@@ -175,7 +176,8 @@ async def test_jwt_with_the_gateways_oidc_issuer_end_to_end(
             async with http.get(f"{coordinator}/v1/query", headers=headers) as reply:
                 assert reply.status == status, (headers.keys(), reply.status)
 
-    status = await LifecycleClient(temporal_client).suspend(namespace, "tokens")  # drains with the control user
+    # The suspend reads running queries from the coordinator as the control user (Basic, next to JWT).
+    status = await LifecycleClient(temporal_client).suspend(namespace, "tokens")
     assert status.phase == "Suspended"
     assert await cluster.replicas(namespace, "trino-tokens-worker") == 0
 
