@@ -8,9 +8,8 @@ password drives readiness, and the workers' preStop drain (a scale-down leaves b
 never a refused hook); JWT next to PASSWORD with the gateway's OIDC issuer: the gateway and the
 coordinator both check the same bearer token (the coordinator reads the JWKS URL from the rendered
 config and refuses a token the issuer did not sign), and a suspend's query checks log in as the control
-user; a
-password file without the control user puts the runtime in Error saying so, and fixing the Secret
-provisions it.
+user; a password file without the control user puts the runtime in Error saying so, and fixing the
+Secret provisions it.
 """
 
 from __future__ import annotations
