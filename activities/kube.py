@@ -36,6 +36,10 @@ from activities.payloads import (
     StopPodsInput,
     WaitPodsGoneInput,
 )
+from xtrinode.admission import control_user_problem
+from xtrinode.render.config import control_username
+from xtrinode.render.overlay import PASSWORD_KEY
+from xtrinode.render.overlay import overlay as overlay_of
 from xtrinode.models import (
     API_GROUP,
     API_VERSION,
@@ -154,6 +158,7 @@ class KubernetesActivities:
             manifests = render_runtime(runtime, catalogs, self.settings.render, secret_versions=inp.secret_versions)
         except RenderError as e:
             raise ApplicationError(str(e), type="InvalidSpec", non_retryable=True) from e
+        self._check_control_user(runtime)
         replicas = {
             coordinator_deployment_name(runtime): inp.coordinator_replicas,
             worker_deployment_name(runtime): inp.worker_replicas,
@@ -177,6 +182,28 @@ class KubernetesActivities:
             coordinator_url=coordinator_service_url(runtime, self.settings.render),
             catalogs=sorted(c.trino_name for c in selected),
         )
+
+    def _check_control_user(self, runtime: XTrinode) -> None:
+        """With PASSWORD auth the control user must be in the password file, or every control call fails.
+
+        Admission checks it when it can read the Secret; this check runs on every provision. A missing
+        Secret is retried (it may be created next); a file without the user fails until the Secret changes
+        (the operator forwards that change, which provisions again).
+        """
+        values = overlay_of(runtime)
+        if "PASSWORD" not in values.auth_types() or values.auth is None or values.auth.password_auth_secret is None:
+            return
+        name = values.auth.password_auth_secret
+        text = self._call(f"read Secret {runtime.namespace}/{name}",
+                          lambda: self.secret_value(runtime.namespace, name, PASSWORD_KEY))
+        if text is None:
+            raise ApplicationError(
+                f"valuesOverlay.auth.passwordAuthSecret: Secret {name!r} with key {PASSWORD_KEY!r} is not in namespace "
+                f"{runtime.namespace!r}; create it (Trino's password file, with the control user)", type="MissingSecret")
+        problem = control_user_problem(text, control_username(runtime), name)
+        if problem is not None:
+            raise ApplicationError(f"valuesOverlay.auth.passwordAuthSecret: {problem}", type="InvalidSpec",
+                                   non_retryable=True)
 
     def _apply(self, manifest: dict[str, Any]) -> None:
         meta = manifest["metadata"]

@@ -5,6 +5,7 @@ a resolver (identity in a cluster, the devstack's ServiceResolver on one machine
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -85,7 +86,9 @@ class TrinoActivities:
         self.runtime_changed = runtime_changed
         self.gateway_url = gateway_url.rstrip("/") if gateway_url else None
 
-    async def _auth(self, ref: RuntimeRef, auth: ControlAuth) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
+    async def _auth(self, ref: RuntimeRef, auth: ControlAuth) -> tuple[dict[str, str], None]:
+        """Headers of a control call: X-Trino-User, and the control user's Basic credentials when the
+        runtime has a password (aiohttp's BasicAuth helper is deprecated; the header is built here)."""
         headers = {Header.USER: auth.username}
         if auth.password_secret_name and auth.password_secret_key and self.secret_reader is not None:
             password = await asyncio.to_thread(
@@ -95,11 +98,12 @@ class TrinoActivities:
                     f"trinoControlAuth.passwordSecret {auth.password_secret_name}/{auth.password_secret_key} "
                     f"not found in namespace {ref.namespace!r}; create the Secret",
                     type="MissingSecret")
-            return headers, aiohttp.BasicAuth(auth.username, password)
+            token = base64.b64encode(f"{auth.username}:{password}".encode()).decode()
+            return {**headers, "Authorization": f"Basic {token}"}, None
         return headers, None
 
-    async def _get_json(self, url: str, headers: dict[str, str], auth: aiohttp.BasicAuth | None) -> Any:
-        async with self.session.get(self.resolve(url), headers=headers, auth=auth, timeout=_TIMEOUT) as resp:
+    async def _get_json(self, url: str, headers: dict[str, str], auth: None = None) -> Any:
+        async with self.session.get(self.resolve(url), headers=headers, timeout=_TIMEOUT) as resp:
             if resp.status != 200:
                 raise ApplicationError(f"GET {url}: HTTP {resp.status}", type="TrinoHttpError")
             return await resp.json(content_type=None)

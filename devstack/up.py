@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from devstack import kubeclient
+from devstack import kubeclient, webhook
 from devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
 from xtrinode.durations import format_duration
 from xtrinode.temporal import search_attribute_args
@@ -36,7 +36,7 @@ READY_LINE = "xtrinode devstack ready"
 GATEWAY_NS, SYSTEM_NS, DEMO_NS = "xtrinode-gateway", "xtrinode-system", "analytics"
 REPO = Path(__file__).resolve().parents[1]
 # Clients first, then the kubelet (which ends the Trino processes through the API), then the servers.
-STOP_STAGES = (("gateway", "api", "operator", "worker"), ("kubelet",), ("kubeapi", "temporal"))
+STOP_STAGES = (("gateway", "api", "operator", "worker"), ("kubelet",), ("webhook", "kubeapi", "temporal"))
 
 
 class DevstackError(RuntimeError):
@@ -234,6 +234,15 @@ class Supervisor:
         self._wait_ready([kubeapi])
         api = kubeclient.KubeClient(kube_url)
         self._apply_cluster_basics(api)
+        # The admission webhook before anything writes XTrinodes: the configuration fails closed.
+        pair = webhook.serving_pair(st.root)
+        webhook_port = _free_port({gateway_port, temporal_port, ui_port, kube_port, api_port, internal_port})
+        webhook_url = f"https://127.0.0.1:{webhook_port}"
+        hook = _Component("webhook", webhook.argv(jsonlog, pair, webhook_port, str(st.kubeconfig)),
+                          ready=lambda: webhook.is_ready(webhook_url, pair), url=webhook_url)
+        self._launch(hook)
+        self._wait_ready([hook])
+        webhook.register(api, webhook_url, pair)
         self._wait_ready([temporal])
 
         kubeconfig = str(st.kubeconfig)

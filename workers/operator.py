@@ -2,7 +2,8 @@
 the runtime's workflow with signal-with-start. It adds the finalizer and decides nothing about the
 lifecycle. A Lease makes one replica the active forwarder; lists on start and every resync heal
 missed events. It forwards nothing until every informer has listed once: a runtime forwarded before
-its catalogs and Secrets are known would be provisioned without them."""
+its catalogs and Secrets are known would be provisioned without them. With `--webhook-cert` and
+`--webhook-key` it also serves the validating admission webhook (every replica, Lease or not)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ from activities.kube import FINALIZER
 from workers.informer import LISTED, Informer
 from workers.lease import LeaseElector
 from workers.lifecycle import kube_api_client
+from workers.webhook import WebhookServer, WebhookSettings
+from workers.webhook import add_arguments as add_webhook_arguments
+from workers.webhook import settings_from as webhook_settings_from
 from workflows.state import RuntimeState
 from xtrinode.lifecycle import (
     RUNTIME_WORKFLOW,
@@ -64,6 +68,8 @@ class OperatorSettings(BaseModel):
     lease_name: str = Field(default="xtrinode-operator")
     lease_duration: timedelta = Field(default=timedelta(seconds=15))
     identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{id(object()):x}")
+    webhook: WebhookSettings | None = Field(
+        default=None, description="Serve the admission webhook in this process too; None = not here.")
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -103,6 +109,7 @@ class Operator:
         self._task: asyncio.Task[None] | None = None
         self._api: client.ApiClient | None = None
         self._elector: LeaseElector | None = None
+        self.webhook: WebhookServer | None = None
         self.forwarded = 0
 
     @property
@@ -112,6 +119,9 @@ class Operator:
 
     # -- process lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
+        if self.settings.webhook is not None:
+            self.webhook = WebhookServer(self.settings.webhook)
+            await self.webhook.start()
         self._api = api = kube_api_client(self.settings.kubeconfig)
         custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
         self._custom = custom
@@ -165,6 +175,9 @@ class Operator:
         if self._api is not None:
             self._api.close()  # type: ignore[no-untyped-call]
             self._api = None
+        if self.webhook is not None:
+            await self.webhook.stop()
+            self.webhook = None
 
     async def __aenter__(self) -> Operator:
         await self.start()
@@ -364,6 +377,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resync-period", default="5m")
     parser.add_argument("--lease-namespace", default="xtrinode-system")
     parser.add_argument("--lease-name", default="xtrinode-operator", help="Lease that makes one replica active")
+    add_webhook_arguments(parser, prefix="webhook-")
     return parser
 
 
@@ -383,12 +397,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if (args.webhook_cert is None) != (args.webhook_key is None):
+        _parser().error("--webhook-cert and --webhook-key go together (the webhook serves HTTPS only)")
+    webhook = (webhook_settings_from(args, args.kubeconfig, prefix="webhook-")
+               if args.webhook_cert is not None else None)
     settings = OperatorSettings(
         temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace,
                                   task_queue=args.task_queue),
         kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
         resync_period=parse_duration(args.resync_period), lease_namespace=args.lease_namespace,
-        lease_name=args.lease_name,
+        lease_name=args.lease_name, webhook=webhook,
     )
     asyncio.run(_serve(settings))
     return 0

@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser"]
 
 def _render(args: argparse.Namespace) -> int:
     from xtrinode.loading import load_manifests
-    from xtrinode.render import RenderSettings, manifests_to_yaml, render_runtime, select_catalogs
+    from xtrinode.render import RenderError, RenderSettings, manifests_to_yaml, render_runtime, select_catalogs
 
     manifests = load_manifests(args.file, default_namespace=args.namespace)
     if not manifests.runtimes:
@@ -26,7 +26,12 @@ def _render(args: argparse.Namespace) -> int:
     out: list[dict[str, Any]] = []
     for runtime in manifests.runtimes:
         same_ns = [c for c in manifests.catalogs if c.namespace == runtime.namespace]
-        out.extend(render_runtime(runtime, select_catalogs(runtime, same_ns), settings))
+        try:
+            out.extend(render_runtime(runtime, select_catalogs(runtime, same_ns), settings))
+        except RenderError as e:
+            message = " ".join(str(e).split())  # one line, whatever the message holds
+            print(f"error: XTrinode {runtime.namespace}/{runtime.name} cannot be rendered: {message}", file=sys.stderr)
+            return 1
     sys.stdout.write(manifests_to_yaml(out))
     return 0
 
@@ -71,6 +76,7 @@ def _validate(args: argparse.Namespace) -> int:
 _PROCESSES = {
     "worker": ("workers.lifecycle", "run the lifecycle worker (Temporal workflows and activities)"),
     "operator": ("workers.operator", "run the operator (watches XTrinodes, forwards to workflows)"),
+    "webhook": ("workers.webhook", "run the validating admission webhook (HTTPS, --cert/--key)"),
     "gateway": ("gateway.cli", "run the Trino gateway (--config FILE)"),
     "api-server": ("workers.apiserver", "run the API server (--config FILE): list, status, resume, suspend"),
     "runtime": ("workers.runtimectl", "list, status, resume, suspend, events of runtimes (through the API server)"),

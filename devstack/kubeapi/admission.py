@@ -12,7 +12,7 @@ import base64
 import json
 import ssl
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -42,6 +42,8 @@ class Attributes:
     obj: JsonDict | None
     old: JsonDict | None
     dry_run: bool
+    user: JsonDict = field(default_factory=lambda: dict(USER))
+    """AdmissionReview `userInfo`: the cluster admin, or the user kubectl impersonates (`--as`)."""
 
 
 def _matches(values: list[str] | None, wanted: str) -> bool:
@@ -112,7 +114,7 @@ def _review(a: Attributes, obj: JsonDict | None) -> JsonDict:
     request: JsonDict = {
         "uid": str(uuid.uuid4()),
         "kind": kind, "resource": resource, "requestKind": kind, "requestResource": resource,
-        "name": a.name, "namespace": a.namespace, "operation": a.operation, "userInfo": USER,
+        "name": a.name, "namespace": a.namespace, "operation": a.operation, "userInfo": a.user,
         "object": obj, "oldObject": a.old, "dryRun": a.dry_run,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": options_kind},
     }

@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from . import admission, convert, deletion, discovery, tables, writes
+from . import admission, convert, deletion, discovery, identity, tables, writes
 from . import scale as scaling
 from .writes import Route
 from . import watch as watching
@@ -166,6 +166,9 @@ async def _resource(request: web.Request, cluster: Cluster, route: Route) -> web
     accept = request.headers.get("Accept", "")
     if method not in rt_methods(rt, bool(name)):
         raise method_not_allowed()
+    user = identity.from_headers(request.headers)
+    watch = q.get("watch", "").lower() in ("true", "1")
+    identity.authorize_request(cluster.store, user, rt, identity.verb_for(method, bool(name), watch), ns, name, sub)
     if method == "GET" and not name:
         selection = _selection(rt, q)
         if q.get("watch", "").lower() in ("true", "1"):
@@ -199,16 +202,16 @@ async def _resource(request: web.Request, cluster: Cluster, route: Route) -> web
             options["orphanDependents"] = q["orphanDependents"] == "true"
         if not name:
             return _json(deletion.delete_collection(cluster, rt, ns, _selection(rt, q), options))
-        return _json(await writes.admitted_delete(request.app[ADMITTER_KEY], cluster, route, options))
+        return _json(await writes.admitted_delete(request.app[ADMITTER_KEY], cluster, route, options, user))
     opts = _write_options(request)
     body = await _read_body(request)
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if method == "PATCH" and ctype not in PATCH_TYPES:
         raise unsupported_media_type(ctype, list(PATCH_TYPES))
     if writes.needs_admission(cluster, rt):
-        result, code = await writes.admitted(request.app[ADMITTER_KEY], cluster, route, method, ctype, body, opts)
+        result, code = await writes.admitted(request.app[ADMITTER_KEY], cluster, route, method, ctype, body, opts, user)
     else:
-        result, code = writes.perform(cluster, route, method, ctype, body, opts)
+        result, code = writes.perform(cluster, route, method, ctype, body, opts, user)
     return _json(result, status=code, warnings=opts.warnings)
 
 

@@ -15,10 +15,10 @@ from . import admission, deletion, rbac
 from . import scale as scaling
 from .cluster import Cluster, WriteOptions
 from .errors import ApiError
+from .identity import ADMIN, User
 from .resources import ResourceType
 
 JsonDict = dict[str, Any]
-SELF_USER = ("kubernetes-admin", ["system:masters", "system:authenticated"])
 _ATTEMPTS = 5
 
 
@@ -32,16 +32,16 @@ class Route:
     sub: str
 
 
-def perform(cluster: Cluster, route: Route, method: str, ctype: str, body: Any, opts: WriteOptions) -> tuple[JsonDict, int]:
+def perform(cluster: Cluster, route: Route, method: str, ctype: str, body: Any, opts: WriteOptions,
+            user: User = ADMIN) -> tuple[JsonDict, int]:
     """Run a POST, PUT or PATCH; returns the reply body and HTTP status."""
     rt, ns, name, sub = route.rt, route.namespace or "", route.name, route.sub
     if method == "POST":
         if rt.kind == "SelfSubjectReview":
-            user = {"username": SELF_USER[0], "groups": SELF_USER[1]}
             review = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"creationTimestamp": None}}
-            return {**review, "status": {"userInfo": user}}, 201
+            return {**review, "status": {"userInfo": user.user_info()}}, 201
         if rt.virtual:
-            self_user = SELF_USER if rt.kind == "SelfSubjectAccessReview" else None
+            self_user = (user.username, list(user.groups)) if rt.kind == "SelfSubjectAccessReview" else None
             return rbac.review(cluster.store, body, rt.kind, ns, self_user), 201
         return cluster.present(rt, cluster.create(rt, ns, body, opts)), 201
     scope = "status" if sub == "status" else "main"
@@ -67,18 +67,20 @@ def _current(cluster: Cluster, route: Route, name: str) -> JsonDict | None:
 
 
 async def admitted(
-    admitter: admission.Admitter, cluster: Cluster, route: Route, method: str, ctype: str, body: Any, opts: WriteOptions
+    admitter: admission.Admitter, cluster: Cluster, route: Route, method: str, ctype: str, body: Any, opts: WriteOptions,
+    user: User = ADMIN,
 ) -> tuple[JsonDict, int]:
     """`perform` with mutating and validating webhooks between a dry run and the real write."""
     rt = route.rt
     for _ in range(_ATTEMPTS):
         old = _current(cluster, route, route.name)
-        candidate, code = perform(cluster, route, method, ctype, body, replace(opts, dry_run=True, warnings=[]))
+        candidate, code = perform(cluster, route, method, ctype, body, replace(opts, dry_run=True, warnings=[]), user)
         name = route.name or candidate.get("metadata", {}).get("name", "")
         attrs = admission.Attributes(
             rt=rt, operation="UPDATE" if old is not None else "CREATE", namespace=route.namespace or "",
             name=name, subresource=route.sub, obj=candidate,
             old=cluster.present(rt, old) if old is not None and route.sub != "scale" else None, dry_run=opts.dry_run,
+            user=user.user_info(),
         )
         mutated = candidate if route.sub == "scale" else await admitter.mutate(attrs, candidate, opts.warnings)
         await admitter.validate(replace(attrs, obj=mutated), mutated, opts.warnings)
@@ -87,7 +89,7 @@ async def admitted(
         if opts.dry_run:
             return mutated, code
         if mutated == candidate:
-            return perform(cluster, route, method, ctype, body, opts)
+            return perform(cluster, route, method, ctype, body, opts, user)
         return _store_mutated(cluster, route, old, candidate, mutated, opts), code
     raise ApiError(409, f"the {rt.qualified()} object kept changing while admission webhooks ran; try again", reason="Conflict")
 
@@ -104,13 +106,14 @@ def _store_mutated(cluster: Cluster, route: Route, old: JsonDict | None, candida
     return cluster.present(rt, cluster.commit(rt, old, new, opts, scope=scope, managed=managed))
 
 
-async def admitted_delete(admitter: admission.Admitter, cluster: Cluster, route: Route, options: JsonDict) -> JsonDict:
+async def admitted_delete(admitter: admission.Admitter, cluster: Cluster, route: Route, options: JsonDict,
+                          user: User = ADMIN) -> JsonDict:
     """Ask the validating webhooks about a DELETE (with the object as oldObject), then delete."""
     if needs_admission(cluster, route.rt):
         old = cluster.current(route.rt, route.namespace or "", route.name)
         attrs = admission.Attributes(
             rt=route.rt, operation="DELETE", namespace=route.namespace or "", name=route.name, subresource="",
-            obj=None, old=cluster.present(route.rt, old), dry_run=bool(options.get("dryRun")),
+            obj=None, old=cluster.present(route.rt, old), dry_run=bool(options.get("dryRun")), user=user.user_info(),
         )
         await admitter.validate(attrs, None, [])
     return deletion.delete(cluster, route.rt, route.namespace or "", route.name, options)

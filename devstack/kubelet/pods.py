@@ -8,6 +8,7 @@ SIGTERM/SIGKILL. Probes and the hook reach the process at the pod's own IP, as i
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import shutil
 import signal
@@ -33,7 +34,7 @@ from .podips import HOST_IP, PodAddressPool
 from .process import PodProcess
 from .runtime import PodLaunch, PodRuntime
 from .settings import KubeletSettings
-from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_config_maps, write_pod_files
+from .volumes import mount_map, PodConfigError, plan_pod_files, referenced_config_maps, referenced_secrets, write_pod_files
 
 __all__ = ["LocalPod", "PodHost", "deletion_grace"]
 
@@ -133,9 +134,9 @@ class LocalPod:
         spec = self.pod.get("spec") or {}
         env_maps, env_secrets = referenced_objects(self.container)
         config_maps, secrets = await self.host.read_objects(
-            self.namespace, referenced_config_maps(spec) | env_maps, env_secrets
+            self.namespace, referenced_config_maps(spec) | env_maps, env_secrets | referenced_secrets(spec)
         )
-        planned = plan_pod_files(spec, self.container, config_maps)
+        planned = plan_pod_files(spec, self.container, config_maps, secrets=secrets)
         config_text = planned.text("config.properties")
         if config_text is None:
             raise PodConfigError(
@@ -400,13 +401,14 @@ class LocalPod:
         headers = dict(hook.headers)
         if hook.user:
             headers["X-Trino-User"] = hook.user
-        auth = None
         if hook.password_env and hook.user and hook.password_env in self._env:
-            auth = aiohttp.BasicAuth(hook.user, self._env[hook.password_env])
+            # curl -u user:password, as the rendered hook runs it (aiohttp's BasicAuth helper is deprecated)
+            token = base64.b64encode(f"{hook.user}:{self._env[hook.password_env]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         url = f"http://{self.ip}:{local}{hook.path}"  # the hook's localhost is the pod's own address
         try:
             async with self.host.http.request(
-                hook.method, url, data=hook.body, headers=headers, auth=auth,
+                hook.method, url, data=hook.body, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=max(0.1, min(5.0, self._deadline - time.monotonic()))),
             ) as response:
                 if response.status >= 300:

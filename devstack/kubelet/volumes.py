@@ -1,7 +1,10 @@
-"""Pod volumes as local files: ConfigMap (and projected ConfigMap) volumes become a per-pod directory.
+"""Pod volumes as local files: ConfigMap (and projected ConfigMap) and Secret volumes become a per-pod
+directory.
 
 The config root mount (`/etc/trino`) maps to the directory itself, mounts below it to subdirectories
-(`/etc/trino/catalog` -> `catalog/`), other mounts to `mounts/<path>`. Secret volumes are refused.
+(`/etc/trino/catalog` -> `catalog/`), other mounts to `mounts/<path>`. Secret volume files (a password
+file mounted from auth.passwordAuthSecret) are written 0600, readable by the pod's process only, as the
+kubelet's tmpfs does; they are never logged.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "local_path",
     "plan_pod_files",
     "referenced_config_maps",
+    "referenced_secrets",
     "write_pod_files",
 ]
 
@@ -39,6 +43,8 @@ class PodFiles:
 
     files: dict[PurePosixPath, bytes] = field(default_factory=dict)
     dirs: set[PurePosixPath] = field(default_factory=set)
+    private: set[PurePosixPath] = field(default_factory=set)
+    """Files from Secret volumes: written 0600."""
 
     def text(self, path: str) -> str | None:
         data = self.files.get(PurePosixPath(path))
@@ -82,14 +88,47 @@ def _config_map_sources(volume: Mapping[str, Any]) -> list[JsonDict] | None:
                 )
         return sources
     if "secret" in volume:
-        raise PodConfigError(
-            f"volume {volume.get('name')!r}: secret volumes are not supported by the devstack kubelet "
-            "(secret values are never written to disk); pass them as secretKeyRef env vars"
-        )
+        return None  # planned by _secret_files
     if "emptyDir" in volume:
         return None
     kinds = ", ".join(sorted(k for k in volume if k != "name"))
     raise PodConfigError(f"volume {volume.get('name')!r}: volume type {kinds} is not supported by the devstack kubelet")
+
+
+def referenced_secrets(pod_spec: Mapping[str, Any]) -> set[str]:
+    """Names of the Secrets the pod's volumes mount."""
+    return {str(v["secret"].get("secretName")) for v in pod_spec.get("volumes") or []
+            if isinstance(v.get("secret"), Mapping) and v["secret"].get("secretName")}
+
+
+def _secret_files(volume: Mapping[str, Any], secrets: Mapping[str, Mapping[str, Any]]) -> dict[str, bytes]:
+    source = volume["secret"] or {}
+    name = source.get("secretName")
+    secret = secrets.get(str(name))
+    if secret is None:
+        if source.get("optional"):
+            return {}
+        raise PodConfigError(f'secret "{name}" not found (volume {volume.get("name")!r}); create it in the pod\'s '
+                             "namespace or mark the volume source optional")
+    data: dict[str, bytes] = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+    data.update({k: str(v).encode() for k, v in (secret.get("stringData") or {}).items()})
+    return _pick_items(source, data, f'secret "{name}"')
+
+
+def _pick_items(source: Mapping[str, Any], data: dict[str, bytes], what: str) -> dict[str, bytes]:
+    """The volume source's `items` (key -> path) out of `data`, or all of it without items."""
+    items = source.get("items")
+    if not items:
+        return data
+    picked: dict[str, bytes] = {}
+    for item in items:
+        key = item.get("key")
+        if key not in data:
+            if source.get("optional"):
+                continue
+            raise PodConfigError(f"{what} has no key {key!r}; add it or fix the volume items")
+        picked[str(item.get("path") or key)] = data[key]
+    return picked
 
 
 def referenced_config_maps(pod_spec: Mapping[str, Any]) -> set[str]:
@@ -112,18 +151,7 @@ def _config_map_files(source: Mapping[str, Any], config_map: Mapping[str, Any] |
         raise PodConfigError(f'configmap "{name}" not found; create it or mark the volume source optional')
     data: dict[str, bytes] = {k: str(v).encode() for k, v in (config_map.get("data") or {}).items()}
     data.update({k: base64.b64decode(v) for k, v in (config_map.get("binaryData") or {}).items()})
-    items = source.get("items")
-    if not items:
-        return data
-    picked: dict[str, bytes] = {}
-    for item in items:
-        key = item.get("key")
-        if key not in data:
-            if source.get("optional"):
-                continue
-            raise PodConfigError(f'configmap "{name}" has no key {key!r}; add it or fix the volume items')
-        picked[str(item.get("path") or key)] = data[key]
-    return picked
+    return _pick_items(source, data, f'configmap "{name}"')
 
 
 def plan_pod_files(
@@ -131,6 +159,7 @@ def plan_pod_files(
     container: Mapping[str, Any],
     config_maps: Mapping[str, Mapping[str, Any]],
     config_root: str = CONFIG_ROOT,
+    secrets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PodFiles:
     """Every file the container's mounts show, keyed by its path under the pod directory."""
     volumes = {v.get("name"): v for v in pod_spec.get("volumes") or []}
@@ -143,17 +172,20 @@ def plan_pod_files(
             )
         target = local_path(str(mount["mountPath"]), config_root)
         sources = _config_map_sources(volume)
-        if sources is None:
+        is_secret = "secret" in volume
+        if sources is None and not is_secret:
             planned.dirs.add(target)
             continue
-        merged: dict[str, bytes] = {}
-        for source in sources:
+        merged: dict[str, bytes] = _secret_files(volume, secrets or {}) if is_secret else {}
+        for source in sources or []:
             merged.update(_config_map_files(source, config_maps.get(str(source.get("name")))))
         sub_path = mount.get("subPath")
         if sub_path:
             if sub_path not in merged:
                 raise PodConfigError(f"volumeMount {mount.get('name')!r}: subPath {sub_path!r} is not a key of the volume")
             planned.files[target] = merged[sub_path]
+            if is_secret:
+                planned.private.add(target)
             continue
         planned.dirs.add(target)
         for key, content in merged.items():
@@ -161,6 +193,8 @@ def plan_pod_files(
             if relative.is_absolute() or ".." in relative.parts:
                 raise PodConfigError(f"volume {volume.get('name')!r}: item path {key!r} must be relative without '..'")
             planned.files[target / relative] = content
+            if is_secret:
+                planned.private.add(target / relative)
     return planned
 
 
@@ -174,5 +208,10 @@ def write_pod_files(directory: Path, planned: PodFiles) -> None:
     for relative, content in planned.files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        path.chmod(0o644)
+        if relative in planned.private:
+            path.touch(mode=0o600)
+            path.chmod(0o600)
+            path.write_bytes(content)
+        else:
+            path.write_bytes(content)
+            path.chmod(0o644)

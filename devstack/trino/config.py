@@ -1,8 +1,10 @@
 """Reads a rendered Trino config directory into `NodeSettings`, as a Trino server would.
 
 Files: `config.properties`, `node.properties`, `catalog/*.properties`, optional
-`password-authenticator.properties` (+ its password file) and `access-control.properties`
-(+ its JSON rules). `${ENV:NAME}` placeholders are resolved from the environment; values never logged.
+`password-authenticator.properties` (+ its password file), `group-provider.properties` (+ its group
+file) and `access-control.properties` (+ its JSON rules). `http-server.authentication.type` may list
+PASSWORD, JWT and OAUTH2; like Trino, authentication needs `internal-communication.shared-secret`.
+`${ENV:NAME}` placeholders are resolved from the environment; values never logged.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from .settings import AccessControl, CatalogConfig, NodeSettings, PasswordAuth, SystemInformationRule
+from .settings import AccessControl, CatalogConfig, JwtAuth, NodeSettings, PasswordAuth, SystemInformationRule
 
 __all__ = ["ConfigError", "load_settings", "parse_airlift_duration", "parse_properties", "resolve_env"]
 
@@ -177,6 +179,101 @@ def _load_password_auth(config_dir: Path, props: Mapping[str, str], env: Mapping
     return PasswordAuth(users=users, allow_insecure_over_http=allow_insecure)
 
 
+_EMULATED_TYPES = ("PASSWORD", "JWT", "OAUTH2")
+
+
+def _load_authentication(config_dir: Path, props: Mapping[str, str], env: Mapping[str, str],
+                         path_map: PathMap = ()) -> dict[str, Any]:
+    """`http-server.authentication.type` (comma list, in order) and what each type needs."""
+    types = [t.strip().upper() for t in props.get("http-server.authentication.type", "").split(",") if t.strip()]
+    unknown = [t for t in types if t not in _EMULATED_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"http-server.authentication.type: {', '.join(unknown)} is not emulated; use {', '.join(_EMULATED_TYPES)}"
+        )
+    values: dict[str, Any] = {}
+    groups = _load_groups(config_dir, env, path_map)
+    if groups is not None:
+        values["groups"] = groups
+    if not types:
+        return values
+    if not props.get("internal-communication.shared-secret"):
+        raise ConfigError(
+            "internal-communication.shared-secret must be set when authentication is enabled "
+            "(http-server.authentication.type); Trino refuses to start without it"
+        )
+    values["shared_secret_set"] = True
+    values["allow_insecure_over_http"] = _parse_bool(
+        props.get("http-server.authentication.allow-insecure-over-http", "false"),
+        "http-server.authentication.allow-insecure-over-http",
+    )
+    bearer = []
+    for auth_type in types:
+        if auth_type == "PASSWORD":
+            values["password_auth"] = _load_password_auth(config_dir, props, env, path_map)
+        elif auth_type == "JWT":
+            bearer.append(_jwt_auth(props))
+        else:
+            bearer.append(_oauth2_auth(props))
+    values["bearer_auth"] = tuple(bearer)
+    return values
+
+
+def _jwt_auth(props: Mapping[str, str]) -> JwtAuth:
+    prefix = "http-server.authentication.jwt."
+    key_file = props.get(prefix + "key-file", "").strip()
+    if not key_file:
+        raise ConfigError(f"{prefix}key-file is required for JWT authentication")
+    if not key_file.startswith(("http://", "https://")):
+        raise ConfigError(f"{prefix}key-file: only a JWKS URL (http:// or https://) is emulated, got {key_file!r}")
+    audience = props.get(prefix + "required-audience", "").strip()
+    return JwtAuth(type="JWT", jwks_url=key_file, issuer=props.get(prefix + "required-issuer") or None,
+                   audiences=(audience,) if audience else (),
+                   principal_field=props.get(prefix + "principal-field", "sub") or "sub")
+
+
+def _oauth2_auth(props: Mapping[str, str]) -> JwtAuth:
+    prefix = "http-server.authentication.oauth2."
+    missing = [key for key in ("issuer", "client-id", "client-secret") if not props.get(prefix + key)]
+    if missing:
+        raise ConfigError(f"OAUTH2 authentication needs {', '.join(prefix + m for m in missing)}")
+    extra = [a.strip() for a in props.get(prefix + "additional-audiences", "").split(",") if a.strip()]
+    return JwtAuth(type="OAUTH2", jwks_url=props.get(prefix + "jwks-url") or None, issuer=props[prefix + "issuer"],
+                   audiences=(props[prefix + "client-id"], *extra),
+                   principal_field=props.get(prefix + "principal-field", "sub") or "sub")
+
+
+def _load_groups(config_dir: Path, env: Mapping[str, str], path_map: PathMap = ()) -> dict[str, tuple[str, ...]] | None:
+    """The `file` group provider: `group:user1,user2` lines, as user -> groups."""
+    provider = config_dir / "group-provider.properties"
+    if not provider.is_file():
+        return None
+    props, _ = _read_properties(provider, env)
+    if props.get("group-provider.name") != "file":
+        raise ConfigError(
+            f"group-provider.properties: only group-provider.name=file is emulated, got {props.get('group-provider.name')!r}"
+        )
+    value = props.get("file.group-file")
+    if not value:
+        raise ConfigError("group-provider.properties: file.group-file is missing")
+    group_file = _relative(config_dir, value, path_map)
+    try:
+        lines = group_file.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ConfigError(f"cannot read group file {group_file}: {e.strerror}") from e
+    groups: dict[str, list[str]] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        group, sep, users = line.partition(":")
+        if not sep or not group:
+            raise ConfigError(f"{group_file.name} line {number}: expected 'group:user1,user2'")
+        for user in (u.strip() for u in users.split(",") if u.strip()):
+            groups.setdefault(user, []).append(group)
+    return {user: tuple(names) for user, names in groups.items()}
+
+
 def _load_access_control(config_dir: Path, env: Mapping[str, str], path_map: PathMap = ()) -> AccessControl | None:
     path = config_dir / "access-control.properties"
     if not path.is_file():
@@ -239,13 +336,7 @@ def load_settings(
         node_path = config_dir / "node.properties"
         node_props = _read_properties(node_path, env)[0] if node_path.is_file() else {}
         values.update(_values_from_properties(props, node_props))
-        if props.get("http-server.authentication.type", "").upper() == "PASSWORD":
-            values["password_auth"] = _load_password_auth(config_dir, props, env, path_map)
-        elif props.get("http-server.authentication.type"):
-            raise ConfigError(
-                "http-server.authentication.type: only PASSWORD is emulated, "
-                f"got {props['http-server.authentication.type']!r}"
-            )
+        values.update(_load_authentication(config_dir, props, env, path_map))
         access = _load_access_control(config_dir, env, path_map)
         if access is not None:
             values["access_control"] = access

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "AccessControl",
     "CatalogConfig",
+    "JwtAuth",
     "NodeSettings",
     "PasswordAuth",
     "SystemInformationRule",
@@ -53,6 +54,22 @@ class PasswordAuth(BaseModel):
     allow_insecure_over_http: bool = Field(
         False, description="`http-server.authentication.allow-insecure-over-http` (default false)"
     )
+
+
+class JwtAuth(BaseModel):
+    """`JWT` (`http-server.authentication.jwt.*`) or `OAUTH2` bearer tokens checked against a JWKS URL.
+
+    For OAUTH2 the audience is the client id (plus `additional-audiences`) and the JWKS URL comes from
+    `oauth2.jwks-url` or the issuer's discovery document, read on first use.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["JWT", "OAUTH2"] = "JWT"
+    jwks_url: str | None = Field(None, description="`jwt.key-file` (a JWKS URL) or `oauth2.jwks-url`")
+    issuer: str | None = Field(None, description="`jwt.required-issuer` / `oauth2.issuer`: required `iss`")
+    audiences: tuple[str, ...] = Field((), description="accepted `aud` values; empty: `aud` not checked")
+    principal_field: str = Field("sub", description="claim naming the user (`principal-field`, default sub)")
 
 
 class SystemInformationRule(BaseModel):
@@ -132,6 +149,12 @@ class NodeSettings(BaseModel):
     )
     process_forwarded: bool = Field(False, description="`http-server.process-forwarded` (default false)")
     password_auth: PasswordAuth | None = Field(None, description="PASSWORD authentication, or none")
+    bearer_auth: tuple[JwtAuth, ...] = Field((), description="JWT and OAUTH2 authenticators, in configured order")
+    allow_insecure_over_http: bool = Field(
+        False, description="`http-server.authentication.allow-insecure-over-http` (default false)")
+    shared_secret_set: bool = Field(False, description="whether `internal-communication.shared-secret` is set")
+    groups: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="user -> groups from the `file` group provider (group-provider.properties)")
     access_control: AccessControl | None = Field(
         None, description="None: allow-all without authentication, `default` with it"
     )
@@ -149,6 +172,10 @@ class NodeSettings(BaseModel):
     node_poll_interval: timedelta = Field(
         timedelta(seconds=5), description="coordinator polls announced nodes' /v1/info this often"
     )
+
+    @property
+    def authentication_enabled(self) -> bool:
+        return self.password_auth is not None or bool(self.bearer_auth)
 
     @property
     def effective_access_control(self) -> AccessControl:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from devstack_helpers import BIN, REPO, alive, start_demo
 
-COMPONENTS = {"temporal", "kubeapi", "kubelet", "worker", "operator", "gateway"}
+COMPONENTS = {"temporal", "kubeapi", "webhook", "kubelet", "worker", "operator", "gateway", "api"}
 
 
 @pytest.mark.e2e

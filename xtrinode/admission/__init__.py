@@ -5,6 +5,7 @@
 
 from xtrinode.admission.engine import evaluate
 from xtrinode.admission.gate import OVERLAY_PERMISSION, AccessCheck, Authorizer, access_check_for, review
+from xtrinode.admission.secrets import SecretReader, control_user_problem
 from xtrinode.admission.request import (
     AdmissionRequest,
     AdmissionResult,
@@ -18,8 +19,10 @@ __all__ = [
     "AdmissionRequest",
     "AdmissionResult",
     "Authorizer",
+    "SecretReader",
     "UserInfo",
     "access_check_for",
+    "control_user_problem",
     "evaluate",
     "review",
     "to_admission_response",

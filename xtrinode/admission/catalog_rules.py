@@ -21,6 +21,7 @@ __all__ = [
     "check_connector_count",
     "check_connector_type_change",
     "check_plaintext_secrets",
+    "check_secret_namespaces",
 ]
 
 _JDBC_TYPES = ("postgres", "mysql")
@@ -172,4 +173,20 @@ def check_plaintext_secrets(change: Change, report: Report) -> None:
                 )
 
 
-CATALOG_RULES = (check_connector_count, check_connector_type_change, check_plaintext_secrets)
+def check_secret_namespaces(change: Change, report: Report) -> None:
+    """connectionPasswordSecret and propertySecretRefs name Secrets of the catalog's own namespace."""
+    from xtrinode.admission.runtime_rules import secret_in_other_namespace
+
+    for kind in connector_types(change.spec) or []:
+        base = ("spec", "connector", kind)
+        body = get(change.spec, "connector", kind)
+        secret_in_other_namespace(report, (*base, "connectionPasswordSecret"), get(body, "connectionPasswordSecret"),
+                                  change.namespace, "the catalog's")
+        refs = get(body, "propertySecretRefs")
+        if isinstance(refs, Mapping):
+            for name, ref in refs.items():
+                secret_in_other_namespace(report, (*base, "propertySecretRefs", str(name)), ref, change.namespace,
+                                          "the catalog's")
+
+
+CATALOG_RULES = (check_connector_count, check_connector_type_change, check_plaintext_secrets, check_secret_namespaces)

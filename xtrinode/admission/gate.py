@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from xtrinode.admission.engine import evaluate
 from xtrinode.admission.request import AdmissionRequest, AdmissionResult, UserInfo
+from xtrinode.admission.secrets import SecretReader, check_control_user
 from xtrinode.models.base import API_GROUP, API_VERSION
 
 __all__ = ["AccessCheck", "Authorizer", "OVERLAY_PERMISSION", "access_check_for", "review"]
@@ -62,9 +63,12 @@ def _denied(result: AdmissionResult, request: AdmissionRequest, why: str) -> Adm
     return result.model_copy(update={"allowed": False, "reasons": [*result.reasons, reason]})
 
 
-async def review(request: AdmissionRequest, authorizer: Authorizer | None) -> AdmissionResult:
-    """`evaluate` plus the valuesOverlay gate; no authorizer, a denial or an error all reject."""
-    result = evaluate(request)
+async def review(
+    request: AdmissionRequest, authorizer: Authorizer | None, secrets: SecretReader | None = None
+) -> AdmissionResult:
+    """`evaluate`, the control user check against the password file (when `secrets` can read it), and the
+    valuesOverlay gate; no authorizer, a denial or an error all reject."""
+    result = await check_control_user(request, evaluate(request), secrets)
     if not result.allowed or not result.gate_required:
         return result
     user = request.user.username or "<anonymous>"
@@ -73,8 +77,11 @@ async def review(request: AdmissionRequest, authorizer: Authorizer | None) -> Ad
     try:
         allowed = await authorizer(request.user, access_check_for(request))
     except Exception as e:  # noqa: BLE001 - fail closed on any authorizer error
+        detail = " ".join(str(e).split())[:160] or "no detail"
         return _denied(
-            result, request, f"checking it for user {user!r} failed ({type(e).__name__}), so the gate fails closed"
+            result, request,
+            f"the authorizer could not be asked whether user {user!r} has it ({type(e).__name__}: {detail}), so the "
+            "gate fails closed; retry when the API server's SubjectAccessReview answers",
         )
     if allowed is not True:
         return _denied(result, request, f"user {user!r} does not have it")

@@ -1,7 +1,9 @@
 """Rules over `spec.valuesOverlay`: the whole tree is searched, keys and `k=v` strings alike.
 
-Rejects HTTP port or HTTP-off overrides, HTTPS server mode, HTTP auth other than PASSWORD (and PASSWORD
-without control credentials), and pod or Service settings that break a runtime's isolation.
+Rejects HTTP port or HTTP-off overrides, HTTPS server mode, HTTP auth other than PASSWORD, JWT and
+OAUTH2 (and auth without control credentials), pod or Service settings that break a runtime's
+isolation, keys render does not support, plaintext secrets in Trino properties, and any overlay that
+render would refuse (the runtime would otherwise fail later with a RenderError).
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from xtrinode.admission.catalog_rules import looks_secret
 from xtrinode.admission.findings import Change, Loc, Report, format_path, get, is_false, is_set, is_true, show
+from xtrinode.models import XTrinode
+from xtrinode.models.overlay import AUTH_TYPES, SUPPORTED_KEYS, ValuesOverlay, parse_property_line
+from xtrinode.render import RenderError, render_runtime
 
 __all__ = [
     "MAX_OVERLAY_DEPTH",
@@ -22,6 +30,9 @@ __all__ = [
     "check_depth",
     "check_http",
     "check_isolation",
+    "check_known_keys",
+    "check_plaintext_properties",
+    "check_renders",
     "iter_settings",
     "overlay_depth",
 ]
@@ -31,6 +42,8 @@ OVERLAY: Loc = ("spec", "valuesOverlay")
 _KEY_CONTEXT = 8
 MAX_OVERLAY_DEPTH = 32
 _PROPERTY_LINE = re.compile(r"^\s*(?:-D)?([A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*[=:]\s*(.*?)\s*$")
+# `-Dkey=value` anywhere in a line: JVM options in one string (JAVA_TOOL_OPTIONS, JAVA_OPTS).
+_SYSTEM_PROPERTY = re.compile(r"(?:^|[\s=\"'])-D([A-Za-z0-9_][A-Za-z0-9_.\-]*)=([^\s\"']*)")
 
 
 @dataclass(frozen=True)
@@ -71,10 +84,16 @@ def iter_settings(overlay: Any) -> Iterator[Setting]:
                 queue.append(((*loc, index), keys, item))
         elif isinstance(value, str):
             for line in value.splitlines():
+                found: set[tuple[str, str]] = set()
                 match = _PROPERTY_LINE.match(line)
                 if match:
-                    name = match.group(1).lower()
-                    yield Setting(loc, name, name, "", match.group(2), from_text=True)
+                    found.add((match.group(1).lower(), match.group(2)))
+                    yield Setting(loc, match.group(1).lower(), match.group(1).lower(), "", match.group(2), from_text=True)
+                for flag in _SYSTEM_PROPERTY.finditer(line):
+                    name = flag.group(1).lower()
+                    if (name, flag.group(2)) not in found:
+                        found.add((name, flag.group(2)))
+                        yield Setting(loc, name, name, "", flag.group(2), from_text=True)
 
 
 def overlay_depth(overlay: Any) -> int:
@@ -151,35 +170,50 @@ def _auth_types(value: Any) -> list[str]:
 
 
 def check_auth(change: Change, report: Report) -> None:
-    """HTTP auth is none or PASSWORD; PASSWORD needs credentials for the operator's control calls."""
-    password_at: Loc | None = None
+    """HTTP auth is none, or PASSWORD, JWT and OAUTH2; any of them needs credentials for the operator's
+    control calls, and JWT or OAUTH2 need PASSWORD next to them (the control calls send a password)."""
+    first_at: Loc | None = None
+    types: list[str] = []
     for setting in iter_settings(_overlay(change)):
         if not (setting.is_property("http-server.authentication.type") or setting.leaf == "authenticationtype"):
             continue
-        types = _auth_types(setting.value)
-        others = [t for t in types if t != "PASSWORD"]
+        found = _auth_types(setting.value)
+        others = [t for t in found if t not in AUTH_TYPES]
         if others:
             report.reject(
                 setting.loc,
-                f"HTTP authentication type {', '.join(others)} is not supported: the operator's control "
-                "calls and the gateway speak PASSWORD (or no auth) to Trino; use PASSWORD with "
-                "spec.trinoControlAuth.passwordSecret, and authenticate users at the gateway (gateway.auth)",
+                f"HTTP authentication type {', '.join(others)} is not supported: XTrinode runs Trino with "
+                f"{', '.join(AUTH_TYPES)} (or no authentication); use one of those, with "
+                "spec.trinoControlAuth.passwordSecret for the operator's control calls, or authenticate users at "
+                "the gateway (gateway.auth)",
             )
-        if "PASSWORD" in types and password_at is None:
-            password_at = setting.loc
+        if found and first_at is None:
+            first_at = setting.loc
+        types.extend(t for t in found if t in AUTH_TYPES and t not in types)
+    if first_at is None or not types:
+        return
     secret = get(change.spec, "trinoControlAuth", "passwordSecret")
-    if password_at is not None and not isinstance(secret, Mapping):
+    if not isinstance(secret, Mapping):
         report.reject(
             ("spec", "trinoControlAuth", "passwordSecret"),
-            f"is not set, but {format_path(password_at)} turns on PASSWORD authentication, "
+            f"is not set, but {format_path(first_at)} turns on {','.join(types)} authentication, "
             "so the operator's control calls (readiness, graceful shutdown) would be refused; set "
             "spec.trinoControlAuth.passwordSecret: {name: <secret>, key: <key>} (and username if not "
-            "'xtrinode-operator')",
+            "'xtrinode-operator'), and list the control user in the auth.passwordAuthSecret password file",
+        )
+    if "PASSWORD" not in types:
+        report.reject(
+            first_at,
+            f"{','.join(types)} authentication without PASSWORD: the operator's control calls authenticate "
+            f"with spec.trinoControlAuth's password; write {','.join([*types, 'PASSWORD'])} and set "
+            "auth.passwordAuthSecret (a password file listing the control user)",
         )
 
 
 _HOST_NAMESPACES = {"hostnetwork": "network", "hostpid": "process", "hostipc": "IPC"}
-_CONTAINER_KEYS = {"sidecars", "sidecarcontainers", "extracontainers", "initcontainers", "extrainitcontainers"}
+# Extra containers outside valuesOverlay.sidecarContainers (which runs them under the gate, each searched
+# like the rest of the overlay for the settings above).
+_CONTAINER_KEYS = {"sidecars", "extracontainers", "initcontainers", "extrainitcontainers"}
 _EXPOSING_SERVICE_TYPES = {"LoadBalancer", "NodePort"}
 
 
@@ -210,15 +244,16 @@ def _isolation_problem(setting: Setting) -> str | None:
         )
     if leaf == "externalips" and is_set(value):
         return f"{show(value)} exposes the runtime outside the gateway; remove it and use the gateway"
-    if leaf == "envfrom" and is_set(value):
+    if leaf == "envfrom" and is_set(value) and setting.loc != (*OVERLAY, "envFrom"):
         return (
-            "envFrom imports every key of a Secret or ConfigMap into Trino's environment; use env entries "
-            "that name each variable, and catalog propertySecretRefs for catalog secrets"
+            "envFrom is supported only as valuesOverlay.envFrom (the Trino container of both roles); remove "
+            "it here"
         )
     if leaf in _CONTAINER_KEYS and is_set(value):
         return (
             "extra containers in Trino pods run outside XTrinode's control (same network, service account "
-            "and volumes); bake the tool into the image (valuesOverlay image) or run it as its own workload"
+            "and volumes); use valuesOverlay.sidecarContainers.{coordinator,worker} (under the valuesOverlay "
+            "permission), bake the tool into the image, or run it as its own workload"
         )
     return None
 
@@ -233,4 +268,97 @@ def check_isolation(change: Change, report: Report) -> None:
             report.reject(setting.loc, problem)
 
 
-OVERLAY_RULES = (check_depth, check_http, check_auth, check_isolation)
+def check_known_keys(change: Change, report: Report) -> None:
+    """Only the keys render applies (Trino Helm chart names): nothing in the overlay is silently ignored."""
+    overlay = _overlay(change)
+    if overlay is None:
+        return
+    if not isinstance(overlay, Mapping):
+        report.reject(OVERLAY, f"{show(overlay)} is not a mapping; write keys such as {', '.join(SUPPORTED_KEYS[:4])}")
+        return
+    try:
+        ValuesOverlay.model_validate(overlay)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+    else:
+        return
+    covered = report.covered()
+    for error in errors:
+        loc: Loc = (*OVERLAY, *(str(p) if not isinstance(p, int) else p for p in error["loc"]))
+        if loc in covered or any(loc[: len(c)] == c and len(c) > len(OVERLAY) for c in covered):
+            continue  # a more specific rule already said what to do about this key
+        report.reject(loc, _key_problem(loc, error))
+
+
+# Chart keys whose job a typed field does: say which one instead of only "unsupported".
+_TYPED_INSTEAD = {
+    "resources": "spec.resources.{coordinator,worker}",
+    "nodeselector": "spec.placement.{coordinator,worker}.nodeSelector",
+    "tolerations": "spec.placement.{coordinator,worker}.tolerations",
+    "affinity": "spec.placement.{coordinator,worker}.affinity",
+    "replicas": "spec.minWorkers / spec.maxWorkers",
+    "workers": "spec.minWorkers / spec.maxWorkers",
+    "jvm": "spec.resources (the heap follows the memory limit) or trino.jvm for other JVM flags",
+    "catalogs": "XTrinodeCatalog objects selected by spec.catalogSelector",
+}
+
+
+def _key_problem(loc: Loc, error: Any) -> str:
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if error.get("type") != "extra_forbidden":
+        return f"{message} (got {show(error.get('input'))})" if error.get("type") != "value_error" else message
+    key = str(loc[-1])
+    instead = _TYPED_INSTEAD.get(key.lower())
+    hint = f"use {instead}; " if instead else ""
+    return (
+        f"{key!r} is not a supported valuesOverlay key, so it would be ignored; {hint}the supported keys are "
+        + ", ".join(SUPPORTED_KEYS)
+    )
+
+
+_SECRET_PROPERTY_HINT = (
+    "Trino properties are stored in plain text in a ConfigMap; write the value as ${ENV:NAME} and add "
+    "valuesOverlay.env: [{name: NAME, valueFrom: {secretKeyRef: {name: <secret>, key: <key>}}}]"
+)
+
+
+def check_plaintext_properties(change: Change, report: Report) -> None:
+    """Secret-looking Trino properties (passwords, client secrets, shared secrets) must come from Secrets."""
+    overlay = _overlay(change)
+    if not isinstance(overlay, Mapping):
+        return
+    trino_config = get(overlay, "trino", "config")
+    if isinstance(trino_config, Mapping):
+        for key, value in trino_config.items():
+            if looks_secret(str(key)) and not _is_placeholder(value):
+                report.reject((*OVERLAY, "trino", "config", str(key)), f"{str(key)!r} looks like a secret; {_SECRET_PROPERTY_HINT}")
+    lines = overlay.get("additionalConfigProperties")
+    if isinstance(lines, list):
+        for index, line in enumerate(lines):
+            parsed = parse_property_line(line) if isinstance(line, str) else None
+            if parsed is not None and looks_secret(parsed[0]) and not _is_placeholder(parsed[1]):
+                report.reject((*OVERLAY, "additionalConfigProperties", index),
+                              f"{parsed[0]!r} looks like a secret; {_SECRET_PROPERTY_HINT}")
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and bool(re.fullmatch(r"\$\{(ENV|FILE):[^}]+\}", value.strip()))
+
+
+def check_renders(change: Change, report: Report) -> None:
+    """An overlay the other rules let through must also render: what render refuses would only show
+    up later, as a runtime in phase Error. Runs last, and only when nothing else was found."""
+    if report.findings or not change.spec.get("valuesOverlay"):
+        return
+    try:
+        runtime = XTrinode.model_validate(change.new)
+    except (ValidationError, ArithmeticError, RecursionError):
+        return  # the schema check explains it
+    try:
+        render_runtime(runtime, [])
+    except RenderError as e:
+        report.reject(OVERLAY, str(e).removeprefix("valuesOverlay").lstrip(".: ") or str(e))
+
+
+OVERLAY_RULES = (check_depth, check_http, check_auth, check_isolation, check_plaintext_properties, check_known_keys,
+                 check_renders)

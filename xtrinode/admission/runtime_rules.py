@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from xtrinode.admission.findings import Change, Report, as_count, as_flag, get, show
+from xtrinode.admission.findings import Change, Loc, Report, as_count, as_flag, format_path, get, show
 from xtrinode.models.presets import COORDINATOR_PRESET, SIZES, RolePreset, worker_preset
 from xtrinode.models.runtime import MAX_WORKERS_LIMIT, XTrinodeSpec
 from xtrinode.quantity import parse_quantity
@@ -22,7 +22,9 @@ __all__ = [
     "check_workers",
     "check_routing",
     "check_resources",
+    "check_control_auth",
     "effective_workers",
+    "secret_in_other_namespace",
 ]
 
 DEFAULT_MIN_WORKERS: int = XTrinodeSpec.model_fields["min_workers"].default
@@ -183,4 +185,26 @@ def _check_pair(
         )
 
 
-RUNTIME_RULES = (check_size, check_workers, check_routing, check_resources)
+def secret_in_other_namespace(
+    report: Report, loc: Loc, selector: Any, namespace: str, whose: str = "the runtime's"
+) -> None:
+    """A SecretKeySelector has no namespace: say that the Secret must live beside the object naming it."""
+    if not isinstance(selector, Mapping) or "namespace" not in selector:
+        return
+    other = selector.get("namespace")
+    where = f"in namespace {show(other)}" if other != namespace else "with an explicit namespace"
+    report.reject(
+        (*loc, "namespace"),
+        f"names the Secret {where}, but the Secret must live in {whose} namespace {namespace!r} (pods "
+        f"can only read Secrets of their own namespace); create it in {namespace!r} and remove "
+        f"{format_path(loc)}.namespace",
+    )
+
+
+def check_control_auth(change: Change, report: Report) -> None:
+    """trinoControlAuth.passwordSecret names a Secret of the runtime's own namespace."""
+    loc: Loc = ("spec", "trinoControlAuth", "passwordSecret")
+    secret_in_other_namespace(report, loc, get(change.spec, "trinoControlAuth", "passwordSecret"), change.namespace)
+
+
+RUNTIME_RULES = (check_size, check_workers, check_routing, check_resources, check_control_auth)

@@ -23,6 +23,7 @@ from xtrinode.models.catalog import (
     XTrinodeCatalogSpec,
     XTrinodeCatalogStatus,
 )
+from xtrinode.models.overlay import AUTH_TYPES, SUPPORTED_KEYS, OverlayError, ValuesOverlay
 from xtrinode.models.presets import COORDINATOR_PRESET, SIZES, RolePreset, Size, worker_preset
 from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY, RouteEntry, RouteState, RouteTable
 from xtrinode.models.runtime import (
@@ -39,6 +40,7 @@ from xtrinode.models.runtime import (
 
 __all__ = [
     "API_GROUP",
+    "AUTH_TYPES",
     "API_VERSION",
     "GROUP_VERSION",
     "CONNECTOR_TYPES",
@@ -47,6 +49,7 @@ __all__ = [
     "ROUTES_CONFIGMAP",
     "ROUTES_KEY",
     "SIZES",
+    "SUPPORTED_KEYS",
     "CatalogEgress",
     "Condition",
     "Connector",
@@ -60,6 +63,7 @@ __all__ = [
     "LabelSelector",
     "LabelSelectorRequirement",
     "ObjectMeta",
+    "OverlayError",
     "OwnerReference",
     "Phase",
     "RolePreset",
@@ -75,5 +79,6 @@ __all__ = [
     "XTrinodeCatalogStatus",
     "XTrinodeSpec",
     "XTrinodeStatus",
+    "ValuesOverlay",
     "worker_preset",
 ]

@@ -152,6 +152,10 @@ class CatalogEgress(KubeModel):
         return self
 
 
+MAX_CATALOG_NAME_LENGTH = 63 - len("trino-catalog-")
+"""A catalog's name is part of a label value of its ConfigMap (`trino-catalog-<name>`)."""
+
+
 class XTrinodeCatalogSpec(KubeModel):
     labels: dict[str, str] = Field(default_factory=dict, description="Labels runtimes select on.")
     catalog_name: str | None = Field(
@@ -188,6 +192,20 @@ class XTrinodeCatalog(KubeModel):
     metadata: ObjectMeta
     spec: XTrinodeCatalogSpec
     status: XTrinodeCatalogStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _name_fits_labels(cls, meta: ObjectMeta) -> ObjectMeta:
+        # The name becomes label values (xtrinode.io/catalog, and app.kubernetes.io/instance
+        # 'trino-catalog-<name>' on its ConfigMap): label values are at most 63 characters.
+        if len(meta.name) > MAX_CATALOG_NAME_LENGTH:
+            raise ValueError(
+                f"metadata.name {meta.name!r} has {len(meta.name)} characters, more than the "
+                f"{MAX_CATALOG_NAME_LENGTH} that fit in the label 'app.kubernetes.io/instance: trino-catalog-<name>' "
+                "(label values are at most 63 characters); choose a shorter name (spec.catalogName sets the "
+                "name Trino shows)"
+            )
+        return meta
 
     @property
     def namespace(self) -> str:

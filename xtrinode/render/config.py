@@ -1,7 +1,8 @@
 """Trino's configuration files for each role and their content-hashed ConfigMaps.
 
-`node.properties`, `jvm.config`, `config.properties`, `log.properties` and the access control
-(`access-control.properties` + `access-control-rules.json`) live in ConfigMap `trino-<n>-<role>-<hash10>`:
+`node.properties`, `jvm.config`, `config.properties`, `log.properties`, the access control
+(`access-control.properties` + `access-control-rules.json`) and what the overlay turns on (authenticators,
+resource groups) live in ConfigMap `trino-<n>-<role>-<hash10>`:
 a config change makes a new name, so Deployments roll and old pods keep theirs.
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from xtrinode.models import XTrinode
 from xtrinode.render.metadata import Manifest, content_hash, runtime_metadata
 from xtrinode.render.names import config_map_prefix, coordinator_service_url
+from xtrinode.render.overlay import auth_files, auth_properties, overlay, resource_group_files
 from xtrinode.render.resources import Role, jvm_heap, resolve_resources
 from xtrinode.render.settings import RenderError, RenderSettings
 
@@ -62,6 +63,8 @@ _FIXED_KEYS = (
     "http-server.http.enabled",
     "http-server.process-forwarded",
 )
+_FIXED_DEFAULTS = {"http-server.http.enabled": "true"}
+"""Fixed keys XTrinode leaves at Trino's default; the overlay may repeat the default."""
 _LOG_PROPERTIES = {"io.trino": "INFO"}
 _KEY_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f", "=": "\\=", ":": "\\:",
                 " ": "\\ ", "#": "\\#", "!": "\\!"}
@@ -79,50 +82,27 @@ def properties_text(props: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _property_value(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise RenderError(
-        f"valuesOverlay.trino.config[{key!r}] is a {type(value).__name__}; Trino properties are scalar, "
-        "write it as a string"
-    )
-
-
-def _overlay_trino(runtime: XTrinode) -> dict[str, Any]:
-    trino = (runtime.spec.values_overlay or {}).get("trino")
-    if trino is None:
-        return {}
-    if not isinstance(trino, dict):
-        raise RenderError("valuesOverlay.trino must be a mapping with optional 'config' and 'jvm' keys")
-    return trino
-
-
 def _overlay_config(runtime: XTrinode) -> dict[str, str]:
-    extra = _overlay_trino(runtime).get("config")
-    if extra is None:
-        return {}
-    if not isinstance(extra, dict):
-        raise RenderError("valuesOverlay.trino.config must be a mapping of Trino property to value")
-    return {str(key): _property_value(str(key), value) for key, value in extra.items()}
+    return overlay(runtime).trino_properties()
 
 
-def _overlay_jvm(runtime: XTrinode) -> list[str]:
-    extra = _overlay_trino(runtime).get("jvm")
-    if extra is None:
-        return []
-    if not isinstance(extra, list) or not all(isinstance(flag, str) for flag in extra):
-        raise RenderError("valuesOverlay.trino.jvm must be a list of JVM flags such as '-XX:+UseZGC'")
-    return [flag.strip() for flag in extra if flag.strip() and not flag.strip().startswith("-Xmx")]
+def _overlay_jvm(runtime: XTrinode, role: Role) -> list[str]:
+    flags = overlay(runtime).jvm_flags(role)
+    heap = [flag for flag in flags if flag.startswith(("-Xmx", "-Xms"))]
+    if heap:
+        raise RenderError(
+            f"valuesOverlay JVM flags {', '.join(heap)} set the heap, which XTrinode sizes from the memory limit; "
+            f"remove them and set spec.resources.{role}.limits.memory instead"
+        )
+    return flags
 
 
 def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -> dict[str, str]:
     """`config.properties` of one role as a mapping.
 
-    `valuesOverlay.trino.config` (a mapping of property to scalar) adds or replaces entries in both
-    roles; `valuesOverlay.trino.jvm` (a list of flags) is appended to `jvm.config`, except `-Xmx`, which
-    always follows the memory limit. The keys that wire the cluster together (`coordinator`,
+    `valuesOverlay.trino.config` (a mapping of property to scalar) and `additionalConfigProperties`
+    (`name=value` lines) add or replace entries in both roles; authentication turned on by the overlay
+    adds its settings (see `render.overlay`). The keys that wire the cluster together (`coordinator`,
     `discovery.uri`, `http-server.http.port`, `http-server.http.enabled`,
     `http-server.process-forwarded`) cannot be changed by the overlay: a different value is a RenderError.
     """
@@ -143,19 +123,21 @@ def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -
     if spec.limits is not None and spec.limits.session is not None and spec.limits.session.max_query_memory:
         props["query.max-memory"] = spec.limits.session.max_query_memory
     for key, value in _overlay_config(runtime).items():
-        if key in _FIXED_KEYS and props.get(key) != value:
+        if key in _FIXED_KEYS and props.get(key, _FIXED_DEFAULTS.get(key)) != value:
             raise RenderError(
-                f"valuesOverlay.trino.config sets {key!r} to {value!r}; XTrinode manages it "
+                f"valuesOverlay sets Trino property {key!r} to {value!r}; XTrinode manages it "
                 "(use valuesOverlay.service.port to change the Service port)"
             )
         props[key] = value
+    props.update(auth_properties(runtime))
     return props
 
 
 def jvm_config(runtime: XTrinode, role: Role) -> str:
-    """`jvm.config`: heap sized from the role's memory limit, standard Trino flags, overlay flags."""
+    """`jvm.config`: heap sized from the role's memory limit, standard Trino flags, overlay flags
+    (`trino.jvm`, then the role's `additionalJVMConfig`; heap flags are refused)."""
     limit = resolve_resources(runtime.spec, role).limit_memory
-    flags = [_JVM_FLAGS[0], f"-Xmx{jvm_heap(limit)}", *_JVM_FLAGS[1:], *_overlay_jvm(runtime)]
+    flags = [_JVM_FLAGS[0], f"-Xmx{jvm_heap(limit)}", *_JVM_FLAGS[1:], *_overlay_jvm(runtime, role)]
     return "\n".join(flags) + "\n"
 
 
@@ -203,13 +185,17 @@ def role_config_data(runtime: XTrinode, role: Role, settings: RenderSettings) ->
         "node.data-dir": DATA_DIR,
         "node.id": "${ENV:HOSTNAME}",
     }
-    return {
+    data = {
         "config.properties": properties_text(config_properties(runtime, role, settings)),
         "jvm.config": jvm_config(runtime, role),
         "log.properties": properties_text(_LOG_PROPERTIES),
         "node.properties": properties_text(node),
         **access_control_files(runtime),
+        **auth_files(runtime),
     }
+    if role == "coordinator":
+        data.update(resource_group_files(runtime, CONFIG_DIR))
+    return data
 
 
 def render_config_map(runtime: XTrinode, role: Role, settings: RenderSettings) -> Manifest:

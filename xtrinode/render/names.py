@@ -6,10 +6,8 @@ The single place that knows `trino-<n>-coordinator` and friends; other packages 
 from __future__ import annotations
 
 import re
-from typing import Any
-
 from xtrinode.models import XTrinode, XTrinodeCatalog
-from xtrinode.render.settings import RenderError, RenderSettings
+from xtrinode.render.settings import RenderSettings
 
 __all__ = [
     "runtime_name",
@@ -89,16 +87,11 @@ def catalog_env_name(catalog_name: str, prop: str) -> str:
 
 def service_port(runtime: XTrinode, settings: RenderSettings | None = None) -> int:
     """The coordinator Service port: `valuesOverlay.service.port`, else the Trino HTTP port."""
+    from xtrinode.render.overlay import overlay
+
     settings = settings or RenderSettings()
-    overlay: Any = (runtime.spec.values_overlay or {}).get("service")
-    if isinstance(overlay, dict) and "port" in overlay:
-        port = overlay["port"]
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise RenderError(
-                f"valuesOverlay.service.port {port!r} is not a port number; use an integer 1..65535"
-            )
-        return port
-    return settings.trino_http_port
+    service = overlay(runtime).service
+    return service.port if service is not None and service.port is not None else settings.trino_http_port
 
 
 def coordinator_service_url(runtime: XTrinode, settings: RenderSettings | None = None) -> str:

@@ -27,6 +27,13 @@ from xtrinode.render.names import (
     service_account_name,
     worker_deployment_name,
 )
+from xtrinode.render.overlay import (
+    SHARED_SECRET_ENV,
+    auth_secret_references,
+    auth_volumes,
+    shared_secret_env,
+)
+from xtrinode.render.pod_overlay import apply_pod_overlay, image_of
 from xtrinode.render.resources import Role, resolve_resources, resources_dict
 from xtrinode.render.settings import RenderSettings
 
@@ -53,18 +60,28 @@ _COORDINATOR_TERMINATION_SECONDS = 60
 
 def _control_env(runtime: XTrinode, role: Role) -> list[SecretEnv]:
     auth = runtime.spec.trino_control_auth
-    if role != "worker" or auth is None or auth.password_secret is None:
-        return []
-    return [SecretEnv(CONTROL_PASSWORD_ENV, auth.password_secret)]
+    env = []
+    if role == "worker" and auth is not None and auth.password_secret is not None:
+        env.append(SecretEnv(CONTROL_PASSWORD_ENV, auth.password_secret))
+    shared = shared_secret_env(runtime)
+    if shared is not None:
+        env.append(SecretEnv(SHARED_SECRET_ENV, shared))
+    return env
 
 
 def _role_env(runtime: XTrinode, role: Role, bundle: CatalogBundle) -> list[SecretEnv]:
     return sorted([*bundle.env, *_control_env(runtime, role)], key=lambda e: e.name)
 
 
+def _role_secret_refs(runtime: XTrinode, role: Role, env: list[SecretEnv]) -> list[SecretKeySelector]:
+    """Secret keys a role's pods read: env vars and the mounted password and group files."""
+    return [*(e.secret for e in env), *auth_secret_references(runtime)]
+
+
 def secret_references(runtime: XTrinode, bundle: CatalogBundle) -> list[SecretKeySelector]:
     """Every Secret key any pod of the runtime reads, sorted and unique (names and keys only)."""
-    refs = {(e.secret.name, e.secret.key) for role in ("coordinator", "worker") for e in _role_env(runtime, role, bundle)}
+    refs = {(ref.name, ref.key) for role in ("coordinator", "worker")
+            for ref in _role_secret_refs(runtime, role, _role_env(runtime, role, bundle))}
     return [SecretKeySelector(name=name, key=key) for name, key in sorted(refs)]
 
 
@@ -123,7 +140,7 @@ def _placement(runtime: XTrinode, role: Role) -> dict[str, Any]:
     return out
 
 
-def _volumes(config_map_name: str, bundle: CatalogBundle) -> list[dict[str, Any]]:
+def _volumes(runtime: XTrinode, config_map_name: str, bundle: CatalogBundle) -> list[dict[str, Any]]:
     catalog: dict[str, Any]
     if bundle.config_maps:
         sources = [{"configMap": {"name": cm["metadata"]["name"]}} for cm in bundle.config_maps]
@@ -134,6 +151,7 @@ def _volumes(config_map_name: str, bundle: CatalogBundle) -> list[dict[str, Any]
         {"name": "config", "configMap": {"name": config_map_name}},
         catalog,
         {"name": "data", "emptyDir": {}},
+        *auth_volumes(runtime)[0],
     ]
 
 
@@ -141,10 +159,11 @@ def _container(
     runtime: XTrinode, role: Role, env: list[SecretEnv], settings: RenderSettings
 ) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/v1/info", "port": "http"}, "timeoutSeconds": 5}
+    image = image_of(runtime)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": runtime.spec.image.reference,
-        "imagePullPolicy": runtime.spec.image.pull_policy,
+        "image": image.reference,
+        "imagePullPolicy": image.pull_policy,
         "ports": [{"name": "http", "containerPort": settings.trino_http_port, "protocol": "TCP"}],
         "env": [env_var(e) for e in env],
         "resources": resources_dict(resolve_resources(runtime.spec, role)),
@@ -155,6 +174,7 @@ def _container(
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "catalog", "mountPath": f"{CONFIG_DIR}/catalog", "readOnly": True},
             {"name": "data", "mountPath": DATA_DIR},
+            *auth_volumes(runtime)[1],
         ],
     }
     if not env:
@@ -174,7 +194,8 @@ def render_deployment(
 ) -> Manifest:
     """The Deployment of one role: 1 coordinator (0 suspended) or `desired_workers` workers."""
     env = _role_env(runtime, role, bundle)
-    refs = sorted({(e.secret.name, e.secret.key) for e in env})
+    secret_refs = _role_secret_refs(runtime, role, env)
+    refs = sorted({(ref.name, ref.key) for ref in secret_refs})
     versions = secret_versions or {}
     config_hash = content_hash(
         config_map["data"],
@@ -185,7 +206,7 @@ def render_deployment(
     )
     annotations = {CONFIG_HASH_ANNOTATION: config_hash}
     if refs:
-        annotations[SECRET_REFS_ANNOTATION] = secret_refs_annotation([e.secret for e in env])
+        annotations[SECRET_REFS_ANNOTATION] = secret_refs_annotation(secret_refs)
     if role == "coordinator":
         name, replicas = coordinator_deployment_name(runtime), 0 if runtime.spec.suspended else 1
         # One coordinator at a time: two would split the workers between two discovery servers.
@@ -206,8 +227,9 @@ def render_deployment(
         },
         **_placement(runtime, role),
         "containers": [_container(runtime, role, env, settings)],
-        "volumes": _volumes(config_map["metadata"]["name"], bundle),
+        "volumes": _volumes(runtime, config_map["metadata"]["name"], bundle),
     }
+    apply_pod_overlay(runtime, role, pod_spec)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

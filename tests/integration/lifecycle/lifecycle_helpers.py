@@ -4,7 +4,8 @@ runtime with the real `trino` client through the kubelet's service map, poll wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,7 +14,13 @@ import trino
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+import yaml
+from temporalio.testing import WorkflowEnvironment
+
+from devstack.kubelet import Kubelet
 from devstack.resolver import ServiceResolver
+from gateway import GatewaySettings
+from gateway.cli import start_serving
 from xtrinode.models import API_GROUP, API_VERSION, ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
 
 T = TypeVar("T")
@@ -137,3 +144,23 @@ def run_sql(host: str, port: int, sql: str, user: str = "test", headers: dict[st
         return list(cursor.fetchall())
     finally:
         conn.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment,
+                        auth: dict[str, Any] | None = None) -> AsyncIterator[int]:
+    """The production gateway app on a free port (its port), routing through the kubelet's service map;
+    `auth` is the gateway's `auth:` settings (off when None)."""
+    settings = GatewaySettings.model_validate(yaml.safe_load(yaml.safe_dump({
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "kube": {"kubeconfig": str(kubeconfig)},
+        "routes": {"namespace": GATEWAY_NS},
+        "temporal": {"address": temporal_env.client.service_client.config.target_host},
+        "health": {"interval": "1s", "timeout": "1s"}, "internal": {"host": "127.0.0.1", "port": 0},
+        **({"auth": auth} if auth else {}),
+    })))
+    serving = await start_serving(settings, ServiceResolver(kubelet.settings.services_file).resolve_url)
+    try:
+        yield serving.port
+    finally:
+        await serving.close(2.0)

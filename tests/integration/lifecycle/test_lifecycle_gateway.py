@@ -10,34 +10,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from temporalio.testing import WorkflowEnvironment
 
-from gateway import GatewaySettings
-from gateway.cli import start_serving
-from .lifecycle_helpers import GATEWAY_NS, Cluster, eventually, run_sql, runtime_body, tpch_catalog
+from .lifecycle_helpers import Cluster, eventually, run_sql, runtime_body, serve_gateway, tpch_catalog
 from workers.operator import Operator
 from devstack.kubelet import Kubelet
-from devstack.resolver import ServiceResolver
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
 
 @pytest.fixture
 async def gateway_port(kubeconfig: Any, kubelet: Kubelet, temporal_env: WorkflowEnvironment) -> AsyncIterator[int]:
-    settings = GatewaySettings.model_validate(yaml.safe_load(yaml.safe_dump({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "kube": {"kubeconfig": str(kubeconfig)},
-        "routes": {"namespace": GATEWAY_NS},
-        "temporal": {"address": temporal_env.client.service_client.config.target_host},
-        "health": {"interval": "1s", "timeout": "1s"}, "internal": {"host": "127.0.0.1", "port": 0},
-    })))
-    serving = await start_serving(settings, ServiceResolver(kubelet.settings.services_file).resolve_url)
-    try:
-        yield serving.port
-    finally:
-        await serving.close(2.0)
+    async with serve_gateway(kubeconfig, kubelet, temporal_env) as port:
+        yield port
 
 
 def _query(port: int, namespace: str, name: str, sql: str) -> list[Any]:

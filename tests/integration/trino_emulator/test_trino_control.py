@@ -154,7 +154,7 @@ def _password_config(tmp_path: Path, allow_insecure: bool) -> Path:
     (tmp_path / "catalog").mkdir()
     (tmp_path / "config.properties").write_text(
         "coordinator=false\nhttp-server.http.port=0\nshutdown.grace-period=30s\n"
-        "http-server.authentication.type=PASSWORD\n"
+        "http-server.authentication.type=PASSWORD\ninternal-communication.shared-secret=test-shared-secret\n"
         f"http-server.authentication.allow-insecure-over-http={'true' if allow_insecure else 'false'}\n"
     )
     (tmp_path / "node.properties").write_text("node.environment=auth-test\nnode.id=worker-auth\n")

@@ -25,7 +25,7 @@ def _spec(**changes: Any) -> dict[str, Any]:
 WARNINGS = [
     pytest.param(None, _spec(valuesOverlay={"image": {"tag": "477"}}), "spec.valuesOverlay: set", ["privileged", "update xtrinodes/valuesoverlay"], id="overlay-created"),
     pytest.param(_spec(valuesOverlay={"image": {"tag": "476"}}), _spec(valuesOverlay={"image": {"tag": "477"}}), "spec.valuesOverlay: changed", ["update xtrinodes/valuesoverlay"], id="overlay-changed"),
-    pytest.param(_spec(valuesOverlay={"x": 1}), _spec(valuesOverlay={"x": True}), "spec.valuesOverlay: changed", [], id="overlay-int-to-bool-is-a-change"),
+    pytest.param(_spec(valuesOverlay={"trino": {"config": {"x": 1}}}), _spec(valuesOverlay={"trino": {"config": {"x": True}}}), "spec.valuesOverlay: changed", [], id="overlay-int-to-bool-is-a-change"),
     pytest.param(_spec(), _spec(valuesOverlay={"image": {"tag": "477"}}), "spec.valuesOverlay: set", [], id="overlay-added-on-update"),
     pytest.param(_spec(valuesOverlay={"image": {"tag": "477"}}), _spec(), "spec.valuesOverlay: removed", ["defaults"], id="overlay-removed"),
     pytest.param(None, _spec(suspended=True), "spec.suspended: true", ["created suspended", "resumed"], id="created-suspended"),

@@ -53,7 +53,7 @@ async def test_overlay_change_is_allowed_when_the_authorizer_says_yes() -> None:
     [
         pytest.param(RecordingAuthorizer(False), "'alice@example.com' does not have it", id="denied"),
         pytest.param(RecordingAuthorizer("yes"), "'alice@example.com' does not have it", id="non-bool-answer"),
-        pytest.param(RecordingAuthorizer(error=TimeoutError()), "failed (TimeoutError)", id="authorizer-raises"),
+        pytest.param(RecordingAuthorizer(error=TimeoutError()), "the authorizer could not be asked whether user", id="authorizer-raises"),
         pytest.param(None, "no authorizer is configured", id="no-authorizer"),
     ],
 )

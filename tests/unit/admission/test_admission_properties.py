@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from xtrinode.admission import AdmissionRequest, AdmissionResult, evaluate, to_admission_response
+from xtrinode.admission.catalog_rules import looks_secret
 from xtrinode.models.catalog import CONNECTOR_TYPES
 from xtrinode.models.presets import SIZES
 
@@ -214,7 +215,10 @@ def ordinary_runtime_specs(draw: st.DrawFn) -> dict[str, Any]:
         "routing": {"routingGroup": draw(words), "header": draw(words)},
     }
     if draw(st.booleans()):
-        spec["valuesOverlay"] = draw(st.dictionaries(words, st.integers(0, 99) | words, max_size=3))
+        properties = st.dictionaries(words.map(lambda w: f"optimizer.x-{w}").filter(lambda k: not looks_secret(k)),
+                                     st.integers(0, 99) | words, max_size=3)
+        spec["valuesOverlay"] = {"trino": {"config": draw(properties)},
+                                 "env": [{"name": name.upper(), "value": "1"} for name in draw(st.sets(words, max_size=2))]}
     return spec
 
 

@@ -93,7 +93,7 @@ def test_response_for_an_allowed_request() -> None:
 
 def test_response_for_a_rejected_request_carries_403_and_every_reason() -> None:
     request = AdmissionRequest.from_review(
-        admission_review("CREATE", runtime_object({"size": "huge", "minWorkers": 9, "valuesOverlay": {"a": 1}}))
+        admission_review("CREATE", runtime_object({"size": "huge", "minWorkers": 9, "valuesOverlay": {"image": {"tag": "480"}}}))
     )
     response = to_admission_response(request.uid, evaluate(request))["response"]
     assert response["uid"] == UID and response["allowed"] is False

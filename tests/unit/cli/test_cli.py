@@ -96,3 +96,32 @@ def test_console_script_renders_from_stdin() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "kind: Deployment" in proc.stdout
+
+
+def test_render_error_is_one_line_and_exit_code_1_not_a_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "rt.yaml"
+    f.write_text(
+        "apiVersion: analytics.xtrinode.io/v1\nkind: XTrinode\nmetadata: {name: a, namespace: t}\n"
+        "spec: {size: s, valuesOverlay: {trino: {config: {http-server.http.enabled: 'false'}}}}\n"
+    )
+    result = subprocess.run([sys.executable, "-m", "xtrinode.cli", "render", "-f", str(f)], capture_output=True,
+                            text=True, cwd=ROOT, check=False)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: XTrinode t/a cannot be rendered: ")
+    assert "http-server.http.enabled" in result.stderr
+
+
+def test_validate_refuses_a_catalog_name_too_long_for_its_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "c" * 50  # trino-catalog-<name> would be 64 characters
+    f = tmp_path / "cat.yaml"
+    f.write_text(f"apiVersion: analytics.xtrinode.io/v1\nkind: XTrinodeCatalog\nmetadata: {{name: {name}}}\n"
+                 "spec: {connector: {tpch: {}}}\n")
+    assert main(["validate", "-f", str(f)]) == 1
+    out = capsys.readouterr().out
+    assert f"rejected XTrinodeCatalog/{name}" in out
+    assert "at most 63 characters" in out and "49" in out
+    f.write_text(f"apiVersion: analytics.xtrinode.io/v1\nkind: XTrinodeCatalog\nmetadata: {{name: {name[:49]}}}\n"
+                 "spec: {connector: {tpch: {}}}\n")
+    assert main(["validate", "-f", str(f)]) == 0

@@ -1,6 +1,7 @@
 """Volume mapping of the devstack kubelet: container paths to the per-pod directory (/etc/trino is
 the directory, /etc/trino/catalog its catalog/, others under mounts/), ConfigMap and projected
-volumes to files, items and subPath, and refusals that say what to do (missing ConfigMap, secrets).
+volumes to files, items and subPath, Secret volumes (the password file of PASSWORD auth) written 0600,
+and refusals that say what to do (missing ConfigMap or Secret, a missing key).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from devstack.kubelet.volumes import (
     local_path,
     plan_pod_files,
     referenced_config_maps,
+    referenced_secrets,
     write_pod_files,
 )
 
@@ -78,10 +80,29 @@ def test_missing_config_map_is_an_error_unless_optional() -> None:
     assert planned.files == {}
 
 
-def test_secret_volumes_are_refused_with_the_alternative() -> None:
-    spec = {"volumes": [{"name": "s", "secret": {"secretName": "pw"}}]}
-    with pytest.raises(PodConfigError, match="secretKeyRef"):
-        plan_pod_files(spec, {"volumeMounts": [{"name": "s", "mountPath": "/etc/trino/pw"}]}, {})
+SECRET_SPEC = {"volumes": [{"name": "pw", "secret": {"secretName": "trino-passwords",
+                                                     "items": [{"key": "password.db", "path": "password.db"}]}}]}
+SECRET_MOUNT = {"volumeMounts": [{"name": "pw", "mountPath": "/etc/trino/auth/password", "readOnly": True}]}
+SECRETS = {"trino-passwords": {"data": {"password.db": "b3BzOjEwMDA6YWI6Y2QK", "other": "eA=="}}}  # ops:1000:ab:cd
+
+
+def test_secret_volumes_become_private_files(tmp_path: Path) -> None:
+    assert referenced_secrets(SECRET_SPEC) == {"trino-passwords"}
+    planned = plan_pod_files(SECRET_SPEC, SECRET_MOUNT, {}, secrets=SECRETS)
+    assert planned.files == {PurePosixPath("auth/password/password.db"): b"ops:1000:ab:cd\n"}
+    write_pod_files(tmp_path / "pod", planned)
+    written = tmp_path / "pod" / "auth" / "password" / "password.db"
+    assert written.read_bytes() == b"ops:1000:ab:cd\n"
+    assert written.stat().st_mode & 0o777 == 0o600
+
+
+def test_missing_secret_or_key_is_an_error_unless_optional() -> None:
+    with pytest.raises(PodConfigError, match='secret "trino-passwords" not found'):
+        plan_pod_files(SECRET_SPEC, SECRET_MOUNT, {}, secrets={})
+    with pytest.raises(PodConfigError, match="has no key 'password.db'"):
+        plan_pod_files(SECRET_SPEC, SECRET_MOUNT, {}, secrets={"trino-passwords": {"data": {}}})
+    optional = {"volumes": [{"name": "pw", "secret": {"secretName": "nope", "optional": True}}]}
+    assert plan_pod_files(optional, SECRET_MOUNT, {}, secrets={}).files == {}
 
 
 def test_unknown_mount_names_no_volume() -> None:

@@ -111,7 +111,7 @@ def test_grace_period_and_max_query_memory(role: str) -> None:
 
 
 def test_overlay_config_and_jvm_are_merged() -> None:
-    overlay = {"trino": {"config": {"query.max-history": 500, "optimizer.x": True}, "jvm": ["-XX:+UseZGC", "-Xmx99G"]}}
+    overlay = {"trino": {"config": {"query.max-history": 500, "optimizer.x": True}, "jvm": ["-XX:+UseZGC"]}}
     manifests = render_runtime(build_runtime(valuesOverlay=overlay), [])
     for role in ("coordinator", "worker"):
         data = config_data(manifests, role)
@@ -120,7 +120,12 @@ def test_overlay_config_and_jvm_are_merged() -> None:
         assert props["optimizer.x"] == "true"
         jvm = data["jvm.config"].splitlines()
         assert jvm[-1] == "-XX:+UseZGC"
-        assert "-Xmx99G" not in jvm  # the heap always follows the memory limit
+
+
+@pytest.mark.parametrize("overlay", [{"trino": {"jvm": ["-Xmx99G"]}}, {"worker": {"additionalJVMConfig": ["-Xms1G"]}}])
+def test_overlay_heap_flags_are_a_render_error_not_dropped(overlay: dict[str, Any]) -> None:
+    with pytest.raises(RenderError, match="spec.resources.*limits.memory"):
+        render_runtime(build_runtime(valuesOverlay=overlay), [])
 
 
 @pytest.mark.parametrize("overlay", [{"trino": []}, {"trino": {"config": ["a=b"]}}, {"trino": {"jvm": "-Xss4m"}},

@@ -63,8 +63,8 @@ def _validate_core(manifest: dict[str, Any]) -> None:
         pytest.fail(f"{manifest['kind']}/{manifest['metadata']['name']} invalid at {path}: {e.message}")
 
 
-def test_there_are_the_five_examples() -> None:
-    assert sorted(EXAMPLE_NAMES) == ["keda", "minimal", "postgres-catalog", "shared-pool", "tpch-catalog"]
+def test_there_are_the_six_examples() -> None:
+    assert sorted(EXAMPLE_NAMES) == ["keda", "minimal", "password-auth", "postgres-catalog", "shared-pool", "tpch-catalog"]
 
 
 @pytest.mark.parametrize("path,doc", list(example_objects()), ids=lambda v: getattr(v, "stem", None) or v["metadata"]["name"])

@@ -97,9 +97,12 @@ def test_catalog_without_connector_name_is_refused(tmp_path: Path) -> None:
         load_settings(root, env={})
 
 
+SHARED = "internal-communication.shared-secret=test-shared-secret\n"
+
+
 def test_password_auth_and_file_access_control(tmp_path: Path) -> None:
     root = _write(tmp_path, {
-        "config.properties": "coordinator=false\nhttp-server.authentication.type=PASSWORD\n",
+        "config.properties": "coordinator=false\nhttp-server.authentication.type=PASSWORD\n" + SHARED,
         "password-authenticator.properties": "password-authenticator.name=file\nfile.password-file=pw.db\n",
         "pw.db": f"op:{hash_password('secret')}\n",
         "access-control.properties": "access-control.name=file\nsecurity.config-file=rules.json\n",
@@ -113,7 +116,7 @@ def test_password_auth_and_file_access_control(tmp_path: Path) -> None:
 
 def test_password_auth_without_access_control_denies_management_writes(tmp_path: Path) -> None:
     root = _write(tmp_path, {
-        "config.properties": "http-server.authentication.type=PASSWORD\n",
+        "config.properties": "http-server.authentication.type=PASSWORD\n" + SHARED,
         "password-authenticator.properties": "password-authenticator.name=file\nfile.password-file=pw.db\n",
         "pw.db": f"op:{hash_password('secret')}\n",
     })
@@ -122,15 +125,53 @@ def test_password_auth_without_access_control_denies_management_writes(tmp_path:
 
 def test_bcrypt_hashes_and_other_auth_types_are_refused_with_advice(tmp_path: Path) -> None:
     root = _write(tmp_path, {
-        "config.properties": "http-server.authentication.type=PASSWORD\n",
+        "config.properties": "http-server.authentication.type=PASSWORD\n" + SHARED,
         "password-authenticator.properties": "password-authenticator.name=file\nfile.password-file=pw.db\n",
         "pw.db": "op:$2y$10$abcdefghijklmnopqrstuv\n",
     })
     with pytest.raises(ConfigError, match="PBKDF2"):
         load_settings(root, env={})
-    (tmp_path / "config.properties").write_text("http-server.authentication.type=OAUTH2\n")
-    with pytest.raises(ConfigError, match="only PASSWORD"):
+    (tmp_path / "config.properties").write_text("http-server.authentication.type=KERBEROS\n" + SHARED)
+    with pytest.raises(ConfigError, match="KERBEROS is not emulated; use PASSWORD, JWT, OAUTH2"):
         load_settings(root, env={})
+
+
+def test_authentication_without_a_shared_secret_is_refused_as_trino_does(tmp_path: Path) -> None:
+    root = _write(tmp_path, {
+        "config.properties": "http-server.authentication.type=PASSWORD\n",
+        "password-authenticator.properties": "password-authenticator.name=file\nfile.password-file=pw.db\n",
+        "pw.db": f"op:{hash_password('secret')}\n",
+    })
+    with pytest.raises(ConfigError, match="internal-communication.shared-secret must be set"):
+        load_settings(root, env={})
+
+
+def test_jwt_and_oauth2_read_their_settings_and_groups_come_from_the_group_file(tmp_path: Path) -> None:
+    root = _write(tmp_path, {
+        "config.properties": (
+            "http-server.authentication.type=JWT,OAUTH2,PASSWORD\n" + SHARED
+            + "http-server.authentication.allow-insecure-over-http=true\n"
+            + "http-server.authentication.jwt.key-file=http://idp/jwks\n"
+            + "http-server.authentication.jwt.required-issuer=http://idp\n"
+            + "http-server.authentication.jwt.required-audience=trino\n"
+            + "http-server.authentication.oauth2.issuer=http://idp\n"
+            + "http-server.authentication.oauth2.client-id=trino-ui\n"
+            + "http-server.authentication.oauth2.client-secret=${ENV:OAUTH_SECRET}\n"),
+        "password-authenticator.properties": "password-authenticator.name=file\nfile.password-file=pw.db\n",
+        "pw.db": f"op:{hash_password('secret')}\n",
+        "group-provider.properties": "group-provider.name=file\nfile.group-file=/etc/trino/auth/groups/group.db\n",
+        "auth/groups/group.db": "analysts:alice,bob\nadmins:alice\n",
+    })
+    settings = load_settings(root, env={"OAUTH_SECRET": "s"}, path_map=(("/etc/trino", root),))
+    jwt_auth, oauth2 = settings.bearer_auth
+    assert (jwt_auth.type, jwt_auth.jwks_url, jwt_auth.issuer, jwt_auth.audiences) == ("JWT", "http://idp/jwks", "http://idp", ("trino",))
+    assert (oauth2.type, oauth2.jwks_url, oauth2.audiences) == ("OAUTH2", None, ("trino-ui",))
+    assert settings.password_auth is not None and settings.allow_insecure_over_http and settings.shared_secret_set
+    assert settings.groups == {"alice": ("analysts", "admins"), "bob": ("analysts",)}
+    (root / "config.properties").write_text("http-server.authentication.type=JWT\n" + SHARED
+                                           + "http-server.authentication.jwt.key-file=/etc/trino/jwt.pem\n")
+    with pytest.raises(ConfigError, match="only a JWKS URL"):
+        load_settings(root, env={}, path_map=(("/etc/trino", root),))
 
 
 def test_bad_numbers_and_rule_regexes_name_the_key(tmp_path: Path) -> None:
