@@ -44,6 +44,19 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def coordinator_ready(gateway_url: str, runtime: str, timeout: float = 2.0) -> bool:
+    """The runtime's coordinator answers `/v1/info` through the gateway and is not starting (wakes nothing:
+    the gateway answers 409 for a suspended runtime)."""
+    request = urllib.request.Request(f"{gateway_url}/v1/info", headers={"X-Trino-XTrinode": runtime,
+                                                                         "X-Trino-User": "devstack"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            info = json.loads(response.read())
+            return int(response.status) == 200 and isinstance(info, dict) and info.get("starting") is False
+    except (OSError, ValueError):
+        return False
+
+
 def is_up(base_url: str) -> bool:
     return http_ok(f"{base_url}/version")
 

@@ -283,7 +283,7 @@ class Supervisor:
         self._publish(info)
         if self.settings.examples:
             self._apply_examples(api)
-            self._wait_runtime(api, DEMO_NS, "demo")
+            self._wait_runtime(api, DEMO_NS, "demo", gateway_url)
         info.ready = True
         self._publish(info)
         self._print_summary(info, time.monotonic() - started)
@@ -386,7 +386,9 @@ class Supervisor:
         api.create_if_missing(kubeclient.custom_path(DEMO_NS, "xtrinodecatalogs"), catalog)
         api.create_if_missing(kubeclient.custom_path(DEMO_NS, "xtrinodes"), runtime)
 
-    def _wait_runtime(self, api: kubeclient.KubeClient, namespace: str, name: str) -> None:
+    def _wait_runtime(self, api: kubeclient.KubeClient, namespace: str, name: str, gateway_url: str) -> None:
+        """Until the runtime is Suspended, or Ready and answering through the gateway (a restart on an old
+        state dir shows the phase of the last run before its coordinator runs again)."""
         deadline = time.monotonic() + self.settings.runtime_timeout
         phase = None
         while time.monotonic() < deadline:
@@ -396,7 +398,9 @@ class Supervisor:
             if obj is None:
                 return  # the user deleted it
             phase = (obj.get("status") or {}).get("phase")
-            if phase in ("Ready", "Suspended") or (obj.get("spec") or {}).get("suspended"):
+            if phase == "Suspended" or (obj.get("spec") or {}).get("suspended"):
+                return
+            if phase == "Ready" and kubeclient.coordinator_ready(gateway_url, f"{namespace}/{name}"):
                 return
             if phase == "Error":
                 break

@@ -10,6 +10,7 @@ was started (no process mentions the state dir afterwards).
 from __future__ import annotations
 
 import json
+import urllib.request
 import os
 import signal
 import subprocess
@@ -82,6 +83,11 @@ def test_a_restart_on_the_same_state_dir_keeps_history_and_cluster(tmp_path: Pat
         raise
     second = start_demo(state)
     try:
+        # "ready" means the demo runtime answers now, not that its status still says Ready from the last run
+        info = urllib.request.Request(second.info["gateway_url"] + "/v1/info",
+                                      headers={"X-Trino-XTrinode": "analytics/demo", "X-Trino-User": "t"})
+        with urllib.request.urlopen(info, timeout=5) as response:
+            assert json.loads(response.read())["starting"] is False
         assert json.loads(second.sh(describe))["workflowExecutionInfo"]["execution"]["runId"] == run_id
         assert "kept-across-restarts" in second.sh(".venv/bin/kubectl get configmaps -n analytics")
         provisions = second.sh(""".venv/bin/temporal workflow list --query "WorkflowType='ProvisionRuntime'\"""")
