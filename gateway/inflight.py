@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.metrics import GatewayMetrics
 from xtrinode.models.routes import RouteEntry
@@ -69,9 +70,14 @@ class InflightTracker:
         self._queries: dict[str, _Query] = {}
         self._running: dict[str, int] = {}
         self._held: dict[str, int] = {}
+        self._children: dict[tuple[str, str, str, str], Any] = {}
 
     def _gauge(self, labels: tuple[str, str, str], state: str, value: int) -> None:
-        self._metrics.inflight.labels(*labels, state).set(value)
+        key = (*labels, state)
+        child = self._children.get(key)
+        if child is None:  # labelled children are cached: labels() costs more than set() on the hot path
+            child = self._children[key] = self._metrics.inflight.labels(*key)
+        child.set(value)
 
     def start(self, query_id: str, entry: RouteEntry) -> None:
         if query_id in self._queries:

@@ -155,7 +155,8 @@ class _Connection(asyncio.Protocol):
         self._closing = False
         self._paused_reading = False
         self._write_ready: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None
+        """When this connection times out (idle keep-alive or an incomplete request); swept once a second."""
         self._reset()
 
     def _reset(self) -> None:
@@ -177,8 +178,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._server.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
+        self.deadline = None
         if self._write_ready is not None and not self._write_ready.done():
             self._write_ready.set_exception(ConnectionResetError("the client went away"))
             self._write_ready.exception()
@@ -190,11 +190,13 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._refuse(400, "Bad request: protocol upgrades are not served here")
-        except httptools.HttpParserError as e:
-            if not self._closing:
+        except (httptools.HttpParserError, _Refused) as e:
+            # httptools wraps an exception raised in a callback (our limits) as "User callback error"
+            refused = e if isinstance(e, _Refused) else e.__context__
+            if isinstance(refused, _Refused):
+                self._refuse(refused.status, refused.message)
+            elif not self._closing:
                 self._refuse(400, f"Bad request: {str(e)[:100]}")
-        except _Refused as e:
-            self._refuse(e.status, e.message)
 
     def pause_writing(self) -> None:
         if self._write_ready is None or self._write_ready.done():
@@ -222,6 +224,8 @@ class _Connection(asyncio.Protocol):
         self._headers.append((name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
+        if self._parser.should_upgrade():
+            raise _Refused(400, "Bad request: protocol upgrades are not served here")
         limit = self._server.max_body
         for name, value in self._headers:
             lowered = name.lower()
@@ -340,18 +344,16 @@ class _Connection(asyncio.Protocol):
             if answer.on_done is not None:
                 answer.on_done()
 
-    # -- timers and closing -------------------------------------------------------------------------
+    # -- deadlines and closing ----------------------------------------------------------------------
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._timer = self._loop.call_later(seconds, self._timeout)
+        self.deadline = self._loop.time() + seconds
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = None
 
-    def _timeout(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
+        """Called by the server's sweep once the deadline passed."""
+        self.deadline = None
         if self._task is not None:
             return  # answering: the answer decides
         if self._in_message:
@@ -393,6 +395,17 @@ class PublicServer:
     in_flight: int = 0
     closing: bool = False
     server: asyncio.AbstractServer | None = None
+    sweeper: asyncio.Task[None] | None = None
+
+    async def sweep(self) -> None:
+        """Once a second: close idle keep-alive connections and refuse requests not complete in time."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            for connection in list(self.connections):
+                if connection.deadline is not None and now >= connection.deadline:
+                    connection.timed_out()
 
     @property
     def port(self) -> int:
@@ -403,6 +416,9 @@ class PublicServer:
     async def close(self, timeout: float = 10.0) -> None:
         """Stop accepting, let running requests finish (at most `timeout`), then close every connection."""
         self.closing = True
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            await asyncio.gather(self.sweeper, return_exceptions=True)
         if self.server is not None:
             self.server.close()
         loop = asyncio.get_running_loop()
@@ -425,4 +441,5 @@ async def start_public_server(app: web.Application, handler: Handler, host: str,
     loop = asyncio.get_running_loop()
     public.server = await loop.create_server(lambda: _Connection(public), host, port, reuse_address=True,
                                              reuse_port=reuse_port or None, backlog=1024)
+    public.sweeper = loop.create_task(public.sweep(), name="gateway connection deadlines")
     return public

@@ -71,6 +71,7 @@ class StickyStore:
         self._retry_after = retry_after.total_seconds()
         self._redis_down_until = 0.0
         self._aliases: OrderedDict[str, str] = OrderedDict()  # held statement id -> coordinator's query id
+        self._local_hits = metrics.sticky_hits.labels("local")
         self._coordinators: dict[str, str] = {}  # backend -> current coordinator id
         self._backend_of: dict[str, str] = {}  # coordinator id -> backend
 
@@ -111,7 +112,7 @@ class StickyStore:
         found = self._lru.get(query_id)
         if found is not None:
             self._lru.move_to_end(query_id)
-            self._metrics.sticky_hits.labels("local").inc()
+            self._local_hits.inc()
             return found
         client = self._redis_usable("sticky_get")
         if client is None:

@@ -86,7 +86,7 @@ def start_gateway(gateway_settings: Callable[..., GatewaySettings]) -> GatewayFa
     async def run(wait_ready: bool = True, **sections: Any) -> AsyncIterator[RunningGateway]:
         serving = await start_serving(gateway_settings(**sections))
         try:
-            gw = RunningGateway(serving.app, serving.port, serving.internal_port)
+            gw = RunningGateway(serving.app, serving.port, serving.internal_port, serving)
             if wait_ready:
                 async with aiohttp.ClientSession() as session:
 

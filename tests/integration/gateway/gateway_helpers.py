@@ -110,6 +110,8 @@ class RunningGateway:
     app: web.Application
     port: int
     internal_port: int = 0
+    serving: Any = None
+    """The gateway.cli.Serving behind it (public server, runners)."""
 
     @property
     def url(self) -> str:
