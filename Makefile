@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-all demo setup lint crds clean
+.PHONY: test test-all bench-smoke demo setup lint crds clean
 
 setup: $(VENV)/.installed
 
@@ -16,9 +16,15 @@ $(VENV)/.installed: pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Everything, slow tiers included (what CI runs).
+# Everything, slow tiers included (what CI runs), and a smoke run of the gateway benchmark.
 test-all: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory bench-smoke
+
+# The gateway benchmark, short and never judged (bench/gateway.py without --smoke judges on a quiet machine).
+bench-smoke: setup
+	bash scripts/install-nginx.sh >/dev/null || echo "bench-smoke: no nginx; the benchmark runs without its baseline" >&2
+	$(BIN)/python bench/gateway.py --smoke
 
 lint: setup
 	$(BIN)/lint-imports
