@@ -22,7 +22,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.edge import ClientView
 from gateway.metrics import GatewayMetrics
-from gateway.server import StreamedAnswer
+from gateway.server import ProxiedAnswer, StreamedAnswer
 from gateway.upstream import ConnectFailed, UpstreamClient, UpstreamError, UpstreamResponse
 from xtrinode.trino_protocol import Header
 
@@ -125,6 +125,16 @@ def downstream_headers(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIM
     return out
 
 
+def downstream_list(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`downstream_headers` for a header list as received (the proxied fast path); framing headers go too."""
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    drop = HOP_BY_HOP | {"content-length"} | tokens
+    return [(name, value) for name, value in headers if name.lower() not in drop]
+
+
 def json_body(body: bytes, content_encoding: str | None) -> Any:
     """JSON of a backend body as sent (`Content-Encoding` gzip or deflate honoured); ValueError when it is not."""
     encoding = (content_encoding or "identity").strip().lower()
@@ -158,10 +168,9 @@ class UpstreamReply:
         responses to clients that accept gzip, and the proxy's session passes bodies through undecoded)."""
         return json_body(self.body, self.headers.get("Content-Encoding"))
 
-    def to_response(self) -> web.Response:
-        headers = CIMultiDict(self.headers)
-        headers.popall("Content-Length", None)
-        return web.Response(status=self.status, headers=headers, body=self.body)
+    def to_response(self) -> ProxiedAnswer:
+        return ProxiedAnswer(self.status, [(n, v) for n, v in self.headers.items() if n.lower() != "content-length"],
+                             self.body)
 
 
 class Forwarder:
@@ -195,7 +204,7 @@ class Forwarder:
 
     async def stream(
         self, response: UpstreamResponse, on_head: Callable[[bytes], None] | None = None
-    ) -> web.Response | StreamedAnswer:
+    ) -> ProxiedAnswer | StreamedAnswer:
         """The backend's answer for the client; `on_head` sees the first chunk.
 
         An answer of known length up to SMALL_BODY (every result page in practice) is read whole and sent
@@ -203,13 +212,13 @@ class Forwarder:
         writes it; a client that goes away ends the copy quietly).
         """
         length = response.content_length
-        headers = downstream_headers(response.headers)
-        headers.popall("Content-Length", None)
         if response.complete or (length is not None and length <= SMALL_BODY):  # 204/304 are complete at once
             body = await response.read()
             if on_head is not None:
                 on_head(body)
-            return web.Response(status=response.status, headers=headers, body=body)
+            return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
+        headers = downstream_headers(response.headers)
+        headers.popall("Content-Length", None)
 
         async def chunks() -> AsyncIterator[bytes]:
             first = True

@@ -24,6 +24,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.forward import Forwarder, NotReached, UpstreamError, UpstreamReply
+from gateway.server import ProxiedAnswer
 from gateway.health import HealthMonitor
 from gateway.inflight import InflightTracker
 from gateway.metrics import GatewayMetrics
@@ -235,7 +236,7 @@ class HeldStatements:
             self._inflight.start(query_id, entry)
         return query_id
 
-    async def poll(self, request: web.Request, held: HeldStatement, token: int) -> web.Response:
+    async def poll(self, request: web.Request, held: HeldStatement, token: int) -> web.Response | ProxiedAnswer:
         """GET of a held statement's queued URI (slug already checked): long-poll, then QUEUED again or
         the real answer (or, once cancelled, Trino's FAILED USER_CANCELED page)."""
         self._start(held)

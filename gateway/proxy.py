@@ -237,10 +237,10 @@ class Proxy:
         coordinator = coordinator_id_of(query_id)
         backend = self.sticky.backend_for_coordinator(coordinator) if coordinator else None
         if backend is not None:
-            for entry in self.routes.routes():
-                if entry.backend == backend:
-                    self.metrics.sticky_hits.labels("coordinator").inc()
-                    return Target(entry.key, backend)
+            entry = self.routes.entry_for_backend(backend)
+            if entry is not None:
+                self.metrics.sticky_hits.labels("coordinator").inc()
+                return Target(entry.key, backend)
         return None
 
     def _gone(self, request: web.Request, query_id: str, reason: str, message: str,

@@ -38,6 +38,8 @@ class RouteSource:
 
     def __init__(self, metrics: GatewayMetrics, source: str = "routes") -> None:
         self.table: RouteTable | None = None
+        self._by_key: dict[str, RouteEntry] = {}
+        self._by_backend: dict[str, RouteEntry] = {}
         self.version = 0
         self.changed = asyncio.Condition()
         self._metrics = metrics
@@ -51,12 +53,15 @@ class RouteSource:
         return list(self.table.routes) if self.table is not None else []
 
     def entry(self, key: str) -> RouteEntry | None:
-        for route in self.routes():
-            if route.key == key:
-                return route
-        return None
+        """The route of runtime `key` (`namespace/name`); a dict lookup (follow-ups ask on every request)."""
+        return self._by_key.get(key)
+
+    def entry_for_backend(self, backend: str) -> RouteEntry | None:
+        return self._by_backend.get(backend)
 
     async def install(self, table: RouteTable) -> None:
+        self._by_key = {route.key: route for route in table.routes}
+        self._by_backend = {route.backend: route for route in reversed(table.routes)}
         self.table = table
         self.version += 1
         self._metrics.route_table_loaded.set(len(table.routes))

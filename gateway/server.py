@@ -29,7 +29,7 @@ import httptools
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["Answer", "GatewayRequest", "PublicServer", "StreamedAnswer", "start_public_server"]
+__all__ = ["Answer", "GatewayRequest", "ProxiedAnswer", "PublicServer", "StreamedAnswer", "start_public_server"]
 
 log = logging.getLogger("xtrinode.gateway.server")
 
@@ -55,8 +55,17 @@ class StreamedAnswer:
     """Called once the body was written or the client went away (returns the upstream connection)."""
 
 
-Answer = web.StreamResponse | StreamedAnswer
-"""What the pipeline answers: an aiohttp response used as a container, or a streamed answer."""
+@dataclass(eq=False, slots=True)
+class ProxiedAnswer:
+    """A backend's answer passed on as it came (headers already free of hop-by-hop ones)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+Answer = web.StreamResponse | StreamedAnswer | ProxiedAnswer
+"""What the pipeline answers: an aiohttp response used as a container, a proxied or a streamed answer."""
 
 
 class GatewayRequest(dict[Any, Any]):
@@ -128,10 +137,13 @@ def _status_line(status: int, reason: str | None, version: tuple[int, int]) -> b
     return f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n".encode("latin-1")
 
 
-def _head(status: int, reason: str | None, headers: CIMultiDict[str] | CIMultiDictProxy[str], version: tuple[int, int],
-          extra: str) -> bytes:
-    lines = [f"{name}: {value}\r\n" for name, value in headers.items()
-             if name.lower() not in ("content-length", "transfer-encoding", "connection")]
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _head(status: int, reason: str | None, headers: CIMultiDict[str] | CIMultiDictProxy[str] | list[tuple[str, str]],
+          version: tuple[int, int], extra: str) -> bytes:
+    items = headers if isinstance(headers, list) else headers.items()
+    lines = [f"{name}: {value}\r\n" for name, value in items if name.lower() not in _FRAMING]
     text = "".join(lines) + extra + "\r\n"
     return _status_line(status, reason, version) + (text.encode("latin-1") if text.isascii() else text.encode("utf-8"))
 
@@ -157,6 +169,8 @@ class _Connection(asyncio.Protocol):
         self._write_ready: asyncio.Future[None] | None = None
         self.deadline: float | None = None
         """When this connection times out (idle keep-alive or an incomplete request); swept once a second."""
+        self._refusal: bytes | None = None
+        """A refusal to send once the requests before it are answered (a bad request behind good ones)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -274,6 +288,10 @@ class _Connection(asyncio.Protocol):
             if not self._closing:
                 if self._queue:
                     self._task = self._loop.create_task(self._serve())
+                elif self._refusal is not None:
+                    if self.transport is not None:
+                        self.transport.write(self._refusal)
+                    self._close()
                 else:
                     self._arm(HEAD_DEADLINE if self._in_message else self._server.keepalive_timeout)
 
@@ -297,12 +315,22 @@ class _Connection(asyncio.Protocol):
                     answer.on_done()
                 return False
             head_only = pending.method == "HEAD"
+            if isinstance(answer, ProxiedAnswer):
+                self._write_proxied(answer, pending.version, keep, head_only)
+                return keep
             if isinstance(answer, StreamedAnswer):
                 return await self._stream(answer, pending.version, keep, head_only)
             self._write_response(answer, pending.version, keep, head_only)
             return keep
         finally:
             self._server.in_flight -= 1
+
+    def _write_proxied(self, answer: ProxiedAnswer, version: tuple[int, int], keep: bool, head_only: bool) -> None:
+        assert self.transport is not None
+        bodiless = answer.status in (204, 304) or answer.status < 200
+        extra = ("" if bodiless else f"Content-Length: {len(answer.body)}\r\n") + ("" if keep else "Connection: close\r\n")
+        head = _head(answer.status, None, answer.headers, version, extra)
+        self.transport.write(head if head_only or bodiless or not answer.body else head + answer.body)
 
     def _write_response(self, response: web.StreamResponse, version: tuple[int, int], keep: bool, head_only: bool) -> None:
         assert self.transport is not None
@@ -362,7 +390,15 @@ class _Connection(asyncio.Protocol):
             self._close()
 
     def _refuse(self, status: int, message: str) -> None:
-        if self.transport is not None and not self._closing and self._task is None:
+        """Answer `status` and close; requests already queued are answered first."""
+        if self._closing:
+            return
+        if self._task is not None or self._queue:
+            self._refusal = _plain(status, message)
+            if self.transport is not None:
+                self.transport.pause_reading()  # nothing after a bad request is read
+            return
+        if self.transport is not None:
             self.transport.write(_plain(status, message))
         self._close()
 

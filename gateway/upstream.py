@@ -70,7 +70,8 @@ class _Connection(asyncio.Protocol):
         response = self._response
         if response is not None and not response.complete:
             delimited_by_close = (response.headers_ready.done() and response.content_length is None
-                                  and "chunked" not in response.headers.get("Transfer-Encoding", "").lower())
+                                  and not any(n.lower() == "transfer-encoding" and "chunked" in v.lower()
+                                              for n, v in response.header_list))
             if delimited_by_close:
                 self.reusable = False
                 response.finish()
@@ -97,9 +98,9 @@ class _Connection(asyncio.Protocol):
             return
         response.received = True
         response.status = self._parser.get_status_code()
-        response.headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        response.header_list = self._headers
         self._headers = []
-        length = response.headers.get("Content-Length")
+        length = next((v for n, v in response.header_list if n.lower() == "content-length"), None)
         response.content_length = int(length) if length is not None and length.isdigit() else None
         if not response.headers_ready.done():
             response.headers_ready.set_result(None)
@@ -161,7 +162,9 @@ class UpstreamResponse:
         self._loop = asyncio.get_running_loop()
         self.headers_ready: asyncio.Future[None] = self._loop.create_future()
         self.status = 0
-        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+        self.header_list: list[tuple[str, str]] = []
+        """The answer's headers as received (names as sent)."""
+        self._headers: CIMultiDictProxy[str] | None = None
         self.content_length: int | None = None
         self.complete = False
         self._chunks: collections.deque[bytes] = collections.deque()
@@ -180,6 +183,13 @@ class UpstreamResponse:
     @property
     def reason(self) -> str | None:
         return None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The headers as a case-insensitive multidict (built on first use)."""
+        if self._headers is None:
+            self._headers = CIMultiDictProxy(CIMultiDict(self.header_list))
+        return self._headers
 
     def feed(self, data: bytes) -> None:
         self.received = True

@@ -115,3 +115,9 @@ async def test_slow_and_idle_clients_are_disconnected(gw: RunningGateway, monkey
         connection.deadline = 0.0  # as if its keep-alive time had passed
     assert await asyncio.wait_for(reader.read(), 6.0) == b"", "the sweep closed the idle connection"
     writer.close()
+
+
+async def test_a_bad_request_behind_good_ones_is_refused_after_they_are_answered(gw: RunningGateway) -> None:
+    good = b"GET /v1/info HTTP/1.1\r\n" + HOST + b"\r\n"
+    answers, closed = await _exchange(gw.port, good + good + b"\x00garbage\r\n\r\n", answers=3)
+    assert [a.split(b" ")[1] for a in answers] == [b"200", b"200", b"400"] and closed
