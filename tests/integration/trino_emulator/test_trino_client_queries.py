@@ -33,7 +33,7 @@ async def test_literals_map_to_trino_types(coordinator: TrinoNode) -> None:
     rows, description = await asyncio.to_thread(fetch_all, coordinator, sql)
     assert rows == [["abc", Decimal("1.50"), True, datetime.date(2024, 2, 29), 2.0, 3000000000, None]]
     assert [(d[0], d[1]) for d in description] == [
-        ("_col0", "varchar(3)"), ("_col1", "decimal(3,2)"), ("_col2", "boolean"), ("_col3", "date"),
+        ("_col0", "varchar(3)"), ("_col1", "decimal(3, 2)"), ("_col2", "boolean"), ("_col3", "date"),
         ("_col4", "double"), ("_col5", "bigint"), ("nothing", "unknown"),
     ]
 
@@ -49,7 +49,7 @@ def _with_parameters(node: TrinoNode) -> tuple[list[list[object]], list[object]]
 async def test_parameters_arrive_through_execute_immediate(coordinator: TrinoNode) -> None:
     rows, types = await asyncio.to_thread(_with_parameters, coordinator)
     assert rows == [["CANADA", datetime.date(2020, 1, 2), 1.5, Decimal("2.25")]]
-    assert types == ["varchar(25)", "date", "double", "decimal(3,2)"]
+    assert types == ["varchar(25)", "date", "double", "decimal(3, 2)"]
 
 
 async def test_tpch_tiny_nation_equals_dbgen_rows(coordinator: TrinoNode) -> None:

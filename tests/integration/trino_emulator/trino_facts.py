@@ -63,3 +63,7 @@ REAL_STATS_KEYS = frozenset({
 REAL_ERROR_KEYS = frozenset({"message", "errorCode", "errorName", "errorType", "errorLocation", "failureInfo"})
 REAL_FAILURE_INFO_KEYS = frozenset({"type", "message", "suppressed", "stack", "errorLocation"})
 REAL_COLUMN_KEYS = frozenset({"name", "type", "typeSignature"})
+
+STATE_ORDER = ("QUEUED", "WAITING_FOR_RESOURCES", "DISPATCHING", "PLANNING", "STARTING", "RUNNING", "FINISHING",
+               "FINISHED", "FAILED")
+"""`execution/QueryState.java`: a query's pages show these states in this order, never going back."""
