@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import trino
 
 REPO = Path(__file__).resolve().parent.parent
 MIN_JAVA = 24
@@ -133,12 +134,23 @@ def _wait_started(server: RealTrino, process: subprocess.Popen[bytes], timeout: 
             pytest.fail(f"Trino exited with {process.returncode} while starting:\n{_tail(server.log_path)}")
         try:
             info = requests.get(server.url + "/v1/info", timeout=2).json()
-            if info.get("starting") is False:
+            if info.get("starting") is False and _schedules(server):
                 return
         except (requests.RequestException, ValueError):
             pass
         time.sleep(0.5)
     pytest.fail(f"Trino did not start within {timeout:.0f}s:\n{_tail(server.log_path)}")
+
+
+def _schedules(server: RealTrino) -> bool:
+    """A started coordinator still answers NO_NODES_AVAILABLE until it sees itself as a worker (a few s)."""
+    try:
+        with trino.dbapi.connect(host="127.0.0.1", port=server.port, user="startup") as conn:
+            cursor = conn.cursor()
+            cursor.execute("SELECT count(*) FROM tpch.tiny.region")
+            return bool(cursor.fetchall() == [[5]])
+    except trino.exceptions.TrinoQueryError:
+        return False
 
 
 def _tail(path: Path, lines: int = 40) -> str:

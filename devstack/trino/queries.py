@@ -295,6 +295,7 @@ class QueryManager:
             if isinstance(statement, (QueryStatement, Explain)):
                 query.set_state(QueryState.STARTING)
                 await self._assign_tasks(query)
+                query.set_state(QueryState.RUNNING)  # DuckDB binds and starts the query in one step
             result = await self._execute(query, statement)
             if query.state.done:
                 if result.rows is not None:
@@ -304,7 +305,7 @@ class QueryManager:
                 query.buffer = ResultBuffer(result.rows, self.engine.executor, query.changed,
                                             self.settings.page_rows or 1024, 2 * self.settings.target_result_size)
                 query.buffer.start()
-                query.set_state(QueryState.RUNNING)
+                query.set_state(QueryState.RUNNING)  # SHOW and DESCRIBE answers skip STARTING
             query.set_result(result)
             if query.buffer is not None:
                 await self._follow(query, query.buffer)

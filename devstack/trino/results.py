@@ -83,6 +83,8 @@ class ResultBuffer:
                 self._buffered_bytes += len(batch.json)
                 self.produced_rows += batch.rows
                 self.produced_bytes += len(batch.json)
+                if batch.rows < self._batch_rows:
+                    break  # a short batch is the last one: the query is FINISHING while the client reads it
                 if self._buffered_bytes >= self._ahead_bytes:
                     self._room.clear()
                 self._on_change()

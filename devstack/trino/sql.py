@@ -365,12 +365,12 @@ def _expecting_statement() -> str:
 
 
 def _not_supported(sql: str, token: Token, what: str) -> QueryFailure:
-    line, column = location_of(sql, token.start)
+    """What the emulator does not run; like Trino's connector refusals (`This connector does not support
+    inserts`), the error carries no location."""
     return QueryFailure(
         StandardError.NOT_SUPPORTED,
-        f"line {line}:{column}: {what} is not supported by the xtrinode Trino emulator; it runs queries, SHOW, "
-        "DESCRIBE, EXPLAIN, USE, session, transaction and prepared-statement statements",
-        (line, column),
+        f"{what} is not supported by the xtrinode Trino emulator; it runs queries, SHOW, DESCRIBE, EXPLAIN, USE, "
+        "session, transaction and prepared-statement statements",
     )
 
 

@@ -325,6 +325,8 @@ def _executing_page(request: web.Request, query: Query, token: int) -> tuple[byt
     pages = _Pages(request)
     next_uri = pages.uri(Path.EXECUTING, query, EXECUTING_CONTEXT, token + 1)
     result = query.result
+    if query.buffer is not None and query.buffer.failure is not None:
+        query.fail(query.buffer.failure)  # a row fetch failed (division by zero...): this page reports it
     if query.state == QueryState.FAILED:
         return pages.page(query, None, columns=result is not None and result.columns is not None), True
     if result is None:

@@ -283,7 +283,28 @@ class _Namer:
             return _common_varchar(branches)
         if isinstance(node, exp.Anonymous) and node.name.lower() == "sleep":
             return "boolean"
+        if isinstance(node, exp.Array):
+            element = self._common([self._hint(e, scope) for e in node.expressions])
+            return f"array({element})" if element else None
+        if isinstance(node, exp.Map):
+            keys, values = (self._hint(part, scope) if part is not None else None
+                            for part in (node.args.get("keys"), node.args.get("values")))
+            if keys and values and keys.startswith("array(") and values.startswith("array("):
+                return f"map({keys[len('array('):-1]}, {values[len('array('):-1]})"
+            return None
+        if isinstance(node, exp.Struct) and not any(isinstance(e, (exp.PropertyEQ, exp.Alias)) for e in node.expressions):
+            fields = [self._hint(e, scope) for e in node.expressions]
+            return f"row({', '.join(f for f in fields if f)})" if fields and all(fields) else None
         return None
+
+    @staticmethod
+    def _common(types: list[str | None]) -> str | None:
+        """The type of ARRAY[...] elements: all the same, or the longest of varchar(n)s."""
+        if not types or any(t is None for t in types):
+            return None
+        if len(set(types)) == 1:
+            return types[0]
+        return _common_varchar(types)
 
 
 # -- the rewrite ------------------------------------------------------------------------------------------

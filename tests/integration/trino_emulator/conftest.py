@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from tests.real_trino import real_trino_server
-from trino_helpers import CATALOGS, ENVIRONMENT, Backend
-from devstack.trino import CatalogConfig, NodeSettings, TrinoNode
+from trino_helpers import ENVIRONMENT, Backend, emulator_settings
+from devstack.trino import TrinoNode
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,16 +30,6 @@ def _no_leftover_emulator_threads() -> Iterator[None]:
             return
         time.sleep(0.05)
     pytest.fail(f"emulator SQL threads still alive after the session: {alive}")
-
-
-def emulator_settings(**overrides: object) -> NodeSettings:
-    """A single-node coordinator with the contract suite's catalogs (tpch, memory, blackhole)."""
-    values: dict[str, object] = {
-        "port": 0, "environment": ENVIRONMENT,
-        "catalogs": tuple(CatalogConfig(name=name, connector_name=name) for name in CATALOGS),
-    }
-    values.update(overrides)
-    return NodeSettings.model_validate(values)
 
 
 @pytest.fixture(scope="session")

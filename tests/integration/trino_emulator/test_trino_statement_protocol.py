@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import emulator_settings
 from trino_facts import (
     QUERY_ID,
     REAL_COLUMN_KEYS,
@@ -30,7 +29,7 @@ from trino_facts import (
     SLUG,
     STATE_ORDER,
 )
-from trino_helpers import Backend, HasUrl, eventually, query_info, seconds
+from trino_helpers import Backend, HasUrl, emulator_settings, eventually, query_info, seconds
 from devstack.trino import TrinoNode
 
 USER = {"X-Trino-User": "wire"}

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import aiohttp
 import trino
 
+from devstack.trino import CatalogConfig, NodeSettings
 from tests import polling
 
 T = TypeVar("T")
@@ -21,6 +22,16 @@ T = TypeVar("T")
 ENVIRONMENT = "contract"
 CATALOGS = ("blackhole", "memory", "tpch")
 """The catalogs of both backends of the contract suite (connector name = catalog name)."""
+
+
+def emulator_settings(**overrides: object) -> NodeSettings:
+    """A single-node coordinator with the contract suite's catalogs (tpch, memory, blackhole)."""
+    values: dict[str, object] = {
+        "port": 0, "environment": ENVIRONMENT,
+        "catalogs": tuple(CatalogConfig(name=name, connector_name=name) for name in CATALOGS),
+    }
+    values.update(overrides)
+    return NodeSettings.model_validate(values)
 
 
 class HasPort(Protocol):
