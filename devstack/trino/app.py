@@ -155,11 +155,17 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE].close()
 
 
+def _prepare_sql(database: Database) -> None:
+    from . import translate  # noqa: F401, PLC0415 - sqlglot, imported off the startup path
+
+    database.warm_up()
+
+
 async def _warm_up(app: web.Application) -> None:
     """A coordinator prepares DuckDB and tpch.tiny once it listens, so its first query does not wait for it."""
     await app[RUNTIME].bound.wait()
     try:
-        await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], app[DATABASE].warm_up)
+        await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], _prepare_sql, app[DATABASE])
     except Exception as error:  # noqa: BLE001 - a failed warm-up shows again, as a query error, when it matters
         log.warning("SQL engine warm-up failed", extra={"error": str(error)})
 

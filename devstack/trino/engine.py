@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xtrinode.trino_protocol import StandardError
 
@@ -49,17 +49,13 @@ from .sql import (
     parse_statement,
     prepared_statement,
 )
-from .translate import (
-    OutputColumn,
-    SessionContext,
-    Translation,
-    duckdb_failure,
-    expression_arguments,
-    parse_query,
-    substitute_parameters,
-    translate,
-)
 from .types import converter, parse_type, trino_type_of_duckdb
+
+if TYPE_CHECKING:
+    from .translate import OutputColumn, SessionContext, Translation
+
+# translate.py (sqlglot, ~0.1-0.3 s to import) is imported where a query is planned, not at startup:
+# workers never plan, and a coordinator's warm-up imports it in the background.
 
 __all__ = ["Engine", "RowSource", "StatementResult", "Transactions"]
 
@@ -117,6 +113,8 @@ class DuckRows:
         except Exception as e:  # noqa: BLE001 - every DuckDB error becomes the Trino error a user would see
             if isinstance(e, QueryFailure):
                 raise
+            from .translate import duckdb_failure  # noqa: PLC0415 - see the import note at the top
+
             raise duckdb_failure(e, self._sql, self._tree) from e
         if self._plain:
             return [list(row) for row in rows]
@@ -280,11 +278,21 @@ class Engine:
 
     # -- queries (worker thread) ---------------------------------------------------------------------------
     def _session(self, identity: Identity) -> SessionContext:
+        from .translate import SessionContext  # noqa: PLC0415 - see the import note at the top
+
         return SessionContext(identity.catalog, identity.schema, identity.user, self.version,
                               identity.time_zone or "UTC")
 
     def _plan(self, sql: str, parameters: Sequence[str] | None, identity: Identity, cancel: threading.Event
               ) -> tuple[DuckRows, list[tuple[str, str]], Translation]:
+        from .translate import (  # noqa: PLC0415 - see the import note at the top
+            duckdb_failure,
+            expression_arguments,
+            parse_query,
+            substitute_parameters,
+            translate,
+        )
+
         tree = parse_query(sql)
         if parameters is not None:
             tree = substitute_parameters(tree, expression_arguments(parameters, sql))
@@ -444,6 +452,8 @@ class Engine:
         if isinstance(statement, Prepare):
             inner = parse_statement(statement.sql)
             if isinstance(inner, Query):
+                from .translate import parse_query  # noqa: PLC0415 - see the import note at the top
+
                 parse_query(inner.sql)
             return StatementResult(update_type="PREPARE", added_prepare={statement.name: statement.sql})
         if isinstance(statement, Deallocate):
