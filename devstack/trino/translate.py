@@ -374,14 +374,14 @@ class _Translator:
             from . import tpch  # noqa: PLC0415 - the schema list, without a cycle at import time
 
             schema = table.schema
-            if schema not in tpch.GENERATED_SCALES:
-                if table.name not in tpch.SCALE_INDEPENDENT:
-                    raise _failure(
-                        StandardError.NOT_SUPPORTED,
-                        f"The xtrinode Trino emulator generates tpch data for schemas tiny and sf1 only; "
-                        f"use tpch.tiny.{table.name} or tpch.sf1.{table.name} instead of {table.qualified}",
-                        self.sql, _offset(node))
-                schema = "tiny"
+            if table.name in tpch.SCALE_INDEPENDENT:
+                schema = "tiny"  # the same rows at every scale: no need to generate a big one for them
+            elif schema not in tpch.GENERATED_SCALES:
+                raise _failure(
+                    StandardError.NOT_SUPPORTED,
+                    f"The xtrinode Trino emulator generates tpch data for schemas tiny and sf1 only; "
+                    f"use tpch.tiny.{table.name} or tpch.sf1.{table.name} instead of {table.qualified}",
+                    self.sql, _offset(node))
             catalog, db = self.tpch_catalog(schema), "main"
             name = table.name
         else:
