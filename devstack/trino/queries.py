@@ -303,7 +303,7 @@ class QueryManager:
                 return
             if result.rows is not None:
                 query.buffer = ResultBuffer(result.rows, self.engine.executor, query.changed,
-                                            self.settings.page_rows or 1024, 2 * self.settings.target_result_size)
+                                            self.settings.page_rows or 512, 4 * self.settings.target_result_size)
                 query.buffer.start()
                 query.set_state(QueryState.RUNNING)  # SHOW and DESCRIBE answers skip STARTING
             query.set_result(result)

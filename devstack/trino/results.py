@@ -4,7 +4,7 @@ The producer drains the row source in the node's thread pool, `batch_rows` rows 
 each batch as ready JSON text; it stops while `ahead_bytes` are buffered (a client that does not
 read does not make the emulator read the whole table). A page takes batches until it holds the
 client's `targetResultSize` (Trino's default 1 MB: about 7,000 rows of `lineitem`), or exactly
-`page_rows` rows when that knob is set.
+`page_rows` rows when that knob is set. A page waits (within the long poll) until that much is buffered.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class ResultBuffer:
     @property
     def empty(self) -> bool:
         return not self._batches
+
+    def has_page(self, target_bytes: int, max_rows: int | None) -> bool:
+        """A full page is buffered: `target_bytes` of rows, or `max_rows` rows."""
+        if max_rows is not None:
+            return sum(batch.rows for batch in self._batches) >= max_rows
+        return self._buffered_bytes >= target_bytes
 
     @property
     def drained(self) -> bool:

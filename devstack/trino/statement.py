@@ -285,14 +285,15 @@ def _respond(body: bytes, headers: list[tuple[str, str]]) -> web.Response:
     return response
 
 
-def _ready(query: Query) -> bool:
-    """Something to answer without waiting longer: failed, done, or rows (or their end) buffered."""
-    if query.state.done:
+def _ready(query: Query, target_bytes: int, page_rows: int | None) -> bool:
+    """Enough to answer without waiting longer: failed, done, a page's worth of rows buffered, or the end.
+    (When the long-poll deadline comes first, the page takes what is there, as Trino's does.)"""
+    if query.state.done or (query.buffer is not None and query.buffer.failure is not None):
         return True
     if query.result is None:
         return False
     buffer = query.buffer
-    return buffer is None or not buffer.empty or buffer.exhausted
+    return buffer is None or buffer.exhausted or buffer.has_page(target_bytes, page_rows)
 
 
 async def get_executing(request: web.Request) -> web.Response:
@@ -311,7 +312,8 @@ async def get_executing(request: web.Request) -> web.Response:
             if token != query.executing_token + 1 or final_served:
                 return _not_found()
             deadline = time.monotonic() + _max_wait(request)
-            while not _ready(query) and (remaining := deadline - time.monotonic()) > 0:
+            target, page_rows = _target_size(request), request.app[SETTINGS].page_rows
+            while not _ready(query, target, page_rows) and (remaining := deadline - time.monotonic()) > 0:
                 await query.wait_changed(remaining)
             body, final = _executing_page(request, query, token)
             headers = _final_headers(query) if final else []
