@@ -23,6 +23,9 @@ __all__ = ["Database"]
 
 log = logging.getLogger("devstack.trino.duck")
 
+MEMORY_LIMIT = "2GB"
+"""DuckDB's limit per coordinator (its default is 80% of the machine's memory)."""
+
 _MACROS = (
     # Trino fails integer and decimal division by zero; DuckDB would answer NULL.
     "CREATE MACRO xt_nonzero(b) AS CASE WHEN b = 0 AND typeof(b) NOT IN ('DOUBLE', 'FLOAT') "
@@ -46,10 +49,15 @@ class Database:
         connection = duckdb.connect(":memory:", config=dict(tpch.DUCKDB_CONFIG))
         connection.execute("SET enable_progress_bar = false")
         connection.execute(f"SET threads = {self._threads}")
+        connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         connection.execute("SET integer_division = true")
         connection.execute(f"LOAD '{tpch.extension_path()}'")
         for macro in _MACROS:
             connection.execute(macro)
+        # Queries reach no file but the tpch cache: `read_csv('/etc/passwd')`, COPY, INSTALL are refused.
+        cache = str(self._cache_dir or tpch.cache_directory()).rstrip("/") + "/"
+        connection.execute("SET allowed_directories = [?]", [cache])
+        connection.execute("SET enable_external_access = false")
         return connection
 
     def connection(self) -> duckdb.DuckDBPyConnection:

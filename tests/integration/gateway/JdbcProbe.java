@@ -19,6 +19,7 @@ public class JdbcProbe {
             pages(connection);
             metadata(connection.getMetaData());
             useAndSession(connection);
+            prepared(connection);
             cancel(connection, slowQuery);
         }
     }
@@ -84,6 +85,20 @@ public class JdbcProbe {
                 rows.next();
                 System.out.println("session_value=" + rows.getString("Value"));
             }
+        }
+    }
+
+    private static void prepared(Connection connection) throws SQLException {
+        try (java.sql.PreparedStatement statement = connection.prepareStatement(
+                "SELECT name, regionkey FROM tpch.tiny.nation WHERE nationkey = ?")) {
+            statement.setLong(1, 7);
+            try (ResultSet rows = statement.executeQuery()) {
+                rows.next();
+                System.out.println("prepared=" + rows.getString(1) + ":" + rows.getLong(2));
+            }
+            java.sql.ResultSetMetaData meta = statement.getMetaData();
+            System.out.println("prepared_columns=" + meta.getColumnName(1) + ":" + meta.getColumnTypeName(1) + ","
+                    + meta.getColumnName(2) + ":" + meta.getColumnTypeName(2));
         }
     }
 

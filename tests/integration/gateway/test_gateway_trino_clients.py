@@ -5,7 +5,8 @@ route (the CLI and JDBC cannot send the gateway's custom headers). Slow tier: Ja
 
 Checks: a SELECT across pages (60175 lineitem rows, the sum of their keys), USE then an unqualified name,
 SET SESSION then SHOW SESSION, a failing query's message and exit code (CLI), DatabaseMetaData.getTables,
-getColumns, getSchemas, getCatalogs, and Statement.cancel() ending a running query (JDBC).
+getColumns, getSchemas, getCatalogs, a PreparedStatement with a parameter and its getMetaData() (DESCRIBE
+OUTPUT), and Statement.cancel() ending a running query (JDBC).
 """
 
 from __future__ import annotations
@@ -159,4 +160,6 @@ async def test_trino_jdbc_pages_metadata_use_session_and_cancel(
     assert found["catalogs"] == "blackhole,system,tpch"
     assert (found["catalog_after_use"], found["unqualified"]) == ("tpch.tiny", "GERMANY")
     assert found["session_value"] == "10m"
+    assert found["prepared"] == "GERMANY:3"
+    assert found["prepared_columns"] == "name:varchar(25),regionkey:bigint", "PreparedStatement.getMetaData()"
     assert found["cancel"].startswith("failed:") and int(found["cancel_seconds"]) < 10, found

@@ -3,8 +3,8 @@
 Checks: SELECT 1 and literal types, client-side parameters (EXECUTE IMMEDIATE ... USING), tpch.tiny
 nation/region equal dbgen's rows, the big tpch tables (lineitem 60175 rows, as Trino), cursor.description
 types, a multi-page result, SHOW CATALOGS/SCHEMAS/TABLES, USE and SET SESSION round-trips (the next
-query carries them), error mapping to TrinoUserError with errorName and location, and cursor.cancel()
-ending the query FAILED/USER_CANCELED in /v1/query.
+query carries them), error mapping to TrinoUserError with errorName and location, cursor.cancel()
+ending the query FAILED/USER_CANCELED in /v1/query, and no query reading or writing the server's files.
 """
 
 from __future__ import annotations
@@ -233,3 +233,11 @@ async def test_cursor_cancel_ends_query_failed_user_canceled(backend: Backend, h
     assert final["state"] == "FAILED"
     assert final["errorCode"] == {"code": 3, "name": "USER_CANCELED", "type": "USER_ERROR", "fatal": True}
     assert "endTime" in final["queryStats"]
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM TABLE(read_text('/etc/passwd'))",
+                                 "COPY (SELECT 1) TO '/tmp/xtrinode-copy.csv'"])
+async def test_queries_cannot_read_or_write_the_servers_files(backend: Backend, sql: str) -> None:
+    with pytest.raises(trino.exceptions.TrinoQueryError) as caught:
+        await asyncio.to_thread(fetch_all, backend, sql)
+    assert caught.value.error_type == "USER_ERROR" and "root:" not in str(caught.value)
