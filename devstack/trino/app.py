@@ -161,9 +161,15 @@ def _prepare_sql(database: Database) -> None:
     database.warm_up()
 
 
+WARM_UP_DELAY = 1.0
+"""Seconds after binding before a coordinator prepares its SQL engine: pods starting together (a coordinator
+and its workers) get the CPU for their own start first; a query arriving earlier prepares it itself."""
+
+
 async def _warm_up(app: web.Application) -> None:
-    """A coordinator prepares DuckDB and tpch.tiny once it listens, so its first query does not wait for it."""
+    """A coordinator prepares DuckDB and tpch.tiny soon after it listens, so its first query does not wait."""
     await app[RUNTIME].bound.wait()
+    await asyncio.sleep(WARM_UP_DELAY)
     try:
         await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], _prepare_sql, app[DATABASE])
     except Exception as error:  # noqa: BLE001 - a failed warm-up shows again, as a query error, when it matters
