@@ -32,7 +32,8 @@ from xtrinode.trino_protocol import (
 
 from .config import ConfigError, parse_airlift_duration
 from .discovery import NodeRegistry
-from .engine import Engine, RowSource, StatementResult
+from .engine import Engine, StatementResult
+from .rows import RowSource
 from .errors import QueryFailure, failure_from_exception
 from .lifecycle import NodeLifecycle
 from .metadata import QueryRow
@@ -40,7 +41,8 @@ from .notifier import Notifier
 from .results import ResultBuffer
 from .session import Identity
 from .settings import NodeSettings
-from .sql import Explain, Query as QueryStatement, parse_statement
+from .parsed import Explain, Query as QueryStatement
+from .sql import parse_statement
 
 __all__ = ["Identity", "Query", "QueryManager", "iso_time"]
 

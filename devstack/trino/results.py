@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .engine import RowSource
+from .rows import RowSource
 from .errors import QueryFailure, failure_from_exception
 
 __all__ = ["Batch", "ResultBuffer"]

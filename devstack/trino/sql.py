@@ -1,6 +1,6 @@
 """Trino statements the emulator tells apart: a small lexer and the parser of everything but queries.
 
-`parse_statement` turns text into one of the statement dataclasses below. Queries (SELECT, WITH,
+`parse_statement` turns text into one of the statement dataclasses of parsed.py. Queries (SELECT, WITH,
 VALUES, TABLE) are kept as text for translate.py (sqlglot + DuckDB); SHOW, DESCRIBE, USE, session,
 transaction, prepared-statement and EXPLAIN statements are parsed here. Anything else is a
 Trino-style SYNTAX_ERROR or NOT_SUPPORTED with its 1-based line and column.
@@ -9,40 +9,16 @@ Trino-style SYNTAX_ERROR or NOT_SUPPORTED with its 1-based line and column.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from xtrinode.trino_protocol import StandardError
 
+from . import parsed
 from .errors import QueryFailure
+from .parsed import QualifiedName, Query, Statement
 
-__all__ = [
-    "Commit",
-    "Deallocate",
-    "DescribeInput",
-    "DescribeOutput",
-    "Execute",
-    "Explain",
-    "Prepare",
-    "QualifiedName",
-    "Query",
-    "ResetSession",
-    "Rollback",
-    "SetSession",
-    "ShowCatalogs",
-    "ShowColumns",
-    "ShowFunctions",
-    "ShowSchemas",
-    "ShowSession",
-    "ShowTables",
-    "StartTransaction",
-    "Statement",
-    "Token",
-    "Use",
-    "location_of",
-    "parse_statement",
-    "tokenize",
-]
+__all__ = ["QualifiedName", "Query", "Statement", "Token", "location_of", "parse_statement", "prepared_statement", "tokenize"]
 
 _TOKEN: Final = re.compile(
     r"""
@@ -116,139 +92,6 @@ def tokenize(sql: str) -> list[Token]:
             tokens.append(Token(kind, match.group(), pos))
         pos = match.end()
     return tokens
-
-
-@dataclass(frozen=True, slots=True)
-class QualifiedName:
-    parts: tuple[str, ...]
-    start: int
-
-    def __str__(self) -> str:
-        return ".".join(self.parts)
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A query for DuckDB; `parameters` are the texts of EXECUTE ... USING arguments."""
-
-    sql: str
-    parameters: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowCatalogs:
-    like: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowSchemas:
-    catalog: QualifiedName | None = None
-    like: str | None = None
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ShowTables:
-    schema: QualifiedName | None = None
-    like: str | None = None
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ShowColumns:
-    table: QualifiedName
-    like: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowSession:
-    like: str | None = None
-    escape: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowFunctions:
-    like: str | None = None
-    escape: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Use:
-    name: QualifiedName
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SetSession:
-    name: str
-    value: str
-    kind: str
-    """What the value literal is: string, integer, decimal, boolean or other."""
-    name_start: int = 0
-    value_start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ResetSession:
-    name: str
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StartTransaction:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Rollback:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Prepare:
-    name: str
-    sql: str
-
-
-@dataclass(frozen=True, slots=True)
-class Execute:
-    name: str
-    parameters: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Deallocate:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class DescribeOutput:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class DescribeInput:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Explain:
-    statement: str
-    kind: str = "DISTRIBUTED"
-    """LOGICAL, DISTRIBUTED, VALIDATE or IO."""
-    format: str = "TEXT"
-    analyze: bool = False
-    options: dict[str, str] = field(default_factory=dict)
-
-
-Statement = (Query | ShowCatalogs | ShowSchemas | ShowTables | ShowColumns | ShowSession | ShowFunctions | Use
-             | SetSession | ResetSession | StartTransaction | Commit | Rollback | Prepare | Execute | Deallocate
-             | DescribeOutput | DescribeInput | Explain)
 
 
 class _Parser:
@@ -395,23 +238,23 @@ def parse_statement(sql: str) -> Statement:
         name = parser.name()
         parameters = parser.arguments() if parser.accept("USING") else ()
         parser.done()
-        return Execute(str(name), parameters)
+        return parsed.Execute(str(name), parameters)
     if parser.accept("SHOW"):
         return _parse_show(parser, sql)
     if parser.accept("DESCRIBE", "DESC"):
         described: Statement
         if parser.accept("INPUT"):
-            described = DescribeInput(str(parser.name()))
+            described = parsed.DescribeInput(str(parser.name()))
         elif parser.accept("OUTPUT"):
-            described = DescribeOutput(str(parser.name()))
+            described = parsed.DescribeOutput(str(parser.name()))
         else:
-            return _done(parser, ShowColumns(parser.name()))
+            return _done(parser, parsed.ShowColumns(parser.name()))
         return _done(parser, described)
     if parser.accept("USE"):
         name = parser.name()
         if len(name.parts) > 2:
             raise _syntax_error(sql, name.start, f"mismatched input '{name}'. Expecting: <identifier>")
-        return _done(parser, Use(name, first.start))
+        return _done(parser, parsed.Use(name, first.start))
     if first.upper == "SET" and (second := parser.peek(1)) is not None and second.upper == "SESSION":
         parser.pos = 2
         nxt = parser.peek()
@@ -420,28 +263,28 @@ def parse_statement(sql: str) -> Statement:
         name = parser.name()
         parser.expect("=", "'.', '='")
         value, kind, value_start = parser.literal()
-        return _done(parser, SetSession(str(name), value, kind, name.start, value_start))
+        return _done(parser, parsed.SetSession(str(name), value, kind, name.start, value_start))
     if first.upper == "RESET" and (second := parser.peek(1)) is not None and second.upper == "SESSION":
         parser.pos = 2
         name = parser.name()
-        return _done(parser, ResetSession(str(name), first.start))
+        return _done(parser, parsed.ResetSession(str(name), first.start))
     if parser.accept("START"):
         parser.expect("TRANSACTION")
         parser.pos = len(tokens)  # isolation level and read/write modes are accepted and ignored
-        return StartTransaction()
+        return parsed.StartTransaction()
     if parser.accept("COMMIT"):
         parser.accept("WORK")
-        return _done(parser, Commit())
+        return _done(parser, parsed.Commit())
     if parser.accept("ROLLBACK"):
         parser.accept("WORK")
-        return _done(parser, Rollback())
+        return _done(parser, parsed.Rollback())
     if parser.accept("PREPARE"):
         name = parser.name()
         parser.expect("FROM")
-        return Prepare(str(name), parser.rest())
+        return parsed.Prepare(str(name), parser.rest())
     if parser.accept("DEALLOCATE"):
         parser.expect("PREPARE")
-        return _done(parser, Deallocate(str(parser.name())))
+        return _done(parser, parsed.Deallocate(str(parser.name())))
     if parser.accept("EXPLAIN"):
         return _parse_explain(parser)
     if first.upper in _STATEMENT_KEYWORDS or first.upper in ("ABORT", "BEGIN"):
@@ -497,31 +340,31 @@ def _parse_explain(parser: _Parser) -> Statement:
     if fmt not in ("TEXT", "GRAPHVIZ", "JSON"):
         raise parser.fail("'GRAPHVIZ', 'JSON', 'TEXT'")
     parse_statement(inner)  # a syntax error in the explained statement is the EXPLAIN's error
-    return Explain(inner, kind, fmt, analyze, options)
+    return parsed.Explain(inner, kind, fmt, analyze, options)
 
 
 def _parse_show(parser: _Parser, sql: str) -> Statement:
     statement: Statement
     start = parser.tokens[0].start
     if parser.accept("CATALOGS"):
-        statement = ShowCatalogs(parser.like()[0])
+        statement = parsed.ShowCatalogs(parser.like()[0])
     elif parser.accept("SCHEMAS"):
         catalog = parser.name() if parser.accept("FROM", "IN") else None
-        statement = ShowSchemas(catalog, parser.like()[0], start)
+        statement = parsed.ShowSchemas(catalog, parser.like()[0], start)
     elif parser.accept("TABLES"):
         schema = parser.name() if parser.accept("FROM", "IN") else None
-        statement = ShowTables(schema, parser.like()[0], start)
+        statement = parsed.ShowTables(schema, parser.like()[0], start)
     elif parser.accept("COLUMNS"):
         if not parser.accept("FROM", "IN"):
             raise parser.fail("'FROM', 'IN'")
         table = parser.name()
-        statement = ShowColumns(table, parser.like()[0])
+        statement = parsed.ShowColumns(table, parser.like()[0])
     elif parser.accept("SESSION"):
-        statement = ShowSession(*parser.like())
+        statement = parsed.ShowSession(*parser.like())
     elif parser.accept("FUNCTIONS"):
         if parser.accept("FROM", "IN"):
             parser.name()
-        statement = ShowFunctions(*parser.like())
+        statement = parsed.ShowFunctions(*parser.like())
     else:
         token = parser.peek()
         if token is None:

@@ -18,7 +18,7 @@ import pytest
 from devstack.trino.errors import QueryFailure
 from devstack.trino.metadata import Metadata
 from devstack.trino.settings import CatalogConfig
-from devstack.trino.sql import (
+from devstack.trino.parsed import (
     Commit,
     Deallocate,
     Execute,
@@ -33,8 +33,8 @@ from devstack.trino.sql import (
     ShowTables,
     StartTransaction,
     Use,
-    parse_statement,
 )
+from devstack.trino.sql import parse_statement
 from devstack.trino.translate import SessionContext, translate
 from devstack.trino.types import converter, normalize_type, trino_type_of_duckdb, type_signature
 from xtrinode.trino_protocol import QUERY_ID_PATTERN, format_airlift_duration, format_data_size, query_id_from_path
