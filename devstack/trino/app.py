@@ -52,9 +52,11 @@ async def _errors(
     except web.HTTPForbidden as e:
         return trino_error(403, e.text or "Forbidden")
     except web.HTTPUnauthorized as e:
-        return web.Response(status=401, body=(e.text or "").encode(),
-                            headers={**{k: v for k, v in e.headers.items() if k.lower() == "www-authenticate"},
-                                     "Content-Type": "text/plain;charset=utf-8"})
+        response = web.Response(status=401, body=(e.text or "").encode(),
+                                headers={"Content-Type": "text/plain;charset=utf-8"})
+        for challenge in e.headers.getall("WWW-Authenticate", []):  # Bearer and Basic may both be offered
+            response.headers.add("WWW-Authenticate", challenge)
+        return response
     except web.HTTPException:
         raise
     except asyncio.CancelledError:
