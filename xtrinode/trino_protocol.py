@@ -161,9 +161,17 @@ class ErrorCode:
     name: str
     type: ErrorType
 
-    def to_json(self) -> dict[str, object]:
-        """The `errorCode` object of BasicQueryInfo."""
-        return {"code": self.code, "name": self.name, "type": str(self.type)}
+    @property
+    def fatal(self) -> bool:
+        """`ErrorCode.isFatal()`: true for every USER_ERROR code of StandardErrorCode (Trino 476)."""
+        return self.type == ErrorType.USER_ERROR
+
+    def to_json(self, with_fatal: bool = True) -> dict[str, object]:
+        """The `errorCode` object of BasicQueryInfo (with `fatal`), or failureInfo's `errorInfo` (without)."""
+        body: dict[str, object] = {"code": self.code, "name": self.name, "type": str(self.type)}
+        if with_fatal:
+            body["fatal"] = self.fatal
+        return body
 
 
 class StandardError:
@@ -174,11 +182,17 @@ class StandardError:
     ABANDONED_QUERY: Final = ErrorCode(2, "ABANDONED_QUERY", ErrorType.USER_ERROR)
     USER_CANCELED: Final = ErrorCode(3, "USER_CANCELED", ErrorType.USER_ERROR)
     PERMISSION_DENIED: Final = ErrorCode(4, "PERMISSION_DENIED", ErrorType.USER_ERROR)
+    NOT_FOUND: Final = ErrorCode(5, "NOT_FOUND", ErrorType.USER_ERROR)
     FUNCTION_NOT_FOUND: Final = ErrorCode(6, "FUNCTION_NOT_FOUND", ErrorType.USER_ERROR)
     INVALID_FUNCTION_ARGUMENT: Final = ErrorCode(7, "INVALID_FUNCTION_ARGUMENT", ErrorType.USER_ERROR)
     DIVISION_BY_ZERO: Final = ErrorCode(8, "DIVISION_BY_ZERO", ErrorType.USER_ERROR)
+    INVALID_CAST_ARGUMENT: Final = ErrorCode(9, "INVALID_CAST_ARGUMENT", ErrorType.USER_ERROR)
     NOT_SUPPORTED: Final = ErrorCode(13, "NOT_SUPPORTED", ErrorType.USER_ERROR)
     INVALID_SESSION_PROPERTY: Final = ErrorCode(14, "INVALID_SESSION_PROPERTY", ErrorType.USER_ERROR)
+    NUMERIC_VALUE_OUT_OF_RANGE: Final = ErrorCode(19, "NUMERIC_VALUE_OUT_OF_RANGE", ErrorType.USER_ERROR)
+    UNKNOWN_TRANSACTION: Final = ErrorCode(20, "UNKNOWN_TRANSACTION", ErrorType.USER_ERROR)
+    NOT_IN_TRANSACTION: Final = ErrorCode(21, "NOT_IN_TRANSACTION", ErrorType.USER_ERROR)
+    INCOMPATIBLE_CLIENT: Final = ErrorCode(27, "INCOMPATIBLE_CLIENT", ErrorType.USER_ERROR)
     ADMINISTRATIVELY_KILLED: Final = ErrorCode(38, "ADMINISTRATIVELY_KILLED", ErrorType.USER_ERROR)
     CATALOG_NOT_FOUND: Final = ErrorCode(44, "CATALOG_NOT_FOUND", ErrorType.USER_ERROR)
     SCHEMA_NOT_FOUND: Final = ErrorCode(45, "SCHEMA_NOT_FOUND", ErrorType.USER_ERROR)
@@ -187,7 +201,9 @@ class StandardError:
     MISSING_CATALOG_NAME: Final = ErrorCode(56, "MISSING_CATALOG_NAME", ErrorType.USER_ERROR)
     MISSING_SCHEMA_NAME: Final = ErrorCode(57, "MISSING_SCHEMA_NAME", ErrorType.USER_ERROR)
     TYPE_MISMATCH: Final = ErrorCode(58, "TYPE_MISMATCH", ErrorType.USER_ERROR)
+    INVALID_LITERAL: Final = ErrorCode(59, "INVALID_LITERAL", ErrorType.USER_ERROR)
     AMBIGUOUS_NAME: Final = ErrorCode(62, "AMBIGUOUS_NAME", ErrorType.USER_ERROR)
+    EXPRESSION_NOT_AGGREGATE: Final = ErrorCode(73, "EXPRESSION_NOT_AGGREGATE", ErrorType.USER_ERROR)
     INVALID_PARAMETER_USAGE: Final = ErrorCode(80, "INVALID_PARAMETER_USAGE", ErrorType.USER_ERROR)
     GENERIC_INTERNAL_ERROR: Final = ErrorCode(65536, "GENERIC_INTERNAL_ERROR", ErrorType.INTERNAL_ERROR)
     NO_NODES_AVAILABLE: Final = ErrorCode(65541, "NO_NODES_AVAILABLE", ErrorType.INTERNAL_ERROR)

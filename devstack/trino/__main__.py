@@ -50,7 +50,9 @@ def _parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParse
                         help="where a container path the config names lives here (repeatable; the devstack kubelet "
                              "passes each volume mount, e.g. /etc/trino=<pod dir>)")
     parser.add_argument("--required-workers", type=int, help="overrides query-manager.required-workers")
-    parser.add_argument("--page-rows", type=int, help="rows per result page (default 1000)")
+    parser.add_argument("--page-rows", type=int, help="rows per result page (default: pages of about 1 MB, as Trino)")
+    parser.add_argument("--tpch-cache-dir", type=Path,
+                        help="cache of generated tpch data (default ~/.cache/xtrinode/tpch-duckdb-<version>)")
     parser.add_argument("--process-forwarded", action="store_true", default=None,
                         help="as http-server.process-forwarded=true")
     parser.add_argument("--log-level", default="INFO")
@@ -83,6 +85,7 @@ def settings_from_argv(argv: Sequence[str], env: Mapping[str, str] | None = None
         "port": args.port, "host": args.host, "environment": args.environment, "node_id": args.node_id,
         "discovery_uri": args.discovery_uri, "version": args.version, "required_workers": args.required_workers,
         "page_rows": args.page_rows, "process_forwarded": args.process_forwarded,
+        "tpch_cache_dir": args.tpch_cache_dir,
     }
     if args.role is not None:
         overrides["coordinator"] = args.role == "coordinator"

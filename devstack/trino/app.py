@@ -17,27 +17,46 @@ from aiohttp import web
 from .auth import forwarded_middleware
 from .control import add_control_routes
 from .discovery import Announcer, NodeRegistry
+from .duck import Database
 from .engine import Engine
 from .keys import LIFECYCLE, MANAGER, REGISTRY, RUNTIME, SETTINGS, Runtime
 from .lifecycle import NodeLifecycle
-from .metadata import Metadata, NodeRow
+from .metadata import Metadata, NodeRow, QueryRow
 from .queries import QueryManager
 from .settings import NodeSettings
-from .statement import add_statement_routes
+from .statement import add_statement_routes, trino_error
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("devstack.trino")
 
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+DATABASE = web.AppKey("database", Database)
 
 
 @web.middleware
 async def _errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    """Errors with Trino's bodies: unknown paths 404 `Error 404 Not Found: HTTP 404 Not Found`, a wrong
+    method 405 with an empty body and `Allow`, 401 as text/plain;charset=utf-8, never a 500 traceback."""
     try:
         return await handler(request)
+    except web.HTTPMethodNotAllowed as e:
+        allowed = ["HEAD", *sorted(set(e.allowed_methods) - {"HEAD", "OPTIONS"}), "OPTIONS"]
+        return web.Response(status=405, headers={"Allow": ",".join(allowed)})
+    except web.HTTPNotFound as e:
+        if e.text and not e.text.startswith("404"):
+            return trino_error(404, e.text)
+        return trino_error(404, "HTTP 404 Not Found")
+    except web.HTTPForbidden as e:
+        return trino_error(403, e.text or "Forbidden")
+    except web.HTTPUnauthorized as e:
+        response = web.Response(status=401, body=(e.text or "").encode(),
+                                headers={"Content-Type": "text/plain;charset=utf-8"})
+        for challenge in e.headers.getall("WWW-Authenticate", []):  # Bearer and Basic may both be offered
+            response.headers.add("WWW-Authenticate", challenge)
+        return response
     except web.HTTPException:
         raise
     except asyncio.CancelledError:
@@ -45,6 +64,15 @@ async def _errors(
     except Exception:
         log.exception("request failed", extra={"method": request.method, "path": request.path})
         return web.Response(status=500, text="Internal error in the xtrinode Trino emulator")
+
+
+async def _trino_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers as Trino's Jetty sends them: `Vary: Accept-Encoding`, nosniff on JSON, no `Server`."""
+    response.headers.popall("Server", None)
+    if response.status != 405 and "Vary" not in response.headers:
+        response.headers["Vary"] = "Accept-Encoding"
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 GZIP_MIN_BYTES = 32
@@ -74,6 +102,10 @@ def _node_rows(app: web.Application) -> list[NodeRow]:
     return rows
 
 
+def _query_rows(app: web.Application) -> list[QueryRow]:
+    return [query.row() for query in app[MANAGER].visible()]
+
+
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         app[RUNTIME].set_http(session)
@@ -90,6 +122,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     elif settings.discovery_uri:
         tasks.append(asyncio.create_task(_announce_when_ready(app), name="trino-announcer"))
     tasks.append(asyncio.create_task(_log_started(app), name="trino-started"))
+    if settings.coordinator:
+        tasks.append(asyncio.create_task(_warm_up(app), name="trino-sql-warm-up"))
     try:
         yield
     finally:
@@ -120,6 +154,28 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
     yield
     executor = app[EXECUTOR]
     await asyncio.get_running_loop().run_in_executor(None, lambda: executor.shutdown(wait=True, cancel_futures=True))
+    app[DATABASE].close()
+
+
+def _prepare_sql(database: Database) -> None:
+    from . import translate  # noqa: F401, PLC0415 - sqlglot, imported off the startup path
+
+    database.warm_up()
+
+
+WARM_UP_DELAY = 1.0
+"""Seconds after binding before a coordinator prepares its SQL engine: pods starting together (a coordinator
+and its workers) get the CPU for their own start first; a query arriving earlier prepares it itself."""
+
+
+async def _warm_up(app: web.Application) -> None:
+    """A coordinator prepares DuckDB and tpch.tiny soon after it listens, so its first query does not wait."""
+    await app[RUNTIME].bound.wait()
+    await asyncio.sleep(WARM_UP_DELAY)
+    try:
+        await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], _prepare_sql, app[DATABASE])
+    except Exception as error:  # noqa: BLE001 - a failed warm-up shows again, as a query error, when it matters
+        log.warning("SQL engine warm-up failed", extra={"error": str(error)})
 
 
 def create_app(settings: NodeSettings) -> web.Application:
@@ -129,14 +185,18 @@ def create_app(settings: NodeSettings) -> web.Application:
     lifecycle = NodeLifecycle(settings)
     registry = NodeRegistry(settings, runtime.http)
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="trino-emulator-sql")
-    metadata = Metadata(settings.catalogs, lambda: _node_rows(app))
-    manager = QueryManager(settings, lifecycle, registry, Engine(metadata, executor), runtime.http)
+    database = Database(settings.tpch_cache_dir)
+    metadata = Metadata(settings.catalogs, lambda: _node_rows(app), lambda: _query_rows(app))
+    manager = QueryManager(settings, lifecycle, registry, Engine(metadata, executor, database, settings.version),
+                           runtime.http)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[LIFECYCLE] = lifecycle
     app[REGISTRY] = registry
     app[MANAGER] = manager
     app[EXECUTOR] = executor
+    app[DATABASE] = database
+    app.on_response_prepare.append(_trino_headers)
     add_control_routes(app, settings.coordinator)
     if settings.coordinator:
         add_statement_routes(app)

@@ -209,7 +209,7 @@ def authenticate(request: web.Request, settings: NodeSettings) -> tuple[str, str
                 raise _unauthorized("Password not allowed for insecure authentication")
             header_user = basic[0] or None
         if header_user is None:
-            raise _unauthorized("Basic authentication or X-Trino-User must be sent")
+            raise _unauthorized("Basic authentication or X-Trino-Original-User or X-Trino-User must be sent")
         return header_user, header_user
     insecure_ok = settings.allow_insecure_over_http or (auth is not None and auth.allow_insecure_over_http)
     if not is_secure(request, settings) and not insecure_ok:

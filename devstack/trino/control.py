@@ -23,9 +23,10 @@ from xtrinode.trino_protocol import (
 )
 
 from .auth import external_base, management_write_user, request_user
-from .keys import LIFECYCLE, MANAGER, REGISTRY, RUNTIME, SETTINGS
+from .keys import LIFECYCLE, MANAGER, REGISTRY, SETTINGS
 from .lifecycle import IllegalTransition, UnsupportedTransition
 from .queries import Query, iso_time
+from .statement import json_body, trino_error
 
 __all__ = ["add_control_routes", "basic_query_info"]
 
@@ -35,23 +36,19 @@ def _duration(seconds: float) -> str:
 
 
 async def get_info(request: web.Request) -> web.Response:
+    """ServerInfo exactly as Trino 476 sends it (no nodeId, state or coordinatorId: those came later)."""
     settings, lifecycle = request.app[SETTINGS], request.app[LIFECYCLE]
-    body: dict[str, Any] = {
+    return json_body({
         "nodeVersion": {"version": settings.version},
         "environment": settings.environment,
         "coordinator": settings.coordinator,
         "starting": lifecycle.starting,
         "uptime": _duration(lifecycle.uptime_seconds),
-        "nodeId": settings.node_id,
-        "state": str(lifecycle.state),
-    }
-    if settings.coordinator:
-        body["coordinatorId"] = request.app[MANAGER].coordinator_id
-    return web.json_response(body)
+    })
 
 
 async def get_state(request: web.Request) -> web.Response:
-    return web.json_response(str(request.app[LIFECYCLE].state))
+    return json_body(str(request.app[LIFECYCLE].state))
 
 
 async def put_state(request: web.Request) -> web.Response:
@@ -78,10 +75,9 @@ async def get_coordinator(request: web.Request) -> web.Response:
 
 async def get_status(request: web.Request) -> web.Response:
     settings, lifecycle = request.app[SETTINGS], request.app[LIFECYCLE]
-    uri = request.app[RUNTIME].self_uri or external_base(request, settings)
     processors = os.cpu_count() or 1
     max_bytes = 1 << 30
-    return web.json_response({
+    return json_body({
         "nodeId": settings.node_id,
         "nodeVersion": {"version": settings.version},
         "environment": settings.environment,
@@ -89,7 +85,6 @@ async def get_status(request: web.Request) -> web.Response:
         "uptime": _duration(lifecycle.uptime_seconds),
         "externalAddress": settings.advertised_host,
         "internalAddress": settings.advertised_host,
-        "selfUri": uri,
         "memoryInfo": {
             "availableProcessors": processors,
             "pool": {"maxBytes": max_bytes, "reservedBytes": 0, "reservedRevocableBytes": 0,
@@ -136,7 +131,9 @@ def basic_query_info(query: Query, base: str) -> dict[str, Any]:
                        ("userAgent", identity.user_agent), ("clientInfo", identity.client_info)):
         if value is not None:
             session[key] = value
-    execution = 0.0 if query.execution_started is None else (query.ended or time.monotonic()) - query.execution_started
+    produced = query.buffer.produced_rows if query.buffer is not None else 0
+    produced_bytes = query.buffer.produced_bytes if query.buffer is not None else 0
+    execution = query.execution_seconds()
     stats: dict[str, Any] = {
         "createTime": iso_time(query.created_wall),
         "queuedTime": _duration(query.queued_seconds()),
@@ -144,17 +141,27 @@ def basic_query_info(query: Query, base: str) -> dict[str, Any]:
         "executionTime": _duration(execution),
         "failedTasks": 0,
         "totalDrivers": 1, "queuedDrivers": 0, "runningDrivers": 0 if query.state.done else 1,
-        "completedDrivers": 1 if query.state.done else 0,
-        "rawInputDataSize": format_data_size(0),
-        "rawInputPositions": len(query.result.rows) if query.result else 0,
+        "completedDrivers": 1 if query.state.done else 0, "blockedDrivers": 0,
+        "rawInputDataSize": format_data_size(produced_bytes),
+        "rawInputPositions": produced,
+        "spilledDataSize": format_data_size(0),
         "physicalInputDataSize": format_data_size(0),
+        "physicalWrittenDataSize": format_data_size(0),
+        "internalNetworkInputDataSize": format_data_size(0),
         "cumulativeUserMemory": 0.0,
+        "failedCumulativeUserMemory": 0.0,
         "userMemoryReservation": format_data_size(0),
         "totalMemoryReservation": format_data_size(0),
-        "peakUserMemoryReservation": format_data_size(0),
-        "peakTotalMemoryReservation": format_data_size(0),
-        "totalCpuTime": _duration(0.0),
+        "peakUserMemoryReservation": format_data_size(produced_bytes),
+        "peakTotalMemoryReservation": format_data_size(produced_bytes),
+        "planningTime": _duration(query.planning_seconds()),
+        "analysisTime": _duration(query.planning_seconds() / 2),
+        "totalCpuTime": _duration(execution / 2),
+        "failedCpuTime": _duration(0.0),
         "totalScheduledTime": _duration(execution),
+        "failedScheduledTime": _duration(0.0),
+        "finishingTime": _duration(query.finishing_seconds()),
+        "physicalInputReadTime": _duration(0.0),
         "fullyBlocked": False,
         "blockedReasons": [],
         "progressPercentage": 100.0 if query.state == QueryState.FINISHED else 0.0,
@@ -171,6 +178,7 @@ def basic_query_info(query: Query, base: str) -> dict[str, Any]:
         "query": query.sql,
         "queryStats": stats,
         "queryType": _query_type(query),
+        "retryPolicy": "NONE",
     }
     if query.result is not None and query.result.update_type is not None:
         info["updateType"] = query.result.update_type
@@ -184,20 +192,19 @@ async def list_queries(request: web.Request) -> web.Response:
     request_user(request, request.app[SETTINGS])
     state = request.query.get("state")
     base = external_base(request, request.app[SETTINGS])
-    queries = [q for q in request.app[MANAGER].queries.values() if state is None or str(q.state) == state.upper()]
-    return web.json_response([basic_query_info(q, base) for q in queries])
+    queries = [q for q in request.app[MANAGER].visible() if state is None or str(q.state) == state.upper()]
+    return json_body([basic_query_info(q, base) for q in queries])
 
 
 async def get_query(request: web.Request) -> web.Response:
     request_user(request, request.app[SETTINGS])
     query = request.app[MANAGER].get(request.match_info["query_id"])
-    if query is None:
-        return web.Response(status=410, text="Query not found")
+    if query is None or not query.started:
+        return trino_error(410, "HTTP 410 Gone")
     info = basic_query_info(query, external_base(request, request.app[SETTINGS]))
     if query.failure is not None:
         info["failureInfo"] = query.failure.to_json()["failureInfo"]
-        info["errorCode"] = query.failure.code.to_json()
-    return web.json_response(info)
+    return json_body(info)
 
 
 async def delete_query(request: web.Request) -> web.Response:
@@ -213,8 +220,8 @@ async def kill_query(request: web.Request) -> web.Response:
     request_user(request, request.app[SETTINGS])
     manager = request.app[MANAGER]
     query = manager.get(request.match_info["query_id"])
-    if query is None:
-        return web.Response(status=410)
+    if query is None or not query.started:
+        return trino_error(410, "HTTP 410 Gone")
     if query.state.done:
         return web.Response(status=409)
     message = (await request.text()).strip() or "Query killed. No message provided."
@@ -246,7 +253,7 @@ async def list_nodes(request: web.Request) -> web.Response:
             "age": _duration(now - node.first_seen_wall),
             "recentFailuresByType": {},
         })
-    return web.json_response(nodes)
+    return json_body(nodes)
 
 
 async def post_announce(request: web.Request) -> web.Response:
@@ -259,26 +266,26 @@ async def post_announce(request: web.Request) -> web.Response:
 
 async def get_announce(request: web.Request) -> web.Response:
     request_user(request, request.app[SETTINGS])
-    return web.json_response(sorted(request.app[REGISTRY].nodes))
+    return json_body(sorted(request.app[REGISTRY].nodes))
 
 
 async def update_task(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
     if not request.app[LIFECYCLE].update_task(task_id):
         return web.Response(status=503, text="Server is not accepting new tasks: " + str(request.app[LIFECYCLE].state))
-    return web.json_response({"taskStatus": {"taskId": task_id, "state": "RUNNING",
+    return json_body({"taskStatus": {"taskId": task_id, "state": "RUNNING",
                                              "nodeId": request.app[SETTINGS].node_id}})
 
 
 async def delete_task(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
     request.app[LIFECYCLE].remove_task(task_id)
-    return web.json_response({"taskStatus": {"taskId": task_id, "state": "ABORTED",
+    return json_body({"taskStatus": {"taskId": task_id, "state": "ABORTED",
                                              "nodeId": request.app[SETTINGS].node_id}})
 
 
 async def list_tasks(request: web.Request) -> web.Response:
-    return web.json_response([{"taskStatus": {"taskId": task_id, "state": "RUNNING"}}
+    return json_body([{"taskStatus": {"taskId": task_id, "state": "RUNNING"}}
                               for task_id in request.app[LIFECYCLE].active_tasks()])
 
 
@@ -312,7 +319,7 @@ async def get_ui_stats(request: web.Request) -> web.Response:
     settings, manager, registry = request.app[SETTINGS], request.app[MANAGER], request.app[REGISTRY]
     processors = os.cpu_count() or 1
     workers = registry.schedulable_count()
-    return web.json_response({
+    return json_body({
         "runningQueries": manager.running_count(),
         "blockedQueries": 0,
         "queuedQueries": manager.queued_count(),

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -97,17 +98,23 @@ class NodeRegistry:
             if len(self.nodes) == announced:
                 await self._wakeup.wait(interval)
 
+    async def _get_json(self, url: str, timeout: aiohttp.ClientTimeout) -> Any:
+        async with self._session().get(url, timeout=timeout) as response:
+            response.raise_for_status()
+            return await response.json(content_type=None)
+
     async def _poll(self, node: RemoteNode) -> None:
         before = (node.state, node.node_id)
         node.requests += 1
         node.last_request_wall = time.time()
         timeout = aiohttp.ClientTimeout(total=max(1.0, min(5.0, self.settings.node_poll_interval.total_seconds())))
         try:
-            async with self._session().get(node.uri + Path.INFO, timeout=timeout) as response:
-                response.raise_for_status()
-                info = await response.json()
+            # Trino 476's /v1/info has no state or node id: the state is /v1/info/state, the id /v1/status.
+            info = await self._get_json(node.uri + Path.INFO, timeout)
+            state = await self._get_json(node.uri + Path.INFO_STATE, timeout)
+            if node.node_id is None:
+                node.node_id = str((await self._get_json(node.uri + Path.STATUS, timeout)).get("nodeId") or node.uri)
             node.last_response_wall = time.time()
-            node.node_id = str(info.get("nodeId") or node.node_id or node.uri)
             node.coordinator = bool(info.get("coordinator"))
             node.version = str(info.get("nodeVersion", {}).get("version"))
             if info.get("environment") != self.settings.environment or node.version != self.settings.version:
@@ -115,7 +122,7 @@ class NodeRegistry:
             elif info.get("starting"):
                 node.state = NodeState.INACTIVE
             else:
-                node.state = NodeState(str(info.get("state", NodeState.ACTIVE)))
+                node.state = NodeState(str(state))
         except aiohttp.ClientConnectorError as e:
             node.failures += 1
             refused = e.os_error is not None and e.os_error.errno == errno.ECONNREFUSED

@@ -13,11 +13,9 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,12 +33,16 @@ from xtrinode.trino_protocol import (
 from .config import ConfigError, parse_airlift_duration
 from .discovery import NodeRegistry
 from .engine import Engine, StatementResult
+from .rows import RowSource
 from .errors import QueryFailure, failure_from_exception
 from .lifecycle import NodeLifecycle
+from .metadata import QueryRow
 from .notifier import Notifier
-from .select import SessionContext
+from .results import ResultBuffer
+from .session import Identity
 from .settings import NodeSettings
-from .sql import Select, parse_statement
+from .parsed import Explain, Query as QueryStatement
+from .sql import parse_statement
 
 __all__ = ["Identity", "Query", "QueryManager", "iso_time"]
 
@@ -55,23 +57,8 @@ def iso_time(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who asked and with which session (from the `X-Trino-*` request headers)."""
-
-    user: str
-    source: str | None = None
-    catalog: str | None = None
-    schema: str | None = None
-    properties: dict[str, str] = field(default_factory=dict)
-    client_info: str | None = None
-    client_tags: tuple[str, ...] = ()
-    time_zone: str | None = None
-    user_agent: str | None = None
-
-
 class Query:
-    """One query's state, result cursor and page cache; changes wake the long-polling requests."""
+    """One query's state, result buffer and page cache; changes wake the long-polling requests."""
 
     def __init__(self, query_id: str, sql: str, identity: Identity) -> None:
         self.query_id = query_id
@@ -80,16 +67,20 @@ class Query:
         self.state = QueryState.QUEUED
         self.created_wall = time.time()
         self.created = time.monotonic()
+        self.planning_started: float | None = None
+        self.planning_ended: float | None = None
         self.execution_started: float | None = None
+        self.finishing_started: float | None = None
         self.ended: float | None = None
         self.ended_wall: float | None = None
         self.dispatched = False
         self.failure: QueryFailure | None = None
         self.result: StatementResult | None = None
+        self.buffer: ResultBuffer | None = None
         self.rows_sent = 0
         self.queued_token = 0
         self.executing_token = -1
-        self.page_cache: tuple[int, dict[str, object], list[tuple[str, str]]] | None = None
+        self.page_cache: tuple[int, bytes, list[tuple[str, str]]] | None = None
         self.page_lock = asyncio.Lock()
         self.pollers = 0
         self.last_access = time.monotonic()
@@ -97,8 +88,8 @@ class Query:
         self.cancel_event = threading.Event()
         self.task: asyncio.Task[None] | None = None
         self.workers: list[str] = []
-        self._connection: sqlite3.Connection | None = None
-        self._connection_lock = threading.Lock()
+        self._source: RowSource | None = None
+        self._source_lock = threading.Lock()
         self._slug_secret = secrets.token_bytes(16)
         self._changed = Notifier()
 
@@ -125,15 +116,27 @@ class Query:
             self.pollers -= 1
             self.touch()
 
+    @property
+    def started(self) -> bool:
+        """A client polled the queued URI once: Trino creates (lists, counts) the query only then."""
+        return self.task is not None
+
     # -- state -----------------------------------------------------------------------
     def set_state(self, state: QueryState) -> None:
         if self.state.done:
             return
         self.state = state
+        now = time.monotonic()
+        if state == QueryState.PLANNING and self.planning_started is None:
+            self.planning_started = now
+        if state in (QueryState.STARTING, QueryState.RUNNING) and self.planning_ended is None:
+            self.planning_ended = now
         if state == QueryState.RUNNING and self.execution_started is None:
-            self.execution_started = time.monotonic()
+            self.execution_started = now
+        if state == QueryState.FINISHING and self.finishing_started is None:
+            self.finishing_started = now
         if state.done:
-            self.ended = time.monotonic()
+            self.ended = now
             self.ended_wall = time.time()
             log.info("query done", extra={
                 "query_id": self.query_id, "state": str(state), "elapsed_ms": int(self.elapsed_seconds() * 1000),
@@ -154,26 +157,62 @@ class Query:
     def _notify(self) -> None:
         self._changed.notify()
 
+    def changed(self) -> None:
+        self._notify()
+
     async def wait_changed(self, timeout: float) -> None:
         await self._changed.wait(timeout)
 
-    def on_connection(self, connection: sqlite3.Connection | None) -> None:
-        """Called from the SQLite thread so a cancel can interrupt the running statement."""
-        with self._connection_lock:
-            self._connection = connection
+    def on_rows(self, source: RowSource) -> None:
+        """Called from the planning thread with the row source, so a cancel can interrupt it."""
+        with self._source_lock:
+            self._source = source
+        if self.cancel_event.is_set():
+            source.interrupt()
 
     def interrupt(self) -> None:
         self.cancel_event.set()
-        with self._connection_lock:
-            if self._connection is not None:
-                self._connection.interrupt()
+        with self._source_lock:
+            source = self._source
+        if source is not None:
+            source.interrupt()
 
     # -- timing --------------------------------------------------------------------------
     def elapsed_seconds(self) -> float:
         return (self.ended or time.monotonic()) - self.created
 
     def queued_seconds(self) -> float:
-        return (self.execution_started or self.ended or time.monotonic()) - self.created
+        return (self.planning_started or self.ended or time.monotonic()) - self.created
+
+    def planning_seconds(self) -> float:
+        if self.planning_started is None:
+            return 0.0
+        return (self.planning_ended or self.ended or time.monotonic()) - self.planning_started
+
+    def finishing_seconds(self) -> float:
+        if self.finishing_started is None:
+            return 0.0
+        return (self.ended or time.monotonic()) - self.finishing_started
+
+    def execution_seconds(self) -> float:
+        if self.execution_started is None:
+            return 0.0
+        return (self.ended or time.monotonic()) - self.execution_started
+
+    def row(self) -> QueryRow:
+        """This query as a line of `system.runtime.queries`."""
+        def stamp(monotonic: float | None) -> datetime | None:
+            return None if monotonic is None else datetime.fromtimestamp(
+                self.created_wall + (monotonic - self.created), UTC)
+
+        created = datetime.fromtimestamp(self.created_wall, UTC)
+        return QueryRow(
+            self.query_id, str(self.state), self.identity.user, self.identity.source, self.sql,
+            int(self.queued_seconds() * 1000), int(self.planning_seconds() * 500), int(self.planning_seconds() * 1000),
+            created, stamp(self.execution_started), datetime.fromtimestamp(self.last_access_wall, UTC),
+            stamp(self.ended), str(self.failure.code.type) if self.failure else None,
+            self.failure.code.name if self.failure else None,
+        )
 
 
 class QueryManager:
@@ -230,50 +269,53 @@ class QueryManager:
         query.interrupt()
         if query.task is not None and not query.task.done():
             query.task.cancel()
+        elif query.buffer is not None:
+            self._spawn(query.buffer.close())
         log.info("query canceled", extra={"query_id": query.query_id, "error_name": code.name})
 
+    def visible(self) -> list[Query]:
+        """Queries as `/v1/query` and system.runtime.queries list them: only those a client polled once."""
+        return [q for q in self.queries.values() if q.started]
+
     def running_count(self) -> int:
-        return sum(1 for q in self.queries.values() if not q.state.done and not q.state.queued)
+        return sum(1 for q in self.visible() if not q.state.done and not q.state.queued)
 
     def queued_count(self) -> int:
-        return sum(1 for q in self.queries.values() if q.state.queued)
+        return sum(1 for q in self.visible() if q.state.queued)
 
     # -- running -----------------------------------------------------------------------
     async def _run(self, query: Query) -> None:
         try:
             if self.lifecycle.starting:
                 raise QueryFailure(StandardError.SERVER_STARTING_UP, "Trino server is still initializing")
+            statement = parse_statement(query.sql)  # a syntax error fails before dispatch, as in Trino
             query.set_state(QueryState.WAITING_FOR_RESOURCES)
             await self._wait_for_workers(query.identity.properties)
             query.set_state(QueryState.DISPATCHING)
             query.dispatched = True
             query.set_state(QueryState.PLANNING)
-            statement = parse_statement(query.sql)
-            query.set_state(QueryState.STARTING)
-            if isinstance(statement, Select):
+            if isinstance(statement, (QueryStatement, Explain)):
+                query.set_state(QueryState.STARTING)
                 await self._assign_tasks(query)
-            query.set_state(QueryState.RUNNING)
-            identity = query.identity
-            context = SessionContext(identity.catalog, identity.schema, identity.user, self.settings.version)
-            execution = asyncio.ensure_future(
-                self.engine.execute(statement, context, query.cancel_event, query.on_connection)
-            )
-            try:
-                refresh = max(0.2, min(5.0, self.settings.task_client_timeout.total_seconds() / 3))
-                while not execution.done():
-                    await asyncio.wait({execution}, timeout=refresh)
-                    if not execution.done() and query.workers:
-                        await self._refresh_tasks(query)
-                result = execution.result()
-            finally:
-                if not execution.done():
-                    query.interrupt()
-                    execution.cancel()
-            if not query.state.done:
-                query.set_result(result)
+                query.set_state(QueryState.RUNNING)  # DuckDB binds and starts the query in one step
+            result = await self._execute(query, statement)
+            if query.state.done:
+                if result.rows is not None:
+                    result.rows.close()
+                return
+            if result.rows is not None:
+                query.buffer = ResultBuffer(result.rows, self.engine.executor, query.changed,
+                                            self.settings.page_rows or 512, 4 * self.settings.target_result_size)
+                query.buffer.start()
+                query.set_state(QueryState.RUNNING)  # SHOW and DESCRIBE answers skip STARTING
+            query.set_result(result)
+            if query.buffer is not None:
+                await self._follow(query, query.buffer)
         except QueryFailure as failure:
             query.fail(failure)
         except asyncio.CancelledError:
+            if query.buffer is not None:
+                self._spawn(query.buffer.close())
             raise
         except Exception as error:
             log.exception("query failed unexpectedly", extra={"query_id": query.query_id})
@@ -282,6 +324,35 @@ class QueryManager:
             if query.workers:
                 self._spawn(self._release_tasks(query.query_id, list(query.workers)))
                 query.workers.clear()
+
+    async def _execute(self, query: Query, statement: Any) -> StatementResult:
+        """The engine's answer; when the query is cancelled meanwhile, a result arriving later is closed."""
+        future = asyncio.ensure_future(
+            self.engine.execute(statement, query.sql, query.identity, query.cancel_event, query.on_rows))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            def close_late(done: asyncio.Future[StatementResult]) -> None:
+                if not done.cancelled() and done.exception() is None and done.result().rows is not None:
+                    rows = done.result().rows
+                    assert rows is not None
+                    rows.close()
+
+            future.add_done_callback(close_late)
+            raise
+
+    async def _follow(self, query: Query, buffer: ResultBuffer) -> None:
+        """While rows are produced: keep the worker tasks alive; then FINISHING until the client drains them."""
+        assert buffer.task is not None
+        refresh = max(0.2, min(5.0, self.settings.task_client_timeout.total_seconds() / 3))
+        while not buffer.task.done():
+            await asyncio.wait({buffer.task}, timeout=refresh)
+            if not buffer.task.done() and query.workers:
+                await self._refresh_tasks(query)
+        if buffer.failure is not None:
+            query.fail(buffer.failure)
+        elif not buffer.drained and query.state == QueryState.RUNNING:
+            query.set_state(QueryState.FINISHING)
 
     def _required_workers(self, session: dict[str, str]) -> tuple[int, float]:
         """Config values, overridden by the session properties `required_workers_count` / `..._max_wait_time`."""
@@ -373,10 +444,12 @@ class QueryManager:
         for query in self.queries.values():
             if not query.state.done:
                 self.cancel(query, StandardError.SERVER_SHUTTING_DOWN, "Server is shutting down")
-        tasks = [q.task for q in self.queries.values() if q.task is not None] + list(self._background)
+            elif query.buffer is not None:
+                self._spawn(query.buffer.close())
+        tasks = [q.task for q in self.queries.values() if q.task is not None]
         for task in tasks:
             if not task.done():
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        while self._background:
+        while self._background:  # task releases (2 s timeouts) and result buffers stopping their fetch
             await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -166,7 +167,17 @@ class NodeSettings(BaseModel):
     )
     max_query_history: int = Field(100, description="`query.max-history`: finished queries kept")
     startup_delay: timedelta = Field(timedelta(0), description="`starting` stays true this long after start")
-    page_rows: int = Field(1000, ge=1, description="rows per result page (emulator knob)")
+    page_rows: int | None = Field(
+        None, ge=1, description="rows per result page (emulator knob); default None: pages sized by bytes, as Trino"
+    )
+    target_result_size: int = Field(
+        1 << 20, ge=1024, description="bytes of row data per page unless the client asks `targetResultSize` (1 MB, "
+        "Trino's default)"
+    )
+    tpch_cache_dir: Path | None = Field(
+        None, description="where generated tpch scales are cached (default $XTRINODE_CACHE_DIR, "
+        "$XDG_CACHE_HOME/xtrinode or ~/.cache/xtrinode, under tpch-duckdb-<version>)"
+    )
     announce_interval: timedelta = Field(timedelta(seconds=5), description="worker announce period")
     announce_expiry: timedelta = Field(timedelta(seconds=30), description="an announcement lives this long")
     node_poll_interval: timedelta = Field(

@@ -1,35 +1,24 @@
-"""Trino SQL as far as the emulator understands it: a lexer and the statement parser.
+"""Trino statements the emulator tells apart: a small lexer and the parser of everything but queries.
 
-`parse_statement` turns text into one of the statement dataclasses below; anything else is a
+`parse_statement` turns text into one of the statement dataclasses of parsed.py. Queries (SELECT, WITH,
+VALUES, TABLE) are kept as text for translate.py (sqlglot + DuckDB); SHOW, DESCRIBE, USE, session,
+transaction, prepared-statement and EXPLAIN statements are parsed here. Anything else is a
 Trino-style SYNTAX_ERROR or NOT_SUPPORTED with its 1-based line and column.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from xtrinode.trino_protocol import StandardError
 
+from . import parsed
 from .errors import QueryFailure
+from .parsed import QualifiedName, Query, Statement
 
-__all__ = [
-    "QualifiedName",
-    "ResetSession",
-    "Select",
-    "SetSession",
-    "ShowCatalogs",
-    "ShowColumns",
-    "ShowSchemas",
-    "ShowTables",
-    "Statement",
-    "Token",
-    "Use",
-    "location_of",
-    "parse_statement",
-    "tokenize",
-]
+__all__ = ["QualifiedName", "Query", "Statement", "Token", "location_of", "parse_statement", "prepared_statement", "tokenize"]
 
 _TOKEN: Final = re.compile(
     r"""
@@ -38,8 +27,8 @@ _TOKEN: Final = re.compile(
   | (?P<string>'(?:[^']|'')*')
   | (?P<qident>"(?:[^"]|"")*")
   | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op><>|!=|<=|>=|\|\||=>|->|[-+*/%(),.;=<>\[\]?:|])
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_@$]*)
+  | (?P<op><>|!=|<=|>=|\|\||=>|->|[-+*/%(),.;=<>\[\]?:|{}^&~])
     """,
     re.S | re.X,
 )
@@ -105,62 +94,6 @@ def tokenize(sql: str) -> list[Token]:
     return tokens
 
 
-@dataclass(frozen=True, slots=True)
-class QualifiedName:
-    parts: tuple[str, ...]
-    start: int
-
-    def __str__(self) -> str:
-        return ".".join(self.parts)
-
-
-@dataclass(frozen=True, slots=True)
-class ShowCatalogs:
-    like: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowSchemas:
-    catalog: QualifiedName | None = None
-    like: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowTables:
-    schema: QualifiedName | None = None
-    like: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowColumns:
-    table: QualifiedName
-
-
-@dataclass(frozen=True, slots=True)
-class Use:
-    name: QualifiedName
-
-
-@dataclass(frozen=True, slots=True)
-class SetSession:
-    name: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class ResetSession:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Select:
-    sql: str
-    tokens: list[Token] = field(default_factory=list)
-
-
-Statement = ShowCatalogs | ShowSchemas | ShowTables | ShowColumns | Use | SetSession | ResetSession | Select
-
-
 class _Parser:
     def __init__(self, sql: str, tokens: list[Token]) -> None:
         self.sql = sql
@@ -203,39 +136,85 @@ class _Parser:
             self.pos += 1
         return QualifiedName(tuple(parts), token.start)
 
-    def like(self) -> str | None:
-        if not self.accept("LIKE"):
-            return None
+    def string(self) -> str:
         token = self.peek()
         if token is None or token.kind != "string":
             raise self.fail("<string>")
         self.pos += 1
         return token.string_value()
 
+    def like(self) -> tuple[str | None, str | None]:
+        if not self.accept("LIKE"):
+            return None, None
+        pattern = self.string()
+        escape = self.string() if self.accept("ESCAPE") else None
+        return pattern, escape
+
     def done(self) -> None:
         if self.peek() is not None:
             raise self.fail("<EOF>")
 
-    def literal_text(self) -> str:
-        """A SET SESSION value: a string, number, boolean or bare word, as its text."""
+    def rest(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise self.fail("<query>")
+        return self.sql[token.start:self.tokens[-1].end]
+
+    def literal(self) -> tuple[str, str, int]:
+        """A SET SESSION value: (text, kind, offset) of a string, number or boolean."""
         token = self.peek()
         if token is None:
             raise self.fail("<expression>")
         self.pos += 1
         if token.kind == "string":
-            return token.string_value()
-        if token.kind == "op" and token.text == "-" and self.peek() is not None:
-            nxt = self.tokens[self.pos]
+            return token.string_value(), "string", token.start
+        if token.kind == "op" and token.text == "-" and (nxt := self.peek()) is not None and nxt.kind == "number":
             self.pos += 1
-            return "-" + nxt.text
-        if token.kind in ("number", "ident"):
-            return token.text.lower() if token.upper in ("TRUE", "FALSE") else token.text
+            return "-" + nxt.text, "integer" if nxt.text.isdigit() else "decimal", token.start
+        if token.kind == "number":
+            return token.text, "integer" if token.text.isdigit() else "decimal", token.start
+        if token.upper in ("TRUE", "FALSE"):
+            return token.text.lower(), "boolean", token.start
         raise _syntax_error(self.sql, token.start, f"mismatched input '{token.text}'. Expecting: <expression>")
+
+    def arguments(self) -> tuple[str, ...]:
+        """Comma-separated expressions up to the end, as texts (`USING a, b`)."""
+        if self.peek() is None:
+            raise self.fail("<expression>")
+        out: list[str] = []
+        depth, start = 0, self.tokens[self.pos].start
+        for token in self.tokens[self.pos:]:
+            if token.kind == "op" and token.text in "([":
+                depth += 1
+            elif token.kind == "op" and token.text in ")]":
+                depth -= 1
+            elif depth == 0 and token.kind == "op" and token.text == ",":
+                out.append(self.sql[start:token.start].strip())
+                start = token.end
+        out.append(self.sql[start:self.tokens[-1].end].strip())
+        if any(not text for text in out):
+            raise self.fail("<expression>")
+        self.pos = len(self.tokens)
+        return tuple(out)
 
 
 def strip_statement(sql: str) -> str:
     """Trailing semicolons and whitespace go, as the CLI strips them."""
     return sql.strip().rstrip(";").rstrip()
+
+
+def _expecting_statement() -> str:
+    return ", ".join(f"'{word}'" for word in _STATEMENT_KEYWORDS) + ", <query>"
+
+
+def _not_supported(sql: str, token: Token, what: str) -> QueryFailure:
+    """What the emulator does not run; like Trino's connector refusals (`This connector does not support
+    inserts`), the error carries no location."""
+    return QueryFailure(
+        StandardError.NOT_SUPPORTED,
+        f"{what} is not supported by the xtrinode Trino emulator; it runs queries, SHOW, DESCRIBE, EXPLAIN, USE, "
+        "session, transaction and prepared-statement statements",
+    )
 
 
 def parse_statement(sql: str) -> Statement:
@@ -244,30 +223,38 @@ def parse_statement(sql: str) -> Statement:
         raise _syntax_error(sql, 0, "mismatched input '<EOF>'. Expecting: " + _expecting_statement())
     if tokens[-1].text == ";":
         tokens = tokens[:-1]
+    if not tokens:
+        raise _syntax_error(sql, 0, "mismatched input ';'. Expecting: " + _expecting_statement())
     parser = _Parser(sql, tokens)
     first = tokens[0]
     if first.upper in ("SELECT", "WITH", "VALUES", "TABLE") or first.text == "(":
-        if any(token.text == ";" for token in tokens):
-            bad = next(token for token in tokens if token.text == ";")
-            raise _syntax_error(sql, bad.start, "mismatched input ';'. Expecting: <EOF>")
-        return Select(sql, tokens)
-    if first.upper == "EXECUTE" and (second := parser.peek(1)) is not None and second.upper == "IMMEDIATE":
-        return parse_statement(_execute_immediate(sql, tokens))
+        return Query(sql[:tokens[-1].end])  # leading text kept: error locations are in the client's text
+    if parser.accept("EXECUTE"):
+        if parser.accept("IMMEDIATE"):
+            inner = parser.string()
+            parameters = parser.arguments() if parser.accept("USING") else ()
+            parser.done()
+            return _query_or_statement(inner, parameters)
+        name = parser.name()
+        parameters = parser.arguments() if parser.accept("USING") else ()
+        parser.done()
+        return parsed.Execute(str(name), parameters)
     if parser.accept("SHOW"):
         return _parse_show(parser, sql)
     if parser.accept("DESCRIBE", "DESC"):
-        nxt = parser.peek()
-        if nxt is not None and nxt.upper in ("INPUT", "OUTPUT"):
-            raise _not_supported(sql, first, f"DESCRIBE {nxt.upper}")
-        statement = ShowColumns(parser.name())
-        parser.done()
-        return statement
+        described: Statement
+        if parser.accept("INPUT"):
+            described = parsed.DescribeInput(str(parser.name()))
+        elif parser.accept("OUTPUT"):
+            described = parsed.DescribeOutput(str(parser.name()))
+        else:
+            return _done(parser, parsed.ShowColumns(parser.name()))
+        return _done(parser, described)
     if parser.accept("USE"):
         name = parser.name()
         if len(name.parts) > 2:
             raise _syntax_error(sql, name.start, f"mismatched input '{name}'. Expecting: <identifier>")
-        parser.done()
-        return Use(name)
+        return _done(parser, parsed.Use(name, first.start))
     if first.upper == "SET" and (second := parser.peek(1)) is not None and second.upper == "SESSION":
         parser.pos = 2
         nxt = parser.peek()
@@ -275,85 +262,114 @@ def parse_statement(sql: str) -> Statement:
             raise _not_supported(sql, first, "SET SESSION AUTHORIZATION")
         name = parser.name()
         parser.expect("=", "'.', '='")
-        value = parser.literal_text()
-        parser.done()
-        return SetSession(str(name), value)
+        value, kind, value_start = parser.literal()
+        return _done(parser, parsed.SetSession(str(name), value, kind, name.start, value_start))
     if first.upper == "RESET" and (second := parser.peek(1)) is not None and second.upper == "SESSION":
         parser.pos = 2
         name = parser.name()
-        parser.done()
-        return ResetSession(str(name))
-    if first.upper in _STATEMENT_KEYWORDS or first.upper in ("START", "ABORT", "BEGIN"):
+        return _done(parser, parsed.ResetSession(str(name), first.start))
+    if parser.accept("START"):
+        parser.expect("TRANSACTION")
+        parser.pos = len(tokens)  # isolation level and read/write modes are accepted and ignored
+        return parsed.StartTransaction()
+    if parser.accept("COMMIT"):
+        parser.accept("WORK")
+        return _done(parser, parsed.Commit())
+    if parser.accept("ROLLBACK"):
+        parser.accept("WORK")
+        return _done(parser, parsed.Rollback())
+    if parser.accept("PREPARE"):
+        name = parser.name()
+        parser.expect("FROM")
+        return parsed.Prepare(str(name), parser.rest())
+    if parser.accept("DEALLOCATE"):
+        parser.expect("PREPARE")
+        return _done(parser, parsed.Deallocate(str(parser.name())))
+    if parser.accept("EXPLAIN"):
+        return _parse_explain(parser)
+    if first.upper in _STATEMENT_KEYWORDS or first.upper in ("ABORT", "BEGIN"):
         words = " ".join(token.text.upper() for token in tokens[:2] if token.kind == "ident")
         raise _not_supported(sql, first, words or first.upper)
     raise _syntax_error(sql, first.start, f"mismatched input '{first.text}'. Expecting: {_expecting_statement()}")
 
 
-def _execute_immediate(sql: str, tokens: list[Token]) -> str:
-    """`EXECUTE IMMEDIATE 'text' [USING a, b]` (what trino-python-client sends for parameters) as plain SQL."""
-    if len(tokens) < 3 or tokens[2].kind != "string":
-        target = tokens[2] if len(tokens) > 2 else None
-        offset = target.start if target is not None else len(sql.rstrip())
-        shown = target.text if target is not None else "<EOF>"
-        raise _syntax_error(sql, offset, f"mismatched input '{shown}'. Expecting: <string>")
-    inner = tokens[2].string_value()
-    arguments: list[str] = []
-    if len(tokens) > 3:
-        if tokens[3].upper != "USING" or len(tokens) == 4:
-            raise _syntax_error(sql, tokens[3].start, f"mismatched input '{tokens[3].text}'. Expecting: 'USING', <EOF>")
-        depth, start = 0, tokens[4].start
-        for token in tokens[4:]:
-            depth += {"(": 1, ")": -1}.get(token.text, 0) if token.kind == "op" else 0
-            if depth == 0 and token.kind == "op" and token.text == ",":
-                arguments.append(sql[start:token.start].strip())
-                start = token.end
-        arguments.append(sql[start:tokens[-1].end].strip())
-    marks = [token for token in tokenize(inner) if token.kind == "op" and token.text == "?"]
-    if len(marks) != len(arguments):
-        raise QueryFailure(
-            StandardError.INVALID_PARAMETER_USAGE,
-            f"Incorrect number of parameters: expected {len(marks)} but found {len(arguments)}",
-        )
-    out, last = [], 0
-    for mark, argument in zip(marks, arguments, strict=True):
-        out += [inner[last:mark.start], argument]
-        last = mark.end
-    out.append(inner[last:])
-    return "".join(out)
+def _done(parser: _Parser, statement: Statement) -> Statement:
+    parser.done()
+    return statement
 
 
-def _expecting_statement() -> str:
-    return ", ".join(f"'{word}'" for word in _STATEMENT_KEYWORDS) + ", <query>"
+def _query_or_statement(sql: str, parameters: tuple[str, ...]) -> Statement:
+    statement = parse_statement(sql)
+    if isinstance(statement, Query):
+        return Query(statement.sql, parameters)
+    if parameters:
+        raise QueryFailure(StandardError.INVALID_PARAMETER_USAGE,
+                           f"Incorrect number of parameters: expected 0 but found {len(parameters)}")
+    return statement
 
 
-def _not_supported(sql: str, token: Token, what: str) -> QueryFailure:
-    line, column = location_of(sql, token.start)
-    return QueryFailure(
-        StandardError.NOT_SUPPORTED,
-        f"line {line}:{column}: {what} is not supported by the xtrinode Trino emulator; "
-        "it runs SELECT, SHOW, DESCRIBE, USE and SET/RESET SESSION",
-        (line, column),
-    )
+def prepared_statement(sql: str, parameters: tuple[str, ...]) -> Statement:
+    """What `EXECUTE name USING ...` runs: the prepared text with its parameters."""
+    return _query_or_statement(sql, parameters)
+
+
+def _parse_explain(parser: _Parser) -> Statement:
+    analyze = parser.accept("ANALYZE")
+    if analyze:
+        parser.accept("VERBOSE")
+    options: dict[str, str] = {}
+    if parser.accept("("):
+        while True:
+            key = parser.peek()
+            if key is None or key.upper not in ("TYPE", "FORMAT"):
+                raise parser.fail("'FORMAT', 'TYPE'")
+            parser.pos += 1
+            value = parser.peek()
+            if value is None or value.kind != "ident":
+                raise parser.fail("<identifier>")
+            parser.pos += 1
+            options[key.upper] = value.upper
+            if parser.accept(")"):
+                break
+            parser.expect(",", "',', ')'")
+    inner = parser.rest()
+    kind = options.get("TYPE", "DISTRIBUTED")
+    if kind not in ("LOGICAL", "DISTRIBUTED", "VALIDATE", "IO"):
+        raise parser.fail("'DISTRIBUTED', 'IO', 'LOGICAL', 'VALIDATE'")
+    fmt = options.get("FORMAT", "TEXT")
+    if fmt not in ("TEXT", "GRAPHVIZ", "JSON"):
+        raise parser.fail("'GRAPHVIZ', 'JSON', 'TEXT'")
+    parse_statement(inner)  # a syntax error in the explained statement is the EXPLAIN's error
+    return parsed.Explain(inner, kind, fmt, analyze, options)
 
 
 def _parse_show(parser: _Parser, sql: str) -> Statement:
     statement: Statement
+    start = parser.tokens[0].start
     if parser.accept("CATALOGS"):
-        statement = ShowCatalogs(parser.like())
+        statement = parsed.ShowCatalogs(parser.like()[0])
     elif parser.accept("SCHEMAS"):
         catalog = parser.name() if parser.accept("FROM", "IN") else None
-        statement = ShowSchemas(catalog, parser.like())
+        statement = parsed.ShowSchemas(catalog, parser.like()[0], start)
     elif parser.accept("TABLES"):
         schema = parser.name() if parser.accept("FROM", "IN") else None
-        statement = ShowTables(schema, parser.like())
+        statement = parsed.ShowTables(schema, parser.like()[0], start)
     elif parser.accept("COLUMNS"):
         if not parser.accept("FROM", "IN"):
             raise parser.fail("'FROM', 'IN'")
-        statement = ShowColumns(parser.name())
+        table = parser.name()
+        statement = parsed.ShowColumns(table, parser.like()[0])
+    elif parser.accept("SESSION"):
+        statement = parsed.ShowSession(*parser.like())
+    elif parser.accept("FUNCTIONS"):
+        if parser.accept("FROM", "IN"):
+            parser.name()
+        statement = parsed.ShowFunctions(*parser.like())
     else:
         token = parser.peek()
         if token is None:
-            raise parser.fail("'CATALOGS', 'COLUMNS', 'SCHEMAS', 'TABLES'")
+            raise parser.fail("'CATALOGS', 'COLUMNS', 'CREATE', 'FUNCTIONS', 'GRANTS', 'ROLES', 'SCHEMAS', "
+                              "'SESSION', 'STATS', 'TABLES'")
         raise _not_supported(sql, token, f"SHOW {token.text.upper()}")
     parser.done()
     return statement

@@ -1,6 +1,7 @@
 """The README quickstart as a newcomer runs it: `make demo`, then the five-minute tour.
 
-Checks: the ready line and what it prints; the printed trino query through the gateway; autosuspend
+Checks: the ready line and what it prints; the printed trino query through the gateway, and
+`SELECT count(*) FROM tpch.tiny.lineitem` (60175, as Trino); autosuspend
 after a short idle time (Temporal list by XTrinodePhase); resume on the next query; `dev status`;
 `kubectl get`/`apply`/`wait`/`patch`; `temporal workflow update`/`query`; Ctrl-C (SIGINT to the
 process group) leaves no process behind, Trino pod processes included. Every tour command is
@@ -84,9 +85,12 @@ def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         query_demo = next(line.strip() for line in stack.lines if "import trino" in line)
         assert query_demo.replace(f"port={port}", "port=8080") in (REPO / "README.md").read_text()
 
-        # 1. The printed query, through the gateway.
+        # 1. The printed query, through the gateway; the emulated Trino has the whole of tpch (DuckDB's tpch).
         assert "ALGERIA" in stack.sh(query_demo)
         assert stack.phase("analytics", "demo") == "Ready"
+        lineitem = query_demo.replace("SELECT name FROM tpch.tiny.nation ORDER BY name LIMIT 3",
+                                      "SELECT count(*) FROM tpch.tiny.lineitem")
+        assert "[[60175]]" in stack.sh(lineitem)
 
         # 2. Idle for 8s: the workflow suspends the runtime; the Temporal list shows it.
         _wait_listed(stack, LIST_SUSPENDED, "xtrinode/analytics/demo", timeout=60)

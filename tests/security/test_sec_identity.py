@@ -112,6 +112,8 @@ async def test_another_principals_query_is_invisible_and_cannot_be_cancelled(
     assert started.status == 200, started.text
     page = started.json()
     query_id, next_path = page["id"], "/" + page["nextUri"].split("/", 3)[3]
+    polled = await raw_request(keyed.port, "GET", next_path, [key("bob")])
+    assert polled.status == 200, "Trino creates a query on its first poll; before it, /v1/query has none"
     for method, path in (("GET", f"/v1/query/{query_id}"), ("DELETE", f"/v1/query/{query_id}"),
                          ("PUT", f"/v1/query/{query_id}/killed"), ("GET", next_path), ("DELETE", next_path),
                          ("GET", f"/ui/api/query/{query_id}")):

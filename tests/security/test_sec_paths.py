@@ -59,6 +59,9 @@ async def test_listing_and_cancelling_queries_through_dot_segments_is_refused(
                                 body=b"SELECT sleep(8)")
     assert started.status == 200, started.text
     query_id = started.json()["id"]
+    next_path = "/" + started.json()["nextUri"].split("/", 3)[3]
+    polled = await raw_request(keyed.port, "GET", next_path, [key("alice"), ("X-Trino-XTrinode", "etl")])
+    assert polled.status == 200, "Trino creates a query on its first poll; before it, /v1/query has none"
     for method, target in [("GET", "/v1/statement/queued/../../../v1/query"),
                            ("GET", "/v1/statement/queued/%2e%2e/%2e%2e/%2e%2e/v1/query"),
                            ("DELETE", f"/v1/statement/queued/../../../v1/query/{query_id}"),

@@ -267,6 +267,8 @@ async def test_with_resume_off_a_paused_runtime_gives_a_clear_error_and_query_in
         with pytest.raises(trino.exceptions.TrinoQueryError, match=f"runtime {ns}/zzz is PAUSED"):
             await query(gw.port, "SELECT 1", http_headers={"X-Trino-XTrinode": "z"})
         page = await start_query(http, gw.url, "SELECT sleep(10)")
+        async with http.get(page["nextUri"], headers=USER) as response:  # Trino lists a query once it is polled
+            page = await response.json()
         async with http.get(f"{gw.url}/v1/query/{page['id']}", headers=USER) as response:
             assert response.status == 200  # routed by the query id to the coordinator that owns it
             assert (await response.json())["queryId"] == page["id"]

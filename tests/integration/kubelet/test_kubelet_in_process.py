@@ -54,7 +54,10 @@ def _children() -> set[int]:
     """Child processes of this (the kubelet's) process, from /proc."""
     found: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread (a SQL worker, say) ended while we looked
+            continue
         found.update(int(pid) for pid in text)
     return found
 

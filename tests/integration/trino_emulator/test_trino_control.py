@@ -1,7 +1,8 @@
-"""Control and status endpoints of emulated nodes, as the kubelet, activities and gateway use them.
+"""Control and status endpoints, as the kubelet, activities and gateway use them; the coordinator tests run
+on the emulator and on real Trino 476 (contract), the worker and special-config ones on the emulator.
 
-Checks: /v1/info fields (airlift uptime, coordinatorId only on coordinators), `starting` during the
-startup delay (queries fail SERVER_STARTING_UP meanwhile), /v1/info/state as a JSON string,
+Checks: /v1/info fields exactly as Trino 476 (airlift uptime; no nodeId, state or coordinatorId), `starting`
+during the startup delay (queries fail SERVER_STARTING_UP meanwhile), /v1/info/state as a JSON string,
 /v1/info/coordinator 200/404, /v1/status, /metrics gauges, PUT /v1/info/state rules (coordinator 500,
 415, 400 for illegal transitions, DRAINING -> DRAINED -> ACTIVE) and, with PASSWORD auth from a
 config directory, 401/403 unless the control user named by the access-control rules calls.
@@ -21,7 +22,7 @@ import pytest
 import trino
 
 from trino_facts import AIRLIFT_DURATION
-from trino_helpers import eventually, fetch_all, seconds
+from trino_helpers import Backend, HasUrl, eventually, fetch_all, seconds
 from devstack.trino import AccessControl, NodeSettings, TrinoNode, hash_password, load_settings
 
 USER = {"X-Trino-User": "ops"}
@@ -41,25 +42,29 @@ async def _json(http: aiohttp.ClientSession, url: str) -> Any:
         return await response.json()
 
 
-async def _put_state(http: aiohttp.ClientSession, node: TrinoNode, state: str, **headers: str) -> tuple[int, str]:
+async def _put_state(http: aiohttp.ClientSession, node: HasUrl, state: str, **headers: str) -> tuple[int, str]:
     async with http.put(f"{node.url}/v1/info/state", data=json.dumps(state), headers={**JSON, **headers}) as r:
         return r.status, await r.text()
 
 
-async def test_info_reports_trino_fields(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:
-    info = await _json(http, f"{coordinator.url}/v1/info")
+async def test_info_reports_trino_476_fields_only(backend: Backend, http: aiohttp.ClientSession) -> None:
+    info = await _json(http, f"{backend.url}/v1/info")
+    assert set(info) == {"nodeVersion", "environment", "coordinator", "starting", "uptime"}
     assert info["nodeVersion"] == {"version": "476"}
-    assert info["environment"] == "emulator-test"
-    assert info["coordinator"] is True and info["starting"] is False and info["state"] == "ACTIVE"
+    assert info["environment"] == backend.environment
+    assert info["coordinator"] is True and info["starting"] is False
     assert AIRLIFT_DURATION.match(info["uptime"])
-    assert len(info["coordinatorId"]) == 5 and info["nodeId"]
 
 
-async def test_state_is_a_json_string_and_coordinator_probe(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:
-    async with http.get(f"{coordinator.url}/v1/info/state") as response:
+async def test_state_is_a_json_string_and_coordinator_probe(backend: Backend, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{backend.url}/v1/info/state") as response:
         assert await response.text() == '"ACTIVE"'
-    async with http.get(f"{coordinator.url}/v1/info/coordinator") as response:
+        assert response.headers["Content-Type"] == "application/json"
+    async with http.get(f"{backend.url}/v1/info/coordinator") as response:
         assert response.status == 200
+
+
+async def test_a_worker_is_no_coordinator(http: aiohttp.ClientSession) -> None:
     async with TrinoNode(NodeSettings(port=0, coordinator=False)) as worker:
         async with http.get(f"{worker.url}/v1/info/coordinator") as response:
             assert response.status == 404
@@ -69,20 +74,22 @@ async def test_state_is_a_json_string_and_coordinator_probe(coordinator: TrinoNo
             assert response.status in (404, 405), "workers do not serve the statement API"
 
 
-async def test_status_answers_get_and_head(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:
-    status = await _json(http, f"{coordinator.url}/v1/status")
-    assert {"nodeId", "nodeVersion", "environment", "coordinator", "uptime", "memoryInfo", "processors"} <= set(status)
-    async with http.head(f"{coordinator.url}/v1/status") as response:
+async def test_status_answers_get_and_head(backend: Backend, http: aiohttp.ClientSession) -> None:
+    status = await _json(http, f"{backend.url}/v1/status")
+    assert set(status) == {"nodeId", "nodeVersion", "environment", "coordinator", "uptime", "externalAddress",
+                           "internalAddress", "memoryInfo", "processors", "processCpuLoad", "systemCpuLoad",
+                           "heapUsed", "heapAvailable", "nonHeapUsed"}
+    async with http.head(f"{backend.url}/v1/status") as response:
         assert response.status == 200
 
 
-async def test_metrics_expose_query_and_node_gauges(coordinator: TrinoNode, http: aiohttp.ClientSession) -> None:
-    async with http.get(f"{coordinator.url}/metrics") as response:
+async def test_metrics_expose_query_and_node_gauges(backend: Backend, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{backend.url}/metrics") as response:
         assert response.status == 401
-    running = asyncio.create_task(asyncio.to_thread(fetch_all, coordinator, "SELECT sleep(1) AS metric_probe"))
+    running = asyncio.create_task(asyncio.to_thread(fetch_all, backend, backend.sleep_sql(3, "metric_probe")))
 
     async def gauges() -> dict[str, float] | None:
-        async with http.get(f"{coordinator.url}/metrics", headers=USER) as response:
+        async with http.get(f"{backend.url}/metrics", headers=USER) as response:
             assert response.headers["Content-Type"].startswith("application/openmetrics-text")
             text = await response.text()
         assert text.endswith("# EOF\n")
@@ -95,13 +102,19 @@ async def test_metrics_expose_query_and_node_gauges(coordinator: TrinoNode, http
     assert (await running)[0] == [[True]]
 
 
+FORBIDDEN = (403, "Error 403 Forbidden: Management only resource")
+
+
 async def test_without_access_control_nobody_may_change_a_nodes_state(
-    coordinator: TrinoNode, http: aiohttp.ClientSession
+    backend: Backend, http: aiohttp.ClientSession
 ) -> None:
     # Trino 476 with no access-control.properties uses `default`: 403 even for a no-op transition.
-    assert await _put_state(http, coordinator, "ACTIVE", **USER) == (403, "Management only resource")
+    assert await _put_state(http, backend, "ACTIVE", **USER) == FORBIDDEN
+
+
+async def test_without_access_control_a_worker_refuses_shutdown(http: aiohttp.ClientSession) -> None:
     async with TrinoNode(NodeSettings(port=0, coordinator=False)) as worker:
-        assert await _put_state(http, worker, "SHUTTING_DOWN", **USER) == (403, "Management only resource")
+        assert await _put_state(http, worker, "SHUTTING_DOWN", **USER) == FORBIDDEN
         assert (await _json(http, f"{worker.url}/v1/info/state")) == "ACTIVE"
 
 
@@ -142,7 +155,7 @@ async def test_worker_drains_reactivates_and_shuts_down_at_once_when_drained(htt
 
         await eventually(drained, "the worker to reach DRAINED after the grace period")
         assert await _put_state(http, worker, "ACTIVE", **USER) == (200, "")
-        assert (await _json(http, f"{worker.url}/v1/info"))["state"] == "ACTIVE"
+        assert (await _json(http, f"{worker.url}/v1/info/state")) == "ACTIVE"
         assert not worker.exit_requested.is_set()
         assert await _put_state(http, worker, "DRAINING", **USER) == (200, "")
         await eventually(drained, "the worker to reach DRAINED again")
@@ -179,13 +192,12 @@ async def test_shutdown_needs_the_control_user_with_password_auth(
         assert (await _put_state(http, worker, "SHUTTING_DOWN"))[0] == 401
         assert (await _put_state(http, worker, "SHUTTING_DOWN", **USER))[0] == 401
         assert (await _put_state(http, worker, "SHUTTING_DOWN", **_basic("xtrinode-operator", "wrong")))[0] == 401
-        assert await _put_state(http, worker, "SHUTTING_DOWN", **_basic("analyst", "analyst-pass")) == (
-            403, "Management only resource")
+        assert await _put_state(http, worker, "SHUTTING_DOWN", **_basic("analyst", "analyst-pass")) == FORBIDDEN
         assert await _put_state(http, worker, "SHUTTING_DOWN", **_basic("xtrinode-operator", "op-pass")) == (200, "")
         assert await _put_state(http, worker, "SHUTTING_DOWN", **_basic("xtrinode-operator", "op-pass")) == (200, "")
         assert await _put_state(http, worker, "ACTIVE", **_basic("xtrinode-operator", "op-pass")) == (
             400, "Invalid state transition to ACTIVE")
-        assert (await _json(http, f"{worker.url}/v1/info"))["state"] == "SHUTTING_DOWN"
+        assert (await _json(http, f"{worker.url}/v1/info/state")) == "SHUTTING_DOWN"
 
 
 async def test_password_auth_over_plain_http_is_refused_unless_allowed(
@@ -194,22 +206,22 @@ async def test_password_auth_over_plain_http_is_refused_unless_allowed(
     settings = load_settings(_password_config(tmp_path, allow_insecure=False), {"port": 0})
     async with TrinoNode(settings) as worker:
         status, text = await _put_state(http, worker, "SHUTTING_DOWN", **_basic("xtrinode-operator", "op-pass"))
-        assert (status, text) == (403, "Authentication over HTTP is not enabled")
-        assert (await _json(http, f"{worker.url}/v1/info"))["state"] == "ACTIVE"
+        assert (status, text) == (403, "Error 403 Forbidden: Authentication over HTTP is not enabled")
+        assert (await _json(http, f"{worker.url}/v1/info/state")) == "ACTIVE"
 
 
-async def test_bodies_are_gzipped_for_clients_that_accept_gzip_as_trino_does(coordinator: TrinoNode) -> None:
+async def test_bodies_are_gzipped_for_clients_that_accept_gzip_as_trino_does(backend: Backend) -> None:
     # Checked against Trino 476: /v1/info and statement pages come gzipped to a client sending
     # Accept-Encoding gzip; the 8-byte "ACTIVE" of /v1/info/state does not (Jetty's 32-byte minimum).
     async with aiohttp.ClientSession(auto_decompress=False) as raw:
         gzip_only = {"Accept-Encoding": "gzip", **USER}
-        async with raw.get(f"{coordinator.url}/v1/info", headers=gzip_only) as response:
+        async with raw.get(f"{backend.url}/v1/info", headers=gzip_only) as response:
             assert response.headers.get("Content-Encoding") == "gzip"
             info = json.loads(gzip.decompress(await response.read()))
             assert info["coordinator"] is True
-        async with raw.get(f"{coordinator.url}/v1/info/state", headers=gzip_only) as response:
+        async with raw.get(f"{backend.url}/v1/info/state", headers=gzip_only) as response:
             assert "Content-Encoding" not in response.headers and await response.read() == b'"ACTIVE"'
-        async with raw.post(f"{coordinator.url}/v1/statement", data="SELECT 1", headers=gzip_only) as response:
+        async with raw.post(f"{backend.url}/v1/statement", data="SELECT 1", headers=gzip_only) as response:
             assert response.headers.get("Content-Encoding") == "gzip"
-        async with raw.get(f"{coordinator.url}/v1/info", headers={"Accept-Encoding": "identity"}) as response:
+        async with raw.get(f"{backend.url}/v1/info", headers={"Accept-Encoding": "identity"}) as response:
             assert "Content-Encoding" not in response.headers, "plain for a client that does not accept gzip"

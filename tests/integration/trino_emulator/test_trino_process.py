@@ -134,9 +134,9 @@ async def test_config_dir_catalogs_resolve_env_placeholders_without_logging_them
         )
         assert ["connection-password", True, hashlib.sha256(SECRET.encode()).hexdigest()] in rows
         assert ["connection-user", False, hashlib.sha256(b"reader").hexdigest()] in rows
-        async with aiohttp.ClientSession() as http, http.get(f"{url}/v1/info") as response:
-            info = await response.json()
-        assert (info["environment"], info["nodeId"]) == ("devstack", "trino-demo-coordinator-0")
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/v1/status") as response:
+            status = await response.json()
+        assert (status["environment"], status["nodeId"]) == ("devstack", "trino-demo-coordinator-0")
         child.process.send_signal(signal.SIGTERM)
         assert await child.finish() == 0
     assert child.lines and not any(SECRET in line for line in child.lines)

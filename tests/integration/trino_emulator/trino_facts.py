@@ -63,3 +63,14 @@ REAL_STATS_KEYS = frozenset({
 REAL_ERROR_KEYS = frozenset({"message", "errorCode", "errorName", "errorType", "errorLocation", "failureInfo"})
 REAL_FAILURE_INFO_KEYS = frozenset({"type", "message", "suppressed", "stack", "errorLocation"})
 REAL_COLUMN_KEYS = frozenset({"name", "type", "typeSignature"})
+
+STATE_ORDER = ("QUEUED", "WAITING_FOR_RESOURCES", "DISPATCHING", "PLANNING", "STARTING", "RUNNING", "FINISHING",
+               "FINISHED", "FAILED")
+"""`execution/QueryState.java`: a query's pages show these states in this order, never going back."""
+
+TPCH_SCHEMAS = ("sf1", "sf100", "sf1000", "sf10000", "sf100000", "sf300", "sf3000", "sf30000", "tiny")
+"""`SHOW SCHEMAS FROM tpch` on Trino 476 (after information_schema)."""
+
+TPCH_TINY_COUNTS = {"customer": 1500, "lineitem": 60175, "nation": 25, "orders": 15000, "part": 2000,
+                    "partsupp": 8000, "region": 5, "supplier": 100}
+"""Row counts of tpch.tiny (scale factor 0.01) on Trino 476."""

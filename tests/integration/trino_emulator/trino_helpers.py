@@ -1,4 +1,5 @@
-"""Helpers shared by the Trino emulator tests: the real client, polling with a deadline, /v1/query reads.
+"""Helpers shared by the Trino emulator tests: the real client, polling with a deadline, /v1/query reads,
+and `Backend`, what a contract test runs against (the emulator or a real Trino).
 
 Blocking client helpers are meant for `asyncio.to_thread`; everything goes through public HTTP.
 """
@@ -6,26 +7,67 @@ Blocking client helpers are meant for `asyncio.to_thread`; everything goes throu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
-from tests import polling
 import trino
 
-from devstack.trino import TrinoNode
+from devstack.trino import CatalogConfig, NodeSettings
+from tests import polling
+
+T = TypeVar("T")
+
+ENVIRONMENT = "contract"
+CATALOGS = ("blackhole", "memory", "tpch")
+"""The catalogs of both backends of the contract suite (connector name = catalog name)."""
+
+
+def emulator_settings(**overrides: object) -> NodeSettings:
+    """A single-node coordinator with the contract suite's catalogs (tpch, memory, blackhole)."""
+    values: dict[str, object] = {
+        "port": 0, "environment": ENVIRONMENT,
+        "catalogs": tuple(CatalogConfig(name=name, connector_name=name) for name in CATALOGS),
+    }
+    values.update(overrides)
+    return NodeSettings.model_validate(values)
 
 
 class HasPort(Protocol):
-    """A TrinoNode, or an emulator child process, listening on 127.0.0.1."""
+    """A TrinoNode, a Backend, or an emulator child process, listening on 127.0.0.1."""
 
     @property
     def port(self) -> int | None: ...
 
-T = TypeVar("T")
 
-PAGE_ROWS = 100
-"""Rows per result page of the shared coordinator, so multi-page results are cheap to produce."""
+class HasUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+@dataclass
+class Backend:
+    """A Trino coordinator for the contract tests: `emulator` (devstack.trino) or `trino` (real Trino 476)."""
+
+    kind: Literal["emulator", "trino"]
+    url: str
+    port: int
+    environment: str = ENVIRONMENT
+    _sleep_tables: set[int] = field(default_factory=set)
+
+    def sleep_sql(self, seconds: float, tag: str = "slept") -> str:
+        """A query that runs `seconds` and then answers `[[true]]` in a column named `tag`, without CPU: the
+        emulator's `sleep()`, or a blackhole table with `page_processing_delay` on real Trino (no sleep there)."""
+        if self.kind == "emulator":
+            return f"SELECT sleep({seconds}) AS {tag}"
+        millis = int(seconds * 1000)
+        if millis not in self._sleep_tables:
+            fetch_all(self, f"CREATE TABLE IF NOT EXISTS blackhole.default.sleep_{millis}ms (x boolean) WITH "
+                            f"(split_count = 1, pages_per_split = 1, rows_per_page = 1, "
+                            f"page_processing_delay = '{millis}ms')")
+            self._sleep_tables.add(millis)
+        return f"SELECT true AS {tag} FROM blackhole.default.sleep_{millis}ms"
 
 
 def connect(node: HasPort, **kwargs: Any) -> trino.dbapi.Connection:
@@ -55,7 +97,7 @@ async def eventually(
     return await polling.eventually(probe, what, timeout, interval)
 
 
-async def query_info(http: aiohttp.ClientSession, node: TrinoNode, query_id: str) -> dict[str, Any] | None:
+async def query_info(http: aiohttp.ClientSession, node: HasUrl, query_id: str) -> dict[str, Any] | None:
     async with http.get(f"{node.url}/v1/query/{query_id}", headers={"X-Trino-User": "admin"}) as response:
         if response.status != 200:
             return None
@@ -63,7 +105,7 @@ async def query_info(http: aiohttp.ClientSession, node: TrinoNode, query_id: str
         return body
 
 
-async def queries_by_text(http: aiohttp.ClientSession, node: TrinoNode, sql: str) -> list[dict[str, Any]]:
+async def queries_by_text(http: aiohttp.ClientSession, node: HasUrl, sql: str) -> list[dict[str, Any]]:
     async with http.get(f"{node.url}/v1/query", headers={"X-Trino-User": "admin"}) as response:
         assert response.status == 200
         listed: list[dict[str, Any]] = await response.json()
