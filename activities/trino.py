@@ -132,6 +132,11 @@ class TrinoActivities:
                     else:
                         nodes = await self._get_json(f"{base}/v1/node", headers, auth)
                         workers = sum(1 for n in nodes if not n.get("coordinator") and n.get("state", "ACTIVE") == "ACTIVE")
+                        if inp.required_workers > 0 and workers >= inp.required_workers:
+                            # /v1/node lists what real Trino's failure detector heard of, before the node
+                            # manager counts a worker active (queries would still wait for it): ask the
+                            # scheduler's own view, system.runtime.nodes.
+                            workers = await self._active_workers(base, headers)
                         if workers >= inp.required_workers:
                             if self.workers_available is not None:
                                 # A worker that is leaving may still be registered: count what both say.
@@ -163,6 +168,33 @@ class TrinoActivities:
             else:
                 await asyncio.sleep(delay)
             delay = min(delay * 1.5, max(inp.poll_seconds, _MAX_POLL_SECONDS))
+
+    async def _active_workers(self, base: str, headers: dict[str, str], within: float = 5.0) -> int:
+        """Active workers in `system.runtime.nodes`, through the statement protocol (0 when the query does not
+        finish `within` seconds, e.g. it waits for required workers; it is then cancelled)."""
+        sql = "SELECT count(*) FROM system.runtime.nodes WHERE coordinator = false AND state = 'active'"
+        post_headers = {**headers, Header.SOURCE: "xtrinode-lifecycle"}
+        async with self.session.post(self.resolve(f"{base}/v1/statement"), data=sql, headers=post_headers,
+                                     timeout=_TIMEOUT) as resp:
+            if resp.status != 200:
+                raise ApplicationError(f"POST {base}/v1/statement: HTTP {resp.status}", type="TrinoHttpError")
+            page = await resp.json(content_type=None)
+        rows: list[list[Any]] = []
+        deadline = time.monotonic() + within
+        while True:
+            rows.extend(page.get("data") or [])
+            next_uri = page.get("nextUri")
+            if not next_uri:
+                break
+            if time.monotonic() > deadline:
+                async with self.session.delete(self.resolve(str(next_uri)), headers=headers, timeout=_TIMEOUT):
+                    pass
+                return 0
+            page = await self._get_json(str(next_uri), headers)
+        if page.get("error"):
+            message = str((page["error"] or {}).get("message", "?"))[:200]
+            raise ApplicationError(f"the coordinator could not list its nodes: {message}", type="TrinoQueryError")
+        return int(rows[0][0]) if rows and rows[0] else 0
 
     async def _queries(self, ref: RuntimeRef, coordinator_url: str, auth: ControlAuth) -> list[dict[str, Any]]:
         headers, basic = await self._auth(ref, auth)
