@@ -117,3 +117,13 @@ def test_api_keys_existing_secret_needs_the_mounted_file(tmp_path: Path) -> None
         load_settings(write(tmp_path, keys % ""), environ={})
     s = load_settings(write(tmp_path, keys % ", existingSecretKey: keys.yaml, file: /etc/keys/keys.yaml"), environ={})
     assert s.auth.api_keys.file == "/etc/keys/keys.yaml" and s.auth.api_keys.existing_secret_key == "keys.yaml"
+
+
+def test_temporal_tls_files_and_api_key_reach_the_client_settings(tmp_path: Path) -> None:
+    """The chart mounts the Temporal TLS Secret and names its files; the API key comes from the environment."""
+    path = write(tmp_path, "gateway:\n  temporal: {address: 't.example:7233', tlsCaFile: /tls/ca.crt, "
+                           "tlsCertFile: /tls/tls.crt, tlsKeyFile: /tls/tls.key, tlsServerName: t.example}\n")
+    s = load_settings(path, environ={"XTRINODE_GATEWAY__TEMPORAL__APIKEY": "tk-1"})
+    t = s.temporal.to_temporal()
+    assert (str(t.tls_ca_file), str(t.tls_cert_file), str(t.tls_key_file)) == ("/tls/ca.crt", "/tls/tls.crt", "/tls/tls.key")
+    assert t.tls_server_name == "t.example" and t.api_key == "tk-1" and "tk-1" not in repr(s)
