@@ -48,6 +48,9 @@ class TemporalSection(_Section):
 
 class KubeSection(_Section):
     kubeconfig: str | None = Field(None, description="Kubeconfig path; None means in-cluster service account.")
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces of the runtimes; empty = all. With a list, the runtime list "
+        "reads each of them (a service account limited to them may not list cluster-wide) and no other.")
 
 
 class TokenSettings(_Section):
