@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,11 @@ def find(docs: list[dict[str, Any]], kind: str, name: str, namespace: str | None
 def containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(Deployment, container) pairs."""
     return [(doc, c) for doc in docs if doc["kind"] == "Deployment" for c in doc["spec"]["template"]["spec"]["containers"]]
+
+
+@functools.cache
+def process_help(subcommand: str) -> subprocess.CompletedProcess[str]:
+    """`xtrinode <subcommand> --help` through the project's console script (the image's entry point)."""
+    script = Path(sys.executable).parent / "xtrinode"
+    return subprocess.run([str(script), subcommand, "--help"], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={**os.environ, "COLUMNS": "200"}, check=False)

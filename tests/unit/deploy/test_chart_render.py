@@ -17,10 +17,7 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ from chart_testkit import (
     RenderFailed,
     containers,
     find,
+    process_help,
     render,
     render_set,
     values_of,
@@ -192,10 +190,8 @@ def test_secrets_reach_the_processes_only_from_secrets(value_set: str) -> None:
                 pytest.fail(f"ConfigMap {cm['metadata']['name']} has a secret-looking key: {line.strip()}")
 
 
-@functools.cache
 def _help(subcommand: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "xtrinode.cli", subcommand, "--help"], capture_output=True,
-                            text=True, cwd=REPO, env={**os.environ, "COLUMNS": "200"}, check=False, timeout=60)
+    result = process_help(subcommand)
     assert result.returncode == 0, f"xtrinode {subcommand} --help failed: {result.stderr[-500:]}"
     return result.stdout
 
