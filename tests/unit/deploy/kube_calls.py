@@ -134,18 +134,36 @@ class _Module(ast.NodeVisitor):
             return node.func.attr
         return None
 
+    def _bound(self, node: ast.AST) -> str | None:
+        return self._api_class(node) or self.bindings.get(self._key(node) or "")
+
     def collect_bindings(self) -> None:
+        """Names holding an API client: built here (`client.CoreV1Api(api)`), passed in (a parameter
+        annotated `client.CoordinationV1Api`) or copied (`self._custom = custom`), to a fixpoint."""
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Assign):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in node.args.args + node.args.kwonlyargs:
+                    annotation = arg.annotation
+                    if (isinstance(annotation, ast.Attribute) and annotation.attr.endswith("Api")
+                            and hasattr(client, annotation.attr)):
+                        self.bindings[arg.arg] = annotation.attr
+        while True:
+            before = dict(self.bindings)
+            for node in ast.walk(self.tree):
+                if not isinstance(node, ast.Assign):
+                    continue
                 targets: list[ast.AST] = []
                 for target in node.targets:
                     targets.extend(target.elts if isinstance(target, ast.Tuple) else [target])
                 values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
-                for target, value in zip(targets, values if len(values) == len(targets) else [node.value] * len(targets)):
-                    found = self._api_class(value)
-                    key = self._key(target)
+                if len(values) != len(targets):
+                    continue
+                for target, value in zip(targets, values):
+                    found, key = self._bound(value), self._key(target)
                     if found and key:
                         self.bindings[key] = found
+            if self.bindings == before:
+                return
 
     # -- arguments ---------------------------------------------------------------------------
     def _strings(self, node: ast.AST, function: ast.AST | None, candidates: set[str]) -> list[str]:
@@ -167,7 +185,7 @@ class _Module(ast.NodeVisitor):
         for node in ast.walk(self.tree):
             if not isinstance(node, ast.Attribute):
                 continue
-            owner = self._api_class(node.value) or self.bindings.get(self._key(node.value) or "")
+            owner = self._bound(node.value)
             if owner is None or not hasattr(getattr(client, owner), f"_{node.attr}_serialize"):
                 continue
             parent = parents.get(node)
