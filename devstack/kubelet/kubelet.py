@@ -495,7 +495,8 @@ class Kubelet:
                 continue
             status = deployment_status(deployment, self._views(deployment, owned), now)
             current = deployment.get("status") or {}
-            if not force and all(current.get(k) == v for k, v in status.items()):
+            # Zero counts come back omitted (omitempty), so a missing count equals 0.
+            if not force and all(current.get(k, 0 if isinstance(v, int) else None) == v for k, v in status.items()):
                 continue
             namespace, name = key_of(deployment)
             try:

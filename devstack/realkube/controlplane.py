@@ -40,14 +40,14 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 CONTROLLERS = (
     "deployment-controller", "replicaset-controller", "endpoints-controller", "endpointslice-controller",
     "garbage-collector-controller", "namespace-controller", "serviceaccount-controller",
-    "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
-    "clusterrole-aggregation-controller", "node-lifecycle-controller",
+    "serviceaccount-token-controller", "clusterrole-aggregation-controller", "node-lifecycle-controller",
 )
 """kube-controller-manager --controllers: Deployments -> ReplicaSets -> Pods, Endpoints and
 EndpointSlices, garbage collection of owned objects, namespace deletion, each namespace's `default`
-ServiceAccount (and legacy token Secrets), the `kube-root-ca.crt` ConfigMap, aggregated ClusterRoles,
-and node health (it lifts the not-ready taint a new Node gets once the kubelet reports it Ready, and
-taints a Node whose kubelet stopped renewing its Lease, so nothing is scheduled there)."""
+ServiceAccount (and legacy token Secrets), aggregated ClusterRoles, and node health (it lifts the not-ready taint a new Node gets once the kubelet reports it Ready, and
+taints a Node whose kubelet stopped renewing its Lease, so nothing is scheduled there). Not the
+root-CA publisher: no devstack pod mounts a service-account token, and a `kube-root-ca.crt` in
+every namespace would be the one object the emulator lacks."""
 SERVICE_CIDR = "10.96.0.0/16"
 CONTEXT = "xtrinode-devstack"
 FETCH_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fetch-kubernetes.sh"

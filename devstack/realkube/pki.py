@@ -34,8 +34,9 @@ class TokenUser:
     groups: tuple[str, ...] = ()
 
 
-ADMIN = TokenUser("xtrinode-devstack-admin", "1", ("system:masters",))
-"""The devstack's own identity (kubeconfig for kubectl, kubelet, operator, worker, gateway)."""
+ADMIN = TokenUser("kubernetes-admin", "1", ("system:masters",))
+"""The devstack's own identity (kubeconfig for kubectl, kubelet, operator, worker, gateway); kubeadm's name for
+the admin, and the emulator's."""
 CONTROLLER_MANAGER = TokenUser("system:kube-controller-manager", "2")
 SCHEDULER = TokenUser("system:kube-scheduler", "3")
 USERS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER)

@@ -35,7 +35,9 @@ def _ready_counts(apps: client.AppsV1Api, namespace: str, name: str) -> tuple[An
     status = apps.read_namespaced_deployment_status(name, namespace).status
     if status is None:
         return ()
-    return (status.replicas, status.ready_replicas, status.available_replicas, status.updated_replicas)
+    # Zero counts are omitted (None) by the API server.
+    return (status.replicas or 0, status.ready_replicas or 0, status.available_replicas or 0,
+            status.updated_replicas or 0)
 
 
 async def _wait_runtime_ready(apps: client.AppsV1Api, namespace: str) -> None:

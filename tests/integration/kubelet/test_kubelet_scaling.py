@@ -76,7 +76,8 @@ async def test_scaling_workers_to_zero_shuts_the_worker_down_gracefully(
 
     async def status_zero() -> bool:
         status = (await blocking(apps.read_namespaced_deployment_status, "trino-demo-worker", namespace)).status
-        return (status.replicas, status.ready_replicas, status.available_replicas) == (0, 0, 0)
+        # Zero counts are omitted (None) by the API server.
+        return not (status.replicas or status.ready_replicas or status.available_replicas)
 
     await eventually(status_zero, "worker Deployment status with 0 replicas")
 
