@@ -115,7 +115,8 @@ class Kubelet:
             async with asyncio.timeout(timeout):
                 self.node_agent = await api.serves_replicasets()
                 if self.node_agent:
-                    self._node = NodeRegistration(api, self.settings.node_name, self.api_addresses.capacity)
+                    self._node = NodeRegistration(api, self.settings.node_name, self.api_addresses.capacity,
+                                                  self.settings.node_heartbeat.total_seconds())
                     await self._node.start()
         except (ClusterApiError, TimeoutError, OSError) as e:
             await self.stop()

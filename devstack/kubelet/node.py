@@ -1,7 +1,7 @@
 """`NodeRegistration`: the devstack kubelet as a Node of a real control plane.
 
 Registers the Node (capacity, addresses, Ready), renews its heartbeat Lease in `kube-node-lease`
-every 10 s and its Ready condition every minute, lifts the `not-ready` taint a new Node gets (the
+every 10 s (`node_heartbeat`) and its Ready condition every minute, lifts the `not-ready` taint a new Node gets (the
 node lifecycle controller would, a few seconds later), and cordons the Node on stop so the
 scheduler sends nothing to a kubelet that is not there. Used only when the API server has real
 controllers (`Kubelet.node_agent`); the emulator has no Nodes.
@@ -24,8 +24,8 @@ log = logging.getLogger("devstack.kubelet.node")
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
-RENEW_SECONDS = 10.0
-STATUS_SECONDS = 60.0
+STATUS_EVERY = 6
+"""Node status is rewritten every this many Lease renewals (a minute at the default 10 s)."""
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 KUBELET_VERSION = "v1.37.2"
 """What the Node reports as kubeletVersion: the control plane's version (no version skew warnings)."""
@@ -88,10 +88,11 @@ def node_status(name: str, pods: int, *, ready: bool, previous: JsonDict | None 
 class NodeRegistration:
     """The Node and its Lease, kept fresh by a heartbeat task between `start` and `stop`."""
 
-    def __init__(self, api: ClusterApi, name: str, pods: int) -> None:
+    def __init__(self, api: ClusterApi, name: str, pods: int, heartbeat: float = 10.0) -> None:
         self.api = api
         self.name = name
         self.pods = pods
+        self.heartbeat = heartbeat
         self.node: JsonDict | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -134,14 +135,13 @@ class NodeRegistration:
             "holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": micro_time()}, owner)
 
     async def _heartbeat(self) -> None:
-        since_status = 0.0
+        beats = 0
         while True:
-            await asyncio.sleep(RENEW_SECONDS)
-            since_status += RENEW_SECONDS
+            await asyncio.sleep(self.heartbeat)
+            beats += 1
             try:
                 await self._renew()
-                if since_status >= STATUS_SECONDS:
+                if beats % STATUS_EVERY == 0:
                     await self._write_status(ready=True)
-                    since_status = 0.0
             except ClusterApiError as e:
                 log.warning("node heartbeat failed; retrying", extra={"node": self.name, "error": str(e)[:200]})
