@@ -72,6 +72,25 @@ class RealControlPlane:
             if waiting:
                 time.sleep(0.2)
 
+    def restart(self, name: str) -> float:
+        """Stop one process and start it again (a kube-apiserver restart drops its watch cache: watches from
+        older resourceVersions then get 410 Gone); returns once it is healthy again."""
+        spec = next(s for s in self.plane.processes() if s.name == name)
+        process = self.processes.pop(name)
+        began = time.monotonic()
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:  # kube-apiserver waits up to its request timeout (60 s) for its clients' requests
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(30)
+        self._launch(spec)
+        self._wait([spec], time.monotonic() + self.start_timeout)
+        return time.monotonic() - began
+
     def alive(self) -> bool:
         return bool(self.processes) and all(p.poll() is None for p in self.processes.values())
 
