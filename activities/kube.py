@@ -64,6 +64,8 @@ __all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActi
            "CONFIG_REASONS"]
 
 FIELD_MANAGER = "xtrinode"
+EVENTS_CONTROLLER = "analytics.xtrinode.io/lifecycle"
+"""reportingController of the Events the lifecycle writes (events.k8s.io/v1)."""
 FINALIZER = "analytics.xtrinode.io/lifecycle"
 KEDA_PAUSED = "autoscaling.keda.sh/paused"
 _T = TypeVar("_T")
@@ -132,6 +134,7 @@ class KubernetesActivities:
         self.apps = client.AppsV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self._dynamic: DynamicClient | None = None
+        self._events_api: str | None = None
 
     @property
     def dynamic(self) -> DynamicClient:
@@ -434,20 +437,43 @@ class KubernetesActivities:
                                    non_retryable=e.status in (400, 422)) from e
         return True
 
+    def _events_v1(self) -> bool:
+        """Whether the API offers events.k8s.io/v1 (asked once): Events go there, else to core/v1."""
+        if self._events_api is None:
+            try:
+                self.dynamic.resources.get(api_version="events.k8s.io/v1", kind="Event")
+                self._events_api = "events.k8s.io/v1"
+            except ResourceNotFoundError:
+                self._events_api = "v1"
+        return self._events_api == "events.k8s.io/v1"
+
     @activity.defn(name="emit_event")
     def emit_event(self, inp: EventInput) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{inp.ref.name}.{uuid.uuid4().hex[:16]}", "namespace": inp.ref.namespace},
-            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode",
-                               "name": inp.ref.name, "namespace": inp.ref.namespace, "uid": inp.ref.uid or ""},
-            "reason": inp.reason, "message": inp.message[:1000], "type": inp.type,
-            "source": {"component": self.settings.component},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
+        """An Event about the XTrinode: events.k8s.io/v1 when the API offers it, else core/v1."""
+        now = datetime.now(UTC)
+        name = f"{inp.ref.name}.{uuid.uuid4().hex[:16]}"
+        regarding = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode", "name": inp.ref.name,
+                     "namespace": inp.ref.namespace, "uid": inp.ref.uid or ""}
         try:
-            self.core.create_namespaced_event(inp.ref.namespace, body)  # type: ignore[arg-type]
+            if self._events_v1():
+                # Through CustomObjectsApi: the body goes as written (the typed client would re-serialize
+                # eventTime and drop a zero fraction, which is no MicroTime).
+                self.custom.create_namespaced_custom_object("events.k8s.io", "v1", inp.ref.namespace, "events", {
+                    "apiVersion": "events.k8s.io/v1", "kind": "Event",
+                    "metadata": {"name": name, "namespace": inp.ref.namespace},
+                    "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "reportingController": EVENTS_CONTROLLER, "reportingInstance": self.settings.component,
+                    "action": inp.reason, "reason": inp.reason, "note": inp.message[:1000], "type": inp.type,
+                    "regarding": regarding,
+                })
+                return
+            stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.core.create_namespaced_event(inp.ref.namespace, {  # type: ignore[arg-type]
+                "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": inp.ref.namespace},
+                "involvedObject": regarding, "reason": inp.reason, "message": inp.message[:1000], "type": inp.type,
+                "source": {"component": self.settings.component},
+                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            })
         except ApiException as e:
             if e.status != 404:  # namespace gone: nobody to tell
                 raise

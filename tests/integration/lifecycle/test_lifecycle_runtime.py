@@ -150,8 +150,10 @@ async def test_catalog_selection_and_image_changes_reach_the_cluster(
 
     await eventually(lambda: asyncio.to_thread(catalogs_served), "SHOW CATALOGS lists both", timeout=60)
     events = await asyncio.to_thread(cluster.core.list_namespaced_event, namespace)
-    reasons = {e.reason for e in events.items if e.involved_object.name == "shift"}
-    assert {"Provisioning", "Ready"} <= reasons
+    ours = [e for e in events.items if e.involved_object.name == "shift"]
+    assert {"Provisioning", "Ready"} <= {e.reason for e in ours}
+    # Written through events.k8s.io/v1 (both APIs offer it): the core view shows its reporting controller.
+    assert {e.reporting_component for e in ours} == {"analytics.xtrinode.io/lifecycle"}
 
 
 async def test_suspend_and_resume_signals_for_cli_clients(
