@@ -51,6 +51,7 @@ from xtrinode.models import (
     XTrinodeCatalog,
 )
 from xtrinode.render import (
+    CONFIG_HASH_ANNOTATION,
     RenderError,
     RenderSettings,
     coordinator_deployment_name,
@@ -84,6 +85,8 @@ _OWNED_KINDS = (
 
 
 CONFIG_REASONS = frozenset({"CreateContainerConfigError", "InvalidImageName"})
+_ANY = object()
+"""No Deployment for a pod's component: every pod of it counts."""
 """Waiting reasons that only a change (a Secret or ConfigMap created, a fixed image name) can end."""
 _CRASH_REASONS = frozenset({"CrashLoopBackOff", "CreateContainerError", "RunContainerError"})
 _PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
@@ -258,14 +261,34 @@ class KubernetesActivities:
             raise
         return int((dep.status and dep.status.available_replicas) or 0)
 
+    def _template_hashes(self, ref: RuntimeRef) -> dict[str, str | None]:
+        """component -> the config-hash annotation of its Deployment's pod template now."""
+        deployments = self._call("list deployments", lambda: self.apps.list_namespaced_deployment(
+            ref.namespace, label_selector=_instance_selector(ref.name)))
+        hashes: dict[str, str | None] = {}
+        for dep in deployments.items:
+            component = ((dep.metadata and dep.metadata.labels) or {}).get("app.kubernetes.io/component")
+            template = dep.spec.template if dep.spec is not None else None
+            annotations = (template.metadata.annotations if template is not None and template.metadata else None) or {}
+            if component:
+                hashes[str(component)] = annotations.get(CONFIG_HASH_ANNOTATION)
+        return hashes
+
     def pod_problem(self, ref: RuntimeRef) -> PodProblem | None:
         """The first reason a pod of the runtime cannot run, as its status says (not an activity: the
         readiness wait calls it while it waits)."""
         pods = self._call("list pods", lambda: self.core.list_namespaced_pod(
             ref.namespace, label_selector=_instance_selector(ref.name)))
+        current = self._template_hashes(ref)
         for pod in pods.items:
             meta, status = pod.metadata, pod.status
             if meta is None or status is None or meta.deletion_timestamp is not None:
+                continue
+            expected = current.get(str((meta.labels or {}).get("app.kubernetes.io/component")), _ANY)
+            if expected is not _ANY and (meta.annotations or {}).get(CONFIG_HASH_ANNOTATION) != expected:
+                # A pod of the previous template: its controller replaces it (a Deployment controller only
+                # deletes it once the new one is up, or after scaling the old ReplicaSet down); its problem
+                # (the Secret that was missing then) is not the new template's.
                 continue
             for cs in status.container_statuses or []:
                 waiting = cs.state.waiting if cs.state is not None else None
