@@ -4,14 +4,16 @@ devstack.realkube), driven by helm and kubectl as a platform engineer would.
 Checks, in order: `helm install` succeeds (runtimes everywhere); `kubectl auth can-i --as=<each
 ServiceAccount>` says yes to every verb its code calls (tests/unit/deploy/kube_calls.py reads them) and
 no to what it does not call (Secrets for the gateway and the API server anywhere, writes the code never
-makes); the operator and gateway processes run with their ServiceAccount's token and nothing else: the
-operator takes its Lease and puts its finalizer on a new XTrinode, the gateway loads its route table;
+makes); the operator, worker and gateway processes run with their ServiceAccount's token and nothing else:
+the operator takes its Lease and puts its finalizer on a new XTrinode, the worker applies what render
+makes for it and writes its status, the gateway loads its route table;
 the real apiserver calls the chart's webhook (served by that operator with the chart's certificate):
 kubectl shows a refusal with the rule's message, warnings, and the valuesOverlay gate refusing a user
 without the permission; `helm upgrade` to runtimes in one namespace swaps the ClusterRoles for Roles
 there, after which every ServiceAccount is refused Secrets in every other namespace and the API server
 (its own token) still lists the runtimes; `helm uninstall` leaves nothing behind (namespaces,
-cluster-wide objects, Roles in the runtime namespace, CRDs with crds.keep=false, the helm release).
+cluster-wide objects, Roles in the runtime namespace, CRDs with crds.keep=false, the helm release)
+once the runtimes were deleted through their lifecycle (with the worker's token).
 Pods do not run here (no kubelet): the processes run on this machine with the ServiceAccounts' tokens.
 """
 
@@ -44,7 +46,6 @@ REPO = Path(__file__).resolve().parents[3]
 SYS, GW, TEAM, OTHER = "xtrinode-system", "xtrinode-gateway", "team-a", "team-b"
 ACCOUNTS = {"operator": (SYS, "xtrinode-operator"), "worker": (SYS, "xtrinode-worker"),
             "api-server": (SYS, "xtrinode-api-server"), "gateway": (GW, "xtrinode-gateway")}
-WEBHOOK = (REPO / "workers" / "webhook.py").exists()
 
 
 def _free_port() -> int:
@@ -86,7 +87,7 @@ class Cluster:
         values: dict[str, Any] = {
             "temporal": {"address": self.temporal_address},
             "crds": {"keep": False},
-            "webhook": {"enabled": WEBHOOK, "url": f"https://127.0.0.1:{self.webhook_port}"},
+            "webhook": {"url": f"https://127.0.0.1:{self.webhook_port}"},
             "apiServer": {"auth": {"tokens": {"existingSecret": "xtrinode-api-tokens"}}},
         }
         if restricted:
@@ -126,18 +127,20 @@ def cluster(real_kube: Any, temporal_client: Client, tmp_path_factory: pytest.Te
 class Processes:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.started: list[subprocess.Popen[bytes]] = []
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
+        self.stop(name)
         with (self.root / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "xtrinode.cli", *argv], stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, cwd=REPO)
-        self.started.append(proc)
+        self.started[name] = proc
         return proc
 
-    def stop(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
+    def stop(self, *names: str) -> None:
+        for name in names or list(self.started):
+            proc = self.started.pop(name, None)
+            if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
 
@@ -226,11 +229,7 @@ def test_helm_install_succeeds(cluster: Cluster) -> None:
 
 @pytest.mark.parametrize("account", list(ACCOUNTS))
 def test_each_service_account_may_do_every_verb_its_code_calls(cluster: Cluster, account: str) -> None:
-    permissions = component_permissions(account)
-    if not WEBHOOK and account == "operator":
-        permissions = frozenset(p for p in permissions if p.resource != "subjectaccessreviews"
-                                and not (p.resource == "secrets" and p.verb == "get"))
-    problems = _check_can(cluster, account, permissions, TEAM, cluster_wide=True)
+    problems = _check_can(cluster, account, component_permissions(account), TEAM, cluster_wide=True)
     assert not problems, f"{account} is refused what its code calls: {problems}"
 
 
@@ -249,21 +248,40 @@ def test_service_accounts_are_refused_what_their_code_never_calls(cluster: Clust
     assert not allowed, f"granted but never called by the code: {allowed}"
 
 
-@pytest.fixture(scope="module")
-def operator(cluster: Cluster, processes: Processes) -> subprocess.Popen[bytes]:
+def start_operator(cluster: Cluster, processes: Processes, namespaces: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     """`xtrinode operator` as the chart runs it, with the operator ServiceAccount's token and the chart's
     webhook certificate (from the Secret the chart generated)."""
     kubeconfig = cluster.service_account_kubeconfig("operator")
     argv = ["operator", f"--temporal-address={cluster.temporal_address}", f"--lease-namespace={SYS}",
-            f"--kubeconfig={kubeconfig}", f"--health-port={_free_port()}", "--resync-period=30s"]
-    if WEBHOOK:
-        secret = cluster.json("get", "secret", "xtrinode-webhook-tls", "-n", SYS)
-        for key in ("tls.crt", "tls.key"):
-            (cluster.dir / key).write_bytes(base64.b64decode(secret["data"][key]))
-        (cluster.dir / "tls.key").chmod(0o600)
-        argv += [f"--webhook-cert={cluster.dir / 'tls.crt'}", f"--webhook-key={cluster.dir / 'tls.key'}",
-                 f"--webhook-port={cluster.webhook_port}", "--webhook-host=127.0.0.1"]
+            f"--kubeconfig={kubeconfig}", f"--health-port={_free_port()}", "--resync-period=30s",
+            *(f"--namespace={ns}" for ns in namespaces)]
+    secret = cluster.json("get", "secret", "xtrinode-webhook-tls", "-n", SYS)
+    for key in ("tls.crt", "tls.key"):
+        (cluster.dir / key).write_bytes(base64.b64decode(secret["data"][key]))
+    (cluster.dir / "tls.key").chmod(0o600)
+    argv += [f"--webhook-cert={cluster.dir / 'tls.crt'}", f"--webhook-key={cluster.dir / 'tls.key'}",
+             f"--webhook-port={cluster.webhook_port}", "--webhook-host=127.0.0.1"]
     return processes.start("operator", *argv)
+
+
+def start_worker(cluster: Cluster, processes: Processes, namespaces: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """`xtrinode worker` as the chart runs it, with the worker ServiceAccount's token: the workflows the
+    operator starts run their Kubernetes activities with exactly the chart's RBAC."""
+    kubeconfig = cluster.service_account_kubeconfig("worker")
+    return processes.start("worker", "worker", f"--temporal-address={cluster.temporal_address}",
+                           f"--kubeconfig={kubeconfig}", f"--gateway-namespace={GW}",
+                           f"--control-plane-namespace={SYS}", f"--health-port={_free_port()}",
+                           *(f"--namespace={ns}" for ns in namespaces))
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, processes: Processes) -> subprocess.Popen[bytes]:
+    return start_operator(cluster, processes)
+
+
+@pytest.fixture(scope="module")
+def worker(cluster: Cluster, processes: Processes, operator: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    return start_worker(cluster, processes)
 
 
 RUNTIME = """apiVersion: analytics.xtrinode.io/v1
@@ -271,22 +289,43 @@ kind: XTrinode
 metadata: {{name: {name}, namespace: {namespace}}}
 spec:
   size: xs
+  suspended: true
   minWorkers: {min}
   maxWorkers: {max}
 {extra}"""
+"""Suspended: provisioning applies everything with zero replicas and ends (no kubelet runs pods here),
+so a delete runs at once instead of waiting for a coordinator that never starts."""
 
 
-def test_the_operator_runs_on_its_service_account(cluster: Cluster, operator: subprocess.Popen[bytes]) -> None:
+def test_the_operator_and_worker_run_on_their_service_accounts(
+    cluster: Cluster, operator: subprocess.Popen[bytes], worker: subprocess.Popen[bytes]
+) -> None:
     lease = _eventually(lambda: cluster.kubectl("get", "lease", "xtrinode-operator", "-n", SYS, "-o", "json",
                                                 check=False).stdout, "the operator's Lease")
     assert json.loads(lease)["spec"]["holderIdentity"]
-    if WEBHOOK:  # the apiserver must reach the webhook before any XTrinode is admitted
-        _eventually(lambda: _port_open(cluster.webhook_port), "the webhook port")
+    # The apiserver must reach the webhook before any XTrinode is admitted (failurePolicy Fail).
+    _eventually(lambda: _port_open(cluster.webhook_port), "the webhook port")
     cluster.kubectl("apply", "-f", "-", stdin=RUNTIME.format(name="demo", namespace=TEAM, min=0, max=1, extra=""))
     finalizers = _eventually(lambda: cluster.json("get", "xtrinode", "demo", "-n", TEAM)["metadata"].get("finalizers"),
                              f"the operator's finalizer (log {cluster.dir / 'operator.log'})")
     assert finalizers == ["analytics.xtrinode.io/lifecycle"]
-    assert operator.poll() is None
+    # The worker provisions it with its own token: server-side apply (create, then patch) of everything
+    # render makes, and the status (Suspended: zero replicas, as created).
+    _eventually(lambda: cluster.kubectl("get", "deployment", "trino-demo-coordinator", "-n", TEAM,
+                                        check=False).returncode == 0,
+                f"the worker's apply (log {cluster.dir / 'worker.log'})", 90)
+    managers = {m["manager"] for m in cluster.json("get", "deployment", "trino-demo-coordinator", "-n", TEAM,
+                                                   "--show-managed-fields")["metadata"]["managedFields"]}
+    assert "xtrinode" in managers
+    kinds = {o["kind"] for o in cluster.json("get", "configmaps,services,serviceaccounts,networkpolicies,"
+                                             "poddisruptionbudgets,deployments", "-n", TEAM,
+                                             "-l", "app.kubernetes.io/instance=demo")["items"]}
+    assert kinds >= {"ConfigMap", "Service", "ServiceAccount", "NetworkPolicy", "Deployment"}, kinds
+    _eventually(lambda: (cluster.json("get", "xtrinode", "demo", "-n", TEAM).get("status") or {}).get("phase")
+                == "Suspended", "phase Suspended in the XTrinode's status, written by the worker", 90)
+    log = (cluster.dir / "worker.log").read_text() + (cluster.dir / "operator.log").read_text()
+    assert "forbidden" not in log.lower() and "HTTP 403" not in log, log[-3000:]
+    assert operator.poll() is None and worker.poll() is None
 
 
 def _port_open(port: int) -> bool:
@@ -298,24 +337,22 @@ def _port_open(port: int) -> bool:
 
 
 def test_the_real_apiserver_calls_the_charts_webhook(cluster: Cluster, operator: subprocess.Popen[bytes]) -> None:
-    if not WEBHOOK:
-        pytest.fail("workers/webhook.py (the admission webhook, issue 14) is not in this tree: the chart's webhook "
-                    "cannot be served")
     _eventually(lambda: _port_open(cluster.webhook_port), "the webhook port")
+    http_off = '  valuesOverlay: {trino: {config: {http-server.http.enabled: "false"}}}\n'
     refused = cluster.kubectl("apply", "-f", "-", check=False,
-                              stdin=RUNTIME.format(name="bad", namespace=TEAM, min=3, max=1, extra=""))
+                              stdin=RUNTIME.format(name="bad", namespace=TEAM, min=0, max=1, extra=http_off))
     assert refused.returncode != 0
     assert 'admission webhook "xtrinodes.analytics.xtrinode.io" denied the request' in refused.stderr, refused.stderr
-    assert "minWorkers" in refused.stderr
+    assert "http-server.http.enabled" in refused.stderr
     overlay = '  valuesOverlay: {image: {tag: "480"}}\n'
     warned = cluster.kubectl("apply", "-f", "-", stdin=RUNTIME.format(name="overlay", namespace=TEAM, min=0, max=1,
                                                                       extra=overlay))
     assert "Warning: spec.valuesOverlay" in warned.stderr, warned.stderr
     # alice may edit XTrinodes in the namespace (ordinary RBAC) but not xtrinodes/valuesoverlay: the
     # webhook asks the apiserver (a SubjectAccessReview with the operator's token) and refuses.
-    cluster.kubectl("create", "role", "xtrinode-editor", "-n", TEAM, "--verb=get,list,create,update,patch",
+    cluster.kubectl("create", "role", "runtime-editor", "-n", TEAM, "--verb=get,list,create,update,patch",
                     "--resource=xtrinodes.analytics.xtrinode.io")
-    cluster.kubectl("create", "rolebinding", "alice-edits", "-n", TEAM, "--role=xtrinode-editor", "--user=alice")
+    cluster.kubectl("create", "rolebinding", "alice-edits", "-n", TEAM, "--role=runtime-editor", "--user=alice")
     plain = cluster.kubectl("apply", "-f", "-", "--as=alice",
                             stdin=RUNTIME.format(name="plain", namespace=TEAM, min=0, max=1, extra=""))
     assert "created" in plain.stdout
@@ -349,14 +386,14 @@ def test_helm_upgrade_to_one_runtime_namespace_refuses_secrets_elsewhere(
     cluster_roles = {r["metadata"]["name"] for r in cluster.json("get", "clusterroles", "-l",
                                                                   "app.kubernetes.io/part-of=xtrinode")["items"]}
     assert cluster_roles <= {"xtrinode-operator-webhook"}, cluster_roles
-    roles = {r["metadata"]["name"] for r in cluster.json("get", "roles", "-n", TEAM)["items"]}
+    roles = {r["metadata"]["name"] for r in cluster.json("get", "roles", "-n", TEAM, "-l",
+                                                          "app.kubernetes.io/part-of=xtrinode")["items"]}
     assert roles == {"xtrinode-operator", "xtrinode-worker", "xtrinode-api-server"}
+    # The chart's pods would roll with --namespace=team-a; so do these processes.
+    start_operator(cluster, processes, (TEAM,))
+    start_worker(cluster, processes, (TEAM,))
     for account in ACCOUNTS:
-        permissions = component_permissions(account)
-        if not WEBHOOK and account == "operator":
-            permissions = frozenset(p for p in permissions if p.resource != "subjectaccessreviews"
-                                    and not (p.resource == "secrets" and p.verb == "get"))
-        problems = _check_can(cluster, account, permissions, TEAM, cluster_wide=False)
+        problems = _check_can(cluster, account, component_permissions(account), TEAM, cluster_wide=False)
         assert not problems, f"{account} after the upgrade: {problems}"
         for namespace in (OTHER, "default", "kube-system", "*"):
             for verb in ("get", "list", "watch"):
@@ -382,13 +419,13 @@ def test_helm_upgrade_to_one_runtime_namespace_refuses_secrets_elsewhere(
 
 
 def test_helm_uninstall_leaves_nothing_behind(cluster: Cluster, processes: Processes) -> None:
-    # The runtimes go first (deploy/README.md): deleted, and, with no lifecycle worker here to drain them,
-    # their finalizer lifted by hand while the webhook still answers the updates.
+    # The runtimes go first (deploy/README.md), while the operator and worker run: each DeleteRuntime
+    # deletes what the runtime owns and lifts the finalizer, with the worker's token.
     cluster.kubectl("delete", "xtrinodes", "--all", "-n", TEAM, "--wait=false")
-    for item in cluster.json("get", "xtrinodes", "-n", TEAM)["items"]:
-        cluster.kubectl("patch", "xtrinode", item["metadata"]["name"], "-n", TEAM, "--type=merge", "-p",
-                        '{"metadata":{"finalizers":null}}')
-    _eventually(lambda: not cluster.json("get", "xtrinodes", "-n", TEAM)["items"], "the runtimes gone")
+    _eventually(lambda: not cluster.json("get", "xtrinodes", "-n", TEAM)["items"],
+                f"the runtimes deleted by their lifecycle (log {cluster.dir / 'worker.log'})", 120)
+    assert not cluster.json("get", "deployments,configmaps,services,networkpolicies", "-n", TEAM,
+                            "-l", "app.kubernetes.io/managed-by=xtrinode")["items"]
     processes.stop()  # nothing may write anything back while the release goes
     cluster.helm("uninstall", "xtrinode", "--namespace", "default", "--wait", "--timeout", "2m")
     _eventually(lambda: not [n for n in cluster.json("get", "namespaces")["items"]
@@ -398,8 +435,9 @@ def test_helm_uninstall_leaves_nothing_behind(cluster: Cluster, processes: Proce
                  "customresourcedefinitions"):
         left += [f"{kind}/{o['metadata']['name']}" for o in cluster.json("get", kind)["items"]
                  if "xtrinode" in o["metadata"]["name"]]
-    for kind in ("roles", "rolebindings", "configmaps", "secrets", "serviceaccounts"):
-        left += [f"{kind}/{o['metadata']['name']}" for o in cluster.json("get", kind, "-n", TEAM)["items"]
-                 if "xtrinode" in o["metadata"]["name"]]
+    for selector in ("app.kubernetes.io/part-of=xtrinode", "app.kubernetes.io/managed-by=xtrinode"):
+        left += [f"{o['kind']}/{o['metadata']['name']}" for o in cluster.json(
+            "get", "roles,rolebindings,configmaps,secrets,serviceaccounts,services,deployments,networkpolicies",
+            "-n", TEAM, "-l", selector)["items"]]
     assert not left, f"left behind: {left}"
     assert "xtrinode" not in cluster.helm("list", "--all-namespaces", "-q").stdout
