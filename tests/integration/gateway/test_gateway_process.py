@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
-from gateway_helpers import MULTI_PAGE_SQL, RoutesConfigMap, eventually, query, route
+from gateway_helpers import MULTI_PAGE_SQL, RoutesConfigMap, eventually, query, redis_server, route
 from devstack.trino import TrinoNode
 
 
@@ -144,29 +141,9 @@ async def test_two_gateway_processes_share_sticky_routes_through_redis(
 @pytest.fixture
 def redis_with_password() -> Iterator[tuple[str, str]]:
     """A redis-server that refuses commands without its password (as a production Redis does)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is missing: run `make setup` (installs it from Debian)")
-    port, password = _free_port(), secrets.token_urlsafe(16)
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--requirepass", password], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"redis-server did not listen on port {port} within 10 s")
-            time.sleep(0.05)
-    try:
-        yield f"redis://127.0.0.1:{port}/0", password
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    password = secrets.token_urlsafe(16)
+    with redis_server("--requirepass", password) as (url, _proc):
+        yield url, password
 
 
 async def test_chart_shaped_settings_reach_a_password_protected_redis(
