@@ -51,6 +51,7 @@ from xtrinode.models import (
     XTrinodeCatalog,
 )
 from xtrinode.render import (
+    CONFIG_HASH_ANNOTATION,
     RenderError,
     RenderSettings,
     coordinator_deployment_name,
@@ -64,6 +65,8 @@ __all__ = ["FIELD_MANAGER", "FINALIZER", "KubeActivitySettings", "KubernetesActi
            "CONFIG_REASONS"]
 
 FIELD_MANAGER = "xtrinode"
+EVENTS_CONTROLLER = "analytics.xtrinode.io/lifecycle"
+"""reportingController of the Events the lifecycle writes (events.k8s.io/v1)."""
 FINALIZER = "analytics.xtrinode.io/lifecycle"
 KEDA_PAUSED = "autoscaling.keda.sh/paused"
 _T = TypeVar("_T")
@@ -82,6 +85,8 @@ _OWNED_KINDS = (
 
 
 CONFIG_REASONS = frozenset({"CreateContainerConfigError", "InvalidImageName"})
+_ANY = object()
+"""No Deployment for a pod's component: every pod of it counts."""
 """Waiting reasons that only a change (a Secret or ConfigMap created, a fixed image name) can end."""
 _CRASH_REASONS = frozenset({"CrashLoopBackOff", "CreateContainerError", "RunContainerError"})
 _PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
@@ -132,6 +137,7 @@ class KubernetesActivities:
         self.apps = client.AppsV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self._dynamic: DynamicClient | None = None
+        self._events_api: str | None = None
 
     @property
     def dynamic(self) -> DynamicClient:
@@ -255,14 +261,34 @@ class KubernetesActivities:
             raise
         return int((dep.status and dep.status.available_replicas) or 0)
 
+    def _template_hashes(self, ref: RuntimeRef) -> dict[str, str | None]:
+        """component -> the config-hash annotation of its Deployment's pod template now."""
+        deployments = self._call("list deployments", lambda: self.apps.list_namespaced_deployment(
+            ref.namespace, label_selector=_instance_selector(ref.name)))
+        hashes: dict[str, str | None] = {}
+        for dep in deployments.items:
+            component = ((dep.metadata and dep.metadata.labels) or {}).get("app.kubernetes.io/component")
+            template = dep.spec.template if dep.spec is not None else None
+            annotations = (template.metadata.annotations if template is not None and template.metadata else None) or {}
+            if component:
+                hashes[str(component)] = annotations.get(CONFIG_HASH_ANNOTATION)
+        return hashes
+
     def pod_problem(self, ref: RuntimeRef) -> PodProblem | None:
         """The first reason a pod of the runtime cannot run, as its status says (not an activity: the
         readiness wait calls it while it waits)."""
         pods = self._call("list pods", lambda: self.core.list_namespaced_pod(
             ref.namespace, label_selector=_instance_selector(ref.name)))
+        current = self._template_hashes(ref)
         for pod in pods.items:
             meta, status = pod.metadata, pod.status
             if meta is None or status is None or meta.deletion_timestamp is not None:
+                continue
+            expected = current.get(str((meta.labels or {}).get("app.kubernetes.io/component")), _ANY)
+            if expected is not _ANY and (meta.annotations or {}).get(CONFIG_HASH_ANNOTATION) != expected:
+                # A pod of the previous template: its controller replaces it (a Deployment controller only
+                # deletes it once the new one is up, or after scaling the old ReplicaSet down); its problem
+                # (the Secret that was missing then) is not the new template's.
                 continue
             for cs in status.container_statuses or []:
                 waiting = cs.state.waiting if cs.state is not None else None
@@ -434,20 +460,43 @@ class KubernetesActivities:
                                    non_retryable=e.status in (400, 422)) from e
         return True
 
+    def _events_v1(self) -> bool:
+        """Whether the API offers events.k8s.io/v1 (asked once): Events go there, else to core/v1."""
+        if self._events_api is None:
+            try:
+                self.dynamic.resources.get(api_version="events.k8s.io/v1", kind="Event")
+                self._events_api = "events.k8s.io/v1"
+            except ResourceNotFoundError:
+                self._events_api = "v1"
+        return self._events_api == "events.k8s.io/v1"
+
     @activity.defn(name="emit_event")
     def emit_event(self, inp: EventInput) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{inp.ref.name}.{uuid.uuid4().hex[:16]}", "namespace": inp.ref.namespace},
-            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode",
-                               "name": inp.ref.name, "namespace": inp.ref.namespace, "uid": inp.ref.uid or ""},
-            "reason": inp.reason, "message": inp.message[:1000], "type": inp.type,
-            "source": {"component": self.settings.component},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
+        """An Event about the XTrinode: events.k8s.io/v1 when the API offers it, else core/v1."""
+        now = datetime.now(UTC)
+        name = f"{inp.ref.name}.{uuid.uuid4().hex[:16]}"
+        regarding = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "XTrinode", "name": inp.ref.name,
+                     "namespace": inp.ref.namespace, "uid": inp.ref.uid or ""}
         try:
-            self.core.create_namespaced_event(inp.ref.namespace, body)  # type: ignore[arg-type]
+            if self._events_v1():
+                # Through CustomObjectsApi: the body goes as written (the typed client would re-serialize
+                # eventTime and drop a zero fraction, which is no MicroTime).
+                self.custom.create_namespaced_custom_object("events.k8s.io", "v1", inp.ref.namespace, "events", {
+                    "apiVersion": "events.k8s.io/v1", "kind": "Event",
+                    "metadata": {"name": name, "namespace": inp.ref.namespace},
+                    "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "reportingController": EVENTS_CONTROLLER, "reportingInstance": self.settings.component,
+                    "action": inp.reason, "reason": inp.reason, "note": inp.message[:1000], "type": inp.type,
+                    "regarding": regarding,
+                })
+                return
+            stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.core.create_namespaced_event(inp.ref.namespace, {  # type: ignore[arg-type]
+                "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": inp.ref.namespace},
+                "involvedObject": regarding, "reason": inp.reason, "message": inp.message[:1000], "type": inp.type,
+                "source": {"component": self.settings.component},
+                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            })
         except ApiException as e:
             if e.status != 404:  # namespace gone: nobody to tell
                 raise

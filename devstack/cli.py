@@ -49,7 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=_port, default=8081, help="API server port (default 8081; 0 = free)")
     up.add_argument("--temporal-port", type=_port, default=7233, help="Temporal frontend (default 7233; 0 = free)")
     up.add_argument("--temporal-ui-port", type=_port, default=8233, help="Temporal UI (default 8233; 0 = free)")
-    up.add_argument("--kube-port", type=_port, default=6443, help="Kubernetes API emulator (default 6443; 0 = free)")
+    up.add_argument("--kube-port", type=_port, default=6443,
+                    help="Kubernetes API (emulator or kube-apiserver; default 6443; 0 = free)")
+    up.add_argument("--kube", choices=("emulator", "real"), default="emulator",
+                    help="emulator (default): the built-in Kubernetes API emulator; real: etcd, kube-apiserver, "
+                         "kube-controller-manager and kube-scheduler (built once by scripts/fetch-kubernetes.sh, "
+                         "~13 minutes), with the kubelet as a node agent")
+    up.add_argument("--kube-bin", type=Path,
+                    help="with --kube real: directory with etcd, kube-apiserver, kube-controller-manager and "
+                         "kube-scheduler (default: what scripts/fetch-kubernetes.sh prints)")
     up.add_argument("--no-examples", dest="examples", action="store_false",
                     help="do not create the demo catalog and runtime in namespace analytics")
     up.add_argument("--auto-suspend-after", type=_duration, default=parse_duration("3m"),
@@ -71,7 +79,8 @@ def _up(args: argparse.Namespace) -> int:
 
     settings = UpSettings(
         state_dir=args.state_dir, gateway_port=args.gateway_port, api_port=args.api_port, temporal_port=args.temporal_port,
-        temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, examples=args.examples,
+        temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, kube=args.kube, kube_bin=args.kube_bin,
+        examples=args.examples,
         auto_suspend_after=args.auto_suspend_after, in_process_nodes=args.in_process_nodes,
         trino_home=args.trino_home, java_home=args.java_home)
     return Supervisor(settings).run()
@@ -87,7 +96,7 @@ def _status(args: argparse.Namespace) -> int:
             print(f"no devstack runs from {state.root}; start one with `xtrinode dev up --state-dir {args.state_dir}`")
         return 1
     try:
-        runtimes = KubeClient(info.kube_url, timeout=5).runtimes()
+        runtimes = KubeClient.from_kubeconfig(info.kubeconfig, timeout=5).runtimes()
     except OSError as e:
         runtimes = []
         print(f"warning: cannot read runtimes from {info.kube_url}: {e}", file=sys.stderr)
@@ -99,10 +108,12 @@ def _status(args: argparse.Namespace) -> int:
             "gateway_url": info.gateway_url, "gateway_internal_url": info.gateway_internal_url,
             "api_url": info.api_url, "api_token_file": info.api_token_file, "temporal_address": info.temporal_address,
             "temporal_ui_url": info.temporal_ui_url, "kube_url": info.kube_url, "kubeconfig": info.kubeconfig,
+            "kube": info.kube_backend,
             "components": components, "runtimes": runtimes, "pod_pids": info.pod_pids,
         }, indent=2))
         return 0
-    print(f"devstack in {state.root} (supervisor pid {info.supervisor_pid}, {'ready' if info.ready else 'starting'})")
+    print(f"devstack in {state.root} (supervisor pid {info.supervisor_pid}, {'ready' if info.ready else 'starting'}, "
+          f"kube {info.kube_backend})")
     for name, c in components.items():
         print(f"  {name:<9} pid {c['pid']:<8} {'running' if c['alive'] else 'DEAD':<8} {c['url'] or ''}")
     print(f"  Temporal UI: {info.temporal_ui_url}")

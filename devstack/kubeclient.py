@@ -1,19 +1,25 @@
 """A few plain HTTP calls to the devstack's Kubernetes API: server-side apply, create, get, list.
 
-`dev up` and `dev status` need only these against a loopback emulator with no authentication, so
-they skip the official client's discovery and start-up cost.
+`dev up` and `dev status` need only these, so they skip the official client's discovery and start-up
+cost. `KubeClient.from_kubeconfig(path)` speaks what the kubeconfig says: plain HTTP to the emulator,
+or TLS verified with the kubeconfig's CA plus a bearer token to the real kube-apiserver.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import ssl
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from xtrinode.models import API_GROUP, API_VERSION
 
-__all__ = ["KubeClient", "KubeError", "crd_path", "custom_path", "http_ok", "is_up", "namespace_path"]
+__all__ = ["KubeClient", "KubeError", "crd_path", "custom_path", "established", "http_ok", "is_up", "namespace_path"]
 
 MANAGER = "xtrinode-devstack"
 
@@ -34,6 +40,12 @@ def custom_path(namespace: str | None, plural: str, name: str | None = None) -> 
     base = f"/apis/{API_GROUP}/{API_VERSION}"
     path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
     return f"{path}/{name}" if name else path
+
+
+def established(crd: dict[str, Any] | None) -> bool:
+    """Whether a CustomResourceDefinition has condition Established=True (its resources are served)."""
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -61,19 +73,68 @@ def is_up(base_url: str) -> bool:
     return http_ok(f"{base_url}/version")
 
 
+def _kubeconfig_access(path: Path) -> tuple[str, ssl.SSLContext | None, str | None]:
+    """Server URL, TLS context (the kubeconfig's CA) and bearer token of the current context."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise KubeError(0, f"cannot read kubeconfig {str(path)!r}: {e}") from e
+
+    def named(section: str, name: str) -> dict[str, Any]:
+        for item in doc.get(section) or []:
+            if item.get("name") == name:
+                found: dict[str, Any] = item.get(section[:-1]) or {}
+                return found
+        raise KubeError(0, f"kubeconfig {str(path)!r} has no {section[:-1]} {name!r}")
+
+    context = named("contexts", str(doc.get("current-context") or ""))
+    cluster = named("clusters", str(context.get("cluster") or ""))
+    user = named("users", str(context.get("user") or "")) if context.get("user") else {}
+    server = str(cluster.get("server") or "")
+    tls: ssl.SSLContext | None = None
+    if server.startswith("https"):
+        if cluster.get("certificate-authority-data"):
+            tls = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        elif cluster.get("certificate-authority"):
+            tls = ssl.create_default_context(cafile=str(cluster["certificate-authority"]))
+        else:
+            tls = ssl.create_default_context()
+    token = user.get("token")
+    return server, tls, str(token) if token else None
+
+
 class KubeClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, *, ssl_context: ssl.SSLContext | None = None,
+                 token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._ssl = ssl_context
+        self._token = token
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path | str, timeout: float = 10.0) -> KubeClient:
+        """The API server of the kubeconfig's current context, with its CA and token."""
+        server, tls, token = _kubeconfig_access(Path(path))
+        return cls(server, timeout, ssl_context=tls, token=token)
+
+    def is_up(self) -> bool:
+        """Whether the server answers `/version` (authenticated)."""
+        try:
+            self._call("GET", "/version")
+        except OSError:
+            return False
+        return True
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Accept", "application/json")
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
         if data is not None:
             request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as e:
             detail = e.read()[:300].decode(errors="replace")

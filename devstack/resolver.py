@@ -1,11 +1,14 @@
 """`ServiceResolver`: in-cluster Service URLs to local addresses, from the devstack kubelet's services.json.
 
 The lifecycle activities and the gateway take one as an ordinary setting; outside the devstack
-they use none. The file is re-read whenever it changes; unknown addresses pass through unchanged.
+they use none. The file is re-read whenever it changes; unknown addresses pass through unchanged,
+except pod addresses of 192.0.2.0/24 (what a node agent reports to a real API server): nothing may
+connect to one, so the resolver maps it to the pod's loopback address or refuses.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 import os
@@ -13,9 +16,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["ServiceResolver"]
+__all__ = ["API_POD_NETWORK", "ServiceResolver", "UnmappedPodAddress", "in_api_pod_network"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+API_POD_NETWORK = ipaddress.IPv4Network("192.0.2.0/24")
+"""TEST-NET-1 (RFC 5737, documentation only): the podIPs the devstack kubelet reports to a real API
+server (which refuses loopback Endpoints), each mapped to the pod's loopback address in services.json."""
+
+
+def in_api_pod_network(host: str) -> bool:
+    """Whether `host` is an address of 192.0.2.0/24 (never a host name)."""
+    try:
+        return ipaddress.ip_address(host) in API_POD_NETWORK
+    except ValueError:
+        return False
+
+
+class UnmappedPodAddress(ValueError):
+    """A 192.0.2.x pod address with no local pod behind it: it must never be connected to."""
 
 
 class ServiceResolver:
@@ -63,7 +81,8 @@ class ServiceResolver:
         """`http://trino-demo.ns.svc.cluster.local:8080/v1/info` -> `http://127.16.4.1:8080/v1/info`.
 
         Unchanged when the host is not a known Service or none of its pods is ready; several ready
-        pods are used in turn.
+        pods are used in turn. A 192.0.2.x pod address resolves to its pod's loopback address, and
+        raises `UnmappedPodAddress` when no local pod has it: nothing connects to 192.0.2.x.
         """
         parts = urlsplit(url)
         if not parts.hostname:
@@ -71,8 +90,12 @@ class ServiceResolver:
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
         if port is None:
             return url
-        found = self.addresses(parts.hostname, port)
+        found = [a for a in self.addresses(parts.hostname, port) or [] if not in_api_pod_network(a.rsplit(":", 1)[0])]
         if not found:
+            if in_api_pod_network(parts.hostname):
+                raise UnmappedPodAddress(
+                    f"{parts.hostname}:{port} is a devstack pod address (192.0.2.0/24, documentation only) with no "
+                    f"local pod behind it in {str(self.path)!r}; connect through the pod's Service instead")
             return url
         chosen = found[next(self._turn) % len(found)]
         userinfo = parts.netloc.rpartition("@")[0]

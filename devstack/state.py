@@ -41,6 +41,7 @@ class DevstackInfo(BaseModel):
     temporal_ui_url: str
     kube_url: str
     kubeconfig: str
+    kube_backend: str = Field(default="emulator", description="`emulator` or `real` (dev up --kube).")
     components: dict[str, ComponentInfo] = Field(default_factory=dict)
     pod_pids: dict[str, int] = Field(default_factory=dict, description="`ns/pod` -> pid of kubelet pod processes seen.")
 

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from devstack import kubeclient, webhook
+from devstack.realkube import ControlPlane, ControlPlaneError, ProcessSpec, find_binaries
 from devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
 from xtrinode.durations import format_duration
 from xtrinode.temporal import search_attribute_args
@@ -35,8 +36,10 @@ __all__ = ["UpSettings", "Supervisor", "DevstackError"]
 READY_LINE = "xtrinode devstack ready"
 GATEWAY_NS, SYSTEM_NS, DEMO_NS = "xtrinode-gateway", "xtrinode-system", "analytics"
 REPO = Path(__file__).resolve().parents[1]
-# Clients first, then the kubelet (which ends the Trino processes through the API), then the servers.
-STOP_STAGES = (("gateway", "api", "operator", "worker"), ("kubelet",), ("webhook", "kubeapi", "temporal"))
+# Clients first, then the kubelet (which ends the Trino processes through the API), then the servers
+# (with --kube real: the controllers, the apiserver, and etcd last).
+STOP_STAGES = (("gateway", "api", "operator", "worker"), ("kubelet",), ("kube-controller-manager", "kube-scheduler"),
+               ("webhook", "kubeapi", "kube-apiserver", "temporal"), ("etcd",))
 
 
 class DevstackError(RuntimeError):
@@ -55,6 +58,11 @@ class UpSettings:
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     kube_port: int = 6443
+    kube: str = "emulator"
+    """`emulator` (the built-in Kubernetes API emulator) or `real` (etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler from `kube_bin`; the kubelet then acts as a node agent)."""
+    kube_bin: Path | None = None
+    """Directory with the real control plane's binaries (default: scripts/fetch-kubernetes.sh builds them)."""
     examples: bool = True
     auto_suspend_after: timedelta = timedelta(minutes=3)
     in_process_nodes: bool = False
@@ -64,6 +72,8 @@ class UpSettings:
     java_home: Path | None = None
     deploy_dir: Path = REPO / "deploy"
     start_timeout: float = 60.0
+    """Per start-up wait (the real control plane gets three times as long: etcd and kube-apiserver start
+    in ~15-20 s on 2 idle cores, much slower on busy ones)."""
     runtime_timeout: float = 120.0
     stop_timeout: float = 20.0
 
@@ -149,6 +159,7 @@ class Supervisor:
         self.python = str(bindir / "python") if (bindir / "python").exists() else sys.executable
         self.temporal_bin = str(bindir / "temporal")
         self.kubectl = str(bindir / "kubectl")
+        self._kube: kubeclient.KubeClient | None = None
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -206,12 +217,20 @@ class Supervisor:
         crds = self.settings.deploy_dir / "crds"
         if not crds.is_dir():
             raise DevstackError(f"no CRDs at {crds}; run from a checkout of the repository")
+        if self.settings.kube not in ("emulator", "real"):
+            raise DevstackError(f"--kube {self.settings.kube!r} is not a backend; use emulator or real")
+        real = self.settings.kube == "real"
+        bin_dir = None
+        if real:
+            try:
+                bin_dir = find_binaries(self.settings.kube_bin)
+            except ControlPlaneError as e:
+                raise DevstackError(str(e)) from e
         gateway_port, temporal_port, ui_port, kube_port, api_port = self._ports()
         internal_port = _free_port({gateway_port, temporal_port, ui_port, kube_port, api_port})
         self.state.create()
         st = self.state
         temporal_address = f"127.0.0.1:{temporal_port}"
-        kube_url = f"http://127.0.0.1:{kube_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         gateway_internal_url = f"http://127.0.0.1:{internal_port}"
         api_url = f"http://127.0.0.1:{api_port}"
@@ -223,16 +242,22 @@ class Supervisor:
             "--ui-port", str(ui_port), "--db-filename", str(st.temporal_db), "--log-level", "warn",
             "--log-format", "json", "--ui-disable-news-fetch", *search_attribute_args()],
             ready=lambda: self._temporal_healthy(temporal_address), url=temporal_address)
-        kubeapi = _Component("kubeapi", [
-            *jsonlog, "devstack.kubeapi", "--port", str(kube_port), "--state-file", str(st.kube_state),
-            "--kubeconfig-out", str(st.kubeconfig)],
-            ready=lambda: kubeclient.is_up(kube_url) and st.kubeconfig.exists(), url=kube_url)
-        # The kubeconfig of a previous run may point elsewhere: the emulator rewrites it when ready.
+        # The kubeconfig of a previous run may point elsewhere: it is written again once the API is up.
         st.kubeconfig.unlink(missing_ok=True)
         self._launch(temporal)
-        self._launch(kubeapi)
-        self._wait_ready([kubeapi])
-        api = kubeclient.KubeClient(kube_url)
+        controllers: list[_Component] = []
+        if real:
+            assert bin_dir is not None
+            kube_url, controllers = self._start_real_kube(bin_dir, kube_port)
+        else:
+            kube_url = f"http://127.0.0.1:{kube_port}"
+            kubeapi = _Component("kubeapi", [
+                *jsonlog, "devstack.kubeapi", "--port", str(kube_port), "--state-file", str(st.kube_state),
+                "--kubeconfig-out", str(st.kubeconfig)],
+                ready=lambda: kubeclient.is_up(kube_url) and st.kubeconfig.exists(), url=kube_url)
+            self._launch(kubeapi)
+            self._wait_ready([kubeapi])
+        self._kube = api = kubeclient.KubeClient.from_kubeconfig(st.kubeconfig)
         self._apply_cluster_basics(api)
         # The admission webhook before anything writes XTrinodes: the configuration fails closed.
         pair = webhook.serving_pair(st.root)
@@ -243,7 +268,7 @@ class Supervisor:
         self._launch(hook)
         self._wait_ready([hook])
         webhook.register(api, webhook_url, pair)
-        self._wait_ready([temporal])
+        self._wait_ready([temporal, *controllers])
 
         kubeconfig = str(st.kubeconfig)
         self._write_gateway_config(gateway_port, internal_port, temporal_address)
@@ -279,7 +304,7 @@ class Supervisor:
             supervisor_pid=os.getpid(), gateway_url=gateway_url, gateway_internal_url=gateway_internal_url,
             api_url=api_url, api_token_file=str(st.api_token),
             temporal_address=temporal_address,
-            temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig)
+            temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig, kube_backend=self.settings.kube)
         self._publish(info)
         if self.settings.examples:
             self._apply_examples(api)
@@ -287,6 +312,30 @@ class Supervisor:
         info.ready = True
         self._publish(info)
         self._print_summary(info, time.monotonic() - started)
+
+    def _start_real_kube(self, bin_dir: Path, port: int) -> tuple[str, list[_Component]]:
+        """etcd, then kube-apiserver (waited for, kubeconfig written), then the controller manager and the
+        scheduler (returned: started, not yet waited for)."""
+        try:
+            plane = ControlPlane.prepare(bin_dir, self.state.root / "kube", port)
+        except (ControlPlaneError, OSError) as e:
+            raise DevstackError(f"cannot prepare the real control plane: {e}") from e
+        def probe(spec: ProcessSpec) -> Callable[[], bool]:
+            return lambda: plane.healthy(spec)
+
+        components = [_Component(spec.name, spec.argv, ready=probe(spec),
+                                 url=plane.url if spec.name == "kube-apiserver" else None)
+                      for spec in plane.processes()]
+        etcd, apiserver, *controllers = components
+        timeout = 3 * self.settings.start_timeout
+        self._launch(etcd)
+        self._wait_ready([etcd], timeout)
+        self._launch(apiserver)
+        self._wait_ready([apiserver], timeout)
+        plane.write_kubeconfig(self.state.kubeconfig)
+        for component in controllers:
+            self._launch(component)
+        return plane.url, controllers
 
     def _launch(self, component: _Component) -> None:
         log_path = self.state.log_file(component.name)
@@ -302,8 +351,9 @@ class Supervisor:
                 cwd=self.state.root, start_new_session=True, close_fds=True, preexec_fn=_die_with_parent)
         self.components[component.name] = component
 
-    def _wait_ready(self, components: list[_Component]) -> None:
-        deadline = time.monotonic() + self.settings.start_timeout
+    def _wait_ready(self, components: list[_Component], timeout: float | None = None) -> None:
+        timeout = self.settings.start_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         waiting = list(components)
         while waiting:
             for component in list(waiting):
@@ -315,7 +365,7 @@ class Supervisor:
             if time.monotonic() > deadline:
                 names = ", ".join(c.name for c in waiting)
                 logs = ", ".join(str(self.state.log_file(c.name)) for c in waiting)
-                raise DevstackError(f"{names} not ready within {self.settings.start_timeout:.0f}s; see {logs}")
+                raise DevstackError(f"{names} not ready within {timeout:.0f}s; see {logs}")
             time.sleep(0.1)
 
     def _check_alive(self, component: _Component) -> None:
@@ -369,10 +419,20 @@ class Supervisor:
         for ns in (GATEWAY_NS, SYSTEM_NS, DEMO_NS):
             api.apply(kubeclient.namespace_path(ns), {"apiVersion": "v1", "kind": "Namespace",
                                                        "metadata": {"name": ns}})
+        names = []
         for path in sorted((self.settings.deploy_dir / "crds").rglob("*.yaml")):
             for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
                 if doc:
                     api.apply(kubeclient.crd_path(doc["metadata"]["name"]), doc)
+                    names.append(doc["metadata"]["name"])
+        # A real apiserver serves a CRD's resources only once it is Established (a moment later).
+        deadline = time.monotonic() + self.settings.start_timeout
+        for name in names:
+            while not kubeclient.established(api.get(kubeclient.crd_path(name))):
+                if time.monotonic() > deadline:
+                    raise DevstackError(f"CRD {name} not Established within {self.settings.start_timeout:.0f}s; "
+                                        f"see {self.state.logs}")
+                time.sleep(0.1)
 
     def _apply_examples(self, api: kubeclient.KubeClient) -> None:
         """Create the demo catalog and runtime when missing; what a user changed since is kept."""
@@ -421,11 +481,10 @@ class Supervisor:
         self.state.write_info(info)
 
     def _refresh_pod_pids(self) -> None:
-        kube = self.components.get("kubeapi")
-        if kube is None or kube.url is None:
+        if self._kube is None:
             return
         try:
-            pods = kubeclient.KubeClient(kube.url).pod_pids()
+            pods = self._kube.pod_pids()
         except OSError:
             return
         if any(k not in self.pod_pids or self.pod_pids[k] != v for k, v in pods.items()):
@@ -478,7 +537,7 @@ class Supervisor:
             f"Gateway (Trino):   {info.gateway_url}   (header X-Trino-XTrinode: analytics/demo)",
             f"API server:        {info.api_url}   (admin token in {info.api_token_file}; "
             f"{_display_path(str(Path(self.python).parent / 'xtrinode'))} runtime list)",
-            f"Kubernetes API:    {info.kube_url}",
+            f"Kubernetes API:    {info.kube_url}   ({self._backend_line()})",
             f"Logs:              {self.state.logs}/",
             f"export KUBECONFIG={info.kubeconfig}",
             f"export TEMPORAL_ADDRESS={info.temporal_address}",
@@ -491,6 +550,12 @@ class Supervisor:
                      f"(started in {took:.1f}s)")
         lines.append(READY_LINE)
         print("\n".join(lines), file=self.out, flush=True)
+
+
+    def _backend_line(self) -> str:
+        if self.settings.kube == "real":
+            return "real kube-apiserver, controller-manager, scheduler; the kubelet is a node agent"
+        return "the Kubernetes API emulator"
 
 
 def _die_with_parent() -> None:

@@ -295,9 +295,11 @@ def _components(
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream.connect_timeout.total_seconds())
         session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar())
         redis: aioredis.Redis | None = None
-        if settings.redis.url:
+        if settings.redis.active and settings.redis.url:
             seconds = settings.redis.timeout.total_seconds()
-            redis = aioredis.from_url(settings.redis.url, socket_timeout=seconds, socket_connect_timeout=seconds)
+            password = settings.redis.password.get_secret_value() if settings.redis.password else None
+            redis = aioredis.from_url(settings.redis.url, socket_timeout=seconds, socket_connect_timeout=seconds,
+                                      password=password)
         authenticator = create_authenticator(settings.auth, session)
         tasks: list[asyncio.Task[None]] = []
         held: HeldStatements | None = None

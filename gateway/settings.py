@@ -1,4 +1,5 @@
-"""`GatewaySettings`: the gateway's one settings model, read from YAML whose keys mirror the chart's `gateway:`.
+"""`GatewaySettings`: the gateway's one settings model, read from YAML whose keys mirror the chart's `gateway:`
+(at the top of the file, or under one `gateway:` key exactly as in the chart's values).
 
 Keys are camelCase (`resume.abandonAfter`), durations are strings such as `5m`; environment variables
 `XTRINODE_GATEWAY__<SECTION>__<KEY>` (e.g. `XTRINODE_GATEWAY__REDIS__URL`) override the file.
@@ -12,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.auth import AuthSettings
@@ -89,7 +90,15 @@ class KubeSettings(_Section):
 
 
 class RedisSettings(_Section):
+    enabled: bool | None = Field(
+        None, description="Use Redis (the chart's `gateway.redis.enabled`). Default: when `url` is set.")
     url: str | None = Field(None, description="redis:// URL; None keeps sticky routes and rate limits local.")
+    existing_secret: str | None = Field(
+        None, description="Secret holding the Redis password. The process does not read it: the chart passes its "
+        "key to the gateway as XTRINODE_GATEWAY__REDIS__PASSWORD (never in the settings ConfigMap).")
+    existing_secret_key: str = Field("redis-password", description="Key of the password in `existingSecret`.")
+    password: SecretStr | None = Field(
+        None, description="Redis password (from the environment, e.g. the Secret); wins over none in the URL.")
     key_prefix: str = Field("xtrinode:gateway:", description="Prefix of every key the gateway writes.")
     timeout: Duration = Field(timedelta(milliseconds=500), description="Socket timeout of one command.")
     retry_after: Duration = Field(
@@ -99,15 +108,35 @@ class RedisSettings(_Section):
         timedelta(seconds=2), description="How often this replica publishes its per-runtime query counts."
     )
 
+    @property
+    def active(self) -> bool:
+        """Whether the gateway uses Redis."""
+        return self.url is not None if self.enabled is None else self.enabled
+
+    @model_validator(mode="after")
+    def _usable(self) -> RedisSettings:
+        if self.enabled and not self.url:
+            raise ValueError("redis.enabled is true but redis.url is not set; set it (redis://host:6379/0)")
+        if self.active and self.existing_secret and self.password is None:
+            raise ValueError(
+                f"redis.existingSecret is {self.existing_secret!r} but no password reached the gateway; set "
+                f"XTRINODE_GATEWAY__REDIS__PASSWORD from its key {self.existing_secret_key!r} (the chart does)")
+        return self
+
 
 class TemporalSection(_Section):
     address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     namespace: str = Field("default", description="Temporal namespace.")
     tls: bool = Field(False, description="Use TLS to reach the frontend.")
+    tls_ca_file: str | None = Field(None, description="PEM CA of the frontend's certificate (a mounted Secret); implies TLS.")
+    tls_cert_file: str | None = Field(None, description="PEM client certificate for mTLS (with tlsKeyFile).")
+    tls_key_file: str | None = Field(None, description="PEM key of tlsCertFile.")
+    tls_server_name: str | None = Field(None, description="Name to verify in the frontend's certificate.")
     api_key: str | None = Field(None, repr=False, description="Temporal Cloud API key; never logged.")
 
     def to_temporal(self) -> TemporalSettings:
-        return TemporalSettings(address=self.address, namespace=self.namespace, tls=self.tls, api_key=self.api_key)
+        return TemporalSettings.model_validate({
+            **self.model_dump(by_alias=False, exclude={"api_key"}), "api_key": self.api_key})
 
 
 class ApiServerLink(_Section):
@@ -207,8 +236,9 @@ class GatewaySettings(_Section):
 
 
 def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> GatewaySettings:
-    """Read the YAML file (optional), apply `XTRINODE_GATEWAY__*` overrides, validate."""
+    """Read the YAML file (optional; its keys at the top or under `gateway:`, as in the chart's values),
+    apply `XTRINODE_GATEWAY__*` overrides, validate."""
     try:
-        return load_settings_file(GatewaySettings, path, ENV_PREFIX, "gateway", environ)
+        return load_settings_file(GatewaySettings, path, ENV_PREFIX, "gateway", environ, root="gateway")
     except SettingsError as e:
         raise GatewayConfigError(str(e)) from e

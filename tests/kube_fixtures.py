@@ -1,39 +1,59 @@
-"""Fixtures shared by the suites that talk to the Kubernetes API emulator through the official client.
+"""Fixtures shared by the suites that talk to Kubernetes through the official client, on either backend.
 
-A conftest imports the ones it wants (each conftest gets its own session server); `namespace_name`
-gives every test a unique, DNS-safe namespace name derived from the test's name.
+One Kubernetes contract suite, two backends: `kube_backend` is `emulator` (the devstack's API
+emulator) or `real` (etcd, kube-apiserver, kube-controller-manager and kube-scheduler built by
+scripts/fetch-kubernetes.sh, one control plane for the whole run), chosen with `pytest
+--kube=emulator|real|both` (root conftest). A conftest imports the fixtures it wants (each
+conftest gets its own emulator); `namespace_name` gives every test a unique, DNS-safe namespace
+name for this run, and `namespace` deletes the namespace again on the real backend (the emulator
+is thrown away with its state).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from devstack.kubeapi import ThreadedKubeApiServer
 
 _counter = itertools.count()
+RUN_ID = secrets.token_hex(2)
+"""Part of every test namespace name: two runs against one API server never share a namespace."""
 
 
 def namespace_name(request: pytest.FixtureRequest, prefix: str = "") -> str:
-    """`<prefix><test name, DNS-safe, at most 40 chars>-<n>`, unique within the run."""
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    return f"{prefix}{base}-{next(_counter)}"
+    """`<prefix><test name, DNS-safe, at most 40 chars>-<run id>-<n>`, unique within the run and across runs."""
+    name = request.node.name.split("[", 1)[0]
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
+    return f"{prefix}{base}-{RUN_ID}-{next(_counter)}"
+
+
+def is_real(request: pytest.FixtureRequest) -> bool:
+    """Whether the test runs against the real control plane (its `kube_backend` parameter)."""
+    return "kube_backend" in request.fixturenames and request.getfixturevalue("kube_backend") == "real"
 
 
 @pytest.fixture(scope="session")
 def kubeapi() -> Iterator[ThreadedKubeApiServer]:
+    """The API emulator itself, for tests of the emulator (they are `emulator_only`)."""
     with ThreadedKubeApiServer() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(kubeapi: ThreadedKubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return kubeapi.write_kubeconfig(tmp_path_factory.mktemp("kubeapi") / "kubeconfig")
+def kubeconfig(kube_backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig for the backend: the emulator's (plain HTTP) or the real control plane's (CA and token)."""
+    path = tmp_path_factory.mktemp(f"kube-{kube_backend}") / "kubeconfig"
+    if kube_backend == "real":
+        return Path(request.getfixturevalue("real_kube").write_kubeconfig(path))
+    return request.getfixturevalue("kubeapi").write_kubeconfig(path)
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +73,24 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
     return client.AppsV1Api(api_client)
 
 
+def create_namespace(core: client.CoreV1Api, name: str) -> None:
+    core.create_namespace({"metadata": {"name": name, "labels": {"xtrinode.io/test-run": RUN_ID}}})
+
+
+def delete_namespace(core: client.CoreV1Api, name: str) -> None:
+    """Best-effort cleanup: start the namespace's deletion (the namespace controller removes its contents)."""
+    try:
+        core.delete_namespace(name)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+
+
 @pytest.fixture
-def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> str:
-    """A fresh namespace for this test."""
+def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for this test; deleted afterwards on the real backend."""
     name = namespace_name(request)
-    core.create_namespace({"metadata": {"name": name}})
-    return name
+    create_namespace(core, name)
+    yield name
+    if is_real(request):
+        delete_namespace(core, name)

@@ -29,29 +29,37 @@ class DeploymentWatch:
     Deployment the watch has not seen: callers then ask the API); `changed(ns, runtime, timeout)` returns
     when a Deployment of that runtime changes, or after `timeout` seconds."""
 
-    def __init__(self, api: client.ApiClient, *, resync_seconds: float = 300, watch_timeout: int = 30) -> None:
+    def __init__(self, api: client.ApiClient, *, resync_seconds: float = 300, watch_timeout: int = 30,
+                 namespaces: tuple[str, ...] = ()) -> None:
         self._apps = client.AppsV1Api(api)
         self._resync = resync_seconds
         self._watch_timeout = watch_timeout
+        self._namespaces = namespaces
+        """Watched namespaces; empty means all (one cluster-wide watch)."""
         self._available: dict[tuple[str, str], int] = {}
         self._waiters: dict[tuple[str, str], asyncio.Event] = {}
-        self._informer: Informer | None = None
+        self._informers: list[Informer] = []
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue()
-        list_fn = functools.partial(self._apps.list_deployment_for_all_namespaces,
-                                    label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY}")
-        self._informer = Informer("deployments", list_fn, queue, loop, resync_seconds=self._resync,
-                                  watch_timeout=self._watch_timeout)
-        self._informer.start()
+        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        if self._namespaces:  # least privilege: a worker limited to some namespaces may not list the others
+            list_fns = [functools.partial(self._apps.list_namespaced_deployment, ns, label_selector=selector)
+                        for ns in self._namespaces]
+        else:
+            list_fns = [functools.partial(self._apps.list_deployment_for_all_namespaces, label_selector=selector)]
+        self._informers = [Informer("deployments", fn, queue, loop, resync_seconds=self._resync,
+                                    watch_timeout=self._watch_timeout) for fn in list_fns]
+        for informer in self._informers:
+            informer.start()
         self._task = asyncio.create_task(self._consume(queue), name="worker-deployment-watch")
 
     async def stop(self) -> None:
-        if self._informer is not None:
-            await asyncio.to_thread(self._informer.stop)
-            self._informer = None
+        if self._informers:
+            await asyncio.gather(*(asyncio.to_thread(i.stop) for i in self._informers))
+            self._informers = []
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -60,7 +68,7 @@ class DeploymentWatch:
 
     @property
     def synced(self) -> bool:
-        return self._informer is not None and self._informer.synced.is_set()
+        return bool(self._informers) and all(i.synced.is_set() for i in self._informers)
 
     def available(self, namespace: str, name: str) -> int | None:
         if not self.synced:

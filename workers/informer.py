@@ -1,7 +1,10 @@
 """A small informer: list, then watch from the list's resourceVersion, re-list on 410 and on every
 resync period, feeding (event type, object) pairs to an asyncio queue; after each list's items comes a
 (`LISTED`, {}) pair, so a consumer knows in queue order when it has seen everything once. The official client is
-blocking, so each informer runs its loop in a thread; `stop()` ends it within one watch timeout."""
+blocking, so each informer runs its loop in a thread; `stop()` ends it within one watch timeout.
+
+A re-list (after 410 Gone, an error or the resync period) also emits DELETED for every object it
+had seen that the new list lacks: deletions made while the watch was down are not lost."""
 
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ class Informer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
         self.synced = threading.Event()
+        self._known: dict[tuple[str, str], dict[str, Any]] = {}
+        """The last state seen of each object, by (namespace, name): what a re-list compares against."""
 
     def start(self) -> None:
         self._thread.start()
@@ -48,6 +53,13 @@ class Informer:
         self._thread.join(timeout)
 
     def _put(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind != LISTED:
+            meta = obj.get("metadata") or {}
+            key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            if kind == "DELETED":
+                self._known.pop(key, None)
+            else:
+                self._known[key] = obj
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (self.name, (kind, obj)))
 
     def _list(self) -> str:
@@ -58,7 +70,13 @@ class Informer:
             body = json.loads(listing.data)
         finally:
             listing.release_conn()
-        for item in body.get("items") or []:
+        items = body.get("items") or []
+        listed = {(str((i.get("metadata") or {}).get("namespace") or ""), str((i.get("metadata") or {}).get("name") or ""))
+                  for i in items}
+        for key in [k for k in self._known if k not in listed]:
+            log.info("informer %s: %s/%s is gone since the last list or watch event", self.name, *key)
+            self._put("DELETED", self._known[key])
+        for item in items:
             self._put("SYNC", item)
         self._put(LISTED, {"informer": self.ident})
         self.synced.set()
@@ -84,7 +102,9 @@ class Informer:
                             w.stop()  # type: ignore[no-untyped-call]
                             break
             except ApiException as e:
-                if e.status != 410:
+                if e.status == 410:  # the resourceVersion is too old (compacted): list again at once
+                    log.info("informer %s: watch expired (410 Gone); re-listing", self.name)
+                else:
                     log.warning("informer %s: %s %s; re-listing", self.name, e.status, e.reason)
                     self._stop.wait(1.0)
             except Exception as e:  # the loop must survive API hiccups; it re-lists

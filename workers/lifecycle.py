@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -29,10 +30,11 @@ from activities.trino import TrinoActivities
 from workflows.runtime import RuntimeWorkflow
 from workers.deployments import DeploymentWatch
 from workflows.steps import STEP_WORKFLOWS
-from xtrinode.render import coordinator_deployment_name, worker_deployment_name
-from xtrinode.temporal import TemporalSettings, connect_client
+from workers.health import HealthServer
+from xtrinode.render import RenderSettings, coordinator_deployment_name, worker_deployment_name
+from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
 
-__all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "workflow_runner"]
+__all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "settings_from_args", "workflow_runner"]
 
 log = logging.getLogger("xtrinode.lifecycle")
 
@@ -42,6 +44,12 @@ class WorkerSettings(BaseModel):
     kubeconfig: Path | None = Field(default=None, description="kubeconfig path; None = in-cluster config.")
     gateway_namespace: str = Field(default="xtrinode-gateway", description="Namespace of the routes ConfigMap.")
     gateway_url: str | None = Field(default=None, description="Gateway base URL for held-query demand.")
+    namespaces: tuple[str, ...] = Field(
+        default=(), description="Namespaces of the runtimes (the Deployment watch); empty = all.")
+    render: RenderSettings | None = Field(
+        default=None, description="Where the rest of XTrinode lives, for rendered objects; None = the defaults "
+        "with gateway_namespace.")
+    health_port: int | None = Field(default=None, description="Port of /healthz, /readyz, /metrics; None = none.")
     activity_threads: int = Field(default=16, ge=1, description="Threads for the blocking Kubernetes activities.")
     graceful_shutdown: timedelta = Field(default=timedelta(seconds=10))
 
@@ -82,10 +90,12 @@ class LifecycleWorker:
     async def start(self) -> None:
         settings = self.settings
         self._api = kube_api_client(settings.kubeconfig)
-        kube = KubernetesActivities(self._api, KubeActivitySettings(gateway_namespace=settings.gateway_namespace))
+        render = settings.render or RenderSettings(gateway_namespace=settings.gateway_namespace)
+        kube = KubernetesActivities(self._api, KubeActivitySettings(gateway_namespace=settings.gateway_namespace,
+                                                                    render=render))
         self._session = aiohttp.ClientSession()
 
-        self._deployments = deployments = DeploymentWatch(self._api)
+        self._deployments = deployments = DeploymentWatch(self._api, namespaces=settings.namespaces)
         await deployments.start()
 
         def coordinator_available(ref: RuntimeRef) -> int:
@@ -125,6 +135,14 @@ class LifecycleWorker:
         )
         self._task = asyncio.create_task(self._worker.run(), name="lifecycle-worker")
 
+    def not_ready(self) -> str | None:
+        """Why the worker is not ready (None when it polls its task queue and has listed the Deployments)."""
+        if self._task is None or self._task.done():
+            return "the Temporal worker is not running"
+        if self._deployments is None or not self._deployments.synced:
+            return "the Deployment watch has not listed yet"
+        return None
+
     async def stop(self) -> None:
         if self._worker is not None and self._task is not None:
             await self._worker.shutdown()
@@ -151,12 +169,21 @@ class LifecycleWorker:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xtrinode worker", description=__doc__)
-    parser.add_argument("--temporal-address", default="127.0.0.1:7233")
-    parser.add_argument("--temporal-namespace", default="default")
-    parser.add_argument("--task-queue", default="xtrinode-lifecycle")
+    add_temporal_arguments(parser)
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
-    parser.add_argument("--gateway-namespace", default="xtrinode-gateway")
+    parser.add_argument("--namespace", action="append", default=[],
+                        help="namespace of runtimes (repeatable; default all): scopes the Deployment watch")
+    parser.add_argument("--gateway-namespace", default="xtrinode-gateway", help="namespace of the gateway and routes")
     parser.add_argument("--gateway-url", help="gateway base URL, for queries it holds (autosuspend demand)")
+    parser.add_argument("--gateway-service", default="xtrinode-gateway", help="gateway Service (KEDA http scaler)")
+    parser.add_argument("--gateway-internal-port", type=int, default=8081, help="gateway internal port (KEDA http)")
+    parser.add_argument("--control-plane-namespace", default="xtrinode-system",
+                        help="namespace of the operator and workers (runtimes admit their control calls)")
+    parser.add_argument("--monitoring-namespace", default="monitoring", help="namespace of Prometheus (scrapes)")
+    parser.add_argument("--dns-namespace", default="kube-system", help="namespace of the cluster DNS")
+    parser.add_argument("--cluster-domain", default="cluster.local")
+    parser.add_argument("--release-name", default="xtrinode", help="{releaseName} in KEDA Prometheus queries")
+    parser.add_argument("--health-port", type=int, help="serve /healthz, /readyz and /metrics on this port")
     return parser
 
 
@@ -166,7 +193,9 @@ async def _serve(settings: WorkerSettings, resolve: Callable[[str], str] | None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with LifecycleWorker(temporal, settings, resolve):
+    async with LifecycleWorker(temporal, settings, resolve) as worker, contextlib.AsyncExitStack() as stack:
+        if settings.health_port is not None:
+            await stack.enter_async_context(HealthServer(settings.health_port, worker.not_ready))
         log.info("lifecycle worker running on task queue %s", settings.temporal.task_queue)
         print(f"xtrinode lifecycle worker ready on task queue {settings.temporal.task_queue}", flush=True)
         await stop.wait()
@@ -174,12 +203,23 @@ async def _serve(settings: WorkerSettings, resolve: Callable[[str], str] | None)
 
 def main(argv: Sequence[str] | None = None, *, resolve: Callable[[str], str] | None = None) -> int:
     """`xtrinode worker`; `resolve` maps Service URLs to where to connect (the devstack passes its own)."""
-    args = _parser().parse_args(argv)
+    settings = settings_from_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = WorkerSettings(
-        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace,
-                                  task_queue=args.task_queue),
-        kubeconfig=args.kubeconfig, gateway_namespace=args.gateway_namespace, gateway_url=args.gateway_url,
-    )
     asyncio.run(_serve(settings, resolve))
     return 0
+
+
+def settings_from_args(argv: Sequence[str] | None) -> WorkerSettings:
+    """The worker's settings from its flags (the Temporal API key from $XTRINODE_TEMPORAL_API_KEY)."""
+    args = _parser().parse_args(argv)
+    render = RenderSettings(
+        gateway_namespace=args.gateway_namespace, control_plane_namespace=args.control_plane_namespace,
+        monitoring_namespace=args.monitoring_namespace, dns_namespace=args.dns_namespace,
+        cluster_domain=args.cluster_domain, release_name=args.release_name, gateway_service=args.gateway_service,
+        gateway_port=args.gateway_internal_port,
+    )
+    return WorkerSettings(
+        temporal=temporal_settings_from_args(args), kubeconfig=args.kubeconfig,
+        gateway_namespace=args.gateway_namespace, gateway_url=args.gateway_url, namespaces=tuple(args.namespace),
+        render=render, health_port=args.health_port,
+    )

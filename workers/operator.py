@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,6 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.kube import FINALIZER
 from workers.informer import LISTED, Informer
+from workers.health import HealthServer
 from workers.lease import LeaseElector
 from workers.lifecycle import kube_api_client
 from workers.webhook import WebhookServer, WebhookSettings
@@ -46,9 +48,9 @@ from xtrinode.lifecycle import (
 )
 from xtrinode.models import API_GROUP, API_VERSION, XTrinode, XTrinodeCatalog
 from xtrinode.render import runtime_secret_references, select_catalogs
-from xtrinode.temporal import TemporalSettings, connect_client
+from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
 
-__all__ = ["OperatorSettings", "Operator", "main"]
+__all__ = ["OperatorSettings", "Operator", "main", "settings_from_args"]
 
 log = logging.getLogger("xtrinode.operator")
 Key = tuple[str, str]
@@ -70,6 +72,7 @@ class OperatorSettings(BaseModel):
     identity: str = Field(default_factory=lambda: f"{socket.gethostname()}-{id(object()):x}")
     webhook: WebhookSettings | None = Field(
         default=None, description="Serve the admission webhook in this process too; None = not here.")
+    health_port: int | None = Field(default=None, description="Port of /healthz, /readyz, /metrics; None = none.")
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -157,6 +160,12 @@ class Operator:
         if self.settings.namespaces:
             return [(ns, per_namespace(ns)) for ns in self.settings.namespaces]
         return [("*", cluster_wide)]
+
+    def not_ready(self) -> str | None:
+        """Why this replica is not ready: None once every informer has listed (Lease or not)."""
+        if not self.synced:
+            return "not every informer has listed yet"
+        return None
 
     @property
     def synced(self) -> bool:
@@ -369,15 +378,14 @@ class Operator:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xtrinode operator", description=__doc__)
-    parser.add_argument("--temporal-address", default="127.0.0.1:7233")
-    parser.add_argument("--temporal-namespace", default="default")
-    parser.add_argument("--task-queue", default="xtrinode-lifecycle", help="task queue of the lifecycle worker")
+    add_temporal_arguments(parser)
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig path (default: in-cluster)")
     parser.add_argument("--namespace", action="append", default=[], help="watched namespace (repeatable; default all)")
     parser.add_argument("--resync-period", default="5m")
     parser.add_argument("--lease-namespace", default="xtrinode-system")
     parser.add_argument("--lease-name", default="xtrinode-operator", help="Lease that makes one replica active")
     add_webhook_arguments(parser, prefix="webhook-")
+    parser.add_argument("--health-port", type=int, help="serve /healthz, /readyz and /metrics on this port")
     return parser
 
 
@@ -387,26 +395,32 @@ async def _serve(settings: OperatorSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with Operator(temporal, settings):
+    async with Operator(temporal, settings) as operator, contextlib.AsyncExitStack() as stack:
+        if settings.health_port is not None:
+            await stack.enter_async_context(HealthServer(settings.health_port, operator.not_ready))
         log.info("operator running")
         await stop.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    settings = settings_from_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(_serve(settings))
+    return 0
+
+
+def settings_from_args(argv: Sequence[str] | None) -> OperatorSettings:
+    """The operator's settings from its flags (the Temporal API key from $XTRINODE_TEMPORAL_API_KEY)."""
     from xtrinode.durations import parse_duration
 
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if (args.webhook_cert is None) != (args.webhook_key is None):
         _parser().error("--webhook-cert and --webhook-key go together (the webhook serves HTTPS only)")
     webhook = (webhook_settings_from(args, args.kubeconfig, prefix="webhook-")
                if args.webhook_cert is not None else None)
-    settings = OperatorSettings(
-        temporal=TemporalSettings(address=args.temporal_address, namespace=args.temporal_namespace,
-                                  task_queue=args.task_queue),
+    return OperatorSettings(
+        temporal=temporal_settings_from_args(args),
         kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace),
         resync_period=parse_duration(args.resync_period), lease_namespace=args.lease_namespace,
-        lease_name=args.lease_name, webhook=webhook,
+        lease_name=args.lease_name, health_port=args.health_port, webhook=webhook,
     )
-    asyncio.run(_serve(settings))
-    return 0

@@ -323,10 +323,17 @@ class ScaleWorkers:
                           message=f"scaled to {ready.workers_ready} worker(s) in {took:.1f}s")
 
 
+_PATCH_DELETE_STOPS_PODS = "delete-scales-to-zero-first"
+"""workflow.patched id: DeleteRuntime stops the coordinator (and any worker left) and waits for every pod
+before it deletes what it owns."""
+
+
 @workflow.defn(name="DeleteRuntime")
 class DeleteRuntime:
-    """Drain queries (bounded by maxDrainSeconds, then killed), stop the workers, remove the route,
-    delete owned objects, release the finalizer so Kubernetes removes the XTrinode."""
+    """Drain queries (bounded by maxDrainSeconds, then killed), stop the workers and the coordinator and
+    wait until no pod of the runtime is left, remove the route, delete owned objects, release the
+    finalizer so Kubernetes removes the XTrinode. Nothing is left to garbage collection that could still
+    be running: without a garbage collector (or with a slow one) a Running coordinator stayed behind."""
 
     @workflow.run
     async def run(self, inp: StepInput) -> StepResult:
@@ -335,7 +342,8 @@ class DeleteRuntime:
         runtime = _runtime(inp)
         ref = _ref(runtime)
         message = "deleted"
-        if inp.current_workers > 0 or not runtime.spec.suspended:
+        workers_stopped = inp.current_workers > 0 or not runtime.spec.suspended
+        if workers_stopped:
             await _route(inp, "DRAINING")
             if workflow.patched(_PATCH_BOUNDED_STOP):
                 # Bounded by maxDrainSeconds: the queries left are killed, the workers stop with a short grace.
@@ -344,6 +352,10 @@ class DeleteRuntime:
             else:
                 message = await _drain_queries(inp, coordinator_service_url(runtime))
                 await _drain_workers(runtime, 0, inp.poll_seconds)
+        if workflow.patched(_PATCH_DELETE_STOPS_PODS):
+            if not workers_stopped:  # suspended: normally none left, but nothing may run when the objects go
+                await _stop_role(inp, "worker")
+            await _stop_role(inp, "coordinator")
         await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
         await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
         await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))

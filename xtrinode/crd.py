@@ -24,6 +24,8 @@ from xtrinode.models.runtime import NAME_MAX_LENGTH, NAME_PATTERN, XTrinodeSpec,
 __all__ = ["CRD_DIR", "crd_documents", "structural_schema", "xtrinode_crd", "xtrinode_catalog_crd", "main"]
 
 CRD_DIR = Path(__file__).resolve().parent.parent / "deploy" / "crds"
+CHART_CRD_DIR = CRD_DIR.parent / "helm" / "xtrinode" / "files" / "crds"
+"""The Helm chart's copy (templates/crds.yaml installs it); written and checked with deploy/crds."""
 _HEADER = "# Generated from xtrinode/models by `python -m xtrinode.crd --write`. Do not edit by hand.\n"
 
 
@@ -197,17 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="write deploy/crds/*.yaml")
     mode.add_argument("--check", action="store_true", help="fail when deploy/crds/*.yaml drift")
-    parser.add_argument("--dir", type=Path, default=CRD_DIR)
+    parser.add_argument("--dir", type=Path, action="append",
+                        help="directory of the CRD files, repeatable (default: deploy/crds and the chart's files/crds)")
     args = parser.parse_args(argv)
     drift = []
-    for name, text in crd_documents().items():
-        path = args.dir / name
-        if args.write:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-        elif not path.exists() or path.read_text() != text:
-            drift.append(str(path))
+    for directory in args.dir or [CRD_DIR, CHART_CRD_DIR]:
+        for name, text in crd_documents().items():
+            path = directory / name
+            if args.write:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+                print(f"wrote {path}")
+            elif not path.exists() or path.read_text() != text:
+                drift.append(str(path))
     if drift:
         print(
             "CRD YAML is out of date with the models: " + ", ".join(drift)

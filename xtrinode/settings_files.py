@@ -2,7 +2,8 @@
 
 Keys are camelCase (as the chart's values), durations strings such as `5m`; variables
 `<PREFIX><SECTION>__<KEY>` (any case, underscores inside a key optional, values read as YAML scalars)
-override the file. Unknown keys are an error that names the key.
+override the file. Unknown keys are an error that names the key. A process with a `root` (the gateway's
+is `gateway`) also takes a file whose only top-level key is that root, the shape of the chart's values.
 """
 
 from __future__ import annotations
@@ -75,10 +76,29 @@ def _describe(error: ValidationError, source: str, what: str) -> str:
     return f"{what} settings from {source} are invalid:\n  " + "\n  ".join(lines)
 
 
+def _unwrap(data: dict[str, Any], root: str | None, source: str, what: str) -> dict[str, Any]:
+    """`{root: {...}}` -> `{...}`: the settings nested under the chart's values key."""
+    if root is None or root not in data:
+        return data
+    if len(data) != 1:
+        others = ", ".join(sorted(repr(k) for k in data if k != root))
+        raise SettingsError(f"{what} settings {source!r} nest settings under {root!r} and also have {others} at the "
+                            f"top; put every key under {root!r} (the chart's values shape) or none")
+    inner = data[root]
+    if inner is None:
+        return {}
+    if not isinstance(inner, dict):
+        raise SettingsError(f"{what} settings {source!r}: {root!r} must be a mapping, got {type(inner).__name__}")
+    return inner
+
+
 def load_settings_file(
-    model: type[M], path: Path | str | None, env_prefix: str, what: str, environ: Mapping[str, str] | None = None
+    model: type[M], path: Path | str | None, env_prefix: str, what: str, environ: Mapping[str, str] | None = None,
+    root: str | None = None,
 ) -> M:
     """Read the YAML file (optional), apply `<env_prefix><SECTION>__<KEY>` overrides, validate as `model`.
+
+    With `root`, a file whose only top-level key is `root` holds the settings under it.
 
     Raises SettingsError with a message that names the key (unknown keys included) and never shows a
     value of a key that looks secret.
@@ -94,6 +114,7 @@ def load_settings_file(
             raise SettingsError(f"{what} settings {source!r} are not valid YAML: {e}") from e
         if not isinstance(data, dict):
             raise SettingsError(f"{what} settings {source!r} must be a mapping, got {type(data).__name__}")
+        data = _unwrap(data, root, source, what)
     _apply_env(model, data, os.environ if environ is None else environ, env_prefix, what)
     try:
         return model.model_validate(data)

@@ -86,6 +86,24 @@ def field_set(obj: JsonDict, resolver: ListTypeResolver, scope: str = "main") ->
 
 
 _MISSING = object()
+_MAP_FIELDS = frozenset({"labels", "annotations", "data", "binaryData", "nodeSelector", "matchLabels", "limits",
+                         "requests"})
+"""Fields of built-in kinds that are maps (string keys to values) rather than structs."""
+
+
+def map_paths(obj: JsonDict, scope: str = "main") -> set[FieldPath]:
+    """Paths of the map-typed fields (`_MAP_FIELDS`) reachable through maps in the tracked part of `obj`."""
+    out: set[FieldPath] = set()
+
+    def walk(value: Any, path: FieldPath) -> None:
+        for k, v in value.items():
+            if isinstance(v, dict):
+                if k in _MAP_FIELDS:
+                    out.add(path + (f"f:{k}",))
+                walk(v, path + (f"f:{k}",))
+
+    walk(_managed_part(obj, scope), ())
+    return out
 
 
 def _child(node: Any, element: str) -> Any:
@@ -239,9 +257,12 @@ def track_update(
 ) -> list[JsonDict]:
     """managedFields after a non-apply write: the writer owns what it changed, nobody owns what went."""
     entries = parse_managed(old)
-    new_set = field_set(new, resolver, "all")
+    new_set = field_set(new, resolver, "all") | map_paths(new, "all")
     old_set = field_set(old, resolver, "all") if old else set()
     changed = {p for p in field_set(new, resolver, scope) if p not in old_set or value_at(old, p) != value_at(new, p)}
+    # A writer that creates a map (labels, data, ...) owns the map itself too (`".": {}`), as kube-apiserver
+    # records it; adding a key to an existing map does not.
+    changed |= {p for p in map_paths(new, scope) if old is None or value_at(old, p) is _MISSING}
     for e in entries:
         e.fields = (e.fields - changed) & new_set
     if changed:
@@ -252,18 +273,23 @@ def track_update(
 class ApplyConflict(Exception):
     def __init__(self, conflicts: list[tuple[str, FieldPath]], api_version: str) -> None:
         self.conflicts = conflicts
+        # As kube-apiserver words it (the manager's API version is named only when it differs; here it never does):
+        # one conflict on one line, several grouped by manager; the causes ordered by field.
         n = len(conflicts)
         if n == 1:
             who, path = conflicts[0]
-            text = f'Apply failed with 1 conflict: conflict with "{who}" using {api_version}: {render_path(path)}'
+            text = f'Apply failed with 1 conflict: conflict with "{who}": {render_path(path)}'
         else:
-            lines = "\n".join(f'- conflict with "{w}" using {api_version}: {render_path(p)}' for w, p in conflicts)
-            text = f"Apply failed with {n} conflicts:\n{lines}"
+            groups: dict[str, list[str]] = {}
+            for w, p in conflicts:
+                groups.setdefault(w, []).append(render_path(p))
+            lines = "\n".join(f'conflicts with "{w}":\n' + "\n".join(f"- {f}" for f in sorted(fields))
+                              for w, fields in sorted(groups.items()))
+            text = f"Apply failed with {n} conflicts: {lines}"
         super().__init__(text)
-        self.causes = [
-            {"reason": "FieldManagerConflict", "message": f'conflict with "{w}" using {api_version}', "field": render_path(p)}
-            for w, p in conflicts
-        ]
+        self.causes = sorted(
+            ({"reason": "FieldManagerConflict", "message": f'conflict with "{w}"', "field": render_path(p)}
+             for w, p in conflicts), key=lambda c: c["field"])
 
 
 def merge_applied(live: Any, applied: Any, names: tuple[str, ...], resolver: ListTypeResolver) -> Any:

@@ -221,18 +221,45 @@ def _merge_list(target: Any, patch: list[Any], path: tuple[str, ...]) -> list[An
         return current + [v for v in patch if v not in current]
     if key is None:
         return list(copy.deepcopy(patch))
+    server_order = [c.get(key) for c in current if isinstance(c, dict)]
+    patched: list[Any] = []
+    touched: set[str] = set()
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise PatchError(f"items of {'.'.join(path)} must be maps with the merge key {key!r}")
-        idx = next((i for i, c in enumerate(current) if isinstance(c, dict) and c.get(key) == item[key]), None)
+        touched.add(json.dumps(item[key], sort_keys=True))
         if item.get("$patch") == "delete":
-            if idx is not None:
-                current.pop(idx)
-        elif idx is None:
-            current.append(strategic_merge_patch({}, item, path))
+            continue
+        existing = next((c for c in current if isinstance(c, dict) and c.get(key) == item[key]), None)
+        patched.append(strategic_merge_patch(existing if existing is not None else {}, item, path))
+    server_only = [c for c in current if not (isinstance(c, dict) and json.dumps(c.get(key), sort_keys=True) in touched)]
+    return _merge_sorted(server_only, patched, server_order, key)
+
+
+def _merge_sorted(left: list[Any], right: list[Any], server_order: list[Any], key: str) -> list[Any]:
+    """The items only on the server (`left`) and the patched ones (`right`) merged as the apiserver's
+    strategic merge does: each list keeps its order; a server item goes first only when both are on the
+    server and it came first there (so new items lead: [A] patched with [B] is [B, A])."""
+    def rank(item: Any) -> int:
+        value = item.get(key) if isinstance(item, dict) else item
+        return server_order.index(value) if value in server_order else -1
+
+    out: list[Any] = []
+    i = j = 0
+    while i < len(left) or j < len(right):
+        if j >= len(right):
+            out.append(left[i])
+            i += 1
+        elif i >= len(left):
+            out.append(right[j])
+            j += 1
+        elif rank(left[i]) >= 0 and rank(right[j]) >= 0 and rank(left[i]) < rank(right[j]):
+            out.append(left[i])
+            i += 1
         else:
-            current[idx] = strategic_merge_patch(current[idx], item, path)
-    return current
+            out.append(right[j])
+            j += 1
+    return out
 
 
 def _order(items: list[Any], order: list[Any], key: str | None) -> list[Any]:

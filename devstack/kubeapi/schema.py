@@ -81,6 +81,27 @@ def apply_defaults(value: Any, schema: JsonDict) -> Any:
     return value
 
 
+def drop_nulls(value: Any, schema: JsonDict, *, root: bool = False) -> Any:
+    """Remove object fields that are null where the schema does not say `nullable: true`: kube-apiserver
+    prunes them before defaulting instead of refusing them."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        out = {}
+        for key, sub in value.items():
+            sub_schema = props.get(key, extra if isinstance(extra, dict) else None)
+            if root and key in _ROOT_FIELDS or sub_schema is None:
+                out[key] = sub
+            elif sub is None and not sub_schema.get("nullable"):
+                continue
+            else:
+                out[key] = drop_nulls(sub, sub_schema)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [drop_nulls(v, schema["items"]) for v in value]
+    return value
+
+
 def prune(value: Any, schema: JsonDict, path: str, unknown: list[str], *, root: bool = False) -> Any:
     """Drop fields the schema does not specify; record their paths in `unknown`."""
     if isinstance(value, dict):
@@ -116,9 +137,9 @@ def _type_ok(value: Any, schema: JsonDict) -> bool:
     return actual == expected or (expected == "number" and actual == "integer")
 
 
-def _invalid(path: str, value: Any, detail: str) -> JsonDict:
+def _invalid(path: str, value: Any, detail: str, reason: str = "FieldValueInvalid") -> JsonDict:
     return {
-        "reason": "FieldValueInvalid",
+        "reason": reason,
         "message": f"Invalid value: {_show(value)}: {detail}",
         "field": path,
     }
@@ -126,14 +147,17 @@ def _invalid(path: str, value: Any, detail: str) -> JsonDict:
 
 def validate(value: Any, schema: JsonDict, path: str, causes: list[JsonDict]) -> None:
     """Append a cause for every way `value` breaks `schema` (stops descending at a wrong type)."""
+    # A wrong type shows the value's JSON type as the invalid value, as kube-apiserver does.
     if value is None:
         if not schema.get("nullable"):
-            causes.append(_invalid(path, value, f"{path} in body must be of type {schema.get('type', 'object')}: \"null\""))
+            causes.append(_invalid(path, "null", f"{path} in body must be of type {schema.get('type', 'object')}: \"null\"",
+                                   "FieldValueTypeInvalid"))
         return
     if not _type_ok(value, schema):
-        expected = "integer-or-string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
+        expected = "integer,string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
         causes.append(
-            _invalid(path, value, f'{path} in body must be of type {expected}: "{_json_type(value)}"')
+            _invalid(path, _json_type(value), f'{path} in body must be of type {expected}: "{_json_type(value)}"',
+                     "FieldValueTypeInvalid")
         )
         return
     if "enum" in schema and value not in schema["enum"]:
@@ -276,7 +300,7 @@ def process(obj: JsonDict, schema: JsonDict | None) -> Outcome:
     """Default, prune and validate a custom object (metadata, apiVersion and kind are left alone)."""
     if not schema:
         return Outcome(obj)
-    result = apply_defaults(copy.deepcopy(obj), schema)
+    result = apply_defaults(drop_nulls(copy.deepcopy(obj), schema, root=True), schema)
     unknown: list[str] = []
     result = prune(result, schema, "", unknown, root=True)
     causes: list[JsonDict] = []

@@ -108,8 +108,12 @@ class FieldRequirement:
     value: str
 
 
-def parse_field_selector(text: str | None, supported: tuple[str, ...] = ()) -> list[FieldRequirement]:
-    """Parse `f=v`, `f==v`, `f!=v`; only metadata.name, metadata.namespace and `supported` fields."""
+def parse_field_selector(text: str | None, supported: tuple[str, ...] = (), *,
+                         list_known: bool = False) -> list[FieldRequirement]:
+    """Parse `f=v`, `f==v`, `f!=v`; only metadata.name, metadata.namespace and `supported` fields.
+
+    `list_known`: refuse an unknown field naming the known ones, as kube-apiserver v1.37 does for
+    ConfigMaps (other kinds still answer `field label not supported`)."""
     if not text or not text.strip():
         return []
     allowed = {"metadata.name", "metadata.namespace", *supported}
@@ -120,6 +124,9 @@ def parse_field_selector(text: str | None, supported: tuple[str, ...] = ()) -> l
             raise SelectorError(f"invalid field selector {part!r}: use field=value or field!=value")
         path, op, value = m.groups()
         if path not in allowed:
+            if list_known:
+                known = ", ".join(f'"{f}"' for f in ("metadata.name", "metadata.namespace", *supported))
+                raise SelectorError(f'"{path}" is not a known field selector: only {known}')
             raise SelectorError(f"field label not supported: {path}")
         reqs.append(FieldRequirement(path, op != "!=", value))
     return reqs

@@ -111,7 +111,8 @@ def _selection(rt: ResourceType, query: Any) -> Selection:
     """Both selectors; field paths are translated to the stored form (events.k8s.io `regarding.*`)."""
     try:
         labels = tuple(parse_label_selector(query.get("labelSelector")))
-        fields = parse_field_selector(query.get("fieldSelector"), rt.field_labels)
+        fields = parse_field_selector(query.get("fieldSelector"), rt.field_labels,
+                                      list_known=rt.group_resource == ("", "configmaps"))
     except SelectorError as e:
         raise bad_request(str(e)) from e
     stored = tuple(FieldRequirement(convert.field_path(rt, f.path), f.equal, f.value) for f in fields)

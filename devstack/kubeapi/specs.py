@@ -31,6 +31,7 @@ _KEY_RULE = (
     "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
 )
 _PORT_RULE = "must be between 1 and 65535, inclusive"
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def _required(field: str) -> JsonDict:
@@ -62,12 +63,12 @@ def _containers(spec: JsonDict, path: str) -> list[JsonDict]:
                 causes.append(_required(f"{p}.name"))
             elif not (len(name) <= 63 and _DNS_LABEL.match(name)):
                 causes.append(_bad(f"{p}.name", name, _NAME_RULE))
-            elif name in seen:
-                causes.append(_duplicate(f"{p}.name", name))
-            else:
-                seen.add(name)
             if isinstance(c, dict) and not c.get("image"):
                 causes.append(_required(f"{p}.image"))
+            if name and name in seen:  # after the container's own fields, as kube-apiserver orders them
+                causes.append(_duplicate(f"{p}.name", name))
+            elif name:
+                seen.add(name)
             for j, port in enumerate((c.get("ports") or []) if isinstance(c, dict) else []):
                 if not _port_ok(port.get("containerPort")):
                     causes.append(_bad(f"{p}.ports[{j}].containerPort", port.get("containerPort"), _PORT_RULE))
@@ -116,6 +117,9 @@ def _service(obj: JsonDict) -> list[JsonDict]:
     for i, port in enumerate(ports):
         if not _port_ok(port.get("port")):
             causes.append(_bad(f"spec.ports[{i}].port", port.get("port"), _PORT_RULE))
+            target = port.get("targetPort", port.get("port"))  # defaults to the port, so it is checked too
+            if isinstance(target, int) and not _port_ok(target):
+                causes.append(_bad(f"spec.ports[{i}].targetPort", target, _PORT_RULE))
         name = port.get("name")
         if len(ports) > 1 and not name:
             causes.append(_required(f"spec.ports[{i}].name"))
@@ -136,6 +140,63 @@ def _config_keys(obj: JsonDict) -> list[JsonDict]:
     return causes
 
 
+_MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$")
+_MICRO_TIME_FIELDS = {
+    ("coordination.k8s.io", "leases"): (("spec", "acquireTime"), ("spec", "renewTime")),
+    ("", "events"): (("eventTime",), ("series", "lastObservedTime")),
+}
+_DEPLOYMENT_COUNTS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas",
+                      "terminatingReplicas")
+
+
+def _check_micro_times(rt: ResourceType, obj: JsonDict) -> None:
+    """MicroTime fields must be `2006-01-02T15:04:05.000000Z07:00` exactly (six fraction digits): anything
+    else cannot even be decoded (400), as kube-apiserver answers. The Python client's typed calls turn
+    `...00.000000Z` into `...00+00:00` (no fraction when it is zero), which is refused."""
+    for path in _MICRO_TIME_FIELDS.get(rt.group_resource, ()):
+        node: Any = obj
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None or (isinstance(node, str) and _MICRO_TIME.match(node)):
+            continue
+        text = str(node)
+        rest = text[19:] if len(text) > 19 else text
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: parsing time "{text}" as '
+            f'"2006-01-02T15:04:05.000000Z07:00": cannot parse "{rest}" as ".000000"')
+
+
+def _deployment_status(obj: JsonDict) -> list[JsonDict]:
+    """The counts of a Deployment's status: not negative, none above `replicas`, available not above ready."""
+    status = obj.get("status") or {}
+    causes: list[JsonDict] = []
+    for field in (*_DEPLOYMENT_COUNTS, "observedGeneration"):
+        value = status.get(field)
+        if isinstance(value, int) and value < 0:
+            causes.append({"reason": "FieldValueInvalid", "field": f"status.{field}",
+                           "message": f"Invalid value: {value}: must be greater than or equal to 0"})
+    replicas = int(status.get("replicas") or 0)
+    for field in ("updatedReplicas", "readyReplicas", "availableReplicas"):
+        value = int(status.get(field) or 0)
+        if value > replicas:
+            causes.append({"reason": "FieldValueInvalid", "field": f"status.{field}",
+                           "message": f"Invalid value: {value}: cannot be greater than status.replicas"})
+    available, ready = int(status.get("availableReplicas") or 0), int(status.get("readyReplicas") or 0)
+    if available > ready:
+        causes.append({"reason": "FieldValueInvalid", "field": "status.availableReplicas",
+                       "message": f"Invalid value: {available}: cannot be greater than readyReplicas"})
+    return causes
+
+
+def omit_zero_counts(obj: JsonDict) -> None:
+    """Deployment status counts are `omitempty` in the API: a zero is stored (and returned) as absent."""
+    status = obj.get("status")
+    if isinstance(status, dict):
+        for field in (*_DEPLOYMENT_COUNTS, "observedGeneration", "collisionCount"):
+            if status.get(field) == 0:
+                del status[field]
+
+
 def update_causes(rt: ResourceType, old: JsonDict, new: JsonDict) -> list[JsonDict]:
     """Fields the apiserver refuses to change: workload selectors, Service cluster IPs, immutable data."""
     gr = rt.group_resource
@@ -148,6 +209,10 @@ def update_causes(rt: ResourceType, old: JsonDict, new: JsonDict) -> list[JsonDi
         before, after = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
         if before and after != before:
             causes.append(_bad("spec.clusterIP", after, "field is immutable"))
+    elif gr == ("", "pods"):
+        before, after = (old.get("status") or {}).get("qosClass"), (new.get("status") or {}).get("qosClass")
+        if before and after != before:
+            causes.append(_bad("status.qosClass", after, "field is immutable"))
     elif gr in (("", "configmaps"), ("", "secrets")) and old.get("immutable"):
         message = "Forbidden: field is immutable when `immutable` is set"
         for field in ("data", "binaryData", "immutable"):
@@ -169,8 +234,11 @@ def check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> No
 
 def _check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> None:
     gr = rt.group_resource
+    _check_micro_times(rt, obj)
     if gr in (("apps", "deployments"), ("apps", "statefulsets")):
         causes = causes + _workload(obj)
+        if gr == ("apps", "deployments"):
+            causes = causes + _deployment_status(obj)
     elif gr == ("", "pods"):
         causes = causes + _containers(obj.get("spec") or {}, "spec")
     elif gr == ("", "services"):
@@ -182,9 +250,10 @@ def _check_builtin(rt: ResourceType, obj: JsonDict, causes: list[JsonDict]) -> N
             try:
                 base64.b64decode(str(value), validate=True)
             except (binascii.Error, ValueError) as e:
-                raise bad_request(
-                    f'Secret in version "v1" cannot be handled as a Secret: data[{key}] is not base64: {e}; '
-                    "use stringData for plain text"
+                text = str(value)
+                offset = next((i for i, ch in enumerate(text) if ch not in _BASE64), len(text))
+                raise bad_request(  # Go's decoder names the first byte it could not take
+                    f'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte {offset}'
                 ) from e
     if causes:
         raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)

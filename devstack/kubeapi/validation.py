@@ -13,18 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 from . import schema as crd_schema
-from .errors import bad_request, invalid
+from devstack.qos import qos_class
+
+from .errors import ApiError, bad_request, invalid
 from .resources import CRD_GROUP_RESOURCE, ResourceType
 
 JsonDict = dict[str, Any]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_1035_RULE = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (at most 63 characters)"
-)
 _PATH_SEGMENT_KINDS = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
 _LABEL_RULE = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
@@ -45,16 +42,17 @@ def _cause(reason: str, message: str, field: str) -> JsonDict:
 
 
 def check_name(rt: ResourceType, name: str) -> None:
-    """RBAC kinds take any path segment, namespaces a DNS label, services an RFC 1035 label (starts
-    with a letter), the rest a DNS subdomain."""
+    """RBAC kinds take any path segment, namespaces and services a DNS label, the rest a DNS subdomain."""
     if not name:
         required = _cause("FieldValueRequired", "Required value: name or generateName is required", "metadata.name")
         raise invalid(rt.kind, rt.group, "", [required])
     if rt.plural in _PATH_SEGMENT_KINDS:
         ok = name not in (".", "..") and "/" not in name and "%" not in name
         rule = "may not be '.' or '..' and may not contain '/' or '%'"
-    elif rt.group_resource == ("", "services"):
-        ok, rule = len(name) <= 63 and bool(_DNS_1035.match(name)), _LABEL_1035_RULE
+    elif rt.group_resource == ("", "services") and "." in name:
+        ok, rule = False, "must not contain dots"
+    elif rt.group_resource == ("", "services"):  # an RFC 1123 label since v1.34 (digits may lead)
+        ok, rule = len(name) <= 63 and bool(_DNS_LABEL.match(name)), _LABEL_RULE
     elif rt.plural == "namespaces":
         ok, rule = len(name) <= 63 and bool(_DNS_LABEL.match(name)), _LABEL_RULE
     else:
@@ -142,6 +140,12 @@ def metadata_causes(obj: JsonDict) -> list[JsonDict]:
     """Label keys and values as the apiserver checks them; annotation keys and string values."""
     meta = obj["metadata"]
     causes = label_value_causes(meta.get("labels"), "metadata.labels")
+    controllers = [r for r in meta.get("ownerReferences") or [] if r.get("controller") is True]
+    if len(controllers) > 1:
+        shown = json.dumps(meta["ownerReferences"], separators=(",", ":"))
+        names = " and ".join(f"{r.get('kind')}/{r.get('name')}" for r in controllers)
+        causes.append(_cause("FieldValueInvalid", f'Invalid value: {shown}: Only one reference can have Controller set '
+                             f'to true. Found "true" in references for {names}', "metadata.ownerReferences"))
     for k, v in (meta.get("annotations") or {}).items():
         if not qualified_name_ok(k):
             causes.append(_cause("FieldValueInvalid", f"Invalid value: {json.dumps(k)}: {_KEY_RULE}", "metadata.annotations"))
@@ -172,8 +176,15 @@ def apply_builtin_defaults(rt: ResourceType, obj: JsonDict, old: JsonDict | None
             spec["clusterIPs"] = [ip]
     elif gr in (("apps", "deployments"), ("apps", "statefulsets")):
         obj.setdefault("spec", {}).setdefault("replicas", 1)
+        if gr == ("apps", "deployments"):
+            from .specs import omit_zero_counts
+
+            omit_zero_counts(obj)
     elif gr == ("", "pods"):
-        obj.setdefault("status", {}).setdefault("phase", "Pending")
+        status = obj.setdefault("status", {})
+        status.setdefault("phase", "Pending")
+        if old is None:  # set on create from the containers' resources; kube-apiserver keeps it for good
+            status["qosClass"] = qos_class(obj.get("spec") or {})
 
 
 def check_against_schema(rt: ResourceType, obj: JsonDict, field_validation: str, warnings: list[str]) -> JsonDict:
@@ -197,9 +208,32 @@ def check_against_schema(rt: ResourceType, obj: JsonDict, field_validation: str,
         )
     if outcome.unknown and field_validation != "Ignore":
         warnings.extend(f'unknown field "{u}"' for u in outcome.unknown)
-    if outcome.causes:
-        raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), outcome.causes)
+    causes = outcome.causes + _scale_causes(rt, outcome.obj)
+    if causes:
+        raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
     return outcome.obj
+
+
+_GO_TYPES = {str: "string", float: "float64", bool: "bool", dict: "map[string]interface {}", list: "[]interface {}"}
+
+
+def _scale_causes(rt: ResourceType, obj: JsonDict) -> list[JsonDict]:
+    """A scale subresource's specReplicasPath holding something else than an integer: kube-apiserver adds
+    its own cause (`.spec.replicas accessor error: ...`) after the schema's."""
+    if rt.scale is None:
+        return []
+    path = rt.scale.spec_replicas
+    value: Any = obj
+    for part in path.strip(".").split("."):
+        if not isinstance(value, dict) or part not in value:
+            return []
+        value = value[part]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return []
+    shown = str(value).lower() if isinstance(value, bool) else value
+    go_type = _GO_TYPES.get(type(value), type(value).__name__)
+    return [_cause("FieldValueInvalid",
+                   f"Invalid value: 0: {path} accessor error: {shown} is of the type {go_type}, expected int64", path)]
 
 
 def _check_crd_shape(spec: JsonDict) -> None:
@@ -212,30 +246,51 @@ def _check_crd_shape(spec: JsonDict) -> None:
             raise bad_request("each CustomResourceDefinition version must be a map whose schema.openAPIV3Schema is a map")
 
 
-def _schema_causes(node: Any, path: str) -> list[JsonDict]:
-    """Structural problems of an openAPIV3Schema: every sub-schema must be a map."""
+def _json_kind(value: Any) -> str:
+    """How Go's encoding/json names a JSON value's type in an unmarshal error."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _undecodable(value: Any, go_path: str, go_type: str) -> ApiError:
+    return bad_request(
+        'CustomResourceDefinition in version "v1" cannot be handled as a CustomResourceDefinition: json: cannot '
+        f"unmarshal {_json_kind(value)} into Go struct field JSONSchemaProps.{go_path} of type {go_type}")
+
+
+def _check_schema_decodes(node: Any, go_path: str) -> None:
+    """An openAPIV3Schema whose parts have the wrong JSON type cannot be decoded: 400 BadRequest naming the Go
+    field path, as kube-apiserver answers (every sub-schema must be a map, `required` a list, ...)."""
     if not isinstance(node, dict):
-        return [_cause("FieldValueInvalid", f"Invalid value: {json.dumps(node)[:60]}: must be a schema (a map)", path)]
-    causes: list[JsonDict] = []
+        raise _undecodable(node, go_path, "v1.JSONSchemaProps")
     props = node.get("properties")
     if props is not None:
         if not isinstance(props, dict):
-            return [_cause("FieldValueInvalid", "Invalid value: must be a map of schemas", f"{path}.properties")]
-        for name, sub in props.items():
-            causes += _schema_causes(sub, f"{path}.properties[{name}]")
+            raise _undecodable(props, f"{go_path}.properties", "map[string]v1.JSONSchemaProps")
+        for sub in props.values():
+            _check_schema_decodes(sub, f"{go_path}.properties")
     for key in ("items", "additionalProperties"):
         sub = node.get(key)
-        if sub is not None and not isinstance(sub, bool):
-            causes += _schema_causes(sub, f"{path}.{key}")
-    for key in ("required", "enum"):
+        if sub is None or isinstance(sub, bool) or (key == "items" and isinstance(sub, list)):
+            continue
+        _check_schema_decodes(sub, f"{go_path}.{key}")
+    for key, go_type in (("required", "[]string"), ("enum", "[]v1.JSON")):
         if node.get(key) is not None and not isinstance(node[key], list):
-            causes.append(_cause("FieldValueInvalid", "Invalid value: must be a list", f"{path}.{key}"))
-    return causes
+            raise _undecodable(node[key], f"{go_path}.{key}", go_type)
 
 
 def check_crd(crd: JsonDict) -> None:
     spec = crd.get("spec") or {}
     _check_crd_shape(spec)
+    for version in spec.get("versions") or []:
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        if schema is not None:
+            _check_schema_decodes(schema, "spec.versions.schema.openAPIV3Schema")
     names = spec.get("names") or {}
     causes = [
         _cause("FieldValueRequired", "Required value", path)
@@ -251,7 +306,6 @@ def check_crd(crd: JsonDict) -> None:
     for i, version in enumerate(spec.get("versions") or []):
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         if schema is not None:
-            causes += _schema_causes(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
             causes += crd_schema.rule_errors(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
     name = crd["metadata"].get("name", "")
     if not causes and name != f"{names.get('plural')}.{spec.get('group')}":

@@ -49,6 +49,7 @@ class ClusterApi:
         self.core = client.CoreV1Api(self.client)
         self.apps = client.AppsV1Api(self.client)
         self.discovery = client.DiscoveryV1Api(self.client)
+        self.coordination = client.CoordinationV1Api(self.client)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kubelet-api")
 
     async def run(self, fn: Callable[[], Any]) -> Any:
@@ -99,6 +100,53 @@ class ClusterApi:
     async def delete_pod(self, namespace: str, name: str) -> JsonDict | None:
         """The pod as it lingers (with deletionTimestamp), a Status when it went at once, None if missing."""
         return await self._json(f"delete pod {namespace}/{name}", self.core.delete_namespaced_pod, name, namespace)
+
+    async def delete_pod_now(self, namespace: str, name: str, uid: str) -> None:
+        """The kubelet's last word on a pod whose process is gone: DELETE with grace period 0 (only this
+        incarnation, by uid); the API server then removes it. A missing pod is fine."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+        try:
+            await self._json(f"remove pod {namespace}/{name}", self.core.delete_namespaced_pod, name, namespace,
+                             body=body)
+        except ClusterApiError as e:
+            if e.status != 409:  # 409: another pod of that name by now (the uid precondition failed)
+                raise
+
+    async def serves_replicasets(self) -> bool:
+        """Whether the API server offers apps/v1 ReplicaSets: a real control plane (with a Deployment
+        controller) does, the devstack's emulator does not."""
+        try:
+            found = await self._json("discover apps/v1", self.apps.get_api_resources, missing_ok=False)
+        except ClusterApiError as e:
+            if e.status == 404:
+                return False
+            raise
+        return any(r.get("name") == "replicasets" for r in (found or {}).get("resources") or [])
+
+    async def read_node(self, name: str) -> JsonDict | None:
+        return await self._json(f"read node {name}", self.core.read_node, name)
+
+    async def create_node(self, body: JsonDict) -> JsonDict | None:
+        return await self._json(f"register node {body['metadata']['name']}", self.core.create_node, body,
+                                missing_ok=False)
+
+    async def patch_node(self, name: str, patch: JsonDict) -> JsonDict | None:
+        return await self._json(f"update node {name}", self.core.patch_node, name, patch)
+
+    async def patch_node_status(self, name: str, status: JsonDict) -> JsonDict | None:
+        return await self._json(f"write status of node {name}", self.core.patch_node_status, name,
+                                {"status": status})
+
+    async def renew_lease(self, namespace: str, name: str, spec: JsonDict, owner: JsonDict | None) -> None:
+        """Patch the Lease's spec, creating it the first time."""
+        action = f"renew lease {namespace}/{name}"
+        if await self._json(action, self.coordination.patch_namespaced_lease, name, namespace,
+                            {"spec": spec}) is None:
+            meta: JsonDict = {"name": name, "namespace": namespace}
+            if owner is not None:
+                meta["ownerReferences"] = [owner]
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+            await self._json(action, self.coordination.create_namespaced_lease, namespace, body, missing_ok=False)
 
     async def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
         patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}

@@ -1,7 +1,12 @@
 """`Kubelet`: watches the cluster through the official client and makes Deployments real on this machine.
 
-Pod objects for each Deployment (rollouts included), one local process per pod on its own loopback
-podIP, Pod/Deployment status, Endpoints, EndpointSlices and the service map.
+One kubelet, two modes, chosen by what the API server offers. On the emulator (no ReplicaSets) it
+is also the Deployment and Endpoints controllers: Pod objects for each Deployment (rollouts
+included), Deployment status, Endpoints and EndpointSlices. On a real control plane (ReplicaSets
+offered: kube-controller-manager and kube-scheduler do that work) it is a node agent: it registers
+a Node with a heartbeat Lease and runs only the pods bound to it, reporting podIPs from 192.0.2.0/24
+and removing each deleted pod with the grace-0 DELETE once its process is gone. Both modes run one
+local process per pod on its own loopback podIP and write pod status and the service map.
 `async with Kubelet(settings) as kubelet:` or `__main__`.
 """
 
@@ -19,13 +24,14 @@ import aiohttp
 from .api import ClusterApi, ClusterApiError
 from .objects import TEMPLATE_HASH_LABEL, JsonDict, ObjectKey, controller_uid, key_of, now_iso, template_hash
 from .inprocess import InProcessRuntime
-from .podips import PodAddressPool, pool_seed
+from .node import NodeRegistration
+from .podips import HOST_IP, NODE_API_IP, ApiAddressPool, PodAddressPool, pool_seed
 from .pods import LocalPod, deletion_grace
 from .proxy import ServiceProxy
 from .publisher import ServicePublisher
 from .rollout import PodView, deployment_status, plan_rollout
 from .runtime import EmulatorRuntime, LauncherRuntime, PodRuntime
-from .servicemap import LocalEndpoint, PodSnapshot, build_service_map, write_service_map
+from .servicemap import LocalEndpoint, PodSnapshot, build_pod_address_map, build_service_map, write_service_map
 from .settings import KubeletSettings
 from .watcher import WatchEvent, Watcher
 
@@ -37,6 +43,7 @@ FINALIZER = "xtrinode.io/devstack-kubelet"
 """On every pod this kubelet creates: a deleted pod lingers (Terminating) until its process is gone."""
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _KINDS = ("deployments", "pods", "services")
+_NODE_KINDS = ("pods", "services")
 
 
 def _version(obj: JsonDict) -> int:
@@ -65,8 +72,16 @@ class Kubelet:
         self._template_hashes: dict[tuple[str, int], str] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._finalizing: set[str] = set()
-        self.pod_addresses = PodAddressPool(pool_seed(settings.node_name, str(settings.state_dir.resolve())))
+        seed = pool_seed(settings.node_name, str(settings.state_dir.resolve()))
+        self.pod_addresses = PodAddressPool(seed)
         """The podIPs of the local pods (`podips.py`)."""
+        self.api_addresses = ApiAddressPool(seed)
+        """Node agent: the 192.0.2.x podIPs reported to the API, one per local pod."""
+        self.node_agent = False
+        """True on a real control plane (decided at start): Deployments, Endpoints and garbage collection are
+        the controllers' work, this kubelet registers a Node and runs the pods bound to it."""
+        self._node: NodeRegistration | None = None
+        self._kinds: tuple[str, ...] = _KINDS
         self._publisher = ServicePublisher(settings.manages)
         self._service_map: dict[str, list[str]] | None = None
         self._services_event = asyncio.Event()
@@ -96,13 +111,28 @@ class Kubelet:
             directory.mkdir(parents=True, exist_ok=True)
         self._api = api = ClusterApi(self.settings.kubeconfig)
         self._http = aiohttp.ClientSession()
+        try:
+            async with asyncio.timeout(timeout):
+                self.node_agent = await api.serves_replicasets()
+                if self.node_agent:
+                    self._node = NodeRegistration(api, self.settings.node_name, self.api_addresses.capacity,
+                                                  self.settings.node_heartbeat.total_seconds())
+                    await self._node.start()
+        except (ClusterApiError, TimeoutError, OSError) as e:
+            await self.stop()
+            raise RuntimeError(
+                f"the kubelet could not reach the Kubernetes API in {str(self.settings.kubeconfig)!r} "
+                f"({type(e).__name__}: {str(e)[:200]}); is it up?") from e
         resync = self.settings.resync_period.total_seconds()
+        self._kinds = _NODE_KINDS if self.node_agent else _KINDS
         self._watchers = [
-            Watcher("deployments", api.apps.list_deployment_for_all_namespaces, self._emit, resync_seconds=resync),
             Watcher("pods", api.core.list_pod_for_all_namespaces, self._emit, resync_seconds=resync,
                     list_kwargs={"field_selector": f"spec.nodeName={self.settings.node_name}"}),
             Watcher("services", api.core.list_service_for_all_namespaces, self._emit, resync_seconds=resync),
         ]
+        if not self.node_agent:
+            self._watchers.append(
+                Watcher("deployments", api.apps.list_deployment_for_all_namespaces, self._emit, resync_seconds=resync))
         for watcher in self._watchers:
             watcher.start()
         self._task = asyncio.create_task(self._control_loop(), name="kubelet-control-loop")
@@ -112,10 +142,11 @@ class Kubelet:
         except TimeoutError:
             await self.stop()
             raise RuntimeError(
-                f"the kubelet could not list deployments, pods and services within {timeout}s; "
+                f"the kubelet could not list {', '.join(self._kinds)} within {timeout}s; "
                 f"is the Kubernetes API in {str(self.settings.kubeconfig)!r} up?"
             ) from None
-        log.info("kubelet started", extra={"node": self.settings.node_name, "state_dir": str(self.settings.state_dir)})
+        log.info("kubelet started", extra={"node": self.settings.node_name, "state_dir": str(self.settings.state_dir),
+                                           "mode": "node agent" if self.node_agent else "emulator controllers"})
 
     async def stop(self) -> None:
         """Stop watching, stop every local process (SIGTERM, then SIGKILL), release threads and sockets."""
@@ -145,6 +176,9 @@ class Kubelet:
         for uid in self.local:
             self.pod_addresses.release(uid)
         self.local.clear()
+        if self._node is not None:
+            await self._node.stop()
+            self._node = None
         await self._proxy.close()
         if self._service_map:
             write_service_map(self.settings.services_file, {form: [] for form in self._service_map})
@@ -197,6 +231,19 @@ class Kubelet:
         self, namespace: str, config_maps: set[str], secrets: set[str]
     ) -> tuple[dict[str, JsonDict], dict[str, JsonDict]]:
         return await self.api.read_objects(namespace, config_maps, secrets)
+
+    def api_pod_ip(self, uid: str, local_ip: str, reported: str | None) -> str:
+        """The podIP reported in the API for a pod listening on `local_ip`: the same address on the emulator;
+        as node agent one of 192.0.2.0/24 (a real API server refuses loopback Endpoints), the one the pod
+        reported before when it is free, mapped to `local_ip` in the service map."""
+        if not self.node_agent:
+            return local_ip
+        return self.api_addresses.assign(uid, reported)
+
+    @property
+    def host_ip(self) -> str:
+        """Every pod's hostIP in the API (the node's InternalIP as node agent)."""
+        return NODE_API_IP if self.node_agent else HOST_IP
 
     def service_addresses(self, host: str, port: int) -> list[str] | None:
         """Ready local addresses of a Service address; None when no Service has that address."""
@@ -264,7 +311,7 @@ class Kubelet:
             except TimeoutError:
                 pass
             self._wake.clear()
-            if not self._listed.issuperset(_KINDS):
+            if not self._listed.issuperset(self._kinds):
                 continue
             try:
                 await self._sync()
@@ -277,7 +324,8 @@ class Kubelet:
 
     async def _sync(self) -> None:
         self._sync_local_pods()
-        await self._reconcile_deployments()
+        if not self.node_agent:
+            await self._reconcile_deployments()
         await self._sync_statuses()
 
     async def _sync_statuses(self, *, force: bool = False) -> None:
@@ -286,7 +334,8 @@ class Kubelet:
         # Endpoints and services.json first: whoever sees a pod or Deployment ready can already reach it.
         await self._write_endpoints()
         await self._write_pod_statuses()
-        await self._write_deployment_statuses(force=force)
+        if not self.node_agent:
+            await self._write_deployment_statuses(force=force)
 
     def _sync_local_pods(self) -> None:
         """Start a local pod for every Pod object bound here; terminate those deleted."""
@@ -325,19 +374,27 @@ class Kubelet:
         self.pod_addresses.release(local.uid)
         if pod is not None:
             await self._finalize(pod)
+        self.api_addresses.release(local.uid)
         self._wake.set()
 
     async def _finalize(self, pod: JsonDict) -> None:
-        """Remove our finalizer from a deleted pod whose process is gone: the API server then drops it."""
+        """A deleted pod whose process is gone leaves the API: on the emulator by removing our finalizer, on
+        a real API server by the grace-0 DELETE a kubelet sends (only for this pod's uid)."""
         uid = str(pod["metadata"]["uid"])
-        if FINALIZER not in (pod["metadata"].get("finalizers") or []) or uid in self._finalizing:
+        if uid in self._finalizing:
+            return
+        if not self.node_agent and FINALIZER not in (pod["metadata"].get("finalizers") or []):
             return
         self._finalizing.add(uid)
         namespace, name = key_of(pod)
         try:
-            await self.api.remove_pod_finalizer(namespace, name, FINALIZER)
+            if self.node_agent:
+                await self.api.delete_pod_now(namespace, name, uid)
+                log.info("pod removed", extra={"namespace": namespace, "pod": name})
+            else:
+                await self.api.remove_pod_finalizer(namespace, name, FINALIZER)
         except ClusterApiError as e:
-            log.warning("cannot remove the pod finalizer; retrying", extra={"error": str(e)})
+            log.warning("cannot remove the deleted pod; retrying", extra={"error": str(e)})
             self._finalizing.discard(uid)
 
     # -- Deployments -------------------------------------------------------------------------
@@ -439,7 +496,8 @@ class Kubelet:
                 continue
             status = deployment_status(deployment, self._views(deployment, owned), now)
             current = deployment.get("status") or {}
-            if not force and all(current.get(k) == v for k, v in status.items()):
+            # Zero counts come back omitted (omitempty), so a missing count equals 0.
+            if not force and all(current.get(k, 0 if isinstance(v, int) else None) == v for k, v in status.items()):
                 continue
             namespace, name = key_of(deployment)
             try:
@@ -463,7 +521,7 @@ class Kubelet:
                 [local.container], dict(local.ports),
                 terminating=deleting or (local.terminating and not self._stopping),
                 serving=local.serving and local.process is not None and local.process.returncode is None,
-                node_name=self.settings.node_name,
+                node_name=self.settings.node_name, api_ip=local.api_ip,
             ))
         return PodSnapshot(views)
 
@@ -474,8 +532,11 @@ class Kubelet:
             local.reported_ready = local.ready and not local.terminating
         pods = self._endpoint_views()
         services = list(self.objects["services"].values())
-        await self._publisher.publish(self.api, services, pods)
+        if not self.node_agent:  # on a real control plane the endpoints controllers write them
+            await self._publisher.publish(self.api, services, pods)
         mapping = build_service_map(services, pods)
+        if self.node_agent:
+            mapping.update(build_pod_address_map(pods))
         if mapping != self._service_map:
             write_service_map(self.settings.services_file, mapping)
             self._service_map = mapping

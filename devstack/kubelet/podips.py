@@ -16,7 +16,12 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["HOST_IP", "POD_NETWORK", "PodAddress", "PodAddressPool", "bindable", "free_port", "pool_seed"]
+from devstack.resolver import API_POD_NETWORK
+
+__all__ = [
+    "API_POD_NETWORK", "ApiAddressPool", "HOST_IP", "NODE_API_IP", "POD_NETWORK", "PodAddress", "PodAddressPool",
+    "bindable", "free_port", "pool_seed",
+]
 
 log = logging.getLogger("devstack.kubelet.podips")
 
@@ -156,3 +161,61 @@ class PodAddressPool:
         if ipaddress.IPv4Address(ip) in self.network:
             self._owners[ip] = uid
         return address
+
+
+# API_POD_NETWORK (devstack.resolver): TEST-NET-1, the podIPs a node agent reports to a real API server,
+# which refuses loopback addresses in Endpoints and EndpointSlices. Nothing ever connects to one: each
+# maps one to one to the pod's loopback address in the service map (`servicemap.py`).
+NODE_API_IP = "192.0.2.1"
+"""The node's InternalIP and every pod's hostIP on a real API server (192.0.2.2 is what kube-apiserver
+bound to 127.0.0.1 publishes for the `kubernetes` Service)."""
+_API_FIRST_HOST = 16
+
+
+class ApiAddressPool:
+    """The podIPs a node agent reports in the API: one address of `API_POD_NETWORK` per live pod, from .16
+    up (the ones below are the node's and the apiserver's), handed out in turn from an offset picked by the
+    seed; a pod keeps its address until released, and a restarted kubelet gives an adopted pod the one it
+    reported before. Not thread-safe: the kubelet's event loop is its only user."""
+
+    def __init__(self, seed: str, network: ipaddress.IPv4Network = API_POD_NETWORK) -> None:
+        base = int(network.network_address)
+        self._hosts = [str(ipaddress.IPv4Address(base + n)) for n in range(_API_FIRST_HOST, network.num_addresses - 1)]
+        self.network = network
+        self._cursor = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") % len(self._hosts)
+        self._assigned: dict[str, str] = {}
+        self._owners: dict[str, str] = {}
+
+    @property
+    def capacity(self) -> int:
+        """How many pods can have an address at once (the Node's `pods` capacity)."""
+        return len(self._hosts)
+
+    def get(self, uid: str) -> str | None:
+        return self._assigned.get(uid)
+
+    def assign(self, uid: str, preferred: str | None = None) -> str:
+        """The pod's address: the one it has, else `preferred` when free, else the next free one."""
+        current = self._assigned.get(uid)
+        if current is not None:
+            return current
+        if preferred is not None and preferred in self._hosts and preferred not in self._owners:
+            return self._take(uid, preferred)
+        for _ in range(len(self._hosts)):
+            ip = self._hosts[self._cursor]
+            self._cursor = (self._cursor + 1) % len(self._hosts)
+            if ip not in self._owners:
+                return self._take(uid, ip)
+        raise RuntimeError(
+            f"all {len(self._hosts)} pod addresses of {self.network} are in use on this node; delete pods or "
+            "run fewer runtimes on the real control plane (the emulator has no such limit)")
+
+    def release(self, uid: str) -> None:
+        ip = self._assigned.pop(uid, None)
+        if ip is not None:
+            self._owners.pop(ip, None)
+
+    def _take(self, uid: str, ip: str) -> str:
+        self._assigned[uid] = ip
+        self._owners[ip] = uid
+        return ip

@@ -31,6 +31,8 @@ from .podspec import (
     shutdown_hook,
 )
 from .podips import HOST_IP, PodAddressPool
+from devstack.qos import qos_class
+
 from .process import PodProcess
 from .runtime import PodLaunch, PodRuntime
 from .settings import KubeletSettings
@@ -69,6 +71,11 @@ class PodHost(Protocol):
 
     def service_addresses(self, host: str, port: int) -> list[str] | None: ...
 
+    def api_pod_ip(self, uid: str, local_ip: str, reported: str | None) -> str: ...
+
+    @property
+    def host_ip(self) -> str: ...
+
     async def service_proxy(self, service_address: str) -> str: ...
 
     async def services_changed(self, timeout: float) -> None: ...
@@ -92,6 +99,8 @@ class LocalPod:
         self.log_path = host.settings.logs_dir / f"{self.namespace}_{self.name}.log"
         self.ip: str | None = None
         """The podIP (a loopback address of its own), from the first start on; kept across restarts."""
+        self.api_ip: str | None = None
+        """The podIP reported in the API: `ip`, or as node agent its 192.0.2.x stand-in."""
         self.ports: dict[int, int] = {}
         """containerPort -> the port the process listens on at `ip` (the same unless it was taken)."""
         self.process: PodProcess | None = None
@@ -146,11 +155,13 @@ class LocalPod:
         props = parse_properties(config_text)
         container_port = int(props.get("http-server.http.port", DEFAULT_HTTP_PORT))
         reported = (self.pod.get("status") or {}).get("podIP")  # what a previous kubelet run gave this pod
+        # A node agent's reported 192.0.2.x is no loopback address: the pool then picks a fresh one.
         address = self.host.pod_addresses.assign(self.uid, [container_port], reported)
         if address.ip != self.ip and self.ip is not None:
             log.warning("pod moved to another IP: its own is taken", extra={
                 "namespace": self.namespace, "pod": self.name, "old_ip": self.ip, "ip": address.ip})
         self.ip, self.ports = address.ip, dict(address.ports)
+        self.api_ip = self.host.api_pod_ip(self.uid, self.ip, reported)
         self._env = resolve_env(self.pod, self.container, config_maps, secrets, self.ip, HOST_IP)
         self._probe = readiness_probe(self.container)
         self._hook = shutdown_hook(self.container)
@@ -459,10 +470,13 @@ class LocalPod:
             phase = "Succeeded" if self.terminated.get("exitCode") == 0 else "Failed"
         else:
             phase = "Running" if started else "Pending"
+        host_ip = self.host.host_ip
         status: JsonDict = {"phase": phase, "conditions": conditions, "containerStatuses": [container],
-                            "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}], "qosClass": "Burstable"}
-        if self.ip is not None:
-            status.update(podIP=self.ip, podIPs=[{"ip": self.ip}])
+                            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+                            "qosClass": qos_class(self.pod.get("spec") or {})}
+        pod_ip = self.api_ip or self.ip
+        if pod_ip is not None:
+            status.update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
         if started:
             status["startTime"] = self.start_time
         self.status = status

@@ -25,6 +25,7 @@ __all__ = [
     "LocalEndpoint",
     "address_forms",
     "build_endpoints",
+    "build_pod_address_map",
     "build_service_map",
     "endpoint_ports",
     "publishes_not_ready",
@@ -54,6 +55,8 @@ class LocalEndpoint:
     serving: bool | None = None
     """What the readiness probe says, terminating or not (EndpointSlice `serving`); None: as `ready`."""
     node_name: str = ""
+    api_ip: str | None = None
+    """The podIP as the API shows it when that differs from `ip` (a node agent's 192.0.2.x address)."""
 
     @property
     def is_serving(self) -> bool:
@@ -189,6 +192,19 @@ def build_service_map(
                                            if (number := p.port_for(target)) is not None))
             for form in address_forms(meta["name"], meta.get("namespace", ""), int(port["port"]), cluster_domain):
                 result[form] = addresses
+    return result
+
+
+def build_pod_address_map(pods: Sequence[LocalEndpoint]) -> dict[str, list[str]]:
+    """`<API podIP>:<containerPort>` -> the `<podIP>:<port>` the process listens on, for every pod whose API
+    podIP is not where it listens (node agent): whoever finds a pod's IP in the API resolves it here,
+    ready or not, as a pod IP answers in a cluster. Nothing connects to the API address itself."""
+    result: dict[str, list[str]] = {}
+    for pod in pods:
+        if pod.api_ip is None or pod.api_ip == pod.ip:
+            continue
+        for container_port, listening in sorted(pod.ports.items()):
+            result[f"{pod.api_ip}:{container_port}"] = [f"{pod.ip}:{listening}"]
     return result
 
 

@@ -42,6 +42,10 @@ class KubeletSettings(BaseModel):
     stop_grace: Duration = Field(
         timedelta(seconds=5), description="on kubelet stop, SIGTERM then SIGKILL after this long (default 5s)"
     )
+    node_heartbeat: Duration = Field(
+        timedelta(seconds=10), description="node agent (real control plane): how often the Node's Lease is renewed "
+        "(default 10s, as a kubelet does; the Lease lasts 40s); Node status is rewritten every 6th beat"
+    )
     python: str = Field(sys.executable, description="interpreter that runs the Trino emulator")
     emulator_args: tuple[str, ...] = Field(
         (), description="extra flags for every emulator process, e.g. ('--announce-interval', '1s')"

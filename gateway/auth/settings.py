@@ -41,6 +41,14 @@ class ApiKeySettings(_Settings):
         description="Path of the mounted Secret file: a YAML/JSON map key-id -> key, or one "
         "`id:key` per line (`#` comments allowed). Default none.",
     )
+    existing_secret: str | None = Field(
+        default=None,
+        description="Secret holding the keys (the chart's `gateway.auth.apiKeys.existingSecret`); the chart "
+        "mounts its `existingSecretKey` and sets `file` to it. Default none.",
+    )
+    existing_secret_key: str = Field(
+        default="api-keys", description="Key of the keys file in `existingSecret`. Default `api-keys`."
+    )
     inline: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Keys given directly, key-id -> key (tests and local runs). Default empty.",
@@ -137,6 +145,11 @@ class AuthSettings(_Settings):
     def _complete_for_type(self) -> AuthSettings:
         if not self.enabled:
             return self
+        if self.type == "apiKey" and self.api_keys.existing_secret and self.api_keys.file is None:
+            raise ValueError(
+                f"auth.apiKeys.existingSecret is {self.api_keys.existing_secret!r} but auth.apiKeys.file is not "
+                "set; mount the Secret and set file to its key's path (the chart does)"
+            )
         if self.type == "apiKey" and self.api_keys.file is None and not self.api_keys.inline:
             raise ValueError(
                 "auth.type is 'apiKey' but auth.apiKeys has neither `file` nor `inline` keys; "

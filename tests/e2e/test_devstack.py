@@ -3,9 +3,10 @@
 Checks: the ready line and what it prints; the printed trino query through the gateway, and
 `SELECT count(*) FROM tpch.tiny.lineitem` (60175, as Trino); autosuspend
 after a short idle time (Temporal list by XTrinodePhase); resume on the next query; `dev status`;
-`kubectl get`/`apply`/`wait`/`patch`; `temporal workflow update`/`query`; Ctrl-C (SIGINT to the
-process group) leaves no process behind, Trino pod processes included. Every tour command is
-checked to appear verbatim in README.md.
+`kubectl get`/`apply`/`wait`/`patch`/`delete` (nothing of the deleted runtime left behind);
+`temporal workflow update`/`query`; Ctrl-C (SIGINT to the process group) leaves no process behind,
+Trino pod processes included. Every tour command is checked to appear verbatim in README.md. The
+tour runs on both Kubernetes backends: `make demo` and `XTRINODE_DEV_UP_ARGS="--kube real" make demo`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from devstack_helpers import REPO, RunningDevstack, alive, start_demo
+from devstack.realkube import find_binaries
 
 # The tour's commands exactly as README.md shows them (the gateway port is 8080 there).
 KUBECTL_GET = ".venv/bin/kubectl get xtrinodes -A"
@@ -51,9 +53,11 @@ SIGNAL_SUSPEND = (".venv/bin/temporal workflow signal --workflow-id xtrinode/ana
 SIGNAL_RESUME = (".venv/bin/temporal workflow signal --workflow-id xtrinode/analytics/demo "
                  """--name request_resume --input '{"reason": "cli"}'""")
 DEV_STATUS = ".venv/bin/xtrinode dev status"
+KUBECTL_DELETE = ".venv/bin/kubectl delete xtrinode second -n analytics"
+KUBECTL_LEFT = ".venv/bin/kubectl get all,configmaps,endpointslices -n analytics -l app.kubernetes.io/instance=second"
 TOUR = [KUBECTL_GET, KUBECTL_APPLY, KUBECTL_WAIT_READY, KUBECTL_WAIT_SUSPENDED, QUERY_SECOND, PATCH_SUSPEND,
         PATCH_RESUME, LIST_SUSPENDED, LIST_READY, UPDATE_SUSPEND, UPDATE_RESUME, QUERY_STATUS, SIGNAL_SUSPEND,
-        SIGNAL_RESUME, DEV_STATUS]
+        SIGNAL_RESUME, DEV_STATUS, KUBECTL_DELETE, KUBECTL_LEFT]
 
 
 def test_every_tour_command_is_in_the_readme() -> None:
@@ -75,10 +79,18 @@ def _wait_listed(stack: RunningDevstack, command: str, workflow_id: str, timeout
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.timeout(480)
-def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
-    stack = start_demo(tmp_path / "state", "--auto-suspend-after", "8s")
+@pytest.mark.timeout(600)
+def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path, kube_backend: str,
+                                                    request: pytest.FixtureRequest) -> None:
+    kube: list[str] = []
+    if kube_backend == "real":
+        option = request.config.getoption("--kube-bin")
+        kube = ["--kube", "real", "--kube-bin", str(find_binaries(Path(option) if option else None))]
+    started_at = time.monotonic()
+    stack = start_demo(tmp_path / "state", "--auto-suspend-after", "8s", *kube)
+    print(f"{kube_backend}: devstack ready in {time.monotonic() - started_at:.1f}s (make demo included)")
     try:
+        assert stack.status()["kube"] == kube_backend
         port = stack.info["gateway_url"].rsplit(":", 1)[1]
         assert stack.printed("export KUBECONFIG=") == f"export KUBECONFIG={tmp_path / 'state' / 'kubeconfig'}"
         assert stack.printed("Temporal UI:").split()[2] == stack.info["temporal_ui_url"]
@@ -122,9 +134,18 @@ def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         _wait_listed(stack, LIST_READY, "xtrinode/analytics/demo", timeout=100)
         status = stack.sh(f"{DEV_STATUS} --state-dir {stack.state_dir}")
         assert "analytics/second: Ready" in status and "gateway" in status
-
         pids = stack.pids()
         assert sum(1 for name in pids if name.startswith("pod ")) >= 4, pids
+        second_pods = {name: pid for name, pid in pids.items() if name.startswith("pod analytics/trino-second-")}
+
+        # 6. kubectl delete: the runtime drains and goes, and nothing of it is left behind.
+        assert "deleted" in stack.sh(KUBECTL_DELETE, timeout=120)
+        deadline = time.monotonic() + 60
+        while (left := stack.sh(KUBECTL_LEFT).strip()) != "No resources found in analytics namespace.":
+            assert time.monotonic() < deadline, f"left behind by the deleted runtime:\n{left}"
+            time.sleep(0.5)
+        assert "second" not in stack.sh(KUBECTL_GET)
+        assert second_pods and not [pid for pid in second_pods.values() if alive(pid)], "its Trino processes ended"
     except BaseException:
         stack.kill()
         raise

@@ -328,7 +328,8 @@ def _components(settings: ApiServerSettings, connect: Callable[[], Awaitable[Cli
         try:
             await auth.start()
             temporal = await (connect() if connect else connect_client(settings.temporal.to_temporal()))
-            service = RuntimeService(api, temporal, status_concurrency=settings.status_concurrency)
+            service = RuntimeService(api, temporal, status_concurrency=settings.status_concurrency,
+                                     namespaces=tuple(settings.kube.namespaces))
             app[LIVE].auth, app[LIVE].service = auth, service
             yield
         finally:

@@ -60,8 +60,11 @@ def _step(execution: WorkflowExecution, now: datetime) -> StepView:
 
 
 class RuntimeService:
-    def __init__(self, api: client.ApiClient, temporal: Client, *, status_concurrency: int = 16) -> None:
+    def __init__(self, api: client.ApiClient, temporal: Client, *, status_concurrency: int = 16,
+                 namespaces: tuple[str, ...] = ()) -> None:
         self._custom = client.CustomObjectsApi(api)
+        self.namespaces = namespaces
+        """The runtimes' namespaces; empty = all (one cluster-wide list)."""
         self._core = client.CoreV1Api(api)
         self.temporal = temporal
         self.lifecycle = LifecycleClient(temporal)
@@ -86,13 +89,20 @@ class RuntimeService:
             API_GROUP, API_VERSION, namespace, "xtrinodes", name))
         return found
 
+    async def _list_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        listed = await self._kube(lambda: self._custom.list_namespaced_custom_object(
+            API_GROUP, API_VERSION, namespace, "xtrinodes"))
+        return list((listed or {}).get("items") or [])
+
     async def list_objects(self, namespace: str | None) -> list[dict[str, Any]]:
         if namespace is not None:
-            listed = await self._kube(lambda: self._custom.list_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, "xtrinodes"))
+            items = [] if self.namespaces and namespace not in self.namespaces else await self._list_namespace(namespace)
+        elif self.namespaces:
+            items = [o for listed in await asyncio.gather(*(self._list_namespace(ns) for ns in self.namespaces))
+                     for o in listed]
         else:
             listed = await self._kube(lambda: self._custom.list_cluster_custom_object(API_GROUP, API_VERSION, "xtrinodes"))
-        items: list[dict[str, Any]] = list((listed or {}).get("items") or [])
+            items = list((listed or {}).get("items") or [])
         return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
 
     async def kube_events(self, namespace: str, name: str) -> list[EventItem]:

@@ -35,14 +35,22 @@ class TemporalSection(_Section):
     address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     namespace: str = Field("default", description="Temporal namespace.")
     tls: bool = Field(False, description="Use TLS to reach the frontend.")
+    tls_ca_file: str | None = Field(None, description="PEM CA of the frontend's certificate (a mounted Secret); implies TLS.")
+    tls_cert_file: str | None = Field(None, description="PEM client certificate for mTLS (with tlsKeyFile).")
+    tls_key_file: str | None = Field(None, description="PEM key of tlsCertFile.")
+    tls_server_name: str | None = Field(None, description="Name to verify in the frontend's certificate.")
     api_key: str | None = Field(None, repr=False, description="Temporal Cloud API key; never logged.")
 
     def to_temporal(self) -> TemporalSettings:
-        return TemporalSettings(address=self.address, namespace=self.namespace, tls=self.tls, api_key=self.api_key)
+        return TemporalSettings.model_validate({
+            **self.model_dump(by_alias=False, exclude={"api_key"}), "api_key": self.api_key})
 
 
 class KubeSection(_Section):
     kubeconfig: str | None = Field(None, description="Kubeconfig path; None means in-cluster service account.")
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces of the runtimes; empty = all. With a list, the runtime list "
+        "reads each of them (a service account limited to them may not list cluster-wide) and no other.")
 
 
 class TokenSettings(_Section):

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import socket
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -163,3 +166,36 @@ async def served_by(http: aiohttp.ClientSession, gw_url: str, ids: dict[str, str
     assert "error" not in page, page.get("error")
     await cancel(http, gw_url, page)
     return ids[page["id"].rsplit("_", 1)[1]]
+
+
+@contextlib.contextmanager
+def redis_server(*extra_args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of its own on a free loopback port, no persistence (`extra_args`, e.g.
+    `--requirepass PW`): its URL and process, stopped at the end."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: run `make setup` (installs it from Debian)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                pytest.fail(f"redis-server did not listen on port {port} within 10 s")
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

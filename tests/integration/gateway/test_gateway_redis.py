@@ -8,10 +8,7 @@ endpoints of either replica sum the queries of both.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,46 +17,17 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_helpers import MULTI_PAGE_SQL, GatewayFactory, RoutesConfigMap, eventually, query, route
+from gateway_helpers import MULTI_PAGE_SQL, GatewayFactory, RoutesConfigMap, eventually, query, redis_server, route
 from devstack.trino import TrinoNode
 
 USER = {"X-Trino-User": "alice"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server only this test uses (so stopping it harms nobody)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is missing: run `make setup` (installs it from Debian)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"redis-server did not listen on port {port} within 10 s")
-            time.sleep(0.05)
-    try:
-        yield f"redis://127.0.0.1:{port}/0", proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with redis_server() as running:
+        yield running
 
 
 def _on(gw_url: str, uri: str) -> str:

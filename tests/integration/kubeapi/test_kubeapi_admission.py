@@ -17,6 +17,10 @@ import pytest
 from aiohttp import web
 from kubernetes.aio import client, config
 
+# The webhook here serves plain http, which only the emulator accepts (kube-apiserver requires https;
+# test_kubeapi_backend_differences.py records that).
+pytestmark = pytest.mark.emulator_only
+
 
 @pytest.fixture
 async def webhook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:

@@ -8,6 +8,7 @@ are applied, unknown fields pruned (or 400 under Strict) unless preserved, and i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,14 +32,20 @@ def _reject(custom: client.CustomObjectsApi, widgets: str, namespace: str, body:
 
 def test_invalid_type_is_422_naming_the_field(custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
     status = _reject(custom, widgets, namespace, _widget(widgets, replicas="three"))
+    # The schema's cause shows the value's type; the scale subresource (specReplicasPath) adds its own.
     assert status["message"] == (
-        f'Widget.{widgets} "w" is invalid: spec.replicas: Invalid value: "three": '
-        'spec.replicas in body must be of type integer: "string"'
+        f'Widget.{widgets} "w" is invalid: [spec.replicas: Invalid value: "string": '
+        'spec.replicas in body must be of type integer: "string", .spec.replicas: Invalid value: 0: '
+        '.spec.replicas accessor error: three is of the type string, expected int64]'
     )
     assert status["details"]["causes"] == [{
-        "reason": "FieldValueInvalid",
-        "message": 'Invalid value: "three": spec.replicas in body must be of type integer: "string"',
+        "reason": "FieldValueTypeInvalid",
+        "message": 'Invalid value: "string": spec.replicas in body must be of type integer: "string"',
         "field": "spec.replicas",
+    }, {
+        "reason": "FieldValueInvalid",
+        "message": "Invalid value: 0: .spec.replicas accessor error: three is of the type string, expected int64",
+        "field": ".spec.replicas",
     }]
 
 
@@ -81,7 +88,9 @@ def test_strict_field_validation_rejects_unknown_fields(custom: client.CustomObj
     assert 'unknown field "spec.bogus"' in json.loads(e.value.body)["message"]
 
 
-def test_crd_resources_appear_in_discovery_and_go_with_the_crd(api_client: client.ApiClient, custom: client.CustomObjectsApi, namespace: str) -> None:
+def test_crd_resources_appear_in_discovery_and_go_with_the_crd(
+    api_client: client.ApiClient, custom: client.CustomObjectsApi, namespace: str, wait_for: Callable[..., Any],
+) -> None:
     ext = client.ApiextensionsV1Api(api_client)
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -94,16 +103,24 @@ def test_crd_resources_appear_in_discovery_and_go_with_the_crd(api_client: clien
             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
         },
     }
-    made = ext.create_custom_resource_definition(crd)
-    assert {c.type for c in made.status.conditions} == {"Established", "NamesAccepted"}
+    ext.create_custom_resource_definition(crd)
+    # The emulator answers with the conditions set; kube-apiserver's controllers set them a moment later.
+    wait_for(lambda: {c.type for c in ext.read_custom_resource_definition("gadgets.temp.xtrinode.io").status.conditions
+                      or []} >= {"Established", "NamesAccepted"}, "the CRD Established with names accepted")
     gadgets = DynamicClient(api_client).resources.get(api_version="temp.xtrinode.io/v1", kind="Gadget")
     assert gadgets.namespaced and gadgets.name == "gadgets"
     gadgets.create(body={"apiVersion": "temp.xtrinode.io/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"any": "thing"}}, namespace=namespace)
     assert custom.get_namespaced_custom_object("temp.xtrinode.io", "v1", namespace, "gadgets", "g")["spec"] == {"any": "thing"}
     ext.delete_custom_resource_definition("gadgets.temp.xtrinode.io")
-    with pytest.raises(ApiException) as e:
-        custom.list_namespaced_custom_object("temp.xtrinode.io", "v1", namespace, "gadgets")
-    assert e.value.status == 404
+
+    def gone() -> bool:
+        try:
+            custom.list_namespaced_custom_object("temp.xtrinode.io", "v1", namespace, "gadgets")
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_for(gone, "the resources of the deleted CRD answering 404", timeout=30)
 
 
 def test_crd_with_mismatched_name_is_422(api_client: client.ApiClient) -> None:
@@ -118,7 +135,7 @@ def test_crd_with_mismatched_name_is_422(api_client: client.ApiClient) -> None:
     assert json.loads(e.value.body)["details"]["causes"][0]["field"] == "metadata.name"
 
 
-def test_crd_with_a_broken_schema_is_422(api_client: client.ApiClient) -> None:
+def test_crd_with_an_undecodable_schema_is_400(api_client: client.ApiClient) -> None:
     schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"x": "not-a-schema"}}}}
     crd = {
         "metadata": {"name": "brokens.x.io"},
@@ -128,5 +145,9 @@ def test_crd_with_a_broken_schema_is_422(api_client: client.ApiClient) -> None:
     crds = DynamicClient(api_client).resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
     with pytest.raises(ApiException) as e:
         crds.create(body={"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", **crd})
-    assert e.value.status == 422
-    assert json.loads(e.value.body)["details"]["causes"][0]["field"] == "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[x]"
+    # Not even decodable: 400 BadRequest naming the Go field, before any validation.
+    assert e.value.status == 400
+    assert json.loads(e.value.body)["message"] == (
+        'CustomResourceDefinition in version "v1" cannot be handled as a CustomResourceDefinition: json: cannot '
+        "unmarshal string into Go struct field JSONSchemaProps.spec.versions.schema.openAPIV3Schema.properties"
+        ".properties of type v1.JSONSchemaProps")

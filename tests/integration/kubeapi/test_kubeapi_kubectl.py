@@ -91,7 +91,7 @@ def test_invalid_custom_resource_is_rejected_naming_the_field(kubectl: Any, widg
     manifest = f"apiVersion: {widgets}/v1\nkind: Widget\nmetadata:\n  name: bad\n  namespace: {namespace}\nspec:\n  color: red\n  replicas: many\n"
     res = kubectl("apply", "-f", "-", input=manifest, check=False)
     assert res.returncode != 0
-    assert 'spec.replicas: Invalid value: "many"' in res.stderr
+    assert 'spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer' in res.stderr
 
 
 def test_widget_table_shows_printer_columns_and_singular_name_resolves(kubectl: Any, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:

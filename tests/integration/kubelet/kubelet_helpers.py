@@ -5,6 +5,7 @@ minimal runtime applied with the official client, pod pids and liveness, small k
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,9 @@ import aiohttp
 import yaml
 from kubernetes import client
 
-from devstack.kubelet import KubeletSettings
+from devstack.kubelet import Kubelet, KubeletSettings
+from devstack.kubelet.podips import POD_NETWORK
+from devstack.resolver import API_POD_NETWORK, ServiceResolver
 from xtrinode.models import XTrinode, XTrinodeCatalog
 from xtrinode.render import render_runtime
 
@@ -87,9 +90,11 @@ def with_secret_catalog(namespace: str, env_name: str = "CATALOG_DB_PASSWORD") -
 
 
 def apply_manifests(api_client: client.ApiClient, namespace: str, manifests: list[dict[str, Any]]) -> None:
-    """Create what the kubelet acts on (ConfigMaps, Secrets, Services, Deployments) with the official client."""
+    """Create what the kubelet acts on (ServiceAccounts, ConfigMaps, Secrets, Services, Deployments) with the
+    official client (a real API server refuses pods whose ServiceAccount is missing)."""
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
     creators = {
+        "ServiceAccount": core.create_namespaced_service_account,
         "ConfigMap": core.create_namespaced_config_map,
         "Secret": core.create_namespaced_secret,
         "Service": core.create_namespaced_service,
@@ -140,3 +145,16 @@ def alive(pid: int) -> bool:
 def pods_of(core: client.CoreV1Api, namespace: str, component: str) -> list[Any]:
     selector = f"app.kubernetes.io/component={component}"
     return list(core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def local_pod_ip(kubelet: Kubelet, ip: str | None, port: int = 8080) -> str:
+    """Where the pod with API podIP `ip` listens: the same address on the emulator, checked to be a pod-network
+    address (not the node's 127.0.0.1); as node agent the loopback address services.json maps its 192.0.2.x to."""
+    assert ip is not None
+    if kubelet.node_agent:
+        assert ipaddress.IPv4Address(ip) in API_POD_NETWORK, f"{ip!r} is not a podIP in {API_POD_NETWORK}"
+        mapped = ServiceResolver(kubelet.settings.services_file).addresses(ip, port)
+        assert mapped is not None and len(mapped) == 1, f"{ip}:{port} maps to one local address, got {mapped}"
+        ip = mapped[0].rsplit(":", 1)[0]
+    assert ipaddress.IPv4Address(ip) in POD_NETWORK, f"{ip!r} is not a pod IP in {POD_NETWORK}"
+    return ip

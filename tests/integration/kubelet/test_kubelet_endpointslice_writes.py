@@ -1,8 +1,9 @@
-"""EndpointSlices the kubelet writes, read through the official client (`DiscoveryV1Api`): a starting
+"""EndpointSlices of the kubelet's pods, read through the official client (`DiscoveryV1Api`): a starting
 pod is an endpoint with ready=false, a ready one ready=true, both at the pod's IP on port 8080 with
 nodeName, targetRef and the service-name/managed-by labels; a deleted (terminating) pod stays in
 the slice with terminating=true and ready=false while Endpoints drop it; the slices go with their
-Service.
+Service. On the emulator the kubelet writes them; on the real control plane kube-controller-manager
+does, from the pod status the kubelet reports: the same contract.
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ def _endpoints_of(api_client: client.ApiClient, namespace: str, service: str) ->
     return [endpoint for s in _slices(api_client, namespace, service) for endpoint in s.endpoints or []]
 
 
+def _manager(kube_backend: str) -> str:
+    return MANAGED_BY if kube_backend == "emulator" else "endpointslice-controller.k8s.io"
+
+
 async def test_endpoint_slices_follow_pod_readiness(
     kubeconfig: Path, tmp_path: Path, api_client: client.ApiClient, core: client.CoreV1Api, namespace: str,
-    no_leaked_threads: None,
+    no_leaked_threads: None, kube_backend: str,
 ) -> None:
     # Every emulated node reports starting=true for 2 s: running but not ready yet.
     settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace,
@@ -61,7 +66,7 @@ async def test_endpoint_slices_follow_pod_readiness(
         (endpoint_slice,) = await blocking(_slices, api_client, namespace, "trino-demo")
         assert endpoint_slice.address_type == "IPv4"
         assert endpoint_slice.metadata.name.startswith("trino-demo-")
-        assert endpoint_slice.metadata.labels[MANAGED_BY_LABEL] == MANAGED_BY
+        assert endpoint_slice.metadata.labels[MANAGED_BY_LABEL] == _manager(kube_backend)
         assert [(p.name, p.port, p.protocol) for p in endpoint_slice.ports] == [("http", 8080, "TCP")]
         service = await blocking(core.read_namespaced_service, "trino-demo", namespace)
         owners = [(r.kind, r.uid) for r in endpoint_slice.metadata.owner_references]

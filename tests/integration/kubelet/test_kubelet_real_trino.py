@@ -21,7 +21,9 @@ import pytest
 import trino
 from kubernetes import client
 
-from kubelet_helpers import REPO, alive, apply_manifests, blocking, eventually, kubelet_settings, pod_pid, rendered_runtime
+from kubelet_helpers import (
+    REPO, alive, apply_manifests, blocking, eventually, kubelet_settings, local_pod_ip, pod_pid, rendered_runtime,
+)
 from devstack.kubelet import Kubelet
 from devstack.resolver import ServiceResolver
 
@@ -95,12 +97,13 @@ async def test_pods_run_real_trino_that_answers_the_trino_client(
         for name, pid in pids.items():
             assert pid is not None and alive(pid)
             assert Path(f"/proc/{pid}/comm").read_text().startswith("trino-server"), f"{name} runs a JVM Trino"
-            assert pods[name].status.pod_ip.startswith("127.") and pods[name].status.pod_ip != "127.0.0.1"
+            assert local_pod_ip(kubelet, pods[name].status.pod_ip) != "127.0.0.1"
 
         resolver = ServiceResolver(settings.services_file)
         url = resolver.resolve_url(f"http://trino-demo.{namespace}.svc.cluster.local:8080")
         coordinator = next(p for p in pods.values() if p.metadata.labels["app.kubernetes.io/component"] == "coordinator")
-        assert url == f"http://{coordinator.status.pod_ip}:8080", "real Trino listens on its podIP, real port"
+        assert url == f"http://{local_pod_ip(kubelet, coordinator.status.pod_ip)}:8080", \
+            "real Trino listens on its podIP, real port"
         count = await eventually(lambda: blocking(_count_nations, url), "the tpch query to run on the worker",
                                  timeout=120, interval=1.0)
         assert count == 25

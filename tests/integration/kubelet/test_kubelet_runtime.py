@@ -2,7 +2,9 @@
 and the real `trino` client: the coordinator and worker become Ready, Deployment status counts are
 true, the real client runs a tpch query at the coordinator's podIP:8080, the worker is registered
 with the coordinator as `http://<its podIP>:8080`, two workers get distinct pod IPs on port 8080
-(one Endpoints subset, as in a cluster), and Endpoints and services.json list only ready pods.
+(one Endpoints subset, as in a cluster), and Endpoints and services.json list only ready pods. On the
+real control plane the API shows each pod's 192.0.2.x stand-in, which services.json maps to the
+loopback podIP the process listens on.
 """
 
 from __future__ import annotations
@@ -17,25 +19,20 @@ import trino
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, rendered_runtime, resolved
+from kubelet_helpers import apply_manifests, blocking, eventually, kubelet_settings, local_pod_ip, rendered_runtime, resolved
 from devstack.kubelet import Kubelet
-from devstack.kubelet.podips import POD_NETWORK
 from devstack.resolver import ServiceResolver
 
 COORDINATOR_URL = "http://trino-demo.{ns}.svc.cluster.local:8080"
-
-
-def _pod_ip(ip: str | None) -> str:
-    """`ip`, checked to be a pod-network address (not the node's 127.0.0.1)."""
-    assert ip is not None and ipaddress.IPv4Address(ip) in POD_NETWORK, f"{ip!r} is not a pod IP in {POD_NETWORK}"
-    return ip
 
 
 def _ready_counts(apps: client.AppsV1Api, namespace: str, name: str) -> tuple[Any, ...]:
     status = apps.read_namespaced_deployment_status(name, namespace).status
     if status is None:
         return ()
-    return (status.replicas, status.ready_replicas, status.available_replicas, status.updated_replicas)
+    # Zero counts are omitted (None) by the API server.
+    return (status.replicas or 0, status.ready_replicas or 0, status.available_replicas or 0,
+            status.updated_replicas or 0)
 
 
 async def _wait_runtime_ready(apps: client.AppsV1Api, namespace: str) -> None:
@@ -72,7 +69,7 @@ async def test_rendered_runtime_becomes_ready_and_answers_the_trino_client(
     assert url != COORDINATOR_URL.format(ns=namespace), "services.json is written before the Deployment reports ready"
     pods = (await blocking(core.list_namespaced_pod, namespace,
                            label_selector="app.kubernetes.io/component=coordinator")).items
-    assert url == f"http://{_pod_ip(pods[0].status.pod_ip)}:8080", "the coordinator's own podIP and real port"
+    assert url == f"http://{local_pod_ip(kubelet, pods[0].status.pod_ip)}:8080", "the coordinator's own podIP and real port"
     assert await blocking(_count_nations, url) == 25
 
 
@@ -84,7 +81,7 @@ async def test_worker_announces_itself_to_the_coordinator(
     resolver = ServiceResolver(kubelet.settings.services_file)
     coordinator = await resolved(resolver, COORDINATOR_URL.format(ns=namespace))
     worker_endpoints = await blocking(core.read_namespaced_endpoints, "trino-demo-workers", namespace)
-    worker_ip = _pod_ip(worker_endpoints.subsets[0].addresses[0].ip)
+    worker_ip = local_pod_ip(kubelet, worker_endpoints.subsets[0].addresses[0].ip)
     assert worker_endpoints.subsets[0].ports[0].port == 8080
     worker_uri = f"http://{worker_ip}:8080"
 
@@ -112,18 +109,19 @@ async def test_two_workers_get_distinct_pod_ips_on_the_real_port(
 
     subset = await eventually(lambda: blocking(both_ready), "both workers ready in one Endpoints subset", timeout=20)
     assert [(p.name, p.port) for p in subset.ports] == [("http", 8080)]
-    ips = [_pod_ip(address.ip) for address in subset.addresses]
-    assert len(set(ips)) == 2, f"distinct pod IPs, got {ips}"
+    ips = [address.ip for address in subset.addresses]
+    local = [local_pod_ip(kubelet, ip) for ip in ips]
+    assert len(set(ips)) == 2 and len(set(local)) == 2, f"distinct pod IPs, got {ips} ({local})"
     assert ips == sorted(ips, key=ipaddress.IPv4Address), "addresses in IP order, as the controller sorts them"
     pods = (await blocking(core.list_namespaced_pod, namespace,
                            label_selector="app.kubernetes.io/component=worker")).items
     assert {p.status.pod_ip for p in pods} == set(ips)
     assert all([ip.ip for ip in p.status.pod_ips] == [p.status.pod_ip] for p in pods)
-    assert {p.status.host_ip for p in pods} == {"127.0.0.1"}
+    assert {p.status.host_ip for p in pods} == {kubelet.host_ip}
     assert {a.target_ref.name: a.ip for a in subset.addresses} == {p.metadata.name: p.status.pod_ip for p in pods}
     mapped = ServiceResolver(kubelet.settings.services_file).addresses(
         f"trino-demo-workers.{namespace}.svc.cluster.local", 8080)
-    assert mapped is not None and sorted(mapped) == sorted(f"{ip}:8080" for ip in ips)
+    assert mapped is not None and sorted(mapped) == sorted(f"{ip}:8080" for ip in local)
 
 
 def _service_map(path: Path) -> dict[str, list[str]]:
@@ -166,7 +164,7 @@ async def test_endpoints_and_service_map_follow_readiness(
             return subsets and subsets[0].addresses and subsets[0]
 
         subset = await eventually(lambda: blocking(ready_endpoint), "the coordinator under addresses once started")
-        address = f"{_pod_ip(subset.addresses[0].ip)}:8080"
+        address = f"{local_pod_ip(kubelet, subset.addresses[0].ip)}:8080"
         assert subset.ports[0].port == 8080
         await eventually(lambda: all(_service_map(settings.services_file).get(f) == [address] for f in forms),
                          f"every address form of trino-demo mapped to {address} in services.json")

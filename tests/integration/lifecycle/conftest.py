@@ -1,23 +1,30 @@
-"""The lifecycle on real parts: the Kubernetes API emulator with our CRDs, the devstack kubelet
-running Trino emulator processes, the Temporal dev server, the lifecycle worker and the operator.
+"""The lifecycle on real parts: a Kubernetes API with our CRDs (the emulator, or the real control plane
+with `--kube=real|both`), the devstack kubelet running Trino emulator processes, the Temporal dev
+server, the lifecycle worker and the operator.
 
-All session-scoped (started once); each test creates its own namespace and runtimes.
+All package-scoped (started once per backend); each test creates its own namespace and runtimes. On the
+real control plane a test's namespace is deleted afterwards (the operator then deletes its runtimes),
+and nothing in this process may connect to a node agent's 192.0.2.x pod addresses.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
-from tests.kube_fixtures import namespace_name
-from devstack.resolver import ServiceResolver
+from tests.kube_fixtures import create_namespace, delete_namespace, is_real, namespace_name
+from tests.netguard import no_connects_to
+from devstack.resolver import API_POD_NETWORK, ServiceResolver
 from workers.lifecycle import LifecycleWorker, WorkerSettings
 from workers.operator import Operator, OperatorSettings
 from devstack.kubeapi import ThreadedKubeApiServer
@@ -30,27 +37,56 @@ SYSTEM_NS = "xtrinode-system"
 
 
 @pytest.fixture(scope="package")
-def kubeapi() -> Iterator[ThreadedKubeApiServer]:
+def kubeconfig(kube_backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               ) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp(f"lifecycle-kube-{kube_backend}") / "kubeconfig"
+    if kube_backend == "real":
+        yield Path(request.getfixturevalue("real_kube").write_kubeconfig(path))
+        return
     with ThreadedKubeApiServer() as server:
-        yield server
+        yield server.write_kubeconfig(path)
 
 
-@pytest.fixture(scope="package")
-def kubeconfig(kubeapi: ThreadedKubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return kubeapi.write_kubeconfig(tmp_path_factory.mktemp("lifecycle-kube") / "kubeconfig")
+def _created(create: Any, *args: Any) -> None:
+    """Create, or leave as is what exists (the real control plane is shared by the whole run)."""
+    try:
+        create(*args)
+    except ApiException as e:
+        if e.status != 409:
+            raise
 
 
 @pytest.fixture(scope="package")
 def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
     api = config.new_client_from_config(config_file=str(kubeconfig))
     ext = client.ApiextensionsV1Api(api)
+    names = []
     for path in sorted((REPO / "deploy" / "crds").rglob("*.yaml")):
-        ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        crd = yaml.safe_load(path.read_text())
+        _created(ext.create_custom_resource_definition, crd)
+        names.append(crd["metadata"]["name"])
+    deadline = time.monotonic() + 30
+    for name in names:  # kube-apiserver serves a CRD's resources once it is Established
+        while not any(c.type == "Established" and c.status == "True"
+                      for c in ext.read_custom_resource_definition(name).status.conditions or []):
+            assert time.monotonic() < deadline, f"CRD {name} not Established within 30 s"
+            time.sleep(0.1)
     core = client.CoreV1Api(api)
     for ns in (GATEWAY_NS, SYSTEM_NS):
-        core.create_namespace({"metadata": {"name": ns}})
+        _created(core.create_namespace, {"metadata": {"name": ns}})
     yield api
     api.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_connects_to_api_pod_addresses(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On the real control plane nothing here may connect to a 192.0.2.x pod address (they are mapped)."""
+    if not is_real(request):
+        yield
+        return
+    with no_connects_to(API_POD_NETWORK) as attempts:
+        yield
+    assert attempts == [], f"connections to 192.0.2.x pod addresses: {attempts}"
 
 
 @pytest.fixture(scope="package")
@@ -95,7 +131,10 @@ async def operator(temporal_client: Client, kubeconfig: Path, lifecycle: Lifecyc
 
 
 @pytest.fixture
-def namespace(api_client: client.ApiClient, request: pytest.FixtureRequest) -> str:
+def namespace(api_client: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    core = client.CoreV1Api(api_client)
     name = namespace_name(request)
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
-    return name
+    create_namespace(core, name)
+    yield name
+    if is_real(request):
+        delete_namespace(core, name)

@@ -120,6 +120,30 @@ class Cluster:
             raise
         return int(dep.spec.replicas or 0)
 
+    def leftovers(self, namespace: str) -> list[str]:
+        """`Kind/name` of what is in the namespace besides what every namespace has (its `default`
+        ServiceAccount): pods, workloads, ReplicaSets (real control plane), Services, Endpoints(Slices),
+        ConfigMaps, Secrets, PDBs, NetworkPolicies and our custom objects. Events are left out."""
+        from kubernetes.dynamic import DynamicClient
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        dynamic = DynamicClient(self.core.api_client)
+        found = []
+        for api_version, kind in (("v1", "Pod"), ("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"),
+                                  ("v1", "Service"), ("v1", "Endpoints"), ("discovery.k8s.io/v1", "EndpointSlice"),
+                                  ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "ServiceAccount"),
+                                  ("policy/v1", "PodDisruptionBudget"), ("networking.k8s.io/v1", "NetworkPolicy"),
+                                  (f"{API_GROUP}/{API_VERSION}", "XTrinode"),
+                                  (f"{API_GROUP}/{API_VERSION}", "XTrinodeCatalog")):
+            try:
+                resource = dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                continue  # the emulator has no ReplicaSets
+            for item in resource.get(namespace=namespace).items:
+                if (kind, item.metadata.name) != ("ServiceAccount", "default"):
+                    found.append(f"{kind}/{item.metadata.name}")
+        return sorted(found)
+
     async def pods(self, namespace: str, name: str) -> int:
         pods = await asyncio.to_thread(self.core.list_namespaced_pod, namespace,
                                        label_selector=f"app.kubernetes.io/instance={name}")

@@ -99,11 +99,29 @@ async def test_deleted_runtime_is_drained_unrouted_and_released(
     await cluster.delete(namespace, "gone")
     await eventually(lambda: _is(cluster.runtime(namespace, "gone"), None, absent=True), "XTrinode removed",
                      timeout=60)
+    assert await cluster.pods(namespace, "gone") == 0, "every pod stopped before the runtime let go of its objects"
     assert await cluster.route_state(namespace, "gone") is None
     assert await cluster.replicas(namespace, "trino-gone-coordinator") is None
     assert await cluster.replicas(namespace, "trino-gone-worker") is None
     handle = temporal_client.get_workflow_handle(workflow_id_for(namespace, "gone"))
     await eventually(lambda: _completed(handle), "workflow completed", timeout=30)
+
+
+async def test_deleting_a_runtime_and_its_catalog_leaves_nothing_behind(
+    cluster: Cluster, namespace: str, operator: Operator,
+) -> None:
+    await cluster.create_runtime(namespace, "brief")
+    assert await asyncio.to_thread(cluster.leftovers, namespace), "the runtime made objects"
+    await cluster.delete(namespace, "brief")
+    await eventually(lambda: _is(cluster.runtime(namespace, "brief"), None, absent=True), "XTrinode removed",
+                     timeout=60)
+    # Only the catalog and its ConfigMap (owned by the catalog) stay; garbage collection may take a moment.
+    await eventually(lambda: asyncio.to_thread(lambda: cluster.leftovers(namespace) == [
+        "ConfigMap/trino-catalog-tpch", "XTrinodeCatalog/tpch"]), "only the catalog left", timeout=30)
+    await asyncio.to_thread(cluster.custom.delete_namespaced_custom_object, "analytics.xtrinode.io", "v1",
+                            namespace, "xtrinodecatalogs", "tpch")
+    await eventually(lambda: asyncio.to_thread(lambda: cluster.leftovers(namespace) == []),
+                     "nothing left once the catalog is gone", timeout=30)
 
 
 async def _is(value: object, expected: object, *, absent: bool = False) -> bool:
@@ -150,8 +168,10 @@ async def test_catalog_selection_and_image_changes_reach_the_cluster(
 
     await eventually(lambda: asyncio.to_thread(catalogs_served), "SHOW CATALOGS lists both", timeout=60)
     events = await asyncio.to_thread(cluster.core.list_namespaced_event, namespace)
-    reasons = {e.reason for e in events.items if e.involved_object.name == "shift"}
-    assert {"Provisioning", "Ready"} <= reasons
+    ours = [e for e in events.items if e.involved_object.name == "shift"]
+    assert {"Provisioning", "Ready"} <= {e.reason for e in ours}
+    # Written through events.k8s.io/v1 (both APIs offer it): the core view shows its reporting controller.
+    assert {e.reporting_component for e in ours} == {"analytics.xtrinode.io/lifecycle"}
 
 
 async def test_suspend_and_resume_signals_for_cli_clients(

@@ -1,6 +1,10 @@
 """The worker's Deployment watch, against the Kubernetes API emulator through the official client:
 it reports availableReplicas of XTrinode-managed Deployments from the watch (not for others), wakes a
 runtime's readiness waiters as soon as one of its Deployments changes, and forgets deleted ones.
+
+Emulator only: the tests write Deployment status by hand, which on the real control plane the
+Deployment controller owns (and rewrites); there the lifecycle suite exercises this watch through
+real pods becoming ready.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from kubernetes import client
 
 from tests.polling import eventually
 from workers.deployments import DeploymentWatch
+
+pytestmark = pytest.mark.emulator_only
 
 
 def _deployment(name: str, runtime: str, managed: bool = True) -> dict[str, Any]:
@@ -68,7 +74,7 @@ async def test_a_change_wakes_the_runtimes_waiter_at_once(
     await asyncio.sleep(0.2)
     assert not waiter.done(), "nothing changed yet"
     await asyncio.to_thread(apps.patch_namespaced_deployment_status, "trino-a-coordinator", namespace,
-                            {"status": {"availableReplicas": 1}})
+                            {"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}})
     await asyncio.wait_for(waiter, 5)
     assert time.monotonic() - started < 5, "woken by the change, not by its 10 s timeout"
     assert not other.done(), "another runtime's waiter sleeps on"

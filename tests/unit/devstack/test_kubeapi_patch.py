@@ -64,7 +64,7 @@ def test_strategic_merge_merges_containers_and_env_by_name() -> None:
     out = strategic_merge_patch(live, patch)
     app = out["spec"]["containers"][0]
     assert app["image"] == "a:2" and app["args"] == ["y"]
-    assert app["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert app["env"] == [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]  # new items lead, as the apiserver merges
     assert out["spec"]["containers"][1]["name"] == "side"
 
 

@@ -53,9 +53,9 @@ def test_valid_object_gets_defaults_and_keeps_metadata() -> None:
 
 def test_type_error_message_matches_the_apiserver() -> None:
     cause = process(_spec(replicas="3"), SCHEMA).causes[0]
-    assert cause == {
-        "reason": "FieldValueInvalid",
-        "message": 'Invalid value: "3": spec.replicas in body must be of type integer: "string"',
+    assert cause == {  # as kube-apiserver v1.37 answers: the invalid value shown is the value's type
+        "reason": "FieldValueTypeInvalid",
+        "message": 'Invalid value: "string": spec.replicas in body must be of type integer: "string"',
         "field": "spec.replicas",
     }
 
@@ -69,11 +69,11 @@ def test_each_rule_names_its_field() -> None:
     assert _fields(name="abcdef") == [("spec.name", "FieldValueTooLong")]
     assert _fields(items=[{}, {}, {}]) == [("spec.items", "FieldValueTooMany")]
     assert _fields(labels={"a": "1", "b": "2", "c": "3"}) == [("spec.labels", "FieldValueInvalid")]
-    assert _fields(labels={"a": 1}) == [("spec.labels.a", "FieldValueInvalid")]
-    assert _fields(items=[{"k": 5}]) == [("spec.items[0].k", "FieldValueInvalid")]
+    assert _fields(labels={"a": 1}) == [("spec.labels.a", "FieldValueTypeInvalid")]
+    assert _fields(items=[{"k": 5}]) == [("spec.items[0].k", "FieldValueTypeInvalid")]
     assert _fields(tags=["a", "a"]) == [("spec.tags[1]", "FieldValueDuplicate")]
     assert _fields(maybe=None) == []
-    assert _fields(name=None) == [("spec.name", "FieldValueInvalid")]
+    assert _fields(name=None) == []  # a null where the schema is not nullable is pruned, not refused
 
 
 def test_required_field_missing() -> None:
@@ -83,8 +83,10 @@ def test_required_field_missing() -> None:
 
 def test_int_or_string_accepts_both_only() -> None:
     assert _fields(quantity=3) == [] and _fields(quantity="3Gi") == []
-    assert _fields(quantity=1.5) == [("spec.quantity", "FieldValueInvalid")]
-    assert _fields(quantity=True) == [("spec.quantity", "FieldValueInvalid")]
+    assert _fields(quantity=1.5) == [("spec.quantity", "FieldValueTypeInvalid")]
+    assert _fields(quantity=True) == [("spec.quantity", "FieldValueTypeInvalid")]
+    assert process(_spec(quantity=1.5), SCHEMA).causes[0]["message"] == (
+        'Invalid value: "number": spec.quantity in body must be of type integer,string: "number"')
 
 
 def test_unknown_fields_are_pruned_and_reported_unless_preserved() -> None:
