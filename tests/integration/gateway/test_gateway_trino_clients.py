@@ -6,7 +6,9 @@ route (the CLI and JDBC cannot send the gateway's custom headers). Slow tier: Ja
 Checks: a SELECT across pages (60175 lineitem rows, the sum of their keys), USE then an unqualified name,
 SET SESSION then SHOW SESSION, a failing query's message and exit code (CLI), DatabaseMetaData.getTables,
 getColumns, getSchemas, getCatalogs, a PreparedStatement with a parameter and its getMetaData() (DESCRIBE
-OUTPUT), and Statement.cancel() ending a running query (JDBC).
+OUTPUT), and Statement.cancel() ending a running query (JDBC). Without custom headers, the CLI and JDBC
+choose their runtime through the gateway by client tag (`--client-tags`, `clientTags`) and the CLI by the
+host it connects to, while the default route points elsewhere.
 """
 
 from __future__ import annotations
@@ -163,3 +165,28 @@ async def test_trino_jdbc_pages_metadata_use_session_and_cancel(
     assert found["prepared"] == "GERMANY:3"
     assert found["prepared_columns"] == "name:varchar(25),regionkey:bigint", "PreparedStatement.getMetaData()"
     assert found["cancel"].startswith("failed:") and int(found["cancel_seconds"]) < 10, found
+
+
+async def test_the_cli_and_jdbc_choose_a_runtime_by_client_tag_and_by_host(
+    emulator: TrinoNode, java: Path, client_jars: tuple[Path, Path], jdbc_probe: str,
+    routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+) -> None:
+    ns = routes_cm.namespace
+    await routes_cm.write(route(ns, "chosen", emulator.url, hostname="localhost"),
+                          route(ns, "decoy", "http://127.0.0.1:9", default=True))  # the default route answers nothing
+    async with start_gateway(resume={"enabled": False}) as gw:
+        cli = [str(java / "bin" / "java"), "-jar", str(client_jars[0]), "--user", "cli-user", "--output-format", "TSV"]
+        tagged = await _run(cli + ["--server", gw.url, "--client-tags", f"nightly,xtrinode={ns}/chosen",
+                                   "--execute", "SELECT count(*) FROM tpch.tiny.nation"])
+        assert tagged.returncode == 0 and tagged.stdout.strip() == "25", tagged.stderr[-1500:]
+        by_host = await _run(cli + ["--server", f"http://localhost:{gw.port}",
+                                    "--execute", "SELECT count(*) FROM tpch.tiny.region"])
+        assert by_host.returncode == 0 and by_host.stdout.strip() == "5", by_host.stderr[-1500:]
+        untagged = await _run(cli + ["--server", gw.url, "--execute", "SELECT 1"])
+        assert untagged.returncode != 0, "without a tag the default route (nothing there) is used"
+        slow = await asyncio.to_thread(_slow_query, "emulator", emulator.url)
+        jdbc = await _run([str(java / "bin" / "java"), "-cp", jdbc_probe, "JdbcProbe",
+                           f"jdbc:trino://127.0.0.1:{gw.port}?clientTags=xtrinode={ns}/chosen", slow])
+    assert jdbc.returncode == 0, jdbc.stderr[-3000:]
+    found = dict(line.split("=", 1) for line in jdbc.stdout.splitlines() if "=" in line)
+    assert found["rows"] == "60175" and found["unqualified"] == "GERMANY"
