@@ -177,8 +177,10 @@ class LocalPod:
         )
 
     async def _local_discovery_uri(self, uri: str) -> str:
-        """discovery.uri with a Service host made local: the Service's stable proxy address, once it has
-        a ready pod (so the first announcement lands); other hosts are left as written."""
+        """discovery.uri with a Service host made local: the Service's stable proxy address, as soon as the
+        Service exists (as a ClusterIP exists before its pods are ready: the worker starts with the
+        coordinator and its announcements land once the coordinator answers; waiting for a ready endpoint
+        made every resume cost two process starts in a row); other hosts are left as written."""
         parts = urlsplit(uri)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         host = (parts.hostname or "").lower().rstrip(".")
@@ -187,10 +189,10 @@ class LocalPod:
             addresses = self.host.service_addresses(host, port)
             if addresses is None and not cluster_name:
                 return uri
-            if addresses:
+            if addresses is not None:
                 local = await self.host.service_proxy(f"{host}:{port}")
                 return urlunsplit((parts.scheme, local, parts.path, parts.query, parts.fragment)).rstrip("/")
-            self._set_waiting("ContainerCreating", f"waiting for a ready endpoint of {host}:{port} (discovery.uri)")
+            self._set_waiting("ContainerCreating", f"waiting for Service {host}:{port} (discovery.uri)")
             await self.host.services_changed(1.0)
             if self._stop.is_set():
                 raise asyncio.CancelledError
