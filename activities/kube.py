@@ -93,6 +93,13 @@ _PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 """Reported while waiting (a registry may recover), never failing the wait early."""
 
 
+class ReadyPod(BaseModel):
+    """A Ready pod and how long it has been Ready (by its Ready condition's lastTransitionTime)."""
+
+    name: str
+    ready_seconds: float
+
+
 class PodProblem(BaseModel):
     """What Kubernetes says keeps a pod of the runtime from running (a container waiting reason, an
     unschedulable pod)."""
@@ -305,6 +312,39 @@ class KubernetesActivities:
                 if condition.type == "PodScheduled" and condition.status == "False" and condition.reason:
                     return PodProblem(pod=str(meta.name), reason=str(condition.reason), message=condition.message or "")
         return None
+
+    def ready_worker_pods(self, ref: RuntimeRef) -> list[ReadyPod]:
+        """The runtime's worker pods of the current template that are Ready, with how long they have been
+        (not an activity: the readiness wait asks while it waits)."""
+        selector = f"{_instance_selector(ref.name)},app.kubernetes.io/component=worker"
+        pods = self._call("list pods", lambda: self.core.list_namespaced_pod(ref.namespace, label_selector=selector))
+        expected = self._template_hashes(ref).get("worker", _ANY)
+        now = datetime.now(UTC)
+        ready: list[ReadyPod] = []
+        for pod in pods.items:
+            meta, status = pod.metadata, pod.status
+            if meta is None or meta.name is None or status is None or meta.deletion_timestamp is not None:
+                continue
+            if expected is not _ANY and (meta.annotations or {}).get(CONFIG_HASH_ANNOTATION) != expected:
+                continue
+            for condition in status.conditions or []:
+                if condition.type == "Ready" and condition.status == "True":
+                    since = condition.last_transition_time
+                    seconds = max(0.0, (now - since).total_seconds()) if since is not None else 0.0
+                    ready.append(ReadyPod(name=str(meta.name), ready_seconds=seconds))
+        return ready
+
+    def restart_pod(self, ref: RuntimeRef, name: str, why: str) -> None:
+        """Delete one pod of the runtime (its ReplicaSet makes a new one) and say why in an Event on the
+        XTrinode (not an activity: the readiness wait does this for a worker its coordinator never lists)."""
+        try:
+            self.core.delete_namespaced_pod(name, ref.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise ApplicationError(f"delete pod {ref.namespace}/{name}: HTTP {e.status} {_status_message(e)}",
+                                   type="KubernetesError") from e
+        self.emit_event(EventInput(ref=ref, reason="WorkerRestarted", type="Warning", message=why))
 
     @activity.defn(name="wait_pods_gone")
     def wait_pods_gone(self, inp: WaitPodsGoneInput) -> PodsResult:

@@ -73,6 +73,9 @@ class WaitReadyInput(BaseModel):
     timeout_seconds: float = Field(gt=0)
     poll_seconds: float = 0.25
     auth: ControlAuth = Field(default_factory=ControlAuth)
+    unregistered_restart_seconds: float = Field(default=60.0, gt=0)
+    """A worker pod Ready this long that its coordinator does not list is restarted (real Trino's discovery
+    takes ~10-30 s after a worker starts to count it)."""
 
 
 class ReadyResult(BaseModel):

@@ -35,11 +35,18 @@ SecretReader = Callable[[str, str, str], str | None]
 AvailableReader = Callable[[RuntimeRef], int]
 """Available replicas of the coordinator Deployment (blocking; called in a thread)."""
 ChangeWaiter = Callable[[RuntimeRef, float], Awaitable[None]]
+"""Returns when one of the runtime's Deployments changes, or after the given seconds (a watch)."""
 ProblemReader = Callable[[RuntimeRef], Any]
 """What keeps a pod of the runtime from running (`activities.kube.PodProblem`) or None (blocking)."""
 _PROBLEM_CHECK_SECONDS = 1.0
 """How often a readiness wait reads pod status for a cause (container waiting reasons, scheduling)."""
-"""Returns when one of the runtime's Deployments changes, or after the given seconds (a watch)."""
+WorkerPodsReader = Callable[[RuntimeRef], list[Any]]
+"""The runtime's Ready worker pods of the current template (`activities.kube.ReadyPod`: name, seconds Ready;
+blocking)."""
+PodRestarter = Callable[[RuntimeRef, str, str], None]
+"""(runtime, pod name, why): delete the pod so its ReplicaSet makes a new one, and say why (blocking)."""
+_UNREGISTERED_CHECK_SECONDS = 5.0
+"""How often a readiness wait that misses workers compares the Ready worker pods with the coordinator's nodes."""
 _TIMEOUT = aiohttp.ClientTimeout(total=5)
 _MAX_POLL_SECONDS = 1.0
 """Readiness polls back off from the step's poll interval to this (x1.5 each round): a wait that a
@@ -75,8 +82,12 @@ class TrinoActivities:
         gateway_url: str | None = None,
         pod_problem: ProblemReader | None = None,
         workers_available: AvailableReader | None = None,
+        worker_pods: WorkerPodsReader | None = None,
+        restart_pod: PodRestarter | None = None,
     ) -> None:
         self.pod_problem = pod_problem
+        self.worker_pods = worker_pods
+        self.restart_pod = restart_pod
         self.workers_available = workers_available
         """Available replicas of the worker Deployment: ready workers are those Kubernetes counts too."""
         self.session = session
@@ -117,6 +128,8 @@ class TrinoActivities:
         observed = "nothing yet"
         delay = inp.poll_seconds
         checked = 0.0
+        compared = 0.0
+        restarted: set[str] = set()
         while True:
             waited = time.monotonic() - start
             workers = 0
@@ -136,7 +149,11 @@ class TrinoActivities:
                             # /v1/node lists what real Trino's failure detector heard of, before the node
                             # manager counts a worker active (queries would still wait for it): ask the
                             # scheduler's own view, system.runtime.nodes.
-                            workers = await self._active_workers(base, headers)
+                            workers = len(await self._registered_workers(base, headers, within=15.0) or ())
+                        if (workers < inp.required_workers and self.worker_pods is not None
+                                and self.restart_pod is not None and waited >= compared + _UNREGISTERED_CHECK_SECONDS):
+                            compared = waited
+                            await self._restart_unregistered(inp, base, headers, restarted)
                         if workers >= inp.required_workers:
                             if self.workers_available is not None:
                                 # A worker that is leaving may still be registered: count what both say.
@@ -169,10 +186,39 @@ class TrinoActivities:
                 await asyncio.sleep(delay)
             delay = min(delay * 1.5, max(inp.poll_seconds, _MAX_POLL_SECONDS))
 
-    async def _active_workers(self, base: str, headers: dict[str, str], within: float = 5.0) -> int:
-        """Active workers in `system.runtime.nodes`, through the statement protocol (0 when the query does not
-        finish `within` seconds, e.g. it waits for required workers; it is then cancelled)."""
-        sql = "SELECT count(*) FROM system.runtime.nodes WHERE coordinator = false AND state = 'active'"
+    async def _restart_unregistered(self, inp: WaitReadyInput, base: str, headers: dict[str, str],
+                                    restarted: set[str]) -> None:
+        """Restart each worker pod that has been Ready for `unregistered_restart_seconds` while its coordinator
+        does not list it (node.id is the pod name). A real Trino 476 worker whose first announcement fails
+        at the moment it starts sometimes never announces again: Ready for Kubernetes, unknown to the
+        coordinator, forever; a new pod announces afresh."""
+        assert self.worker_pods is not None and self.restart_pod is not None
+        pods = await asyncio.to_thread(self.worker_pods, inp.ref)
+        overdue = [pod for pod in pods if pod.ready_seconds >= inp.unregistered_restart_seconds
+                   and pod.name not in restarted]
+        if not overdue:
+            return
+        registered = await self._registered_workers(base, headers)
+        if registered is None:
+            # The query waited for required workers, so the coordinator has none active.
+            registered = set()
+        for pod in overdue:
+            if pod.name in registered:
+                continue
+            why = (f"worker pod {pod.name} has been Ready {pod.ready_seconds:.0f}s but its coordinator does not "
+                   f"list it (registered: {len(registered)} of {inp.required_workers}); restarting it")
+            activity.logger.warning(why)
+            restarted.add(pod.name)
+            await asyncio.to_thread(self.restart_pod, inp.ref, pod.name, why)
+
+    async def _registered_workers(self, base: str, headers: dict[str, str], within: float = 5.0) -> set[str] | None:
+        """Node ids of the active workers in `system.runtime.nodes`, through the statement protocol (None when
+        the query does not finish `within` seconds, e.g. it waits for required workers; it is then cancelled).
+
+        A query that waits for required workers runs the moment real Trino counts one active (its failure
+        detector's warm-up ends a few seconds after /v1/node lists the workers): waiting for it is the
+        quickest way to see them."""
+        sql = "SELECT node_id FROM system.runtime.nodes WHERE coordinator = false AND state = 'active'"
         post_headers = {**headers, Header.SOURCE: "xtrinode-lifecycle"}
         async with self.session.post(self.resolve(f"{base}/v1/statement"), data=sql, headers=post_headers,
                                      timeout=_TIMEOUT) as resp:
@@ -189,12 +235,13 @@ class TrinoActivities:
             if time.monotonic() > deadline:
                 async with self.session.delete(self.resolve(str(next_uri)), headers=headers, timeout=_TIMEOUT):
                     pass
-                return 0
+                return None
+            activity.heartbeat("waiting for the coordinator to list its active workers")
             page = await self._get_json(str(next_uri), headers)
         if page.get("error"):
             message = str((page["error"] or {}).get("message", "?"))[:200]
             raise ApplicationError(f"the coordinator could not list its nodes: {message}", type="TrinoQueryError")
-        return int(rows[0][0]) if rows and rows[0] else 0
+        return {str(row[0]) for row in rows if row}
 
     async def _queries(self, ref: RuntimeRef, coordinator_url: str, auth: ControlAuth) -> list[dict[str, Any]]:
         headers, basic = await self._auth(ref, auth)

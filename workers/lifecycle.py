@@ -117,6 +117,7 @@ class LifecycleWorker:
             self._session, resolve=self._resolve, secret_reader=kube.secret_value,
             coordinator_available=coordinator_available, runtime_changed=runtime_changed,
             gateway_url=settings.gateway_url, pod_problem=kube.pod_problem, workers_available=workers_available,
+            worker_pods=kube.ready_worker_pods, restart_pod=kube.restart_pod,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.activity_threads, thread_name_prefix="kube-activity")
         self._worker = Worker(
