@@ -329,6 +329,7 @@ def _components(settings: ApiServerSettings, connect: Callable[[], Awaitable[Cli
             await auth.start()
             temporal = await (connect() if connect else connect_client(settings.temporal.to_temporal()))
             service = RuntimeService(api, temporal, status_concurrency=settings.status_concurrency,
+                                     status_timeout=settings.status_timeout.total_seconds(),
                                      namespaces=tuple(settings.kube.namespaces))
             app[LIVE].auth, app[LIVE].service = auth, service
             yield
