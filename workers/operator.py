@@ -38,6 +38,7 @@ from workers.webhook import WebhookServer, WebhookSettings
 from workers.webhook import add_arguments as add_webhook_arguments
 from workers.webhook import settings_from as webhook_settings_from
 from workflows.state import RuntimeState
+from xtrinode.logs import configure_logging
 from xtrinode.lifecycle import (
     RUNTIME_WORKFLOW,
     SIGNAL_DELETED,
@@ -49,6 +50,7 @@ from xtrinode.lifecycle import (
 from xtrinode.models import API_GROUP, API_VERSION, XTrinode, XTrinodeCatalog
 from xtrinode.render import runtime_secret_references, select_catalogs
 from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
+from xtrinode.tracing import configure_tracing
 
 __all__ = ["OperatorSettings", "Operator", "main", "settings_from_args"]
 
@@ -404,7 +406,8 @@ async def _serve(settings: OperatorSettings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
+    configure_tracing("xtrinode-operator")
     asyncio.run(_serve(settings))
     return 0
 
