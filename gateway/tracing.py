@@ -24,12 +24,14 @@ __all__ = ["tracer", "traced"]
 tracer = trace.get_tracer("xtrinode.gateway")
 
 
-def traced(pipeline: Callable[[web.Request], Awaitable[Answer]]) -> Callable[[web.Request], Awaitable[Answer]]:
+def traced(pipeline: Callable[[web.Request], Awaitable[Answer]],
+           with_tracer: trace.Tracer | None = None) -> Callable[[web.Request], Awaitable[Answer]]:
     """`pipeline` with a SERVER span around each request (parent: the request's `traceparent`)."""
+    spans = with_tracer or tracer
 
     async def handle(request: web.Request) -> Answer:
         parent = extract(request.headers) if "traceparent" in request.headers else None
-        with tracer.start_as_current_span(f"gateway {request.method}", context=parent, kind=SpanKind.SERVER,
+        with spans.start_as_current_span(f"gateway {request.method}", context=parent, kind=SpanKind.SERVER,
                                           record_exception=False, set_status_on_exception=False) as span:
             status = 500
             try:
