@@ -24,6 +24,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from opentelemetry import trace
 from opentelemetry.context import Context, get_current
+from opentelemetry.trace import Status, StatusCode
 
 from gateway.forward import Forwarder, NotReached, UpstreamError, UpstreamReply
 from gateway.server import ProxiedAnswer
@@ -164,11 +165,13 @@ class HeldStatements:
             attributes={"xtrinode.runtime": entry.key, "xtrinode.namespace": entry.namespace,
                         "xtrinode.name": entry.name, "trino.query_id": held.query_id},
         ) as span:
-            await self._resume_and_submit(held)
-            span.set_attribute("xtrinode.outcome", "submitted" if held.real_id or (held.reply and held.reply.status < 400)
-                               else "failed")
+            outcome = await self._resume_and_submit(held)
+            span.set_attribute("xtrinode.outcome", outcome)
+            if outcome == "failed":
+                span.set_status(Status(StatusCode.ERROR))
 
-    async def _resume_and_submit(self, held: HeldStatement) -> None:
+    async def _resume_and_submit(self, held: HeldStatement) -> str:
+        """Resume, wait, submit; the outcome (`submitted` or `failed`) is also the held statement's reply."""
         deadline = held.created + self._settings.timeout.total_seconds()
         entry = held.entry
         try:
@@ -176,15 +179,18 @@ class HeldStatements:
             entry = await self._wait_ready(entry, deadline)
             reply = await self._submit(held, entry, deadline)
         except ResumeFailed as e:
-            log.warning("held query %s failed: %s", held.query_id, e.message)
+            log.warning("held query %s failed: %s", held.query_id, e.message,
+                        extra={"runtime": entry.key, "query_id": held.query_id})
             self._finish(held, self._failed(held, e), "failed")
-            return
+            return "failed"
         except Exception as e:  # a bug or an unexpected client error must still end the client's wait
-            log.exception("held query %s failed unexpectedly", held.query_id)
+            log.exception("held query %s failed unexpectedly", held.query_id,
+                          extra={"runtime": entry.key, "query_id": held.query_id})
             failure = ResumeFailed(f"runtime {entry.key} could not be resumed: gateway error {type(e).__name__}: {str(e)[:200]}")
             self._finish(held, self._failed(held, failure), "failed")
-            return
+            return "failed"
         self._finish(held, reply, "submitted")
+        return "submitted"
 
     async def _wait_running(self, held: HeldStatement, deadline: float) -> RouteEntry:
         key = held.entry.key

@@ -27,8 +27,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from xtrinode.logs import configure_logging
-from xtrinode.tracing import configure_tracing
 from xtrinode.admission import (
     AdmissionRequest,
     AdmissionResult,
@@ -37,6 +35,8 @@ from xtrinode.admission import (
     review,
     to_admission_response,
 )
+from xtrinode.logs import configure_logging
+from xtrinode.tracing import configure_tracing
 
 __all__ = ["PATHS", "WebhookServer", "WebhookSettings", "create_app", "main", "validating_webhook_configuration"]
 

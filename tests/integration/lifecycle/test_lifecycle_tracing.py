@@ -118,6 +118,7 @@ async def test_a_resume_through_the_gateway_is_one_connected_trace(
     assert statement.attributes["xtrinode.namespace"] == namespace
     held = _one(mine, "gateway held statement")
     assert _parent(held, index) is statement
+    assert held.attributes is not None and held.attributes["xtrinode.outcome"] == "submitted"
     update = _one(mine, "StartWorkflowUpdate:resume")
     assert "gateway held statement" in _ancestors(update, index)
     assert _parent(_one(mine, "HandleUpdate:resume"), index) is update
