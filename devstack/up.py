@@ -588,7 +588,7 @@ class Supervisor:
                          " idle, resumes on the next query):")
             lines.append(f"  {query}")
         if info.jaeger_url:
-            lines.insert(6, f"Jaeger:            {info.jaeger_url}   (query API: {info.jaeger_url}/api/traces?"
+            lines.insert(7, f"Jaeger:            {info.jaeger_url}   (query API: {info.jaeger_url}/api/traces?"
                             "service=xtrinode-gateway; this build has no UI assets, / is a placeholder)")
         lines.append(f"Stop with Ctrl-C or `xtrinode dev down --state-dir {self.state.root}` "
                      f"(started in {took:.1f}s)")
