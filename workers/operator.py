@@ -205,7 +205,8 @@ class Operator:
             try:
                 await self._handle(source, kind, obj)
             except Exception:  # one bad object must not stop forwarding for the others
-                log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj))
+                log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj),
+                              extra={"runtime": "/".join(_key(obj))})
 
     async def _handle(self, source: str, kind: str, obj: dict[str, Any]) -> None:
         if kind == LISTED:
@@ -272,7 +273,8 @@ class Operator:
             runtime = XTrinode.model_validate(obj)
         except ValidationError as e:
             reason = _validation_message(e)
-            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason)
+            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason,
+                        extra={"runtime": f"{namespace}/{name}"})
             await asyncio.to_thread(self._mark_valid, obj, reason)
             return
         if _marked_invalid(obj):
@@ -303,7 +305,8 @@ class Operator:
         )
         self._sent[key] = fingerprint
         self.forwarded += 1
-        log.info("forwarded %s/%s generation %s to %s", namespace, name, change.generation, workflow_id)
+        log.info("forwarded %s/%s generation %s to %s", namespace, name, change.generation, workflow_id,
+                 extra={"workflow_id": workflow_id})
 
     def _namespace_catalogs(self, namespace: str) -> list[XTrinodeCatalog]:
         out = []
