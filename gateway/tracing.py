@@ -39,7 +39,8 @@ def traced(pipeline: Callable[[web.Request], Awaitable[Answer]],
                 status = answer.status
                 return answer
             finally:
-                _describe(span, request, status)
+                if span.is_recording():  # a span the sampler dropped gets no attributes (cheaper)
+                    _describe(span, request, status)
 
     return handle
 
