@@ -28,6 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
+from xtrinode.temporal_tracing import UpdateTracingInterceptor
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("emulator", "real")
@@ -160,6 +161,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_extra_args=dynamic_config_args(),
+        interceptors=[UpdateTracingInterceptor()],  # as connect_client: workers and clients trace as in production
     )
     try:
         yield env
