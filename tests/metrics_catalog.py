@@ -73,8 +73,12 @@ OPERATOR: dict[str, Family] = {
     **INFORMER,
 }
 
-TEMPORAL_SDK_EXAMPLES = ("temporal_request", "temporal_num_pollers")
-"""Temporal core metrics a connected worker reports at once (the SDK's own metrics, through the buffer)."""
+TEMPORAL_SDK_EXAMPLES = {
+    "worker": ("temporal_request", "temporal_request_latency", "temporal_num_pollers",
+               "temporal_worker_task_slots_available"),
+    "operator": ("temporal_request", "temporal_request_latency"),
+}
+"""Temporal core metrics each process reports once connected (the SDK's own metrics, through the buffer)."""
 
 PROCESSES: dict[str, dict[str, Family]] = {
     "gateway": GATEWAY, "api-server": API_SERVER, "lifecycle-worker": LIFECYCLE_WORKER, "operator": OPERATOR,
