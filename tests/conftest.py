@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.leaks"]  # the secret-leak guard: greps the run's logs for the test secrets
 BACKENDS = ("emulator", "real")
 
 

@@ -5,7 +5,9 @@ the processes' registries produce (the gateway's and API server's own registries
 holding the lifecycle worker's, operator's and informers' metrics) or the Temporal SDK metrics the process
 test sees; the checker itself flags an unknown name; every metric of tests/metrics_catalog.py is
 registered by the code with that type; the dashboard covers resume latency, held queries, drains and
-phases; panel ids are unique and every query names the datasource variable.
+phases; panel ids are unique and every query names the datasource variable; the chart's copy is the same
+file, and with `grafana.dashboard.enabled` (default off) the chart renders it as a ConfigMap labelled
+grafana_dashboard=1 that passes kubernetes-validate.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
+from chart_testkit import CHART, DEFAULT, render
 from prometheus_client import REGISTRY, CollectorRegistry
 
 import activities.metrics  # noqa: F401 - registers the lifecycle worker's metrics
@@ -111,3 +115,15 @@ def test_panels_have_unique_ids_and_use_the_datasource_variable(dashboard: dict[
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         assert panel["targets"] and all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"])
     assert dashboard["uid"] == "xtrinode"
+
+
+def test_the_chart_ships_the_dashboard_as_a_configmap_when_asked() -> None:
+    assert (CHART / "files" / "grafana" / "xtrinode.json").read_text() == DASHBOARD.read_text()
+    assert not [d for d in render(DEFAULT) if d["kind"] == "ConfigMap" and "grafana" in d["metadata"]["name"]]
+    docs = render({**DEFAULT, "grafana": {"dashboard": {"enabled": True, "annotations": {"grafana_folder": "XTrinode"}}}})
+    [configmap] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "xtrinode-grafana-dashboard"]
+    assert configmap["metadata"]["namespace"] == "xtrinode-system"
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert configmap["metadata"]["annotations"] == {"grafana_folder": "XTrinode"}
+    assert json.loads(configmap["data"]["xtrinode.json"]) == json.loads(DASHBOARD.read_text())
+    kubernetes_validate.validate(configmap, kubernetes_validate.utils.latest_version(), strict=True)
