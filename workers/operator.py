@@ -24,8 +24,8 @@ from types import TracebackType
 from typing import Any
 
 from kubernetes import client
-from prometheus_client import REGISTRY
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy

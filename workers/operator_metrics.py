@@ -43,19 +43,13 @@ class RuntimePhases:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: set[tuple[str, str]] = set()
 
     def observe(self, namespace: str, name: str, phase: object) -> None:
         shown = phase if isinstance(phase, str) and phase in PHASES else "Pending"
         with self._lock:
-            self._seen.add((namespace, name))
             for each in PHASES:
                 _PHASE.labels(namespace, name, each).set(1 if each == shown else 0)
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
-            if (namespace, name) not in self._seen:
-                return
-            self._seen.discard((namespace, name))
-            for each in PHASES:
-                _PHASE.remove(namespace, name, each)
+            _PHASE.remove_by_labels({"namespace": namespace, "name": name})

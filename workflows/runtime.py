@@ -163,10 +163,10 @@ class RuntimeWorkflow:
     def _resume_answered(self, phase: Phase) -> ResumeTiming | None:
         """The resume a status write answers (Ready, or Error), for the metrics the activity records."""
         asked = self._resume_asked_at
-        if asked is None or self.state.resume_requested and phase != "Error":
+        if asked is None or phase not in ("Ready", "Error"):
             return None
-        if phase not in ("Ready", "Error"):
-            return None
+        if phase == "Ready" and self.state.resume_requested:
+            return None  # Ready from another step (a scale) while the resume is still to run
         self._resume_asked_at = None
         seconds = max((workflow.now() - asked).total_seconds(), 0.0)
         return ResumeTiming(seconds=seconds, outcome="ready" if phase == "Ready" else "failed")
