@@ -85,6 +85,10 @@ _PATCH_SCALE_DOWN_FIRST = "scale-down-before-provision"
 """workflow.patched id: a spec change that lowers the worker count of a Ready runtime drains the workers
 first (ScaleWorkers), then provisions the rest (before: one ProvisionRuntime scaled them down without
 draining and recorded the workers still leaving as ready)."""
+_PATCH_PROVISION_ANSWERS_RESUME = "provision-answers-resume"
+"""workflow.patched id: a resume accepted while a provision of a suspended-by-request runtime wrote its
+first status (so the provision ran with compute up) clears the manual suspend (before: the runtime went
+Ready, the resume answered Ready, and a suspend followed at once)."""
 _RETRY_BACKOFF_MAX = timedelta(seconds=60)
 
 
@@ -382,6 +386,12 @@ class RuntimeWorkflow:
                 self.state.workers_desired, self.state.workers_ready = workers, result.workers_ready
                 self.state.last_activity = now
             if action is Action.RESUME:
+                self.state.manually_suspended = False
+            elif (self.state.phase == "Ready" and self.state.resume_requested and self.state.manually_suspended
+                  and workflow.patched(_PATCH_PROVISION_ANSWERS_RESUME)):
+                # The resume came while this provision's first status write was on its way (after the
+                # step was chosen, before it started): the provision brought compute up, so it answers
+                # the resume, and the manual suspend it ends must not suspend the runtime right after.
                 self.state.manually_suspended = False
             if not keep_suspended:  # a resume accepted during a suspended provision is still to run
                 self.state.resume_requested = False
