@@ -37,6 +37,7 @@ from activities.payloads import (
     StopPodsInput,
     WaitPodsGoneInput,
 )
+from activities.spans import traced
 from xtrinode.admission import control_user_problem
 from xtrinode.render.config import control_username
 from xtrinode.render.overlay import PASSWORD_KEY
@@ -164,6 +165,7 @@ class KubernetesActivities:
 
     # -- apply -----------------------------------------------------------------------------
     @activity.defn(name="apply_runtime")
+    @traced("kubernetes")
     def apply_runtime(self, inp: ApplyInput) -> ApplyResult:
         """Render the runtime and server-side apply every object with field manager `xtrinode`."""
         runtime = XTrinode.model_validate(inp.runtime)
@@ -242,6 +244,7 @@ class KubernetesActivities:
         return coordinator_deployment_name(ref.name) if role == "coordinator" else worker_deployment_name(ref.name)
 
     @activity.defn(name="scale_deployment")
+    @traced("kubernetes")
     def scale_deployment(self, inp: ScaleInput) -> int:
         """Set replicas through the scale subresource; a missing Deployment is already at zero."""
         name = self._deployment_name(inp.ref, inp.role)
@@ -258,6 +261,7 @@ class KubernetesActivities:
         return inp.replicas
 
     @activity.defn(name="deployment_available")
+    @traced("kubernetes")
     def deployment_available(self, inp: ScaleInput) -> int:
         """Available replicas of a role's Deployment (0 when it does not exist)."""
         name = self._deployment_name(inp.ref, inp.role)
@@ -348,6 +352,7 @@ class KubernetesActivities:
         self.emit_event(EventInput(ref=ref, reason="WorkerRestarted", type="Warning", message=why))
 
     @activity.defn(name="wait_pods_gone")
+    @traced("kubernetes")
     def wait_pods_gone(self, inp: WaitPodsGoneInput) -> PodsResult:
         """Wait (heartbeating) until at most `at_most` pods of the role remain, or the timeout."""
         selector = f"{_instance_selector(inp.ref.name)},app.kubernetes.io/component={inp.role}"
@@ -365,6 +370,7 @@ class KubernetesActivities:
             time.sleep(inp.poll_seconds)
 
     @activity.defn(name="stop_pods")
+    @traced("kubernetes")
     def stop_pods(self, inp: StopPodsInput) -> PodsResult:
         """Scale the role's Deployment to zero and delete its pods with `grace_seconds` (a pod already
         terminating with a longer grace gets the shorter one), until none is left or the timeout.
@@ -400,6 +406,7 @@ class KubernetesActivities:
             time.sleep(inp.poll_seconds)
 
     @activity.defn(name="set_keda_paused")
+    @traced("kubernetes")
     def set_keda_paused(self, inp: KedaPauseInput) -> bool:
         """Pause or unpause the runtime's ScaledObject; False when it has none."""
         name = f"trino-{inp.ref.name}-workers"
@@ -418,6 +425,7 @@ class KubernetesActivities:
 
     # -- routes ----------------------------------------------------------------------------
     @activity.defn(name="set_route")
+    @traced("kubernetes")
     def set_route(self, inp: RouteUpdate) -> str:
         """Upsert or remove this runtime's entry in routes.yaml; optimistic concurrency, never
         losing another runtime's entry (a 409 re-reads and retries)."""
@@ -488,6 +496,7 @@ class KubernetesActivities:
 
     # -- the XTrinode object ---------------------------------------------------------------
     @activity.defn(name="patch_status")
+    @traced("kubernetes")
     def patch_status(self, inp: StatusPatch) -> bool:
         """Merge-patch the CR status subresource; False when the object is gone. Once written, records
         the lifecycle metrics the workflow handed over (activities/metrics.py)."""
@@ -524,6 +533,7 @@ class KubernetesActivities:
         return self._events_api == "events.k8s.io/v1"
 
     @activity.defn(name="emit_event")
+    @traced("kubernetes")
     def emit_event(self, inp: EventInput) -> None:
         """An Event about the XTrinode: events.k8s.io/v1 when the API offers it, else core/v1."""
         now = datetime.now(UTC)
@@ -555,6 +565,7 @@ class KubernetesActivities:
                 raise
 
     @activity.defn(name="set_finalizer")
+    @traced("kubernetes")
     def set_finalizer(self, inp: FinalizerInput) -> bool:
         """Add or remove our finalizer; False when the object no longer exists."""
         for _attempt in range(20):
@@ -586,6 +597,7 @@ class KubernetesActivities:
         raise ApplicationError("XTrinode kept changing while updating its finalizer", type="Conflict")
 
     @activity.defn(name="delete_owned")
+    @traced("kubernetes")
     def delete_owned(self, inp: DeleteOwnedInput) -> DeleteOwnedResult:
         """Delete every object render made for the runtime (by label); missing ones are fine."""
         deleted = []

@@ -28,6 +28,7 @@ from activities.payloads import (
     WaitReadyInput,
     autosuspend_outcome,
 )
+from activities.spans import traced
 from xtrinode.trino_protocol import Header, QueryState
 
 __all__ = ["TrinoActivities", "SecretReader", "AvailableReader", "ChangeWaiter"]
@@ -122,6 +123,7 @@ class TrinoActivities:
             return await resp.json(content_type=None)
 
     @activity.defn(name="wait_coordinator_ready")
+    @traced("trino")
     async def wait_coordinator_ready(self, inp: WaitReadyInput) -> ReadyResult:
         """Deployment available, `/v1/info` not starting, and enough ACTIVE workers registered."""
         base = inp.coordinator_url.rstrip("/")
@@ -265,6 +267,7 @@ class TrinoActivities:
             return 0
 
     @activity.defn(name="query_activity")
+    @traced("trino")
     async def query_activity(self, inp: QueryActivityInput) -> QueryActivity:
         """Running and queued queries, the newest query time, and statements the gateway holds."""
         held = await self._held(inp.ref)
@@ -292,6 +295,7 @@ class TrinoActivities:
         return seen
 
     @activity.defn(name="drain_queries")
+    @traced("trino")
     async def drain_queries(self, inp: DrainQueriesInput) -> DrainQueriesResult:
         """Wait for running and queued queries to finish, at most `max_drain_seconds`."""
         start = time.monotonic()
@@ -315,6 +319,7 @@ class TrinoActivities:
             await asyncio.sleep(inp.poll_seconds)
 
     @activity.defn(name="kill_queries")
+    @traced("trino")
     async def kill_queries(self, inp: KillQueriesInput) -> int:
         """Fail every query still running with `message` (clients get a Trino error naming it); the
         number killed. A coordinator that does not answer has nothing left to kill."""

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start everything in the foreground; Ctrl-C stops it all")
     status = sub.add_parser("status", help="components (pid alive?, URL) and runtime phases")
     down = sub.add_parser("down", help="stop a running devstack")
-    for p in (up, status, down):
+    traces = sub.add_parser("traces", help="resume traces as indented timelines (span, duration, attributes)")
+    for p in (up, status, down, traces):
         p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                        help="logs, Temporal db, cluster state, kubeconfig (default %(default)s)")
     up.add_argument("--gateway-port", type=_port, default=8080, help="Trino gateway port (default 8080; 0 = free)")
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run real Trino from this unpacked trino-server (scripts/fetch-trino.sh prints one) "
                          "instead of the emulator; needs Java 24+ (--java-home or $JAVA_HOME)")
     up.add_argument("--java-home", type=Path, help="JDK for --trino-home (default $JAVA_HOME)")
+    up.add_argument("--traces", action="store_true",
+                    help="also run Jaeger all-in-one (built once by scripts/fetch-jaeger.sh) and send every process's "
+                         "spans to it over OTLP; spans always go to <state-dir>/traces/ too")
+    traces.add_argument("--runtime", metavar="NS/NAME", help="only resumes of this runtime")
+    traces.add_argument("--last", action="store_true", help="only the most recent resume")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     down.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the stop (default 90)")
     return parser
@@ -82,8 +88,23 @@ def _up(args: argparse.Namespace) -> int:
         temporal_ui_port=args.temporal_ui_port, kube_port=args.kube_port, kube=args.kube, kube_bin=args.kube_bin,
         examples=args.examples,
         auto_suspend_after=args.auto_suspend_after, in_process_nodes=args.in_process_nodes,
-        trino_home=args.trino_home, java_home=args.java_home)
+        trino_home=args.trino_home, java_home=args.java_home, traces=args.traces)
     return Supervisor(settings).run()
+
+
+def _traces(args: argparse.Namespace) -> int:
+    from devstack.traces import format_timeline, resume_traces
+    from xtrinode.tracefile import read_spans
+
+    state = StateDir(args.state_dir)
+    found = resume_traces(read_spans(state.traces), args.runtime)
+    if not found:
+        which = f" of {args.runtime}" if args.runtime else ""
+        print(f"no resume traces{which} in {state.traces}; resume a runtime (query a suspended one through the "
+              "gateway, or `xtrinode runtime resume`) with the devstack running")
+        return 1
+    print("\n\n".join(format_timeline(spans) for spans in (found[-1:] if args.last else found)))
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -145,7 +166,7 @@ def _down(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    handlers = {"up": _up, "status": _status, "down": _down}
+    handlers = {"up": _up, "status": _status, "down": _down, "traces": _traces}
     return handlers[args.action](args)
 
 

@@ -1,41 +1,18 @@
 """`python -m devstack.jsonlog MODULE [ARGS...]`: `python -m MODULE` with JSON-lines logging.
 
-The root logger gets the JSON handler first, so the component's own `logging.basicConfig` keeps it.
+The root logger gets the product's JSON handler (xtrinode/logs.py) first, so a component whose own
+`logging.basicConfig` adds none keeps it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import runpy
 import sys
-from datetime import UTC, datetime
+
+from xtrinode.logs import JsonFormatter
 
 __all__ = ["JsonFormatter", "main"]
-
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-_SECRET_WORDS = ("password", "token", "secret", "api_key", "authorization")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record; `extra=` fields (namespace, name, workflow_id, ...) are kept."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        body: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_"):
-                continue
-            if any(word in key.lower() for word in _SECRET_WORDS):
-                value = "<hidden>"
-            body[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-        if record.exc_info:
-            body["error"] = self.formatException(record.exc_info)
-        return json.dumps(body)
 
 
 def main(argv: list[str] | None = None) -> int:

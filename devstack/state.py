@@ -42,6 +42,7 @@ class DevstackInfo(BaseModel):
     kube_url: str
     kubeconfig: str
     kube_backend: str = Field(default="emulator", description="`emulator` or `real` (dev up --kube).")
+    jaeger_url: str | None = Field(default=None, description="Jaeger's query API (dev up --traces).")
     components: dict[str, ComponentInfo] = Field(default_factory=dict)
     pod_pids: dict[str, int] = Field(default_factory=dict, description="`ns/pod` -> pid of kubelet pod processes seen.")
 
@@ -55,6 +56,11 @@ class StateDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def traces(self) -> Path:
+        """Spans of every process as OTLP-JSON lines (`xtrinode dev traces` reads them)."""
+        return self.root / "traces"
 
     @property
     def info_file(self) -> Path:

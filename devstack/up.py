@@ -26,10 +26,12 @@ from typing import Any
 import yaml
 
 from devstack import kubeclient, webhook
+from devstack.jaeger import JaegerError, JaegerPorts, config_yaml, find_jaeger
 from devstack.realkube import ControlPlane, ControlPlaneError, ProcessSpec, find_binaries
 from devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
 from xtrinode.durations import format_duration
 from xtrinode.temporal import search_attribute_args
+from xtrinode.tracing import TRACES_DIR_ENV
 
 __all__ = ["UpSettings", "Supervisor", "DevstackError"]
 
@@ -70,6 +72,10 @@ class UpSettings:
     trino_home: Path | None = None
     """Run real Trino from this unpacked trino-server (scripts/fetch-trino.sh) instead of the emulator."""
     java_home: Path | None = None
+    traces: bool = False
+    """Also run Jaeger all-in-one (devstack/jaeger.py) and export every process's spans to it over OTLP."""
+    jaeger_bin: Path | None = None
+    """The Jaeger binary (default: $XTRINODE_JAEGER_BIN, else scripts/fetch-jaeger.sh builds it)."""
     deploy_dir: Path = REPO / "deploy"
     start_timeout: float = 60.0
     """Per start-up wait (the real control plane gets three times as long: etcd and kube-apiserver start
@@ -151,6 +157,7 @@ class Supervisor:
         self.state = StateDir(settings.state_dir)
         self.out = out or sys.stdout
         self.components: dict[str, _Component] = {}
+        self._trace_env: dict[str, str] = {}
         self.pod_pids: dict[str, int] = {}
         self._info: DevstackInfo | None = None
         self._stop_signal: int | None = None
@@ -226,10 +233,25 @@ class Supervisor:
                 bin_dir = find_binaries(self.settings.kube_bin)
             except ControlPlaneError as e:
                 raise DevstackError(str(e)) from e
+        jaeger_bin = None
+        if self.settings.traces:
+            print("xtrinode dev up: finding Jaeger (scripts/fetch-jaeger.sh builds it once: several minutes)",
+                  file=sys.stderr, flush=True)
+            try:
+                jaeger_bin = find_jaeger(self.settings.jaeger_bin)
+            except JaegerError as e:
+                raise DevstackError(str(e)) from e
         gateway_port, temporal_port, ui_port, kube_port, api_port = self._ports()
         internal_port = _free_port({gateway_port, temporal_port, ui_port, kube_port, api_port})
         self.state.create()
         st = self.state
+        # Every product process writes its spans to <state-dir>/traces/ (xtrinode/tracing.py); with --traces
+        # also to Jaeger over OTLP/HTTP.
+        self._trace_env = {TRACES_DIR_ENV: str(st.traces)}
+        jaeger_url = None
+        if jaeger_bin is not None:
+            jaeger_url = self._start_jaeger(jaeger_bin, {gateway_port, temporal_port, ui_port, kube_port, api_port,
+                                                         internal_port})
         temporal_address = f"127.0.0.1:{temporal_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         gateway_internal_url = f"http://127.0.0.1:{internal_port}"
@@ -304,7 +326,8 @@ class Supervisor:
             supervisor_pid=os.getpid(), gateway_url=gateway_url, gateway_internal_url=gateway_internal_url,
             api_url=api_url, api_token_file=str(st.api_token),
             temporal_address=temporal_address,
-            temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig, kube_backend=self.settings.kube)
+            temporal_ui_url=ui_url, kube_url=kube_url, kubeconfig=kubeconfig, kube_backend=self.settings.kube,
+            jaeger_url=jaeger_url)
         self._publish(info)
         if self.settings.examples:
             self._apply_examples(api)
@@ -312,6 +335,22 @@ class Supervisor:
         info.ready = True
         self._publish(info)
         self._print_summary(info, time.monotonic() - started)
+
+    def _start_jaeger(self, binary: Path, taken: set[int]) -> str:
+        """Jaeger on free loopback ports; every product process started later exports to it."""
+        ports: list[int] = []
+        for _ in range(4):
+            ports.append(_free_port(taken | set(ports)))
+        jaeger_ports = JaegerPorts(query=ports[0], query_grpc=ports[1], otlp_http=ports[2], health=ports[3])
+        config = self.state.root / "jaeger.yaml"
+        config.write_text(config_yaml(jaeger_ports))
+        url = f"http://127.0.0.1:{jaeger_ports.query}"
+        jaeger = _Component("jaeger", [str(binary), "--config", str(config)],
+                            ready=lambda: kubeclient.http_ok(f"{url}/api/services"), url=url)
+        self._launch(jaeger)
+        self._wait_ready([jaeger])
+        self._trace_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{jaeger_ports.otlp_http}"
+        return url
 
     def _start_real_kube(self, bin_dir: Path, port: int) -> tuple[str, list[_Component]]:
         """etcd, then kube-apiserver (waited for, kubeconfig written), then the controller manager and the
@@ -345,7 +384,8 @@ class Supervisor:
             log.write(f'{{"ts": "{stamp}", "logger": "devstack", "message": "starting {component.name}"}}\n'
                       .encode())
             log.flush()
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", **component.extra_env}
+            traced = self._trace_env if component.argv[0] == self.python else {}  # our processes, not Temporal's
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", **traced, **component.extra_env}
             component.process = subprocess.Popen(
                 component.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=self.state.root, start_new_session=True, close_fds=True, preexec_fn=_die_with_parent)
@@ -539,6 +579,7 @@ class Supervisor:
             f"{_display_path(str(Path(self.python).parent / 'xtrinode'))} runtime list)",
             f"Kubernetes API:    {info.kube_url}   ({self._backend_line()})",
             f"Logs:              {self.state.logs}/",
+            f"Traces:            {self.state.traces}/   (xtrinode dev traces --state-dir {self.state.root} --last)",
             f"export KUBECONFIG={info.kubeconfig}",
             f"export TEMPORAL_ADDRESS={info.temporal_address}",
         ]
@@ -546,6 +587,9 @@ class Supervisor:
             lines.append(f"Query the demo runtime (autosuspends after {format_duration(self.settings.auto_suspend_after)}"
                          " idle, resumes on the next query):")
             lines.append(f"  {query}")
+        if info.jaeger_url:
+            lines.insert(7, f"Jaeger:            {info.jaeger_url}   (query API: {info.jaeger_url}/api/traces?"
+                            "service=xtrinode-gateway; this build has no UI assets, / is a placeholder)")
         lines.append(f"Stop with Ctrl-C or `xtrinode dev down --state-dir {self.state.root}` "
                      f"(started in {took:.1f}s)")
         lines.append(READY_LINE)

@@ -37,11 +37,13 @@ from gateway.pages import QueryIdMaker, forbidden
 from gateway.proxy import ENDPOINT, PRINCIPAL, QUERY_ID, ROUTE, TARGET, TRINO_USER, VIEW, Proxy
 from gateway.ratelimit import create_rate_limiter
 from gateway.resume import Resumer
+from gateway.tracing import traced
 from gateway.routewatch import RouteSource, watch_routes
 from gateway.server import Answer
 from gateway.settings import GatewaySettings
 from gateway.sticky import StickyStore
 from xtrinode.temporal import connect_client
+from xtrinode.tracing import tracing_active
 from xtrinode.trino_protocol import Path
 
 __all__ = ["INTERNAL", "LIVE", "METRICS", "ROUTES", "SETTINGS", "Live", "create_app", "create_internal_app",
@@ -415,6 +417,8 @@ def create_app(settings: GatewaySettings, *, backend_resolver: Callable[[str], s
     app[ROUTES] = RouteSource(app[METRICS], f"ConfigMap {settings.routes.namespace}/{settings.routes.config_map}")
     pipeline: Callable[[web.Request], Awaitable[Answer]] = functools.partial(
         _edge(trusted), handler=functools.partial(_guard, handler=_dispatch))
+    if tracing_active():  # decided once: without a tracer provider a request does no span work at all
+        pipeline = traced(pipeline)
     app[PIPELINE] = pipeline
     app.cleanup_ctx.append(_components(app, backend_resolver))
     app[INTERNAL] = create_internal_app(app)

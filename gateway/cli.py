@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,30 +19,12 @@ from aiohttp import web
 from gateway.app import INTERNAL, create_app, public_handler
 from gateway.server import PublicServer, start_public_server
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
+from xtrinode.logs import json_log_handler
+from xtrinode.tracing import TracingConfigError, configure_tracing
 
 __all__ = ["Serving", "json_log_handler", "main", "run_gateway", "serve", "start_serving"]
 
 log = logging.getLogger("xtrinode.gateway")
-
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per record with a UTC timestamp; `extra=` fields (the access log's) are kept."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        body: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key not in body:
-                body[key] = value
-        if record.exc_info:
-            body["error"] = self.formatException(record.exc_info)
-        return json.dumps(body, default=str)
 
 
 def run_loop(main: Coroutine[Any, Any, None], choice: str) -> None:
@@ -60,13 +39,6 @@ def run_loop(main: Coroutine[Any, Any, None], choice: str) -> None:
             uvloop.run(main)
             return
     asyncio.run(main)
-
-
-def json_log_handler() -> logging.Handler:
-    """A stderr handler writing one JSON object per record (with a UTC timestamp and `extra=` fields)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(_JsonFormatter())
-    return handler
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,6 +130,11 @@ def run_gateway(
         print(f"error: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), handlers=[json_log_handler()], force=True)
+    try:
+        configure_tracing("xtrinode-gateway")
+    except TracingConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         run_loop(serve(settings, backend_resolver), settings.event_loop)
     except (OSError, ValueError) as e:

@@ -22,6 +22,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import CIMultiDict
+from opentelemetry import trace
+from opentelemetry.context import Context, get_current
+from opentelemetry.trace import Status, StatusCode
 
 from gateway.forward import Forwarder, NotReached, UpstreamError, UpstreamReply
 from gateway.server import ProxiedAnswer
@@ -35,8 +38,11 @@ from gateway.settings import ResumeSettings
 from gateway.sticky import StickyStore, Target, coordinator_id_of
 from xtrinode.models.routes import RouteEntry
 from xtrinode.trino_protocol import ErrorCode, Path, StandardError
+from xtrinode.tracing import tracing_active
 
 __all__ = ["HeldStatement", "HeldStatements"]
+
+tracer = trace.get_tracer("xtrinode.gateway")
 
 log = logging.getLogger("xtrinode.gateway.held")
 
@@ -62,6 +68,8 @@ class HeldStatement:
     """The coordinator's id of the submitted query."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    trace_context: Context | None = None
+    """The trace of the request that sent it (when tracing is on): its wait is a span there."""
 
 
 class HeldStatements:
@@ -107,16 +115,24 @@ class HeldStatements:
 
     def hold(
         self, entry: RouteEntry, body: bytes, headers: CIMultiDict[str], base: str, owner: str | None = None
-    ) -> web.Response:
-        """Hold a new statement and answer the client at once with a QUEUED page."""
+    ) -> HeldStatement:
+        """Hold a new statement; answer the client at once with `first_page(held)`."""
         query_id = self._ids.next()
         while query_id in self._held:
             query_id = self._ids.next()
         held = HeldStatement(query_id, entry, body, headers, base, owner)
+        if tracing_active():
+            held.trace_context = get_current()
         self._held[held.query_id] = held
         self._inflight.held_changed(entry, +1)
-        log.info("holding query %s for runtime %s until it resumes", held.query_id, entry.key)
-        return web.json_response(queued_page(base, held.query_id, held.slug, 1))
+        log.info("holding query %s for runtime %s until it resumes", held.query_id, entry.key,
+                 extra={"runtime": entry.key, "query_id": held.query_id})
+        return held
+
+    @staticmethod
+    def first_page(held: HeldStatement) -> web.Response:
+        """The QUEUED page answering the statement's POST."""
+        return web.json_response(queued_page(held.base, held.query_id, held.slug, 1))
 
     def _start(self, held: HeldStatement) -> None:
         """Begin resuming and submitting (on the first poll, as Trino submits a query on its first poll)."""
@@ -140,6 +156,22 @@ class HeldStatements:
         return UpstreamReply(200, headers, json.dumps(page).encode())
 
     async def _submit_when_ready(self, held: HeldStatement) -> None:
+        if held.trace_context is None:
+            await self._resume_and_submit(held)
+            return
+        entry = held.entry
+        with tracer.start_as_current_span(
+            "gateway held statement", context=held.trace_context,
+            attributes={"xtrinode.runtime": entry.key, "xtrinode.namespace": entry.namespace,
+                        "xtrinode.name": entry.name, "trino.query_id": held.query_id},
+        ) as span:
+            outcome = await self._resume_and_submit(held)
+            span.set_attribute("xtrinode.outcome", outcome)
+            if outcome == "failed":
+                span.set_status(Status(StatusCode.ERROR))
+
+    async def _resume_and_submit(self, held: HeldStatement) -> str:
+        """Resume, wait, submit; the outcome (`submitted` or `failed`) is also the held statement's reply."""
         deadline = held.created + self._settings.timeout.total_seconds()
         entry = held.entry
         try:
@@ -147,15 +179,18 @@ class HeldStatements:
             entry = await self._wait_ready(entry, deadline)
             reply = await self._submit(held, entry, deadline)
         except ResumeFailed as e:
-            log.warning("held query %s failed: %s", held.query_id, e.message)
+            log.warning("held query %s failed: %s", held.query_id, e.message,
+                        extra={"runtime": entry.key, "query_id": held.query_id})
             self._finish(held, self._failed(held, e), "failed")
-            return
+            return "failed"
         except Exception as e:  # a bug or an unexpected client error must still end the client's wait
-            log.exception("held query %s failed unexpectedly", held.query_id)
+            log.exception("held query %s failed unexpectedly", held.query_id,
+                          extra={"runtime": entry.key, "query_id": held.query_id})
             failure = ResumeFailed(f"runtime {entry.key} could not be resumed: gateway error {type(e).__name__}: {str(e)[:200]}")
             self._finish(held, self._failed(held, failure), "failed")
-            return
+            return "failed"
         self._finish(held, reply, "submitted")
+        return "submitted"
 
     async def _wait_running(self, held: HeldStatement, deadline: float) -> RouteEntry:
         key = held.entry.key

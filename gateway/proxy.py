@@ -190,7 +190,7 @@ class Proxy:
         owner = principal.key if principal is not None else None
         resume = self.settings.resume.enabled
         if plan.action == "resume" and resume:
-            return self.held.hold(entry, body, headers, external_base(view), owner)
+            return self._hold(request, entry, body, headers, owner)
         if entry.state != "RUNNING":
             return statement_error(
                 view,
@@ -206,7 +206,7 @@ class Proxy:
             self.health.record_failure(entry.backend, str(e))
             if resume:
                 log.info("backend of %s refused the connection; holding the statement and resuming", entry.key)
-                return self.held.hold(entry, body, headers, external_base(view), owner)
+                return self._hold(request, entry, body, headers, owner)
             return statement_error(
                 view, self.ids, StandardError.NO_NODES_AVAILABLE, f"runtime {entry.key} is not reachable: {e}"
             )
@@ -228,6 +228,12 @@ class Proxy:
         if query_id is not None:
             request[QUERY_ID] = query_id
         return reply.to_response()
+
+    def _hold(self, request: web.Request, entry: RouteEntry, body: bytes, headers: CIMultiDict[str],
+              owner: str | None) -> web.Response:
+        held = self.held.hold(entry, body, headers, external_base(request[VIEW]), owner)
+        request[QUERY_ID] = held.query_id
+        return self.held.first_page(held)
 
     # -- follow-ups --------------------------------------------------------------------------------
     async def _target(self, query_id: str) -> Target | None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+from opentelemetry.propagate import inject
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -169,8 +170,9 @@ class Resumer:
             self._http = aiohttp.ClientSession()
         url = f"{link.url.rstrip('/')}/v1/runtimes/{entry.namespace}/{entry.name}/resume?wait=true"
         try:
-            async with self._http.post(url, json={"reason": "gateway"},
-                                       headers={"Authorization": f"Bearer {token}"}) as response:
+            headers = {"Authorization": f"Bearer {token}"}
+            inject(headers)  # traceparent: the API server's span (and the resume) join this trace
+            async with self._http.post(url, json={"reason": "gateway"}, headers=headers) as response:
                 body = await response.json(content_type=None) if response.content_length != 0 else {}
                 status = response.status
         except (aiohttp.ClientError, ValueError) as e:

@@ -28,6 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
+from xtrinode.temporal_tracing import UpdateTracingInterceptor
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.leaks"]  # the secret-leak guard: greps the run's logs for the test secrets
@@ -161,6 +162,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_extra_args=dynamic_config_args(),
+        interceptors=[UpdateTracingInterceptor()],  # as connect_client: workers and clients trace as in production
     )
     try:
         yield env

@@ -94,3 +94,47 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
     yield name
     if is_real(request):
         delete_namespace(core, name)
+
+
+CRD_DIR = Path(__file__).resolve().parents[1] / "deploy" / "crds"
+
+
+def install_crds(api: client.ApiClient, timeout: float = 60.0) -> None:
+    """Our CRDs (and the third-party ones under deploy/crds), served and Established.
+
+    The real control plane is shared by the whole run: a CRD another suite created is left as it is,
+    one still being deleted (the chart's uninstall with crds.keep=false) is waited out and created again.
+    """
+    import time
+
+    import yaml
+
+    ext = client.ApiextensionsV1Api(api)
+    deadline = time.monotonic() + timeout
+    names = []
+    for path in sorted(CRD_DIR.rglob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        name = crd["metadata"]["name"]
+        names.append(name)
+        while True:
+            try:
+                ext.create_custom_resource_definition(crd)
+                break
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+            try:
+                existing = ext.read_custom_resource_definition(name)
+            except ApiException as e:
+                if e.status == 404:
+                    continue
+                raise
+            if existing.metadata.deletion_timestamp is None:
+                break
+            assert time.monotonic() < deadline, f"CRD {name} still being deleted after {timeout:.0f} s"
+            time.sleep(0.2)
+    for name in names:  # kube-apiserver serves a CRD's resources once it is Established
+        while not any(c.type == "Established" and c.status == "True"
+                      for c in ext.read_custom_resource_definition(name).status.conditions or []):
+            assert time.monotonic() < deadline, f"CRD {name} not Established within {timeout:.0f} s"
+            time.sleep(0.1)

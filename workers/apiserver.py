@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.cli import json_log_handler
 from workers.api import ApiServerSettings, create_app
 from workers.api.settings import ENV_PREFIX
+from xtrinode.logs import json_log_handler
 from xtrinode.settings_files import SettingsError, load_settings_file
+from xtrinode.tracing import TracingConfigError, configure_tracing
 
 __all__ = ["main", "serve"]
 
@@ -65,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), handlers=[json_log_handler()], force=True)
+    try:
+        configure_tracing("xtrinode-api")
+    except TracingConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(settings))
     except (OSError, ValueError) as e:

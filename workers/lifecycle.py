@@ -34,7 +34,9 @@ from workflows.steps import STEP_WORKFLOWS
 from workers.health import HealthServer
 from workers.temporal_metrics import TemporalSdkMetrics
 from xtrinode.render import RenderSettings, coordinator_deployment_name, worker_deployment_name
+from xtrinode.logs import configure_logging
 from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
+from xtrinode.tracing import configure_tracing
 
 __all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "settings_from_args", "workflow_runner"]
 
@@ -210,7 +212,8 @@ async def _serve(settings: WorkerSettings, resolve: Callable[[str], str] | None)
 def main(argv: Sequence[str] | None = None, *, resolve: Callable[[str], str] | None = None) -> int:
     """`xtrinode worker`; `resolve` maps Service URLs to where to connect (the devstack passes its own)."""
     settings = settings_from_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
+    configure_tracing("xtrinode-worker")
     asyncio.run(_serve(settings, resolve))
     return 0
 

@@ -41,6 +41,7 @@ from workers.webhook import WebhookServer, WebhookSettings
 from workers.webhook import add_arguments as add_webhook_arguments
 from workers.webhook import settings_from as webhook_settings_from
 from workflows.state import RuntimeState
+from xtrinode.logs import configure_logging
 from xtrinode.lifecycle import (
     RUNTIME_WORKFLOW,
     SIGNAL_DELETED,
@@ -52,6 +53,7 @@ from xtrinode.lifecycle import (
 from xtrinode.models import API_GROUP, API_VERSION, XTrinode, XTrinodeCatalog
 from xtrinode.render import runtime_secret_references, select_catalogs
 from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
+from xtrinode.tracing import configure_tracing
 
 __all__ = ["OperatorSettings", "Operator", "main", "settings_from_args"]
 
@@ -218,7 +220,8 @@ class Operator:
             try:
                 await self._handle(source, kind, obj)
             except Exception:  # one bad object must not stop forwarding for the others
-                log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj))
+                log.exception("forwarding %s %s/%s failed; the next event or resync retries", source, *_key(obj),
+                              extra={"runtime": "/".join(_key(obj))})
 
     async def _handle(self, source: str, kind: str, obj: dict[str, Any]) -> None:
         if kind == LISTED:
@@ -288,7 +291,8 @@ class Operator:
             runtime = XTrinode.model_validate(obj)
         except ValidationError as e:
             reason = _validation_message(e)
-            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason)
+            log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason,
+                        extra={"runtime": f"{namespace}/{name}"})
             FORWARDS.labels("spec_changed", "invalid").inc()
             await asyncio.to_thread(self._mark_valid, obj, reason)
             return
@@ -321,7 +325,8 @@ class Operator:
             )
         self._sent[key] = fingerprint
         self.forwarded += 1
-        log.info("forwarded %s/%s generation %s to %s", namespace, name, change.generation, workflow_id)
+        log.info("forwarded %s/%s generation %s to %s", namespace, name, change.generation, workflow_id,
+                 extra={"workflow_id": workflow_id})
 
     def _namespace_catalogs(self, namespace: str) -> list[XTrinodeCatalog]:
         out = []
@@ -427,7 +432,8 @@ async def _serve(settings: OperatorSettings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
+    configure_tracing("xtrinode-operator")
     asyncio.run(_serve(settings))
     return 0
 

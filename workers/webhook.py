@@ -36,6 +36,8 @@ from xtrinode.admission import (
     review,
     to_admission_response,
 )
+from xtrinode.logs import configure_logging
+from xtrinode.tracing import configure_tracing
 
 __all__ = ["PATHS", "WebhookServer", "WebhookSettings", "create_app", "main", "validating_webhook_configuration"]
 
@@ -301,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig for SubjectAccessReviews (default: in-cluster)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
+    configure_tracing("xtrinode-webhook")
     if args.cert is None or args.key is None:
         parser.error("--cert and --key are required: the API server calls webhooks over HTTPS only")
     try:

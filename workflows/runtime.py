@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
     from xtrinode.models import Phase
     from xtrinode.render import coordinator_service_url
     from xtrinode.temporal import NAME_ATTR, NAMESPACE_ATTR, PHASE_ATTR
+    from xtrinode.temporal_tracing import attached_trace, trace_carrier
 
 __all__ = ["RuntimeWorkflow"]
 
@@ -117,6 +118,9 @@ class RuntimeWorkflow:
         """Event activities still running (written in the background)."""
         self._resume_asked_at: datetime | None = None
         """Workflow time of the first resume request not yet answered (the resume latency metric)."""
+        self._resume_trace: dict[str, str] = {}
+        """The trace context of the `resume` update that asked for the next resume step (its step, child
+        workflow and activities join the caller's trace: xtrinode/temporal_tracing.py)."""
 
     # -- messages ----------------------------------------------------------------------------
     @workflow.signal(name=SIGNAL_SPEC_CHANGED)
@@ -193,6 +197,7 @@ class RuntimeWorkflow:
             return self.state.status()
         self.state.resume_requested = True
         self._resume_asked()
+        self._resume_trace = self._resume_trace or trace_carrier()
         self._dirty = True
         await workflow.wait_condition(
             lambda: (self._published == "Ready" and not self.state.resume_requested)
@@ -322,7 +327,16 @@ class RuntimeWorkflow:
         self._dirty = True
 
     async def _step(self, action: Action) -> None:
-        """Run one lifecycle step as a child workflow and record what came of it."""
+        """Run one lifecycle step as a child workflow and record what came of it (a resume in the trace
+        of the update that asked for it)."""
+        if action is not Action.RESUME:
+            await self._run_step(action)
+            return
+        carrier, self._resume_trace = self._resume_trace, {}
+        with attached_trace(carrier):
+            await self._run_step(action)
+
+    async def _run_step(self, action: Action) -> None:
         now = workflow.now()
         runtime = self.state.spec_model()
         assert runtime is not None

@@ -17,6 +17,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig, TLSConfig
 
+from xtrinode.temporal_tracing import UpdateTracingInterceptor
+
 __all__ = [
     "TASK_QUEUE",
     "NAMESPACE_ATTR",
@@ -95,25 +97,19 @@ def temporal_settings_from_args(args: argparse.Namespace, environ: Mapping[str, 
 
 async def connect_client(settings: TemporalSettings, *, fast_fail_retries: bool = False,
                          runtime: Runtime | None = None) -> Client:
-    """A client with the pydantic data converter (and, when installed, the tracing interceptor).
+    """A client with the pydantic data converter and the tracing interceptor (xtrinode/temporal_tracing.py;
+    spans are recorded only when the process configured tracing, xtrinode/tracing.py).
 
     `fast_fail_retries` lets a caller that runs its own backoff (the gateway's update coalescer)
     take over from the core client's built-in retries (notes/temporal.md section 1). `runtime` is the
     Temporal core runtime (the worker and operator pass one that records the SDK's metrics); None = the
     process default.
     """
-    interceptors = []
-    try:
-        from temporalio.contrib.opentelemetry import TracingInterceptor
-
-        interceptors.append(TracingInterceptor())
-    except ImportError:  # pragma: no cover - the extra is a declared dependency
-        pass
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
         data_converter=pydantic_data_converter,
-        interceptors=interceptors,
+        interceptors=[UpdateTracingInterceptor()],
         tls=tls_config(settings),
         api_key=settings.api_key,
         retry_config=RetryConfig(max_retries=1) if fast_fail_retries else None,

@@ -179,13 +179,17 @@ class Admitter:
         if response.get("allowed"):
             return
         status = response.get("status") or {}
-        code = int(status.get("code") or 403)
+        code = int(status.get("code") or 0)
         message = status.get("message") or ""
-        raise ApiError(
-            code if 400 <= code < 600 else 403,
-            f'admission webhook "{hook.get("name", "")}" denied the request' + (f": {message}" if message else ""),
-            reason=status.get("reason") or "Forbidden",
+        # As kube-apiserver (webhook errors.ToStatusErr): a code below 400 becomes 400, the reason is the
+        # webhook's own or none (kubectl then prints "Error from server: ..." without a reason).
+        error = ApiError(
+            code if 400 <= code < 600 else 400,
+            f'admission webhook "{hook.get("name", "")}" denied the request'
+            + (f": {message}" if message else " without explanation"),
         )
+        error.reason = str(status.get("reason") or "")
+        raise error
 
     async def mutate(self, a: Attributes, obj: JsonDict, warnings: list[str]) -> JsonDict:
         """`obj` after every matching mutating webhook's JSON patch."""

@@ -2,7 +2,8 @@
 
 Checks: the ready line and what it prints; the printed trino query through the gateway, and
 `SELECT count(*) FROM tpch.tiny.lineitem` (60175, as Trino); autosuspend
-after a short idle time (Temporal list by XTrinodePhase); resume on the next query; `dev status`;
+after a short idle time (Temporal list by XTrinodePhase); resume on the next query, and `dev traces
+--last` showing it as one trace from the gateway to the activities; `dev status`;
 `kubectl get`/`apply`/`wait`/`patch`/`delete` (nothing of the deleted runtime left behind);
 `temporal workflow update`/`query`; Ctrl-C (SIGINT to the process group) leaves no process behind,
 Trino pod processes included. Every tour command is checked to appear verbatim in README.md. The
@@ -53,17 +54,32 @@ SIGNAL_SUSPEND = (".venv/bin/temporal workflow signal --workflow-id xtrinode/ana
 SIGNAL_RESUME = (".venv/bin/temporal workflow signal --workflow-id xtrinode/analytics/demo "
                  """--name request_resume --input '{"reason": "cli"}'""")
 DEV_STATUS = ".venv/bin/xtrinode dev status"
+DEV_TRACES = ".venv/bin/xtrinode dev traces --last"
 KUBECTL_DELETE = ".venv/bin/kubectl delete xtrinode second -n analytics"
 KUBECTL_LEFT = ".venv/bin/kubectl get all,configmaps,endpointslices -n analytics -l app.kubernetes.io/instance=second"
 TOUR = [KUBECTL_GET, KUBECTL_APPLY, KUBECTL_WAIT_READY, KUBECTL_WAIT_SUSPENDED, QUERY_SECOND, PATCH_SUSPEND,
         PATCH_RESUME, LIST_SUSPENDED, LIST_READY, UPDATE_SUSPEND, UPDATE_RESUME, QUERY_STATUS, SIGNAL_SUSPEND,
-        SIGNAL_RESUME, DEV_STATUS, KUBECTL_DELETE, KUBECTL_LEFT]
+        SIGNAL_RESUME, DEV_STATUS, DEV_TRACES, KUBECTL_DELETE, KUBECTL_LEFT]
 
 
 def test_every_tour_command_is_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [c for c in TOUR if c not in readme]
     assert not missing, "README.md lacks these tour commands (keep test and README in step):\n" + "\n".join(missing)
+
+
+def _wait_traced_resume(stack: RunningDevstack, timeout: float) -> None:
+    """`dev traces --last` shows the resume from the gateway to the activities (spans are written in batches)."""
+    wanted = ("gateway statement", "gateway held statement", "StartWorkflowUpdate:resume",
+              "RunWorkflow:ResumeRuntime", "kubernetes apply_runtime", "trino wait_coordinator_ready")
+    deadline = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < deadline:
+        out = stack.sh(f"{DEV_TRACES} --state-dir {stack.state_dir}", check=False)
+        if all(name in out for name in wanted) and "analytics/demo" in out.splitlines()[0]:
+            return
+        time.sleep(1)
+    raise AssertionError(f"dev traces --last did not show the resume ({', '.join(wanted)}) within {timeout}s:\n{out}")
 
 
 def _wait_listed(stack: RunningDevstack, command: str, workflow_id: str, timeout: float) -> None:
@@ -111,6 +127,8 @@ def test_readme_tour_then_ctrl_c_leaves_no_process(tmp_path: Path, kube_backend:
         # 3. Query again: the gateway holds it, the workflow resumes the runtime, the query answers.
         assert "ALGERIA" in stack.sh(query_demo, timeout=120)
         _wait_listed(stack, LIST_READY, "xtrinode/analytics/demo", timeout=30)
+        # 3b. The resume as one trace: gateway request -> held statement -> update -> step -> activities.
+        _wait_traced_resume(stack, timeout=30)
 
         # 4. kubectl: list, apply a new runtime, query it, suspend and resume it with spec.suspended.
         assert "demo" in stack.sh(KUBECTL_GET)

@@ -37,6 +37,7 @@ from .models import ActionAnswer, ErrorBody, EventItem, EventList, ResumeBody, R
 from .openapi import openapi_document
 from .runtimes import ActionFailed, RuntimeService, Unavailable
 from .settings import ApiServerSettings, Scope
+from .tracing import middlewares as tracing_middlewares
 
 __all__ = ["LIVE", "SETTINGS", "create_app"]
 
@@ -329,6 +330,7 @@ def _components(settings: ApiServerSettings, connect: Callable[[], Awaitable[Cli
             await auth.start()
             temporal = await (connect() if connect else connect_client(settings.temporal.to_temporal()))
             service = RuntimeService(api, temporal, status_concurrency=settings.status_concurrency,
+                                     status_timeout=settings.status_timeout.total_seconds(),
                                      namespaces=tuple(settings.kube.namespaces))
             app[LIVE].auth, app[LIVE].service = auth, service
             yield
@@ -355,7 +357,7 @@ def _kube_client(kubeconfig: str | None) -> kube_client.ApiClient:
 def create_app(settings: ApiServerSettings, *, connect: Callable[[], Awaitable[Client]] | None = None,
                kube: kube_client.ApiClient | None = None) -> web.Application:
     """The API server app; `connect` (a Temporal client) and `kube` may be given (tests, devstack)."""
-    app = web.Application(middlewares=[_edge], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[*tracing_middlewares(), _edge], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[LIVE] = Live()
     app[METRICS] = ApiMetrics()

@@ -61,7 +61,7 @@ def _step(execution: WorkflowExecution, now: datetime) -> StepView:
 
 class RuntimeService:
     def __init__(self, api: client.ApiClient, temporal: Client, *, status_concurrency: int = 16,
-                 namespaces: tuple[str, ...] = ()) -> None:
+                 namespaces: tuple[str, ...] = (), status_timeout: float = 2.0) -> None:
         self._custom = client.CustomObjectsApi(api)
         self.namespaces = namespaces
         """The runtimes' namespaces; empty = all (one cluster-wide list)."""
@@ -69,6 +69,9 @@ class RuntimeService:
         self.temporal = temporal
         self.lifecycle = LifecycleClient(temporal)
         self._semaphore = asyncio.Semaphore(status_concurrency)
+        self.status_timeout = status_timeout
+        """Longest wait for a workflow's status query (a query sent to a dead worker's sticky queue
+        waits for Temporal's sticky timeout, 5 s by default, before another worker answers)."""
         self._flights: dict[tuple[str, str, str, str], asyncio.Task[RuntimeStatus]] = {}
         self.coalesced = 0
         """Calls that joined an action already in flight."""
@@ -121,7 +124,11 @@ class RuntimeService:
     async def live_status(self, namespace: str, name: str) -> RuntimeStatus | None:
         async with self._semaphore:
             try:
-                return await self.lifecycle.status(namespace, name)
+                return await asyncio.wait_for(self.lifecycle.status(namespace, name), self.status_timeout)
+            except TimeoutError:
+                log.info("status query of %s/%s took over %.1fs; shown from the XTrinode status", namespace, name,
+                         self.status_timeout)
+                return None
             except RPCError as e:
                 if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     return None

@@ -96,5 +96,8 @@ class ApiServerSettings(_Section):
     accept_wait: Duration = Field(
         timedelta(seconds=1), description="Without ?wait, how long an action may take to answer 200 before 202.")
     status_concurrency: int = Field(16, ge=1, description="Workflow status queries in parallel for a list.")
+    status_timeout: Duration = Field(
+        timedelta(seconds=2), description="Longest wait for one workflow's live status; past it the runtime is shown "
+        "from its XTrinode status (`live: false`), so one stuck workflow never stalls a list.")
     max_body_bytes: int = Field(16 * 1024, ge=256, description="Largest request body.")
     log_level: str = Field("INFO", description="Python logging level name.")

@@ -332,12 +332,14 @@ def check_plaintext_properties(change: Change, report: Report) -> None:
         for key, value in trino_config.items():
             if looks_secret(str(key)) and not _is_placeholder(value):
                 report.reject((*OVERLAY, "trino", "config", str(key)), f"{str(key)!r} looks like a secret; {_SECRET_PROPERTY_HINT}")
-    lines = overlay.get("additionalConfigProperties")
-    if isinstance(lines, list):
+    for where in ((), ("coordinator",), ("worker",)):
+        lines = get(overlay, *where, "additionalConfigProperties")
+        if not isinstance(lines, list):
+            continue
         for index, line in enumerate(lines):
             parsed = parse_property_line(line) if isinstance(line, str) else None
             if parsed is not None and looks_secret(parsed[0]) and not _is_placeholder(parsed[1]):
-                report.reject((*OVERLAY, "additionalConfigProperties", index),
+                report.reject((*OVERLAY, *where, "additionalConfigProperties", index),
                               f"{parsed[0]!r} looks like a secret; {_SECRET_PROPERTY_HINT}")
 
 

@@ -125,7 +125,9 @@ def to_admission_response(uid: str, result: AdmissionResult) -> dict[str, Any]:
     response: dict[str, Any] = {"uid": uid, "allowed": result.allowed}
     if not result.allowed:
         message = result.message or "rejected by XTrinode admission without a reason (this is a bug)"
-        response["status"] = {"code": 403, "message": message}
+        # reason Forbidden: kubectl shows "Error from server (Forbidden): ... denied the request: <message>"
+        # (kube-apiserver passes the webhook's reason through; without one kubectl shows no reason)
+        response["status"] = {"code": 403, "reason": "Forbidden", "message": message}
     if result.warnings:
         response["warnings"] = [
             w if len(w) <= _WARNING_LIMIT else w[: _WARNING_LIMIT - 3] + "..." for w in result.warnings

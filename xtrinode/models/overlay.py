@@ -36,6 +36,7 @@ SUPPORTED_KEYS = (
     "sidecarContainers.coordinator", "sidecarContainers.worker",
     "resourceGroups.resourceGroupsConfig",
     "additionalConfigProperties",
+    "coordinator.additionalConfigProperties", "worker.additionalConfigProperties",
     "coordinator.additionalJVMConfig", "worker.additionalJVMConfig",
     "trino.config", "trino.jvm",
 )  # fmt: skip
@@ -117,8 +118,31 @@ class OverlayAuth(_Overlay):
     _names = field_validator("password_auth_secret", "groups_auth_secret")(_secret_name)
 
 
+BOTH_ROLES_PREFIXES = ("http-server.authentication", "internal-communication.", "http-server.https")
+"""Properties both roles must agree on (authentication, the nodes' shared secret, HTTPS): a role's own
+additionalConfigProperties may not set them."""
+
+
 class RoleOverlay(_Overlay):
+    """`coordinator` / `worker`: what only that role gets (Trino Helm chart names)."""
+
     additional_jvm_config: list[str] = Field(default_factory=list, alias="additionalJVMConfig")
+    additional_config_properties: list[str] = Field(default_factory=list, alias="additionalConfigProperties")
+
+    @model_validator(mode="after")
+    def _lines(self) -> RoleOverlay:
+        for index, line in enumerate(self.additional_config_properties):
+            parsed = parse_property_line(line)
+            if parsed is None:
+                raise ValueError(
+                    f"additionalConfigProperties[{index}] {line!r} is not a property line; write 'name=value'"
+                )
+            if parsed[0].startswith(BOTH_ROLES_PREFIXES):
+                raise ValueError(
+                    f"additionalConfigProperties[{index}] sets {parsed[0]!r}, which both roles must share; "
+                    "write it in valuesOverlay.additionalConfigProperties"
+                )
+        return self
 
 
 class SidecarContainers(_Overlay):
@@ -217,12 +241,17 @@ class ValuesOverlay(_Overlay):
         return self
 
     # -- what render and admission read --------------------------------------------------------
-    def trino_properties(self) -> dict[str, str]:
-        """Trino config.properties entries of both roles: trino.config, then additionalConfigProperties."""
+    def trino_properties(self, role: str | None = None) -> dict[str, str]:
+        """Trino config.properties entries: trino.config, then additionalConfigProperties (both roles),
+        then, with a role, that role's own additionalConfigProperties."""
         props: dict[str, str] = {}
         for key, value in (self.trino.config if self.trino is not None else {}).items():
             props[str(key)] = _property_text(value)
-        for line in self.additional_config_properties:
+        lines = list(self.additional_config_properties)
+        role_overlay = self.coordinator if role == "coordinator" else self.worker if role == "worker" else None
+        if role_overlay is not None:
+            lines += role_overlay.additional_config_properties
+        for line in lines:
             parsed = parse_property_line(line)
             if parsed is not None:
                 props[parsed[0]] = parsed[1]

@@ -82,8 +82,8 @@ def properties_text(props: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _overlay_config(runtime: XTrinode) -> dict[str, str]:
-    return overlay(runtime).trino_properties()
+def _overlay_config(runtime: XTrinode, role: Role) -> dict[str, str]:
+    return overlay(runtime).trino_properties(role)
 
 
 def _overlay_jvm(runtime: XTrinode, role: Role) -> list[str]:
@@ -101,7 +101,9 @@ def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -
     """`config.properties` of one role as a mapping.
 
     `valuesOverlay.trino.config` (a mapping of property to scalar) and `additionalConfigProperties`
-    (`name=value` lines) add or replace entries in both roles; authentication turned on by the overlay
+    (`name=value` lines) add or replace entries in both roles, `coordinator.additionalConfigProperties` /
+    `worker.additionalConfigProperties` in that role only (coordinator-only properties such as
+    `failure-detector.*` make a worker refuse to start); authentication turned on by the overlay
     adds its settings (see `render.overlay`). The keys that wire the cluster together (`coordinator`,
     `discovery.uri`, `http-server.http.port`, `http-server.http.enabled`,
     `http-server.process-forwarded`) cannot be changed by the overlay: a different value is a RenderError.
@@ -122,7 +124,7 @@ def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -
         props["query-manager.required-workers-max-wait"] = REQUIRED_WORKERS_MAX_WAIT
     if spec.limits is not None and spec.limits.session is not None and spec.limits.session.max_query_memory:
         props["query.max-memory"] = spec.limits.session.max_query_memory
-    for key, value in _overlay_config(runtime).items():
+    for key, value in _overlay_config(runtime, role).items():
         if key in _FIXED_KEYS and props.get(key, _FIXED_DEFAULTS.get(key)) != value:
             raise RenderError(
                 f"valuesOverlay sets Trino property {key!r} to {value!r}; XTrinode manages it "

@@ -9,7 +9,6 @@ and nothing in this process may connect to a node agent's 192.0.2.x pod addresse
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -17,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
-from tests.kube_fixtures import create_namespace, delete_namespace, is_real, namespace_name
+from tests.kube_fixtures import create_namespace, delete_namespace, install_crds, is_real, namespace_name
 from tests.netguard import no_connects_to
 from devstack.resolver import API_POD_NETWORK, ServiceResolver
 from workers.lifecycle import LifecycleWorker, WorkerSettings
@@ -59,18 +57,7 @@ def _created(create: Any, *args: Any) -> None:
 @pytest.fixture(scope="package")
 def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
     api = config.new_client_from_config(config_file=str(kubeconfig))
-    ext = client.ApiextensionsV1Api(api)
-    names = []
-    for path in sorted((REPO / "deploy" / "crds").rglob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        _created(ext.create_custom_resource_definition, crd)
-        names.append(crd["metadata"]["name"])
-    deadline = time.monotonic() + 30
-    for name in names:  # kube-apiserver serves a CRD's resources once it is Established
-        while not any(c.type == "Established" and c.status == "True"
-                      for c in ext.read_custom_resource_definition(name).status.conditions or []):
-            assert time.monotonic() < deadline, f"CRD {name} not Established within 30 s"
-            time.sleep(0.1)
+    install_crds(api)
     core = client.CoreV1Api(api)
     for ns in (GATEWAY_NS, SYSTEM_NS):
         _created(core.create_namespace, {"metadata": {"name": ns}})

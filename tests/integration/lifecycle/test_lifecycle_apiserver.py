@@ -38,7 +38,7 @@ from workers.api.openapi import OPERATIONS
 from workers.operator import Operator
 from xtrinode.lifecycle import workflow_id_for
 
-from .lifecycle_helpers import Cluster, eventually
+from .lifecycle_helpers import Cluster, eventually, runtime_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
@@ -169,6 +169,27 @@ async def test_the_openapi_document_lists_exactly_the_served_routes(api: Api) ->
     app_routes = {(method, path) for method, path, _ in __import__("workers.api.app", fromlist=["ROUTES"]).ROUTES}
     assert documented == app_routes
     assert "RuntimeView" in document["components"]["schemas"]
+
+
+async def test_a_workflow_nobody_answers_does_not_stall_the_list(
+    api: Api, cluster: Cluster, namespace: str, temporal_client: Client
+) -> None:
+    """A status query sent to a workflow no worker answers (a killed worker's sticky queue waits for
+    Temporal's sticky timeout; here no worker polls at all) costs at most `statusTimeout` (2 s): the
+    runtime is listed from its XTrinode status with `live: false`."""
+    handle = await temporal_client.start_workflow(
+        "RuntimeWorkflow", id=workflow_id_for(namespace, "stuck"), task_queue=f"nobody-polls-{uuid.uuid4().hex[:8]}")
+    try:
+        await cluster.create(runtime_body(namespace, "stuck"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, listed, _ = await api.call("GET", f"/v1/runtimes?namespace={namespace}", token="reader")
+        took = loop.time() - started
+        assert status == 200, listed
+        assert [(r["name"], r["live"]) for r in listed["items"]] == [("stuck", False)]
+        assert took < 4.5, f"the list waited {took:.1f}s on a workflow nobody answers"
+    finally:
+        await handle.terminate("test over")
 
 
 async def test_metrics_of_the_worker_operator_and_api_server_move_with_the_lifecycle(

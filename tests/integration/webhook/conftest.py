@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 from kubernetes import client
 
 from devstack.certs import ServingPair, write_serving_pair
-from tests.kube_fixtures import api_client, core, kubeapi, kubeconfig, namespace  # noqa: F401 (fixtures)
+from tests.kube_fixtures import api_client, core, install_crds, kubeapi, kubeconfig, namespace  # noqa: F401 (fixtures)
 from workers.webhook import validating_webhook_configuration
 
 REPO = Path(__file__).resolve().parents[3]
@@ -65,9 +64,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> ServingPair:
 def webhook(serving: ServingPair, kubeconfig: Path, api_client: client.ApiClient,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
     """`xtrinode webhook` on a free port, registered in the emulator for XTrinodes and XTrinodeCatalogs."""
-    ext = client.ApiextensionsV1Api(api_client)
-    for path in sorted((REPO / "deploy" / "crds").glob("*.yaml")):
-        ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+    install_crds(api_client)
     port = free_port()
     log = tmp_path_factory.mktemp("webhook-log") / "webhook.log"
     with open(log, "wb") as out:

@@ -78,6 +78,7 @@ REJECTIONS = [
     pytest.param({"auth": {"passwordAuthSecret": "Not_A_Name"}}, "spec.valuesOverlay.auth.passwordAuthSecret", ["not a Secret name"], id="bad-secret-name"),
     # plain-text secrets
     pytest.param({"additionalConfigProperties": ["http-server.authentication.oauth2.client-secret=hunter2"]}, "spec.valuesOverlay.additionalConfigProperties[0]", ["looks like a secret", "${ENV:NAME}", "secretKeyRef"], id="plaintext-client-secret"),
+    pytest.param({"coordinator": {"additionalConfigProperties": ["hive.metastore.password=hunter2"]}}, "spec.valuesOverlay.coordinator.additionalConfigProperties[0]", ["looks like a secret", "${ENV:NAME}"], id="plaintext-in-a-role-list"),
     pytest.param({"trino": {"config": {"internal-communication.shared-secret": "hunter2"}}}, "spec.valuesOverlay.trino.config['internal-communication.shared-secret']", ["looks like a secret"], id="plaintext-shared-secret"),
 ]
 

@@ -107,5 +107,5 @@ def test_response_for_a_rejected_request_carries_403_and_every_reason() -> None:
 def test_single_reason_is_the_whole_message_and_long_warnings_are_cut() -> None:
     result = AdmissionResult(allowed=False, reasons=["spec.size: bad"], warnings=["w" * 300])
     response = to_admission_response(UID, result)["response"]
-    assert response["status"] == {"code": 403, "message": "spec.size: bad"}
+    assert response["status"] == {"code": 403, "reason": "Forbidden", "message": "spec.size: bad"}
     assert len(response["warnings"][0]) == 256 and response["warnings"][0].endswith("...")

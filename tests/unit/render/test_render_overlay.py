@@ -233,6 +233,34 @@ def test_additional_config_properties_and_role_jvm_config() -> None:
     assert config_data(manifests, "worker")["jvm.config"].splitlines()[-1] == "-Djdk.attach.allowAttachSelf=false"
 
 
+def test_role_config_properties_reach_only_their_role() -> None:
+    """failure-detector.* exists only on a coordinator: a worker given it refuses to start (Trino 476
+    exits 100, 'Configuration property ... was not used'), so it needs the role's own list."""
+    overlay = {"additionalConfigProperties": ["query.max-execution-time=1h"],
+               "coordinator": {"additionalConfigProperties": ["failure-detector.warmup-time=1s",
+                                                              "query.max-execution-time=2h"]},
+               "worker": {"additionalConfigProperties": ["task.concurrency=4"]}}
+    manifests = _render(overlay)
+    coordinator = parse_properties(config_data(manifests, "coordinator")["config.properties"])
+    worker = parse_properties(config_data(manifests, "worker")["config.properties"])
+    assert coordinator["failure-detector.warmup-time"] == "1s" and "failure-detector.warmup-time" not in worker
+    assert coordinator["query.max-execution-time"] == "2h" and worker["query.max-execution-time"] == "1h"
+    assert worker["task.concurrency"] == "4" and "task.concurrency" not in coordinator
+
+
+@pytest.mark.parametrize("line", ["http-server.authentication.type=PASSWORD",
+                                  "internal-communication.shared-secret=${ENV:X}", "just text"])
+def test_role_config_properties_may_not_split_what_both_roles_share(line: str) -> None:
+    with pytest.raises(RenderError, match=r"valuesOverlay\.worker"):
+        _render({"worker": {"additionalConfigProperties": [line]}})
+
+
+@pytest.mark.parametrize("role", ["coordinator", "worker"])
+def test_role_config_properties_cannot_change_wiring(role: str) -> None:
+    with pytest.raises(RenderError, match="XTrinode manages it"):
+        _render({role: {"additionalConfigProperties": ["http-server.http.port=9000"]}})
+
+
 @pytest.mark.parametrize("line", ["http-server.http.port=9000", "discovery.uri=http://x:1", "coordinator=true"])
 def test_additional_config_properties_cannot_change_wiring(line: str) -> None:
     with pytest.raises(RenderError, match="XTrinode manages it"):
