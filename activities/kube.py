@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.payloads import (
     ApplyInput,
     ApplyResult,
@@ -497,16 +498,28 @@ class KubernetesActivities:
     @activity.defn(name="patch_status")
     @traced("kubernetes")
     def patch_status(self, inp: StatusPatch) -> bool:
-        """Merge-patch the CR status subresource; False when the object is gone."""
+        """Merge-patch the CR status subresource; False when the object is gone. Once written, records
+        the lifecycle metrics the workflow handed over (activities/metrics.py)."""
         try:
             self.custom.patch_namespaced_custom_object_status(
                 API_GROUP, API_VERSION, inp.ref.namespace, "xtrinodes", inp.ref.name, {"status": inp.status})
         except ApiException as e:
             if e.status == 404:
+                metrics.STATUS_WRITES.labels("gone").inc()
                 return False
             raise ApplicationError(f"patch status of {inp.ref.namespace}/{inp.ref.name}: HTTP {e.status} "
                                    f"{_status_message(e)}", type="KubernetesError",
                                    non_retryable=e.status in (400, 422)) from e
+        metrics.STATUS_WRITES.labels("written").inc()
+        phase = inp.status.get("phase")
+        if inp.previous_phase is not None and isinstance(phase, str) and phase != inp.previous_phase:
+            metrics.PHASE_TRANSITIONS.labels(inp.previous_phase, phase).inc()
+        if inp.step is not None:
+            metrics.STEP_SECONDS.labels(inp.step.step, inp.step.outcome).observe(inp.step.seconds)
+        if inp.resume is not None:
+            metrics.RESUMES.labels(inp.resume.outcome).inc()
+            if inp.resume.outcome == "ready":
+                metrics.RESUME_SECONDS.observe(inp.resume.seconds)
         return True
 
     def _events_v1(self) -> bool:

@@ -21,9 +21,13 @@ __all__ = [
     "ReadyResult",
     "QueryActivityInput",
     "QueryActivity",
+    "AutosuspendOutcome",
+    "autosuspend_outcome",
     "DrainQueriesInput",
     "DrainQueriesResult",
     "ScaleInput",
+    "StepTiming",
+    "ResumeTiming",
     "WaitPodsGoneInput",
     "StopPodsInput",
     "KillQueriesInput",
@@ -87,6 +91,9 @@ class QueryActivityInput(BaseModel):
     ref: RuntimeRef
     coordinator_url: str
     auth: ControlAuth = Field(default_factory=ControlAuth)
+    last_activity: datetime | None = Field(
+        default=None, description="The runtime's last activity when the autosuspend check started (its "
+        "outcome metric: a newer query than this is recent_query).")
 
 
 class QueryActivity(BaseModel):
@@ -99,6 +106,22 @@ class QueryActivity(BaseModel):
     @property
     def busy(self) -> bool:
         return self.running + self.queued + self.held_by_gateway > 0
+
+
+AutosuspendOutcome = Literal["idle", "busy", "recent_query", "unreachable"]
+
+
+def autosuspend_outcome(seen: QueryActivity, last_activity: datetime | None) -> AutosuspendOutcome:
+    """What an autosuspend check decides: only `idle` suspends (the workflow acts on it, the activity
+    counts it; both call this one rule)."""
+    if not seen.reachable:
+        return "unreachable"
+    if seen.busy:
+        return "busy"
+    newest = seen.newest_query_at
+    if newest is not None and last_activity is not None and newest > last_activity:
+        return "recent_query"
+    return "idle"
 
 
 class DrainQueriesInput(BaseModel):
@@ -167,9 +190,31 @@ class KedaPauseInput(BaseModel):
     paused: bool
 
 
+class StepTiming(BaseModel):
+    """A lifecycle step that ended: its child workflow's name, workflow time taken, and outcome."""
+
+    step: str
+    seconds: float = Field(ge=0)
+    outcome: Literal["succeeded", "failed"]
+
+
+class ResumeTiming(BaseModel):
+    """A resume request answered: workflow time from the first request to the status write, and outcome."""
+
+    seconds: float = Field(ge=0)
+    outcome: Literal["ready", "failed"]
+
+
 class StatusPatch(BaseModel):
+    """A status write, plus the facts the workflow decided that the activity records as metrics once the
+    write succeeded (workflow code records nothing: it replays; activities/metrics.py)."""
+
     ref: RuntimeRef
     status: dict[str, Any] = Field(description="camelCase status fields to merge.")
+    previous_phase: str | None = Field(
+        default=None, description="The phase the status showed before this write (a transition when it differs).")
+    step: StepTiming | None = Field(default=None, description="The step whose end this write records.")
+    resume: ResumeTiming | None = Field(default=None, description="The resume this write answers.")
 
 
 class EventInput(BaseModel):

@@ -15,6 +15,7 @@ import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.payloads import (
     ControlAuth,
     DrainQueriesInput,
@@ -25,6 +26,7 @@ from activities.payloads import (
     ReadyResult,
     RuntimeRef,
     WaitReadyInput,
+    autosuspend_outcome,
 )
 from activities.spans import traced
 from xtrinode.trino_protocol import Header, QueryState
@@ -273,7 +275,9 @@ class TrinoActivities:
             queries = await self._queries(inp.ref, inp.coordinator_url, inp.auth)
         except (aiohttp.ClientError, TimeoutError, ApplicationError) as e:
             activity.logger.warning("coordinator unreachable for the idle check: %s", type(e).__name__)
-            return QueryActivity(held_by_gateway=held, reachable=False)
+            seen = QueryActivity(held_by_gateway=held, reachable=False)
+            metrics.AUTOSUSPEND_CHECKS.labels(autosuspend_outcome(seen, inp.last_activity)).inc()
+            return seen
         running = queued = 0
         newest: datetime | None = None
         for query in queries:
@@ -286,7 +290,9 @@ class TrinoActivities:
             for stamp in (_parse_time(stats.get("createTime")), _parse_time(stats.get("endTime"))):
                 if stamp is not None and (newest is None or stamp > newest):
                     newest = stamp
-        return QueryActivity(running=running, queued=queued, held_by_gateway=held, newest_query_at=newest)
+        seen = QueryActivity(running=running, queued=queued, held_by_gateway=held, newest_query_at=newest)
+        metrics.AUTOSUSPEND_CHECKS.labels(autosuspend_outcome(seen, inp.last_activity)).inc()
+        return seen
 
     @activity.defn(name="drain_queries")
     @traced("trino")
@@ -295,17 +301,20 @@ class TrinoActivities:
         start = time.monotonic()
         while True:
             waited = time.monotonic() - start
+            outcome = "drained"
             try:
                 queries = await self._queries(inp.ref, inp.coordinator_url, inp.auth)
                 remaining = sum(1 for q in queries if not _state(q).done)
             except (aiohttp.ClientError, TimeoutError, ApplicationError):
-                remaining = 0  # nothing answers: nothing to wait for
+                remaining, outcome = 0, "unreachable"  # nothing answers: nothing to wait for
             if remaining == 0:
+                _drained(outcome, waited)
                 return DrainQueriesResult(remaining=0, waited_seconds=waited, budget_exceeded=False)
             activity.heartbeat(
                 f"waiting for {remaining} running queries to finish, {waited:.0f} s of "
                 f"{inp.max_drain_seconds:.0f} s drain budget used")
             if waited >= inp.max_drain_seconds:
+                _drained("budget_exceeded", waited)
                 return DrainQueriesResult(remaining=remaining, waited_seconds=waited, budget_exceeded=True)
             await asyncio.sleep(inp.poll_seconds)
 
@@ -331,8 +340,14 @@ class TrinoActivities:
                                             headers={**headers, "Content-Type": "text/plain"}) as resp:
                     if resp.status in (200, 202, 204):
                         killed += 1
+                        metrics.QUERIES_KILLED.inc()
                     elif resp.status not in (409, 410):  # 409/410: it ended meanwhile
                         activity.logger.warning("kill of query %s answered HTTP %s", query_id, resp.status)
             except (aiohttp.ClientError, TimeoutError) as e:
                 activity.logger.warning("kill of query %s failed: %s", query_id, type(e).__name__)
         return killed
+
+
+def _drained(outcome: str, waited: float) -> None:
+    metrics.DRAIN_OUTCOMES.labels(outcome).inc()
+    metrics.DRAIN_SECONDS.labels(outcome).observe(waited)

@@ -31,6 +31,7 @@ from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 from xtrinode.temporal_tracing import UpdateTracingInterceptor
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.leaks"]  # the secret-leak guard: greps the run's logs for the test secrets
 BACKENDS = ("emulator", "real")
 
 

@@ -17,7 +17,22 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from prometheus_client import Counter
+
 __all__ = ["Informer", "Event", "LISTED"]
+
+INFORMER_LISTS = Counter(
+    "xtrinode_informer_lists_total",
+    "Full lists (the first, each resync and each re-list after a watch error), by informer: xtrinodes, "
+    "catalogs, secrets (operator), deployments (lifecycle worker).",
+    ["informer"],
+)
+INFORMER_WATCH_ERRORS = Counter(
+    "xtrinode_informer_watch_errors_total",
+    "Watches that ended in an error and re-listed, by informer and reason (gone: 410, api: another HTTP "
+    "status, error: anything else).",
+    ["informer", "reason"],
+)
 
 log = logging.getLogger("xtrinode.informer")
 Event = tuple[str, dict[str, Any]]
@@ -71,6 +86,7 @@ class Informer:
         finally:
             listing.release_conn()
         items = body.get("items") or []
+        INFORMER_LISTS.labels(self.name).inc()
         listed = {(str((i.get("metadata") or {}).get("namespace") or ""), str((i.get("metadata") or {}).get("name") or ""))
                   for i in items}
         for key in [k for k in self._known if k not in listed]:
@@ -103,10 +119,13 @@ class Informer:
                             break
             except ApiException as e:
                 if e.status == 410:  # the resourceVersion is too old (compacted): list again at once
+                    INFORMER_WATCH_ERRORS.labels(self.name, "gone").inc()
                     log.info("informer %s: watch expired (410 Gone); re-listing", self.name)
                 else:
+                    INFORMER_WATCH_ERRORS.labels(self.name, "api").inc()
                     log.warning("informer %s: %s %s; re-listing", self.name, e.status, e.reason)
                     self._stop.wait(1.0)
             except Exception as e:  # the loop must survive API hiccups; it re-lists
+                INFORMER_WATCH_ERRORS.labels(self.name, "error").inc()
                 log.warning("informer %s: %s: %s; re-listing", self.name, type(e).__name__, str(e)[:200])
                 self._stop.wait(1.0)

@@ -19,6 +19,7 @@ from types import TracebackType
 
 import aiohttp
 from kubernetes import client, config
+from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -31,6 +32,7 @@ from workflows.runtime import RuntimeWorkflow
 from workers.deployments import DeploymentWatch
 from workflows.steps import STEP_WORKFLOWS
 from workers.health import HealthServer
+from workers.temporal_metrics import TemporalSdkMetrics
 from xtrinode.render import RenderSettings, coordinator_deployment_name, worker_deployment_name
 from xtrinode.logs import configure_logging
 from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
@@ -191,12 +193,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(settings: WorkerSettings, resolve: Callable[[str], str] | None) -> None:
-    temporal = await connect_client(settings.temporal)
+    sdk_metrics = TemporalSdkMetrics()  # the Temporal SDK's metrics on this process's /metrics
+    REGISTRY.register(sdk_metrics)
+    temporal = await connect_client(settings.temporal, runtime=sdk_metrics.runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with LifecycleWorker(temporal, settings, resolve) as worker, contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(sdk_metrics.draining())
         if settings.health_port is not None:
             await stack.enter_async_context(HealthServer(settings.health_port, worker.not_ready))
         log.info("lifecycle worker running on task queue %s", settings.temporal.task_queue)

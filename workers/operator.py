@@ -17,7 +17,7 @@ import logging
 import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +25,7 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
@@ -32,7 +33,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from activities.kube import FINALIZER
 from workers.informer import LISTED, Informer
 from workers.health import HealthServer
+from workers.temporal_metrics import TemporalSdkMetrics
 from workers.lease import LeaseElector
+from workers.operator_metrics import FORWARDS, RuntimePhases
 from workers.lifecycle import kube_api_client
 from workers.webhook import WebhookServer, WebhookSettings
 from workers.webhook import add_arguments as add_webhook_arguments
@@ -92,6 +95,17 @@ def _marked_invalid(obj: dict[str, Any]) -> bool:
     return any(isinstance(c, dict) and c.get("type") == "Valid" and c.get("status") == "False" for c in conditions)
 
 
+@contextlib.contextmanager
+def _counted(signal_name: str) -> Iterator[None]:
+    """Count a signal-with-start as sent or failed (the exception goes on: the next event or resync retries)."""
+    try:
+        yield
+    except Exception:
+        FORWARDS.labels(signal_name, "failed").inc()
+        raise
+    FORWARDS.labels(signal_name, "sent").inc()
+
+
 def _key(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
@@ -116,6 +130,7 @@ class Operator:
         self._elector: LeaseElector | None = None
         self.webhook: WebhookServer | None = None
         self.forwarded = 0
+        self.phases = RuntimePhases()
 
     @property
     def is_active(self) -> bool:
@@ -240,8 +255,10 @@ class Operator:
         elif kind == "DELETED":
             self.runtimes.pop(key, None)
             self._sent.pop(key, None)
+            self.phases.forget(*key)
         else:
             self.runtimes[key] = obj
+            self.phases.observe(*key, (obj.get("status") or {}).get("phase"))
             await self._forward(key)
 
     async def _forward_namespace(self, namespace: str, only_referencing: str | None = None) -> None:
@@ -261,11 +278,12 @@ class Operator:
         workflow_id = workflow_id_for(namespace, name)
         if meta.get("deletionTimestamp"):
             if FINALIZER in (meta.get("finalizers") or []) and self._sent.get(key) != "deleted":
-                await self.temporal.start_workflow(
-                    RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name), id=workflow_id,
-                    task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_DELETED,
-                    start_signal_args=[DeleteRequest(uid=meta.get("uid"))],
-                )
+                with _counted("deleted"):
+                    await self.temporal.start_workflow(
+                        RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name), id=workflow_id,
+                        task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_DELETED,
+                        start_signal_args=[DeleteRequest(uid=meta.get("uid"))],
+                    )
                 self._sent[key] = "deleted"
                 self.forwarded += 1
             return
@@ -275,6 +293,7 @@ class Operator:
             reason = _validation_message(e)
             log.warning("XTrinode %s/%s is invalid and is not forwarded: %s", namespace, name, reason,
                         extra={"runtime": f"{namespace}/{name}"})
+            FORWARDS.labels("spec_changed", "invalid").inc()
             await asyncio.to_thread(self._mark_valid, obj, reason)
             return
         if _marked_invalid(obj):
@@ -298,11 +317,12 @@ class Operator:
             await asyncio.to_thread(self._add_finalizer, namespace, name, meta)
         if self._sent.get(key) == fingerprint:
             return
-        await self.temporal.start_workflow(
-            RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name, uid=meta.get("uid")), id=workflow_id,
-            task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_SPEC_CHANGED,
-            start_signal_args=[change], id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
+        with _counted("spec_changed"):
+            await self.temporal.start_workflow(
+                RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name, uid=meta.get("uid")), id=workflow_id,
+                task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_SPEC_CHANGED,
+                start_signal_args=[change], id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
         self._sent[key] = fingerprint
         self.forwarded += 1
         log.info("forwarded %s/%s generation %s to %s", namespace, name, change.generation, workflow_id,
@@ -395,12 +415,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(settings: OperatorSettings) -> None:
-    temporal = await connect_client(settings.temporal)
+    sdk_metrics = TemporalSdkMetrics()  # the Temporal SDK's metrics on this process's /metrics
+    REGISTRY.register(sdk_metrics)
+    temporal = await connect_client(settings.temporal, runtime=sdk_metrics.runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with Operator(temporal, settings) as operator, contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(sdk_metrics.draining())
         if settings.health_port is not None:
             await stack.enter_async_context(HealthServer(settings.health_port, operator.not_ready))
         log.info("operator running")

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from workers.operator_metrics import ADMISSION_REVIEWS
 from xtrinode.admission import (
     AdmissionRequest,
     AdmissionResult,
@@ -120,19 +121,26 @@ async def _validate(request: web.Request) -> web.StreamResponse:
     try:
         admission = AdmissionRequest.from_review(body)
     except ValueError as e:
+        ADMISSION_REVIEWS.labels(kind, "malformed").inc()
         return _refused(uid, str(e))
     except Exception as e:  # noqa: BLE001 - anything a client can send is answered, never a 500
+        ADMISSION_REVIEWS.labels(kind, "malformed").inc()
         return _refused(uid, f"the AdmissionReview could not be read ({type(e).__name__}); refused to stay safe")
     if admission.kind != kind:
+        ADMISSION_REVIEWS.labels(kind, "wrong_kind").inc()
         other = next(path for path, k in PATHS.items() if k == admission.kind)
         return _refused(uid, f"{request.path} admits {kind} objects, not {admission.kind}; the "
                              f"ValidatingWebhookConfiguration should send {admission.kind} to {other}")
+    outcome = "allowed"
     try:
         clients = request.app[CLIENTS]
         result = await review(admission, clients.authorizer, clients.secrets)
+        outcome = "allowed" if result.allowed else "denied"
     except Exception as e:  # noqa: BLE001 - review is total; this is belt and braces (fail closed)
         log.exception("admission review failed")
+        outcome = "error"
         result = AdmissionResult(allowed=False, reasons=[f"the webhook failed ({type(e).__name__}); refused to stay safe"])
+    ADMISSION_REVIEWS.labels(kind, outcome).inc()
     log.info("%s %s %s/%s by %r: %s", admission.operation, admission.kind, admission.namespace, admission.name,
              admission.user.username, "allowed" if result.allowed else "denied")
     return web.json_response(to_admission_response(admission.uid, result))

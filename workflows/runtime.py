@@ -8,7 +8,7 @@ the `status` query, and continues as new before its history grows large.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from temporalio import workflow
@@ -17,7 +17,15 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureE
 
 with workflow.unsafe.imports_passed_through():
     from activities.kube import KubernetesActivities
-    from activities.payloads import EventInput, QueryActivityInput, RuntimeRef, StatusPatch
+    from activities.payloads import (
+        EventInput,
+        QueryActivityInput,
+        ResumeTiming,
+        RuntimeRef,
+        StatusPatch,
+        StepTiming,
+        autosuspend_outcome,
+    )
     from activities.trino import TrinoActivities
     from workflows.state import (
         Action,
@@ -78,6 +86,10 @@ _PATCH_SCALE_DOWN_FIRST = "scale-down-before-provision"
 """workflow.patched id: a spec change that lowers the worker count of a Ready runtime drains the workers
 first (ScaleWorkers), then provisions the rest (before: one ProvisionRuntime scaled them down without
 draining and recorded the workers still leaving as ready)."""
+_PATCH_PROVISION_ANSWERS_RESUME = "provision-answers-resume"
+"""workflow.patched id: a resume accepted while a provision of a suspended-by-request runtime wrote its
+first status (so the provision ran with compute up) clears the manual suspend (before: the runtime went
+Ready, the resume answered Ready, and a suspend followed at once)."""
 _RETRY_BACKOFF_MAX = timedelta(seconds=60)
 
 
@@ -104,6 +116,8 @@ class RuntimeWorkflow:
         """The status as last written to the XTrinode (what a resume answers once it is Ready)."""
         self._events: set[asyncio.Future[None]] = set()
         """Event activities still running (written in the background)."""
+        self._resume_asked_at: datetime | None = None
+        """Workflow time of the first resume request not yet answered (the resume latency metric)."""
         self._resume_trace: dict[str, str] = {}
         """The trace context of the `resume` update that asked for the next resume step (its step, child
         workflow and activities join the caller's trace: xtrinode/temporal_tracing.py)."""
@@ -140,6 +154,7 @@ class RuntimeWorkflow:
         self._wake(request, runtime.spec.wake_min_workers, runtime.spec.wake_ttl)
         if self.state.phase != "Ready" or self._suspending_soon():
             self.state.resume_requested = True
+            self._resume_asked()
         self._dirty = True
 
     @workflow.signal(name=SIGNAL_REQUEST_SUSPEND)
@@ -148,6 +163,21 @@ class RuntimeWorkflow:
         if not self.state.deleted and self.state.phase != "Suspended":
             self.state.suspend_requested = True
             self._dirty = True
+
+    def _resume_asked(self) -> None:
+        if self._resume_asked_at is None:
+            self._resume_asked_at = workflow.now()
+
+    def _resume_answered(self, phase: Phase) -> ResumeTiming | None:
+        """The resume a status write answers (Ready, or Error), for the metrics the activity records."""
+        asked = self._resume_asked_at
+        if asked is None or phase not in ("Ready", "Error"):
+            return None
+        if phase == "Ready" and self.state.resume_requested:
+            return None  # Ready from another step (a scale) while the resume is still to run
+        self._resume_asked_at = None
+        seconds = max((workflow.now() - asked).total_seconds(), 0.0)
+        return ResumeTiming(seconds=seconds, outcome="ready" if phase == "Ready" else "failed")
 
     def _wake(self, request: ResumeRequest, spec_floor: int | None, spec_ttl: timedelta) -> None:
         now = workflow.now()
@@ -166,6 +196,7 @@ class RuntimeWorkflow:
             self._dirty = True  # the wake floor may need a scale
             return self.state.status()
         self.state.resume_requested = True
+        self._resume_asked()
         self._resume_trace = self._resume_trace or trace_carrier()
         self._dirty = True
         await workflow.wait_condition(
@@ -278,16 +309,17 @@ class RuntimeWorkflow:
         assert runtime is not None and runtime.spec.auto_suspend_after is not None
         activity = await workflow.execute_activity_method(
             TrinoActivities.query_activity,
-            QueryActivityInput(ref=self._ref(), coordinator_url=coordinator_service_url(runtime)),
+            QueryActivityInput(ref=self._ref(), coordinator_url=coordinator_service_url(runtime),
+                               last_activity=self.state.last_activity),
             start_to_close_timeout=_QUICK,
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         now = workflow.now()
-        newest = activity.newest_query_at
-        if activity.busy or not activity.reachable:
+        outcome = autosuspend_outcome(activity, self.state.last_activity)
+        if outcome in ("busy", "unreachable"):
             self.state.last_activity = now
-        elif newest is not None and self.state.last_activity is not None and newest > self.state.last_activity:
-            self.state.last_activity = newest
+        elif outcome == "recent_query":
+            self.state.last_activity = activity.newest_query_at
         else:
             self.state.manually_suspended = True
             self.state.message = (f"idle for {runtime.spec.auto_suspend_after.total_seconds():.0f}s "
@@ -333,16 +365,22 @@ class RuntimeWorkflow:
         )
         self.state.step_sequence += 1
         name = step.__qualname__.split(".")[0]
+        started = workflow.now()
         try:
             result: StepResult = await workflow.execute_child_workflow(
                 cast(Any, step), inp, id=child_workflow_id(workflow.info().workflow_id, name, self.state.step_sequence))
         except ChildWorkflowError as e:
-            await self._failed(action, e)
+            await self._failed(action, e, StepTiming(step=name, seconds=self._since(started), outcome="failed"))
             return
         self._failures = 0
         self._record(action, result, generation, revision, workers, keep_suspended=keep_suspended)
         if action is not Action.DELETE:
-            await self._set_phase(self.state.phase, result.message or self.state.phase)
+            await self._set_phase(self.state.phase, result.message or self.state.phase,
+                                  step=StepTiming(step=name, seconds=self._since(started), outcome="succeeded"))
+
+    @staticmethod
+    def _since(started: datetime) -> float:
+        return max((workflow.now() - started).total_seconds(), 0.0)
 
     def _record(self, action: Action, result: StepResult, generation: int | None, revision: int,
                 workers: int, *, keep_suspended: bool = False) -> None:
@@ -363,6 +401,12 @@ class RuntimeWorkflow:
                 self.state.last_activity = now
             if action is Action.RESUME:
                 self.state.manually_suspended = False
+            elif (self.state.phase == "Ready" and self.state.resume_requested and self.state.manually_suspended
+                  and workflow.patched(_PATCH_PROVISION_ANSWERS_RESUME)):
+                # The resume came while this provision's first status write was on its way (after the
+                # step was chosen, before it started): the provision brought compute up, so it answers
+                # the resume, and the manual suspend it ends must not suspend the runtime right after.
+                self.state.manually_suspended = False
             if not keep_suspended:  # a resume accepted during a suspended provision is still to run
                 self.state.resume_requested = False
         elif action is Action.SUSPEND:
@@ -377,7 +421,7 @@ class RuntimeWorkflow:
         elif action is Action.DELETE:
             self.state.phase = "Deleting"
 
-    async def _failed(self, action: Action, error: ChildWorkflowError) -> None:
+    async def _failed(self, action: Action, error: ChildWorkflowError, timing: StepTiming) -> None:
         cause: BaseException | None = error
         # Unwrap ChildWorkflowError -> ActivityError -> ApplicationError to the message that explains.
         while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError) and cause.cause is not None:
@@ -388,7 +432,7 @@ class RuntimeWorkflow:
         self.state.message = f"{action.value} failed: {message}"
         if permanent:
             self.state.error_revision = self.state.revision
-        await self._set_phase("Error", self.state.message, warning=True)
+        await self._set_phase("Error", self.state.message, warning=True, step=timing)
         if action is Action.DELETE or not permanent:
             backoff = min(timedelta(seconds=2 ** min(self._failures, 6)), _RETRY_BACKOFF_MAX)
             self._dirty = False
@@ -408,9 +452,12 @@ class RuntimeWorkflow:
             PHASE_ATTR.value_set(self.state.phase),
         ])
 
-    async def _set_phase(self, phase: Phase, message: str, *, warning: bool = False) -> None:
-        """Record the phase, upsert search attributes, patch the CR status, emit an Event."""
+    async def _set_phase(self, phase: Phase, message: str, *, warning: bool = False,
+                         step: StepTiming | None = None) -> None:
+        """Record the phase, upsert search attributes, patch the CR status (handing the activity the
+        transition, the step that ended and the resume answered, for its metrics), emit an Event."""
         changed = phase != self._published
+        previous = self._published
         self.state.phase = phase
         self.state.message = message
         self._publish_search_attributes()
@@ -434,7 +481,9 @@ class RuntimeWorkflow:
         }
         snapshot = self.state.status()
         await workflow.execute_activity_method(
-            KubernetesActivities.patch_status, StatusPatch(ref=self._ref(), status=status),
+            KubernetesActivities.patch_status,
+            StatusPatch(ref=self._ref(), status=status, previous_phase=previous, step=step,
+                        resume=self._resume_answered(phase)),
             start_to_close_timeout=_QUICK, retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
         self._published = phase

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig, TLSConfig
 
 from xtrinode.temporal_tracing import UpdateTracingInterceptor
@@ -94,12 +95,15 @@ def temporal_settings_from_args(args: argparse.Namespace, environ: Mapping[str, 
     )
 
 
-async def connect_client(settings: TemporalSettings, *, fast_fail_retries: bool = False) -> Client:
+async def connect_client(settings: TemporalSettings, *, fast_fail_retries: bool = False,
+                         runtime: Runtime | None = None) -> Client:
     """A client with the pydantic data converter and the tracing interceptor (xtrinode/temporal_tracing.py;
     spans are recorded only when the process configured tracing, xtrinode/tracing.py).
 
     `fast_fail_retries` lets a caller that runs its own backoff (the gateway's update coalescer)
-    take over from the core client's built-in retries (notes/temporal.md section 1).
+    take over from the core client's built-in retries (notes/temporal.md section 1). `runtime` is the
+    Temporal core runtime (the worker and operator pass one that records the SDK's metrics); None = the
+    process default.
     """
     return await Client.connect(
         settings.address,
@@ -109,6 +113,7 @@ async def connect_client(settings: TemporalSettings, *, fast_fail_retries: bool 
         tls=tls_config(settings),
         api_key=settings.api_key,
         retry_config=RetryConfig(max_retries=1) if fast_fail_retries else None,
+        runtime=runtime,
     )
 
 

@@ -18,7 +18,8 @@ import trino
 from gateway_helpers import GatewayFactory, MULTI_PAGE_SQL, RoutesConfigMap, query, route
 from devstack.trino import TrinoNode
 
-AUTH = {"enabled": True, "type": "apiKey", "apiKeys": {"inline": {"ci": "k-123"}}}
+API_KEY = "k-123-guard-7d2e"  # long enough for the secret-leak guard (tests/leaks.py) to look for it
+AUTH = {"enabled": True, "type": "apiKey", "apiKeys": {"inline": {"ci": API_KEY}}}
 
 
 async def test_api_key_auth_accepts_a_valid_key_and_counts_rejections(
@@ -28,7 +29,7 @@ async def test_api_key_auth_accepts_a_valid_key_and_counts_rejections(
     a, _ = coordinators
     await routes_cm.write(route(routes_cm.namespace, "one", a.url, default=True))
     async with start_gateway(auth=AUTH) as gw:
-        assert await query(gw.port, MULTI_PAGE_SQL, user="ci", http_headers={"X-API-Key": "k-123"}) == await query(
+        assert await query(gw.port, MULTI_PAGE_SQL, user="ci", http_headers={"X-API-Key": API_KEY}) == await query(
             a.port or 0, MULTI_PAGE_SQL
         )
         with pytest.raises(trino.exceptions.HttpError, match="401"):

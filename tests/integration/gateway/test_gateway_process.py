@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 import yaml
 
 from gateway_helpers import MULTI_PAGE_SQL, RoutesConfigMap, eventually, query, redis_server, route
+from tests import leaks
 from devstack.trino import TrinoNode
 
 
@@ -142,6 +143,7 @@ async def test_two_gateway_processes_share_sticky_routes_through_redis(
 def redis_with_password() -> Iterator[tuple[str, str]]:
     """A redis-server that refuses commands without its password (as a production Redis does)."""
     password = secrets.token_urlsafe(16)
+    leaks.register(password, "Redis password (redis_with_password)")
     with redis_server("--requirepass", password) as (url, _proc):
         yield url, password
 

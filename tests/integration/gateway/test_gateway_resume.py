@@ -2,7 +2,8 @@
 
 A stub `RuntimeWorkflow` (own task queue) answers the update `resume` by starting a Trino emulator
 coordinator in an activity and writing the route RUNNING to the routes ConfigMap, as the lifecycle does.
-Checks: a plain trino client query to a PAUSED runtime returns its rows with no error; ten concurrent
+Checks: a plain trino client query to a PAUSED runtime returns its rows with no error (and /metrics
+serves every SPEC gateway metric with its labels, the resume counted and its duration observed); ten concurrent
 clients cause ONE update; a failing resume gives a FAILED result naming the runtime and the reason; a
 resume that takes longer than resume.timeout fails within that limit (INSUFFICIENT_RESOURCES); a held
 statement is counted as demand and DELETE cancels it (204), after which its URI answers Trino's FAILED
@@ -28,6 +29,8 @@ from typing import Any
 import aiohttp
 import pytest
 import trino
+
+from tests.metrics_catalog import GATEWAY, Scraped
 import yaml
 from aiohttp import web
 from pydantic import BaseModel
@@ -154,6 +157,14 @@ async def test_a_plain_query_to_a_paused_runtime_returns_its_rows(
         labels = {"namespace": routes_cm.namespace, "xtrinode": "sleepy"}
         assert gw.metric("xtrinode_gateway_held_statements_total", **labels, outcome="submitted") == 1
         assert gw.metric("xtrinode_gateway_inflight_queries", **labels, routing_group="adhoc", state="held") == 0
+        async with aiohttp.ClientSession() as http, http.get(gw.url + "/metrics") as response:
+            page = Scraped.parse(await response.text())
+        assert page.problems(GATEWAY) == []  # every SPEC section 4 metric, with its labels
+        assert page.value("xtrinode_gateway_resume_requests_total", **labels, outcome="ok") == 1
+        assert page.value("xtrinode_gateway_resume_duration_seconds_count", outcome="ok") == 1
+        assert page.value("xtrinode_gateway_resume_duration_seconds_sum", outcome="ok") > 0
+        assert page.value("xtrinode_gateway_requests_total", route=f"{routes_cm.namespace}/sleepy") >= 2
+        assert page.value("xtrinode_gateway_upstream_duration_seconds_count") >= 1
 
 
 async def test_ten_concurrent_clients_cause_one_resume_update(

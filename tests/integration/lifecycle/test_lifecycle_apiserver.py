@@ -8,7 +8,10 @@ answer and cause one ResumeRuntime; an unknown runtime is 404 with a clear messa
 resume (403); a token limited to one namespace cannot see or touch another (404 for GET, resume and
 events, and no trace in the list); events list lifecycle steps and Kubernetes Events newest first;
 unknown body fields are refused (400); errors are JSON {error, code, requestId}; the OpenAPI document
-lists exactly the routes the app serves.
+lists exactly the routes the app serves; the API server's /metrics and this process's (the lifecycle
+worker's and the operator's) serve every metric of tests/metrics_catalog.py with its labels, and an
+autosuspend (check, transitions, drain, step durations, phase gauge), a resume over the API (resume
+counter and latency histogram) and a delete (phase series removed) move them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from aiohttp import web
 from kubernetes import client
 from temporalio.client import Client
 
+from tests.metrics_catalog import API_SERVER, LIFECYCLE_WORKER, OPERATOR, Scraped
 from workers.api import ApiServerSettings, create_app
+from workers.health import HealthServer
+from workers.lifecycle import LifecycleWorker
 from workers.api.openapi import OPERATIONS
 from workers.operator import Operator
 from xtrinode.lifecycle import workflow_id_for
@@ -184,3 +190,72 @@ async def test_a_workflow_nobody_answers_does_not_stall_the_list(
         assert took < 4.5, f"the list waited {took:.1f}s on a workflow nobody answers"
     finally:
         await handle.terminate("test over")
+
+
+async def test_metrics_of_the_worker_operator_and_api_server_move_with_the_lifecycle(
+    api: Api, cluster: Cluster, namespace: str, operator: Operator, lifecycle: LifecycleWorker
+) -> None:
+    """Every issue-18 metric is served with its labels; an autosuspend, a drain, a resume and a delete move
+    them. The lifecycle worker and the operator run in this process: its /metrics is theirs."""
+    async with HealthServer(0, lambda: None, host="127.0.0.1") as health:
+        async def scrape(url: str) -> Scraped:
+            async with api.http.get(url + "/metrics") as response:
+                assert response.status == 200
+                return Scraped.parse(await response.text())
+
+        process = f"http://127.0.0.1:{health.port}"
+        before = await scrape(process)
+        runtime = {"namespace": namespace, "name": "metered"}
+        await cluster.create_runtime(namespace, "metered", phase="Suspended", autoSuspendAfter="1s")
+
+        async def phase_gauge_shows(phase: str) -> bool:
+            return (await scrape(process)).value("xtrinode_runtime_phase", **runtime, phase=phase) == 1
+
+        await eventually(lambda: phase_gauge_shows("Suspended"), "the phase gauge at Suspended")
+        suspended = await scrape(process)
+
+        def moved(page: Scraped, sample: str, **labels: str) -> float:
+            return page.value(sample, **labels) - before.value(sample, **labels)
+
+        assert moved(suspended, "xtrinode_lifecycle_autosuspend_checks_total", outcome="idle") >= 1
+        assert moved(suspended, "xtrinode_lifecycle_phase_transitions_total",
+                     from_phase="Ready", to_phase="Suspending") >= 1
+        assert moved(suspended, "xtrinode_lifecycle_phase_transitions_total",
+                     from_phase="Suspending", to_phase="Suspended") >= 1
+        assert moved(suspended, "xtrinode_lifecycle_step_duration_seconds_count",
+                     step="SuspendRuntime", outcome="succeeded") >= 1
+        assert moved(suspended, "xtrinode_lifecycle_step_duration_seconds_count",
+                     step="ProvisionRuntime", outcome="succeeded") >= 1
+        assert moved(suspended, "xtrinode_lifecycle_drains_total") >= 1
+        assert moved(suspended, "xtrinode_lifecycle_drain_duration_seconds_count") >= 1
+        assert suspended.value("xtrinode_runtime_phase", **runtime, phase="Ready") == 0
+        assert moved(suspended, "xtrinode_operator_forwards_total", signal="spec_changed", outcome="sent") >= 1
+        assert suspended.value("xtrinode_informer_lists_total", informer="xtrinodes") >= 1
+        assert suspended.value("xtrinode_informer_lists_total", informer="deployments") >= 1
+
+        status, body, _ = await api.call("POST", f"/v1/runtimes/{namespace}/metered/resume?wait=true")
+        assert status == 200 and body["runtime"]["phase"] == "Ready", body
+        resumed = await scrape(process)
+        assert moved(resumed, "xtrinode_lifecycle_resumes_total", outcome="ready") >= 1
+        assert moved(resumed, "xtrinode_lifecycle_resume_duration_seconds_count") >= 1
+        assert moved(resumed, "xtrinode_lifecycle_resume_duration_seconds_sum") > 0
+        assert moved(resumed, "xtrinode_lifecycle_step_duration_seconds_count",
+                     step="ResumeRuntime", outcome="succeeded") >= 1
+        assert moved(resumed, "xtrinode_lifecycle_phase_transitions_total",
+                     from_phase="Resuming", to_phase="Ready") >= 1
+        assert resumed.problems(LIFECYCLE_WORKER) == []
+        assert resumed.problems(OPERATOR) == []
+
+        api_page = await scrape(api.url)
+        assert api_page.problems(API_SERVER) == []
+        assert api_page.value("xtrinode_api_actions_total", action="resume", outcome="done") >= 1
+        assert api_page.value("xtrinode_api_request_duration_seconds_count") >= 1
+
+        await cluster.delete(namespace, "metered")
+
+        async def series_gone() -> bool:
+            page = await scrape(process)
+            return not any(labels.get("namespace") == namespace
+                           for _, labels, _ in page.families["xtrinode_runtime_phase"][1])
+
+        await eventually(series_gone, "the deleted runtime's phase series removed", timeout=60)

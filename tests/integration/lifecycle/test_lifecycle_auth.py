@@ -31,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.kubelet import Kubelet
 from devstack.resolver import ServiceResolver
 from devstack.trino import hash_password
+from tests import leaks
 from tests.idp import AUDIENCE, IdP, claims, public_jwk, serve_idp, sign
 from tests.oidc_idp import new_key
 from workers.operator import Operator
@@ -161,6 +162,7 @@ async def test_jwt_with_the_gateways_oidc_issuer_end_to_end(
     await cluster.wait_phase(namespace, "tokens", "Ready")
 
     token = sign(KEY, claims(idp, sub="analyst"))
+    leaks.register(token, "OIDC bearer token (test_lifecycle_auth)")
     rows = await asyncio.to_thread(_run, oidc_gateway, namespace, "tokens", trino.auth.JWTAuthentication(token))
     assert rows == [[25]]
     with pytest.raises(trino.exceptions.HttpError, match="401"):  # the gateway refuses a request without a token

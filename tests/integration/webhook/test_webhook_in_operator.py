@@ -1,6 +1,7 @@
 """The webhook inside the operator process: `OperatorSettings.webhook` (what `xtrinode operator
 --webhook-cert --webhook-key` sets) serves the same AdmissionReviews over HTTPS, with SubjectAccessReviews
-through the operator's kubeconfig, for as long as the operator runs.
+through the operator's kubeconfig, for as long as the operator runs, and counts each review by its result
+on the operator's /metrics (`xtrinode_operator_admission_reviews_total{kind,result}`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 from temporalio.client import Client
 
 from devstack.certs import write_serving_pair
@@ -37,6 +39,8 @@ async def test_the_operator_serves_the_webhook(kubeconfig: Path, temporal_client
         "object": {"apiVersion": "analytics.xtrinode.io/v1", "kind": "XTrinode", "metadata": {"name": "x"},
                    "spec": {"size": "xs", "valuesOverlay": {"service": {"port": 80}}}}}}
     context = ssl.create_default_context(cafile=str(pair.ca_file))
+    denied = {"kind": "XTrinode", "result": "denied"}
+    before = REGISTRY.get_sample_value("xtrinode_operator_admission_reviews_total", denied) or 0.0
     async with Operator(temporal_client, settings) as operator, aiohttp.ClientSession() as session:
         assert operator.webhook is not None
         url = f"https://127.0.0.1:{operator.webhook.port}/validate/xtrinodes"
@@ -45,3 +49,4 @@ async def test_the_operator_serves_the_webhook(kubeconfig: Path, temporal_client
     assert response["uid"] == "u-1" and response["allowed"] is False
     assert "user 'eve' does not have it" in response["status"]["message"]
     assert operator.webhook is None  # stopped with the operator
+    assert REGISTRY.get_sample_value("xtrinode_operator_admission_reviews_total", denied) == before + 1

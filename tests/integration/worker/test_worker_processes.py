@@ -5,7 +5,7 @@ Checks: behind a TLS terminator that demands a client certificate of our CA (wha
 with mTLS does), `connect_client` with the CA, certificate and key files reaches the frontend, and without
 the client certificate it is refused; both processes started with `--temporal-tls-*` flags and
 `--health-port` answer /healthz, turn /readyz to 200 once connected and listed, and serve Prometheus
-/metrics; the worker's `--namespace` scopes its Deployment watch to the listed namespaces.
+/metrics with every metric of tests/metrics_catalog.py and the Temporal SDK's own; the worker's `--namespace` scopes its Deployment watch to the listed namespaces.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from kubernetes import client
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from tests.metrics_catalog import LIFECYCLE_WORKER, OPERATOR, TEMPORAL_SDK_EXAMPLES, Scraped
 from tests.polling import eventually
 from tests.tls_pki import TestCA
 from workers.deployments import DeploymentWatch
@@ -168,7 +169,18 @@ async def test_worker_and_operator_processes_serve_probes_over_mtls_to_temporal(
                              timeout=60)
             assert await status(name, "/healthz") == 200
             async with http.get(f"http://127.0.0.1:{ports[name]}/metrics") as response:
-                assert response.status == 200 and "python_gc_objects_collected_total" in await response.text()
+                assert response.status == 200
+                text = await response.text()
+            assert "python_gc_objects_collected_total" in text
+            page = Scraped.parse(text)
+            assert page.problems(LIFECYCLE_WORKER if name == "worker" else OPERATOR) == [], name
+
+            async def sdk_metrics(name: str = name) -> bool:  # the Temporal SDK's own, on the same page
+                async with http.get(f"http://127.0.0.1:{ports[name]}/metrics") as response:
+                    families = Scraped.parse(await response.text()).families
+                return all(metric in families for metric in TEMPORAL_SDK_EXAMPLES[name])
+
+            await eventually(sdk_metrics, f"{name} /metrics with {TEMPORAL_SDK_EXAMPLES[name]}", timeout=30)
         for proc in processes:
             assert proc.poll() is None
 
