@@ -23,10 +23,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 tracer = trace.get_tracer("xtrinode.activities")
 
 
-def _attributes(system: str, inp: Any) -> dict[str, str]:
+def _called(fn: Callable[..., Any]) -> tuple[str, str]:
+    """(activity type, calling workflow type); outside an activity (a direct call, as tests and tools
+    make) the method's name and no step."""
+    if not activity.in_activity():
+        return fn.__name__, ""
     info = activity.info()
-    attributes = {"xtrinode.system": system, "xtrinode.activity": info.activity_type,
-                  "xtrinode.step": info.workflow_type or ""}
+    return info.activity_type, info.workflow_type or ""
+
+
+def _attributes(system: str, inp: Any, called: tuple[str, str]) -> dict[str, str]:
+    attributes = {"xtrinode.system": system, "xtrinode.activity": called[0], "xtrinode.step": called[1]}
     ref = getattr(inp, "ref", None)
     namespace, name = getattr(ref, "namespace", None), getattr(ref, "name", None)
     if namespace is None:
@@ -47,16 +54,16 @@ def traced(system: str) -> Callable[[F], F]:
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def run_async(self: Any, inp: Any, *args: Any) -> Any:
-                with tracer.start_as_current_span(f"{system} {activity.info().activity_type}",
-                                                  attributes=_attributes(system, inp)):
+                called = _called(fn)
+                with tracer.start_as_current_span(f"{system} {called[0]}", attributes=_attributes(system, inp, called)):
                     return await fn(self, inp, *args)
 
             return cast(F, run_async)
 
         @functools.wraps(fn)
         def run(self: Any, inp: Any, *args: Any) -> Any:
-            with tracer.start_as_current_span(f"{system} {activity.info().activity_type}",
-                                              attributes=_attributes(system, inp)):
+            called = _called(fn)
+            with tracer.start_as_current_span(f"{system} {called[0]}", attributes=_attributes(system, inp, called)):
                 return fn(self, inp, *args)
 
         return cast(F, run)

@@ -10,6 +10,7 @@ naming the field for an invalid CR.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -31,8 +32,10 @@ def applied(kubectl: Any, core: client.CoreV1Api) -> str:
     """deploy/crds (recursively, KEDA included) and deploy/examples applied; returns the examples' namespace."""
     assert XTRINODES_CRD.exists(), "deploy/crds/ lacks the XTrinode CRD: run `make crds`"
     out = kubectl("apply", "-R", "-f", "deploy/crds/").stdout
-    assert "customresourcedefinition.apiextensions.k8s.io/xtrinodes.analytics.xtrinode.io created" in out
-    assert "scaledobjects.keda.sh created" in out
+    # The real control plane is shared by the run: another suite (the chart's) may have applied them first.
+    for crd in ("xtrinodes.analytics.xtrinode.io", "scaledobjects.keda.sh"):
+        assert re.search(rf"customresourcedefinition\.apiextensions\.k8s\.io/{re.escape(crd)} "
+                         r"(created|unchanged|configured)", out), out
     kubectl("create", "namespace", "analytics")  # protobuf body
     kubectl("apply", "-f", "deploy/examples/")
     return "analytics"

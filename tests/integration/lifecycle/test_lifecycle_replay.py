@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 HISTORIES = Path(__file__).resolve().parents[2] / "histories"
 
 
+@pytest.mark.timeout(360)  # a whole lifecycle story, then every history of the suite's queue (real control plane: >120 s)
 async def test_every_recorded_history_replays_on_the_current_code(
     api_client: client.ApiClient, namespace: str, operator: Operator, temporal_client: Client,
     lifecycle_queue: str, artifacts_dir: Path,

@@ -150,7 +150,9 @@ async def test_running_query_is_long_polled_not_spun(backend: Backend, http: aio
     _, _, pages = await drain(http, page)
     assert rows_of(pages) == [[True]]
     assert time.monotonic() - started >= 1.4
-    assert len(pages) <= 9, f"{len(pages)} requests for a 1.5 s query: the server does not long-poll"
+    # A spinning server answers hundreds; real Trino 476 needed 10 on a loaded machine (queued pages
+    # answer at once before the long polls of the running query).
+    assert len(pages) <= 15, f"{len(pages)} requests for a 1.5 s query: the server does not long-poll"
 
 
 async def _to_second_data_page(http: aiohttp.ClientSession, backend: Backend, sql: str
