@@ -74,7 +74,10 @@ async def eventually(
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
-        last = await probe()
+        try:  # a probe that never answers fails here, naming what it waited for, not at the suite's timeout
+            last = await asyncio.wait_for(probe(), max(deadline - time.monotonic(), 0) + 10)
+        except TimeoutError:
+            pytest.fail(f"the probe for {what} did not answer within {timeout + 10:.1f}s")
         if last:
             return last
         await asyncio.sleep(interval)
