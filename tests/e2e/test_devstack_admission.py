@@ -24,7 +24,7 @@ spec:
   valuesOverlay:
     additionalConfigProperties: [http-server.http.enabled=false]
 EOF"""
-LITERAL_PASSWORD = """.venv/bin/kubectl apply -f - <<'EOF'
+LITERAL_PASSWORD_COMMAND = """.venv/bin/kubectl apply -f - <<'EOF'
 apiVersion: analytics.xtrinode.io/v1
 kind: XTrinodeCatalog
 metadata: {name: orders, namespace: analytics}
@@ -95,7 +95,7 @@ def test_dev_up_enforces_admission_for_kubectl(tmp_path: Path, artifacts_dir: Pa
         for command, fragments in (
             (HTTP_OFF, ['admission webhook "xtrinodes.analytics.xtrinode.io" denied the request',
                         "turns off Trino's HTTP server"]),
-            (LITERAL_PASSWORD, ['admission webhook "xtrinodecatalogs.analytics.xtrinode.io" denied the request',
+            (LITERAL_PASSWORD_COMMAND, ['admission webhook "xtrinodecatalogs.analytics.xtrinode.io" denied the request',
                                 "'connection-password' looks like a secret"]),
             (OVERLAY.format(user="bob"), ["needs permission `update xtrinodes/valuesoverlay`",
                                           "user 'bob' does not have it"]),

@@ -26,7 +26,7 @@ spec:
     trino:
       config: {{http-server.http.enabled: "false"}}
 """
-LITERAL_PASSWORD = """apiVersion: analytics.xtrinode.io/v1
+LITERAL_PASSWORD_MANIFEST = """apiVersion: analytics.xtrinode.io/v1
 kind: XTrinodeCatalog
 metadata: {{name: orders, namespace: {ns}}}
 spec:
@@ -35,7 +35,7 @@ spec:
       connectionURL: jdbc:postgresql://orders:5432/orders
       properties: {{connection-password: hunter2}}
 """
-SEED_PASSWORD = """apiVersion: analytics.xtrinode.io/v1
+SEED_PASSWORD_MANIFEST = """apiVersion: analytics.xtrinode.io/v1
 kind: XTrinode
 metadata: {{name: secured, namespace: {ns}}}
 spec:
@@ -95,13 +95,13 @@ def test_kubectl_shows_refusals_with_the_rules_message_and_nothing_is_stored(
     assert "turns off Trino's HTTP server (http-server.http.enabled)" in refused.stderr
     assert kubectl("get", "xtrinode", "no-http", "-n", namespace, check=False).returncode == 1
 
-    refused = kubectl("apply", "-f", "-", input=LITERAL_PASSWORD.format(ns=namespace), check=False)
+    refused = kubectl("apply", "-f", "-", input=LITERAL_PASSWORD_MANIFEST.format(ns=namespace), check=False)
     assert refused.returncode == 1
     assert DENIED.format(hook="xtrinodecatalogs.analytics.xtrinode.io") in refused.stderr
     assert "'connection-password' looks like a secret" in refused.stderr and "hunter2" not in refused.stderr
     assert not core.list_namespaced_config_map(namespace).items
 
-    refused = kubectl("apply", "-f", "-", input=SEED_PASSWORD.format(ns=namespace), check=False)
+    refused = kubectl("apply", "-f", "-", input=SEED_PASSWORD_MANIFEST.format(ns=namespace), check=False)
     assert refused.returncode == 1 and "spec.trinoControlAuth.passwordSecret: is not set" in refused.stderr
 
 
