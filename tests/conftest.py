@@ -57,6 +57,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     backends = _backends(metafunc.config)
     if metafunc.definition.get_closest_marker("emulator_only") is not None:
         backends = [b for b in backends if b == "emulator"]
+    if metafunc.definition.get_closest_marker("real_only") is not None:
+        backends = [b for b in backends if b == "real"]
     metafunc.parametrize("kube_backend", backends, indirect=True, scope="session")
 
 

@@ -50,7 +50,7 @@ def trino_home() -> Path:
     result = subprocess.run(["bash", str(REPO / "scripts" / "fetch-trino.sh"), TRINO_VERSION], capture_output=True,
                             text=True, timeout=1200)
     if result.returncode != 0:
-        pytest.skip(f"scripts/fetch-trino.sh could not provide Trino {TRINO_VERSION}: {result.stderr.strip()[-300:]}")
+        pytest.fail(f"scripts/fetch-trino.sh could not provide Trino {TRINO_VERSION}: {result.stderr.strip()[-300:]}")
     return Path(result.stdout.strip().splitlines()[-1])
 
 

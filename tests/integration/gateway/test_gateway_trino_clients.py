@@ -48,7 +48,7 @@ def client_jars() -> tuple[Path, Path]:
     result = subprocess.run(["bash", str(REPO / "scripts" / "fetch-trino-clients.sh")], capture_output=True,
                             text=True, timeout=600)
     if result.returncode != 0:
-        pytest.skip(f"scripts/fetch-trino-clients.sh failed: {result.stderr.strip()[-300:]}")
+        pytest.fail(f"scripts/fetch-trino-clients.sh failed: {result.stderr.strip()[-300:]}")
     cli, jdbc = result.stdout.split()
     return Path(cli), Path(jdbc)
 

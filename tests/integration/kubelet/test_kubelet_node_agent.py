@@ -68,12 +68,11 @@ async def test_the_kubelet_takes_its_mode_from_what_the_api_server_offers(
     assert [a.ip for a in endpoints.subsets[0].addresses] == [pod.status.pod_ip]
 
 
+@pytest.mark.real_only  # the emulator has no Nodes: its kubelet is no node agent
 async def test_a_node_agent_registers_a_node_with_a_heartbeat_and_cordons_it_on_stop(
     kubeconfig: Path, tmp_path: Path, core: client.CoreV1Api, api_client: client.ApiClient, namespace: str,
     kube_backend: str, no_leaked_threads: None,
 ) -> None:
-    if kube_backend != "real":
-        pytest.skip("the emulator has no Nodes: its kubelet is no node agent")
     coordination = client.CoordinationV1Api(api_client)
     settings = kubelet_settings(kubeconfig, tmp_path / "kubelet", namespace, node_heartbeat=timedelta(seconds=0.5))
     name = settings.node_name
