@@ -279,8 +279,11 @@ class Operator:
         if meta.get("deletionTimestamp"):
             if FINALIZER in (meta.get("finalizers") or []) and self._sent.get(key) != "deleted":
                 with _counted("deleted"):
+                    # The spec rides along: when no run is open (terminated by hand, failed), the run this
+                    # starts must know what to drain and stop before it releases the finalizer.
+                    start = RuntimeState(namespace=namespace, name=name, uid=meta.get("uid"), runtime=obj)
                     await self.temporal.start_workflow(
-                        RUNTIME_WORKFLOW, RuntimeState(namespace=namespace, name=name), id=workflow_id,
+                        RUNTIME_WORKFLOW, start, id=workflow_id,
                         task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_DELETED,
                         start_signal_args=[DeleteRequest(uid=meta.get("uid"))],
                     )

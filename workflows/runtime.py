@@ -16,6 +16,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.kube import KubernetesActivities
     from activities.payloads import (
         EventInput,
@@ -45,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepResult,
         SuspendRuntime,
+        release_without_spec,
     )
     from xtrinode.lifecycle import (
         QUERY_STATUS,
@@ -338,8 +341,16 @@ class RuntimeWorkflow:
 
     async def _run_step(self, action: Action) -> None:
         now = workflow.now()
-        runtime = self.state.spec_model()
-        assert runtime is not None
+        try:
+            runtime = self.state.spec_model()
+        except ValidationError:
+            runtime = None
+        if runtime is None:
+            # Only a deletion gets here without a valid spec: the run the deletion started, for an XTrinode
+            # whose spec no longer validates (the run that knew it was terminated).
+            assert action is Action.DELETE
+            await release_without_spec(self._ref())
+            return
         workers = running_workers(self.state, now)
         if action is Action.SCALE:
             await self._set_phase("Draining" if workers < self.state.workers_desired else "Ready",

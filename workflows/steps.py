@@ -362,4 +362,18 @@ class DeleteRuntime:
         return StepResult(message=message)
 
 
+async def release_without_spec(ref: RuntimeRef) -> None:
+    """The deletion of a runtime whose spec no longer validates (a run started by the deletion, after the
+    run that knew the spec was terminated): no drain settings are known, so stop the pods with the short
+    grace, then remove the route and the owned objects and release the finalizer, as DeleteRuntime does."""
+    grace = StepInput.model_fields["stop_grace_seconds"].default
+    for role in ("worker", "coordinator"):
+        await _wait(KubernetesActivities.stop_pods,
+                    StopPodsInput(ref=ref, role=role, grace_seconds=grace, timeout_seconds=grace + 30.0),
+                    grace + 30.0)
+    await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
+    await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
+    await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))
+
+
 STEP_WORKFLOWS = (ProvisionRuntime, ResumeRuntime, SuspendRuntime, DrainWorkers, ScaleWorkers, DeleteRuntime)

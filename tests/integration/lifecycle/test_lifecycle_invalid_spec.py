@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from temporalio.client import Client
 
 from workers.operator import Operator
+from xtrinode.lifecycle import workflow_id_for
 
 from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
 
@@ -100,3 +102,32 @@ async def test_an_invalid_spec_shows_valid_false_and_an_event_and_a_fix_clears_i
         return (valid is None or valid["status"] == "True") and (obj or {})["status"].get("phase") == "Ready"
 
     await eventually(fixed, "bounds Ready with Valid=False cleared", timeout=90)
+
+
+async def test_a_runtime_whose_spec_no_longer_validates_still_deletes_when_its_run_is_gone(
+    api_client: client.ApiClient, namespace: str, operator: Operator, older_crd: None, temporal_client: Client
+) -> None:
+    """A Ready runtime's spec is made invalid (past an older CRD), its workflow is terminated by hand, then
+    the XTrinode is deleted: the run the deletion starts has no spec it can read, yet it stops the pods,
+    removes the objects and releases the finalizer (before: every workflow task of that run failed on
+    the missing spec and the XTrinode stayed Terminating forever)."""
+    cluster = Cluster(api_client)
+    await cluster.create_runtime(namespace, "lapsed")
+    assert await cluster.pods(namespace, "lapsed") > 0
+    await cluster.patch_spec(namespace, "lapsed", {"minWorkers": 3, "maxWorkers": 1})
+    await eventually(lambda: _invalid(cluster, namespace, "lapsed"), "Valid=False", timeout=5)
+    await temporal_client.get_workflow_handle(workflow_id_for(namespace, "lapsed")).terminate("by hand")
+    await cluster.delete(namespace, "lapsed")
+
+    async def gone() -> bool:
+        return await cluster.runtime(namespace, "lapsed") is None
+
+    await eventually(gone, "XTrinode removed", timeout=60)
+    assert await cluster.pods(namespace, "lapsed") == 0
+    assert await cluster.replicas(namespace, "trino-lapsed-coordinator") is None
+    assert await cluster.route_state(namespace, "lapsed") is None
+
+
+async def _invalid(cluster: Cluster, namespace: str, name: str) -> bool:
+    valid = _valid(await cluster.runtime(namespace, name))
+    return valid is not None and valid["status"] == "False"

@@ -107,6 +107,25 @@ async def test_deleted_runtime_is_drained_unrouted_and_released(
     await eventually(lambda: _completed(handle), "workflow completed", timeout=30)
 
 
+async def test_a_runtime_whose_workflow_was_terminated_still_deletes_cleanly(
+    cluster: Cluster, namespace: str, operator: Operator, temporal_client: Client
+) -> None:
+    """Someone terminated the runtime's workflow (Temporal UI, `temporal workflow terminate`) and then
+    deleted the XTrinode: the deletion starts a new run, which must know the spec to drain and stop the
+    pods the old run left, and must release the finalizer (it once failed every workflow task on a run
+    without a spec, and the XTrinode hung in Terminating)."""
+    await cluster.create_runtime(namespace, "orphan")
+    assert await cluster.pods(namespace, "orphan") > 0
+    await temporal_client.get_workflow_handle(workflow_id_for(namespace, "orphan")).terminate("by hand")
+    await cluster.delete(namespace, "orphan")
+    await eventually(lambda: _is(cluster.runtime(namespace, "orphan"), None, absent=True), "XTrinode removed",
+                     timeout=60)
+    assert await cluster.pods(namespace, "orphan") == 0, "the pods of the terminated run were stopped"
+    assert await cluster.replicas(namespace, "trino-orphan-coordinator") is None
+    handle = temporal_client.get_workflow_handle(workflow_id_for(namespace, "orphan"))
+    await eventually(lambda: _completed(handle), "the deleting run completed", timeout=30)
+
+
 async def test_deleting_a_runtime_and_its_catalog_leaves_nothing_behind(
     cluster: Cluster, namespace: str, operator: Operator,
 ) -> None:
