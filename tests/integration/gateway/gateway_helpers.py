@@ -22,6 +22,7 @@ import trino
 from aiohttp import web
 
 from gateway.app import METRICS
+from tests import polling
 from devstack.trino import NodeSettings, TrinoNode
 from xtrinode.models.routes import ROUTES_CONFIGMAP, ROUTES_KEY, RouteEntry, RouteTable
 
@@ -70,18 +71,8 @@ async def query(port: int, sql: str, **kwargs: Any) -> list[list[Any]]:
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 10.0, interval: float = 0.05
 ) -> T:
-    """Poll `probe` until it returns something truthy, or fail saying what was expected."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        try:  # a probe that never answers fails here, naming what it waited for, not at the suite's timeout
-            last = await asyncio.wait_for(probe(), max(deadline - time.monotonic(), 0) + 10)
-        except TimeoutError:
-            pytest.fail(f"the probe for {what} did not answer within {timeout + 10:.1f}s")
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.1f}s waiting for {what} (last probe: {last!r})")
+    """tests.polling.eventually with the gateway suite's shorter deadline and interval."""
+    return await polling.eventually(probe, what, timeout, interval)
 
 
 def coordinator_settings(**kw: Any) -> NodeSettings:

@@ -4,19 +4,14 @@ the Authorization header; without a tracer provider no middleware is installed."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from workers.api.tracing import traced_requests
+from tests.spans import recording_tracer, run_fresh
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -27,10 +22,8 @@ async def _resume(request: web.Request) -> web.Response:
 
 
 async def test_a_request_span_joins_the_callers_trace() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = web.Application(middlewares=[traced_requests(provider.get_tracer("test"))])
+    tracer, exporter = recording_tracer()
+    app = web.Application(middlewares=[traced_requests(tracer)])
     app.router.add_post("/v1/runtimes/{namespace}/{name}/resume", _resume)
     async with TestClient(TestServer(app)) as client:
         response = await client.post("/v1/runtimes/analytics/demo/resume?wait=true", json={},
@@ -52,10 +45,7 @@ async def test_a_request_span_joins_the_callers_trace() -> None:
 def _count(**env: str) -> str:
     probe = ("from xtrinode.tracing import configure_tracing; configure_tracing('api'); "
              "from workers.api.tracing import middlewares; print(len(middlewares()))")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "XTRINODE_TRACES_DIR"}
-    result = subprocess.run([sys.executable, "-c", probe], env={**clean, **env}, capture_output=True, text=True,
-                            timeout=60, check=True)
-    return result.stdout.strip()
+    return run_fresh(probe, **env)
 
 
 def test_no_middleware_without_a_tracer_provider(tmp_path: Path) -> None:

@@ -6,16 +6,11 @@ wrapped at all (a fresh process)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.auth import Principal
@@ -23,6 +18,7 @@ from gateway.edge import Endpoint, EndpointKind
 from gateway.proxy import ENDPOINT, PRINCIPAL, QUERY_ID, ROUTE
 from gateway.server import Answer, GatewayRequest
 from gateway.tracing import traced
+from tests.spans import recording_tracer, run_fresh
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -35,9 +31,7 @@ def _request(headers: dict[str, str], path: str = f"/v1/statement/queued/q1/{SLU
 
 
 async def _serve(request: GatewayRequest, status: int = 200) -> tuple[ReadableSpan, Answer]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer, exporter = recording_tracer()
 
     async def pipeline(req: web.Request) -> Answer:
         req[ENDPOINT] = Endpoint(EndpointKind.PAGE, "q1", SLUG)
@@ -46,7 +40,7 @@ async def _serve(request: GatewayRequest, status: int = 200) -> tuple[ReadableSp
         req[PRINCIPAL] = Principal(name="etl-job", kind="apiKey", subject="key-1", user="etl")
         return web.Response(status=status, text="{}")
 
-    answer = await traced(pipeline, provider.get_tracer("test"))(request)  # type: ignore[arg-type]
+    answer = await traced(pipeline, tracer)(request)  # type: ignore[arg-type]
     [span] = exporter.get_finished_spans()
     return span, answer
 
@@ -81,10 +75,7 @@ def _pipeline_type(**env: str) -> str:
     probe = ("from xtrinode.tracing import configure_tracing; configure_tracing('gw'); "
              "from gateway.app import PIPELINE, create_app; from gateway.settings import GatewaySettings; "
              "print(type(create_app(GatewaySettings())[PIPELINE]).__name__)")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "XTRINODE_TRACES_DIR"}
-    result = subprocess.run([sys.executable, "-c", probe], env={**clean, **env}, capture_output=True, text=True,
-                            timeout=60, check=True)
-    return result.stdout.strip()
+    return run_fresh(probe, **env)
 
 
 def test_without_a_tracer_provider_the_pipeline_is_not_wrapped(tmp_path: Path) -> None:
