@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
 
 from opentelemetry import trace
@@ -47,6 +48,11 @@ def _attributes(system: str, inp: Any, called: tuple[str, str]) -> dict[str, str
     return attributes
 
 
+def _span(system: str, fn: Callable[..., Any], inp: Any) -> AbstractContextManager[Any]:
+    called = _called(fn)
+    return tracer.start_as_current_span(f"{system} {called[0]}", attributes=_attributes(system, inp, called))
+
+
 def traced(system: str) -> Callable[[F], F]:
     """Decorate an activity method (sync or async) with a span for its call to `system`."""
 
@@ -54,16 +60,14 @@ def traced(system: str) -> Callable[[F], F]:
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def run_async(self: Any, inp: Any, *args: Any) -> Any:
-                called = _called(fn)
-                with tracer.start_as_current_span(f"{system} {called[0]}", attributes=_attributes(system, inp, called)):
+                with _span(system, fn, inp):
                     return await fn(self, inp, *args)
 
             return cast(F, run_async)
 
         @functools.wraps(fn)
         def run(self: Any, inp: Any, *args: Any) -> Any:
-            called = _called(fn)
-            with tracer.start_as_current_span(f"{system} {called[0]}", attributes=_attributes(system, inp, called)):
+            with _span(system, fn, inp):
                 return fn(self, inp, *args)
 
         return cast(F, run)

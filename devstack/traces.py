@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from xtrinode.lifecycle import runtime_of_workflow_id
 from xtrinode.tracefile import FileSpan
 
 __all__ = ["KEY_ATTRIBUTES", "format_timeline", "resume_traces"]
@@ -29,10 +30,9 @@ def _runtime_of(spans: list[FileSpan]) -> str | None:
         namespace, name = span.attributes.get("xtrinode.namespace"), span.attributes.get("xtrinode.name")
         if namespace and name:
             return f"{namespace}/{name}"
-        workflow_id = str(span.attributes.get("temporalWorkflowID", ""))
-        parts = workflow_id.split("/")
-        if len(parts) >= 3 and parts[0] == "xtrinode":
-            return f"{parts[1]}/{parts[2]}"
+        found = runtime_of_workflow_id(str(span.attributes.get("temporalWorkflowID", "")))
+        if found is not None:
+            return "/".join(found)
     return None
 
 

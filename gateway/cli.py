@@ -20,7 +20,7 @@ from gateway.app import INTERNAL, create_app, public_handler
 from gateway.server import PublicServer, start_public_server
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
 from xtrinode.logs import json_log_handler
-from xtrinode.tracing import TracingConfigError, configure_tracing
+from xtrinode.tracing import start_process
 
 __all__ = ["Serving", "json_log_handler", "main", "run_gateway", "serve", "start_serving"]
 
@@ -129,12 +129,7 @@ def run_gateway(
     except GatewayConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[json_log_handler()], force=True)
-    try:
-        configure_tracing("xtrinode-gateway")
-    except TracingConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    start_process("xtrinode-gateway", settings.log_level)
     try:
         run_loop(serve(settings, backend_resolver), settings.event_loop)
     except (OSError, ValueError) as e:

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from opentelemetry import trace
-from opentelemetry.propagate import extract
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.proxy import ENDPOINT, PRINCIPAL, QUERY_ID, ROUTE, TRINO_USER
 from gateway.server import Answer
+from xtrinode.tracing import caller_context
 
 __all__ = ["tracer", "traced"]
 
@@ -30,7 +30,7 @@ def traced(pipeline: Callable[[web.Request], Awaitable[Answer]],
     spans = with_tracer or tracer
 
     async def handle(request: web.Request) -> Answer:
-        parent = extract(request.headers) if "traceparent" in request.headers else None
+        parent = caller_context(request.headers)
         with spans.start_as_current_span(f"gateway {request.method}", context=parent, kind=SpanKind.SERVER,
                                           record_exception=False, set_status_on_exception=False) as span:
             status = 500
@@ -38,6 +38,9 @@ def traced(pipeline: Callable[[web.Request], Awaitable[Answer]],
                 answer = await pipeline(request)
                 status = answer.status
                 return answer
+            except web.HTTPException as e:  # answered by the server with its own status
+                status = e.status
+                raise
             finally:
                 if span.is_recording():  # a span the sampler dropped gets no attributes (cheaper)
                     _describe(span, request, status)

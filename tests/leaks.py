@@ -5,8 +5,9 @@ of secret (never the secret itself).
 The secrets: every value of a Kubernetes Secret the tests create, patch or replace through the official
 client (base64 `data` decoded, `stringData`), the module-level constants of test modules whose names end
 in what they hold (`*PASSWORD`, `*TOKEN(S)`, `*API_KEY(S)`, `*SECRET(S)`; strings, or the strings in a dict,
-list or tuple; `SEED_PASSWORD_OVERLAY` names Secrets and is not one), and what a test hands to `register()`. Each is also looked for base64-encoded and line by line;
-values shorter than 8 characters are too common to look for.
+list or tuple; `SEED_PASSWORD_OVERLAY` names Secrets and is not one), and what a test hands to `register()`. Each is
+also looked for base64-encoded, and a Secret's multi-line values line by line too (a password file, a key;
+a constant's lines are often plain YAML); values shorter than 8 characters are too common to look for.
 
 What is grepped: every log-like file under the run's temporary directory (`*.log`, `*.jsonl`, `*.out`,
 `*.err`, anything under a `logs/` or `traces/` directory): the logs of the processes the tests start, the
@@ -47,31 +48,33 @@ class LeakGuard:
         self._secrets: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def register(self, value: object, kind: str) -> None:
-        """Look for `value` (a str, or the strings in a dict, list or tuple); `kind` names it in reports."""
+    def register(self, value: object, kind: str, *, by_line: bool = False) -> None:
+        """Look for `value` (a str, or the strings in a dict, list or tuple); `kind` names it in reports.
+        `by_line`: each line of a multi-line value is a secret too (a Secret's password file, a key); not
+        for a test constant, whose lines are often ordinary YAML or commands."""
         if isinstance(value, dict):
             for item in value.values():
-                self.register(item, kind)
+                self.register(item, kind, by_line=by_line)
             return
         if isinstance(value, (list, tuple, set, frozenset)):
             for item in value:
-                self.register(item, kind)
+                self.register(item, kind, by_line=by_line)
             return
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         if not isinstance(value, str) or len(value) < MIN_LENGTH:
             return
         with self._lock:
-            for candidate, how in self._forms(value, kind):
+            for candidate, how in self._forms(value, kind, by_line):
                 if len(candidate) >= MIN_LENGTH:
                     self._secrets.setdefault(candidate, how)
 
     @staticmethod
-    def _forms(value: str, kind: str) -> Iterator[tuple[str, str]]:
+    def _forms(value: str, kind: str, by_line: bool) -> Iterator[tuple[str, str]]:
         yield value, kind
         yield base64.b64encode(value.encode()).decode(), f"{kind} (base64)"
         lines = [line.strip() for line in value.splitlines()]
-        if len(lines) > 1:
+        if by_line and len(lines) > 1:
             for line in lines:
                 yield line, f"{kind} (a line of it)"
 
@@ -130,9 +133,9 @@ def constants_of_test_modules(collected: Iterable[ModuleType] = ()) -> Iterator[
 _GUARD = LeakGuard()
 
 
-def register(value: object, kind: str) -> None:
+def register(value: object, kind: str, *, by_line: bool = False) -> None:
     """Tests with secrets made at run time (generated passwords, tokens) name them here."""
-    _GUARD.register(value, kind)
+    _GUARD.register(value, kind, by_line=by_line)
 
 
 # -- collection -------------------------------------------------------------------------------------
@@ -165,7 +168,7 @@ def _watch_secret_writes() -> None:
         def wrapper(self: Any, *args: Any, __original: Any = original, __method: str = method, **kw: Any) -> Any:
             body = kw.get("body", args[-1] if args else None)
             for where, value in _secret_values(body):
-                _GUARD.register(value, f"Secret value {where or '(unnamed)'}")
+                _GUARD.register(value, f"Secret value {where or '(unnamed)'}", by_line=True)
             return __original(self, *args, **kw)
 
         wrapper._leak_guard = True  # type: ignore[attr-defined]

@@ -17,9 +17,8 @@ from aiohttp import web
 
 from workers.api import ApiServerSettings, create_app
 from workers.api.settings import ENV_PREFIX
-from xtrinode.logs import json_log_handler
 from xtrinode.settings_files import SettingsError, load_settings_file
-from xtrinode.tracing import TracingConfigError, configure_tracing
+from xtrinode.tracing import start_process
 
 __all__ = ["main", "serve"]
 
@@ -65,12 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[json_log_handler()], force=True)
-    try:
-        configure_tracing("xtrinode-api")
-    except TracingConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    start_process("xtrinode-api", settings.log_level)
     try:
         asyncio.run(serve(settings))
     except (OSError, ValueError) as e:

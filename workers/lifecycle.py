@@ -34,9 +34,8 @@ from workflows.steps import STEP_WORKFLOWS
 from workers.health import HealthServer
 from workers.temporal_metrics import TemporalSdkMetrics
 from xtrinode.render import RenderSettings, coordinator_deployment_name, worker_deployment_name
-from xtrinode.logs import configure_logging
 from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
-from xtrinode.tracing import configure_tracing
+from xtrinode.tracing import start_process
 
 __all__ = ["WorkerSettings", "LifecycleWorker", "kube_api_client", "main", "settings_from_args", "workflow_runner"]
 
@@ -212,8 +211,7 @@ async def _serve(settings: WorkerSettings, resolve: Callable[[str], str] | None)
 def main(argv: Sequence[str] | None = None, *, resolve: Callable[[str], str] | None = None) -> int:
     """`xtrinode worker`; `resolve` maps Service URLs to where to connect (the devstack passes its own)."""
     settings = settings_from_args(argv)
-    configure_logging()
-    configure_tracing("xtrinode-worker")
+    start_process("xtrinode-worker")
     asyncio.run(_serve(settings, resolve))
     return 0
 

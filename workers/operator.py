@@ -41,7 +41,6 @@ from workers.webhook import WebhookServer, WebhookSettings
 from workers.webhook import add_arguments as add_webhook_arguments
 from workers.webhook import settings_from as webhook_settings_from
 from workflows.state import RuntimeState
-from xtrinode.logs import configure_logging
 from xtrinode.lifecycle import (
     RUNTIME_WORKFLOW,
     SIGNAL_DELETED,
@@ -53,7 +52,7 @@ from xtrinode.lifecycle import (
 from xtrinode.models import API_GROUP, API_VERSION, XTrinode, XTrinodeCatalog
 from xtrinode.render import runtime_secret_references, select_catalogs
 from xtrinode.temporal import TemporalSettings, add_temporal_arguments, connect_client, temporal_settings_from_args
-from xtrinode.tracing import configure_tracing
+from xtrinode.tracing import start_process
 
 __all__ = ["OperatorSettings", "Operator", "main", "settings_from_args"]
 
@@ -78,6 +77,14 @@ class OperatorSettings(BaseModel):
     webhook: WebhookSettings | None = Field(
         default=None, description="Serve the admission webhook in this process too; None = not here.")
     health_port: int | None = Field(default=None, description="Port of /healthz, /readyz, /metrics; None = none.")
+
+
+def _validates(obj: dict[str, Any]) -> bool:
+    try:
+        XTrinode.model_validate(obj)
+    except ValidationError:
+        return False
+    return True
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -279,9 +286,11 @@ class Operator:
         if meta.get("deletionTimestamp"):
             if FINALIZER in (meta.get("finalizers") or []) and self._sent.get(key) != "deleted":
                 with _counted("deleted"):
-                    # The spec rides along: when no run is open (terminated by hand, failed), the run this
-                    # starts must know what to drain and stop before it releases the finalizer.
-                    start = RuntimeState(namespace=namespace, name=name, uid=meta.get("uid"), runtime=obj)
+                    # A valid spec rides along: when no run is open (terminated by hand), the run this starts
+                    # must know what to drain and stop before it releases the finalizer (without one, it
+                    # stops what it can name).
+                    start = RuntimeState(namespace=namespace, name=name, uid=meta.get("uid"),
+                                         runtime=obj if _validates(obj) else None)
                     await self.temporal.start_workflow(
                         RUNTIME_WORKFLOW, start, id=workflow_id,
                         task_queue=self.settings.temporal.task_queue, start_signal=SIGNAL_DELETED,
@@ -435,8 +444,7 @@ async def _serve(settings: OperatorSettings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(argv)
-    configure_logging()
-    configure_tracing("xtrinode-operator")
+    start_process("xtrinode-operator")
     asyncio.run(_serve(settings))
     return 0
 

@@ -36,8 +36,7 @@ from xtrinode.admission import (
     review,
     to_admission_response,
 )
-from xtrinode.logs import configure_logging
-from xtrinode.tracing import configure_tracing
+from xtrinode.tracing import start_process
 
 __all__ = ["PATHS", "WebhookServer", "WebhookSettings", "create_app", "main", "validating_webhook_configuration"]
 
@@ -112,26 +111,33 @@ async def _read_json(request: web.Request) -> Any:
 
 
 async def _validate(request: web.Request) -> web.StreamResponse:
+    """Answer one AdmissionReview and count it once, by outcome (a body that is not one is `malformed`)."""
     kind = PATHS[request.path]
+    outcome = "malformed"
+    try:
+        response, outcome = await _answer(request, kind)
+        return response
+    finally:
+        ADMISSION_REVIEWS.labels(kind, outcome).inc()
+
+
+async def _answer(request: web.Request, kind: str) -> tuple[web.StreamResponse, str]:
     body = await _read_json(request)
     uid = _uid(body)
     if uid is None:
         return _error(400, "the body is not an AdmissionReview: request.uid (a string) is missing; the webhook "
-                           "answers admission.k8s.io/v1 AdmissionReview requests from the API server")
+                           "answers admission.k8s.io/v1 AdmissionReview requests from the API server"), "malformed"
     try:
         admission = AdmissionRequest.from_review(body)
     except ValueError as e:
-        ADMISSION_REVIEWS.labels(kind, "malformed").inc()
-        return _refused(uid, str(e))
+        return _refused(uid, str(e)), "malformed"
     except Exception as e:  # noqa: BLE001 - anything a client can send is answered, never a 500
-        ADMISSION_REVIEWS.labels(kind, "malformed").inc()
-        return _refused(uid, f"the AdmissionReview could not be read ({type(e).__name__}); refused to stay safe")
+        return _refused(uid, f"the AdmissionReview could not be read ({type(e).__name__}); refused to stay safe"), \
+            "malformed"
     if admission.kind != kind:
-        ADMISSION_REVIEWS.labels(kind, "wrong_kind").inc()
         other = next(path for path, k in PATHS.items() if k == admission.kind)
         return _refused(uid, f"{request.path} admits {kind} objects, not {admission.kind}; the "
-                             f"ValidatingWebhookConfiguration should send {admission.kind} to {other}")
-    outcome = "allowed"
+                             f"ValidatingWebhookConfiguration should send {admission.kind} to {other}"), "wrong_kind"
     try:
         clients = request.app[CLIENTS]
         result = await review(admission, clients.authorizer, clients.secrets)
@@ -140,10 +146,9 @@ async def _validate(request: web.Request) -> web.StreamResponse:
         log.exception("admission review failed")
         outcome = "error"
         result = AdmissionResult(allowed=False, reasons=[f"the webhook failed ({type(e).__name__}); refused to stay safe"])
-    ADMISSION_REVIEWS.labels(kind, outcome).inc()
     log.info("%s %s %s/%s by %r: %s", admission.operation, admission.kind, admission.namespace, admission.name,
              admission.user.username, "allowed" if result.allowed else "denied")
-    return web.json_response(to_admission_response(admission.uid, result))
+    return web.json_response(to_admission_response(admission.uid, result)), outcome
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -303,8 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig for SubjectAccessReviews (default: in-cluster)")
     args = parser.parse_args(argv)
-    configure_logging()
-    configure_tracing("xtrinode-webhook")
+    start_process("xtrinode-webhook")
     if args.cert is None or args.key is None:
         parser.error("--cert and --key are required: the API server calls webhooks over HTTPS only")
     try:

@@ -16,8 +16,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from activities.kube import KubernetesActivities
     from activities.payloads import (
         EventInput,
@@ -200,13 +198,16 @@ class RuntimeWorkflow:
             return self.state.status()
         self.state.resume_requested = True
         self._resume_asked()
-        self._resume_trace = self._resume_trace or trace_carrier()
+        self._resume_trace = trace_carrier() or self._resume_trace  # the newest caller's trace
         self._dirty = True
         await workflow.wait_condition(
             lambda: (self._published == "Ready" and not self.state.resume_requested)
             or self._published == "Error" or self.state.deleted
         )
         if self._published != "Ready":
+            # Answered at once by an Error already published: no status write will close this resume,
+            # so its start time and trace must not wait for (and be counted by) some later Ready.
+            self._resume_asked_at, self._resume_trace = None, {}
             raise ApplicationError(
                 f"runtime {self.state.namespace}/{self.state.name} could not resume: "
                 f"{self.state.message or self.state.phase}",
@@ -341,10 +342,7 @@ class RuntimeWorkflow:
 
     async def _run_step(self, action: Action) -> None:
         now = workflow.now()
-        try:
-            runtime = self.state.spec_model()
-        except ValidationError:
-            runtime = None
+        runtime = self.state.spec_model()
         if runtime is None:
             # Only a deletion gets here without a valid spec: the run the deletion started, for an XTrinode
             # whose spec no longer validates (the run that knew it was terminated).
@@ -420,6 +418,7 @@ class RuntimeWorkflow:
                 self.state.manually_suspended = False
             if not keep_suspended:  # a resume accepted during a suspended provision is still to run
                 self.state.resume_requested = False
+                self._resume_trace = {}  # answered by this provision: the next RESUME step has its own
         elif action is Action.SUSPEND:
             self.state.phase, self.state.workers_desired, self.state.workers_ready = "Suspended", 0, 0
             if self.state.suspend_requested:

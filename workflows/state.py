@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from xtrinode.lifecycle import RuntimeStatus
 from xtrinode.models import Phase, XTrinode
@@ -70,7 +70,14 @@ class RuntimeState(BaseModel):
     uid: str | None = None
 
     def spec_model(self) -> XTrinode | None:
-        return XTrinode.model_validate(self.runtime) if self.runtime is not None else None
+        """The XTrinode, or None before the first spec and for one that does not validate (only a run
+        started by a deletion can hold one: the operator forwards no other invalid spec)."""
+        if self.runtime is None:
+            return None
+        try:
+            return XTrinode.model_validate(self.runtime)
+        except ValidationError:
+            return None
 
     def status(self) -> RuntimeStatus:
         return RuntimeStatus(

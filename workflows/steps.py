@@ -234,14 +234,23 @@ async def _drain_or_cut_off(inp: StepInput, coordinator_url: str, doing: str) ->
 
 async def _stop_role(inp: StepInput, role: Literal["coordinator", "worker"]) -> PodsResult:
     """Scale the role to zero and delete its pods with the short stop grace; wait until they are gone."""
-    runtime = _runtime(inp)
-    timeout = float(inp.stop_grace_seconds + 30)
+    return await _stop_pods(_ref(_runtime(inp)), role, inp.stop_grace_seconds, inp.poll_seconds)
+
+
+async def _stop_pods(ref: RuntimeRef, role: Literal["coordinator", "worker"], grace: int, poll: float) -> PodsResult:
+    timeout = float(grace + 30)
     result: PodsResult = await _wait(
         KubernetesActivities.stop_pods,
-        StopPodsInput(ref=_ref(runtime), role=role, grace_seconds=inp.stop_grace_seconds,
-                      timeout_seconds=timeout, poll_seconds=inp.poll_seconds),
+        StopPodsInput(ref=ref, role=role, grace_seconds=grace, timeout_seconds=timeout, poll_seconds=poll),
         timeout)
     return result
+
+
+async def _release(ref: RuntimeRef) -> None:
+    """The end of a deletion: no route, no owned objects, no finalizer (Kubernetes then removes the XTrinode)."""
+    await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
+    await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
+    await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))
 
 
 @workflow.defn(name="SuspendRuntime")
@@ -356,24 +365,18 @@ class DeleteRuntime:
             if not workers_stopped:  # suspended: normally none left, but nothing may run when the objects go
                 await _stop_role(inp, "worker")
             await _stop_role(inp, "coordinator")
-        await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
-        await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
-        await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))
+        await _release(ref)
         return StepResult(message=message)
 
 
 async def release_without_spec(ref: RuntimeRef) -> None:
     """The deletion of a runtime whose spec no longer validates (a run started by the deletion, after the
     run that knew the spec was terminated): no drain settings are known, so stop the pods with the short
-    grace, then remove the route and the owned objects and release the finalizer, as DeleteRuntime does."""
-    grace = StepInput.model_fields["stop_grace_seconds"].default
+    grace, then release it as DeleteRuntime does."""
+    defaults = StepInput(runtime={})
     for role in ("worker", "coordinator"):
-        await _wait(KubernetesActivities.stop_pods,
-                    StopPodsInput(ref=ref, role=role, grace_seconds=grace, timeout_seconds=grace + 30.0),
-                    grace + 30.0)
-    await _api(KubernetesActivities.set_route, RouteUpdate(ref=ref, runtime=None))
-    await _api(KubernetesActivities.delete_owned, DeleteOwnedInput(ref=ref))
-    await _api(KubernetesActivities.set_finalizer, FinalizerInput(ref=ref, present=False))
+        await _stop_pods(ref, role, defaults.stop_grace_seconds, defaults.poll_seconds)
+    await _release(ref)
 
 
 STEP_WORKFLOWS = (ProvisionRuntime, ResumeRuntime, SuspendRuntime, DrainWorkers, ScaleWorkers, DeleteRuntime)

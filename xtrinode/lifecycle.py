@@ -55,6 +55,14 @@ def workflow_id_for(namespace: str, name: str) -> str:
     return f"xtrinode/{namespace}/{name}"
 
 
+def runtime_of_workflow_id(workflow_id: str) -> tuple[str, str] | None:
+    """(namespace, name) of a runtime's workflow or of one of its steps (`xtrinode/<ns>/<name>[/<step>-<n>]`)."""
+    parts = workflow_id.split("/")
+    if len(parts) >= 3 and parts[0] == "xtrinode":
+        return parts[1], parts[2]
+    return None
+
+
 def child_workflow_id(parent_id: str, step: str, sequence: int) -> str:
     """Child ids derived from the parent, so the Temporal UI lists a runtime's steps in order."""
     return f"{parent_id}/{step}-{sequence}"

@@ -15,19 +15,13 @@ from typing import Any
 
 from opentelemetry import trace
 
+from xtrinode.lifecycle import runtime_of_workflow_id
+
 __all__ = ["JsonFormatter", "configure_logging", "json_log_handler"]
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 _SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey", "authorization", "credential")
 _SPAN_FIELDS = {"xtrinode.namespace": "namespace", "xtrinode.name": "name", "trino.query_id": "query_id"}
-
-
-def _runtime_of(workflow_id: str) -> tuple[str, str] | None:
-    """`xtrinode/<namespace>/<name>[/<step>-<n>]` (xtrinode/lifecycle.py) -> (namespace, name)."""
-    parts = workflow_id.split("/")
-    if len(parts) >= 3 and parts[0] == "xtrinode":
-        return parts[1], parts[2]
-    return None
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             body["namespace"], _, body["name"] = runtime.partition("/")
         workflow_id = body.get("workflow_id")
         if isinstance(workflow_id, str) and "namespace" not in body:
-            found = _runtime_of(workflow_id)
+            found = runtime_of_workflow_id(workflow_id)
             if found is not None:
                 body["namespace"], body["name"] = found
         if record.exc_info:

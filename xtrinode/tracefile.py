@@ -153,12 +153,13 @@ def _read_line(line: str) -> Iterator[FileSpan]:
 
 
 def read_spans(directory: str | Path) -> list[FileSpan]:
-    """Every span in the `*.jsonl` files of `directory` (a torn last line, mid-write, is skipped)."""
+    """Every span in the `*.jsonl` files of `directory`; a line that is not a span export (a torn last
+    line, mid-write, or anything else) is skipped whole."""
     spans: list[FileSpan] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                spans.extend(_read_line(line))
-            except (ValueError, KeyError):
+                spans.extend(list(_read_line(line)))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
     return spans

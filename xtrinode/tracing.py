@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from xtrinode.tracefile import JsonLinesSpanExporter
 
@@ -100,3 +103,26 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
 def tracing_active() -> bool:
     """Whether an SDK tracer provider is installed (spans are recorded); callers skip span work if not."""
     return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+_CALLER_TRACE = TraceContextTextMapPropagator()
+
+
+def caller_context(headers: Mapping[str, str]) -> Context | None:
+    """The trace a request's `traceparent` names, or None without one; only the W3C trace context is
+    read (a client's `baggage` is not: nothing here uses it)."""
+    return _CALLER_TRACE.extract(headers) if "traceparent" in headers else None
+
+
+def start_process(service: str, log_level: str | int = logging.INFO) -> None:
+    """What every XTrinode process does first: JSON logs on stderr, then tracing from the OTEL_* variables.
+    A tracing setting that cannot work ends the process with status 2 and a message saying what to set,
+    never a traceback."""
+    from xtrinode.logs import configure_logging
+
+    configure_logging(log_level)
+    try:
+        configure_tracing(service)
+    except TracingConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -82,8 +82,13 @@ def test_secret_bodies_give_their_values() -> None:
 def test_forms_lengths_and_names(tmp_path: Path) -> None:
     guard = LeakGuard()
     guard.register("short", "too short")
-    guard.register({"a": "first-line-secret\nsecond-line-secret"}, "password file")
+    guard.register({"a": "first-line-secret\nsecond-line-secret"}, "password file", by_line=True)
     assert guard.kinds == {"password file", "password file (base64)", "password file (a line of it)"}
+    # A multi-line test constant (a manifest named *_PASSWORD...) is looked for whole, not line by line:
+    # its lines are plain YAML ("kind: XTrinode") that every API server log holds.
+    constant = LeakGuard()
+    constant.register("apiVersion: analytics.xtrinode.io/v1\nkind: XTrinode\n", "module.SEED_PASSWORD")
+    assert constant.scan_text("kind: XTrinode") == []
     encoded = base64.b64encode(b"first-line-secret\nsecond-line-secret").decode()
     (tmp_path / "a.log").write_text(f"body {encoded}\n")
     (tmp_path / "traces").mkdir()

@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from opentelemetry import trace
-from opentelemetry.propagate import extract
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from xtrinode.tracing import tracing_active
+from xtrinode.tracing import caller_context, tracing_active
 
 __all__ = ["middlewares", "traced_requests"]
 
@@ -39,7 +38,7 @@ def traced_requests(with_tracer: trace.Tracer | None = None) -> Middleware:
 async def _serve(spans: trace.Tracer, request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    parent = extract(request.headers) if "traceparent" in request.headers else None
+    parent = caller_context(request.headers)
     with spans.start_as_current_span(f"api {request.method} {route}", context=parent, kind=SpanKind.SERVER,
                                       record_exception=False, set_status_on_exception=False) as span:
         attributes: dict[str, str | int] = {"http.request.method": request.method, "http.route": route}
@@ -52,6 +51,9 @@ async def _serve(spans: trace.Tracer, request: web.Request, handler: Handler) ->
             response = await handler(request)
             status = response.status
             return response
+        except web.HTTPException as e:  # aiohttp answers it with its own status
+            status = e.status
+            raise
         finally:
             attributes["http.response.status_code"] = status
             span.set_attributes(attributes)

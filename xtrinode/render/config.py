@@ -24,6 +24,7 @@ __all__ = [
     "CONFIG_DIR",
     "REQUIRED_WORKERS",
     "REQUIRED_WORKERS_MAX_WAIT",
+    "FAILURE_DETECTOR_WARMUP",
     "properties_text",
     "config_properties",
     "jvm_config",
@@ -39,6 +40,8 @@ REQUIRED_WORKERS = 1
 """Queries wait for this many workers instead of failing while workers scale up from zero."""
 REQUIRED_WORKERS_MAX_WAIT = "5m"
 """How long a query waits for REQUIRED_WORKERS before it fails."""
+FAILURE_DETECTOR_WARMUP = "1s"
+"""`failure-detector.warmup-interval` of the coordinator (Trino's default 5s); the overlay may change it."""
 
 _JVM_FLAGS = (
     "-server",
@@ -122,6 +125,9 @@ def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -
         props["node-scheduler.include-coordinator"] = "true" if spec.max_workers == 0 else "false"
         props["query-manager.required-workers"] = str(REQUIRED_WORKERS)
         props["query-manager.required-workers-max-wait"] = REQUIRED_WORKERS_MAX_WAIT
+        # Trino counts a new worker only once it has answered heartbeats for this long (default 5s): a
+        # resume's workers are new every time, and the 5 s stood between their start and the first query.
+        props["failure-detector.warmup-interval"] = FAILURE_DETECTOR_WARMUP
     if spec.limits is not None and spec.limits.session is not None and spec.limits.session.max_query_memory:
         props["query.max-memory"] = spec.limits.session.max_query_memory
     for key, value in _overlay_config(runtime, role).items():

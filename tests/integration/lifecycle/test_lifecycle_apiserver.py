@@ -171,6 +171,18 @@ async def test_the_openapi_document_lists_exactly_the_served_routes(api: Api) ->
     assert "RuntimeView" in document["components"]["schemas"]
 
 
+async def test_methods_a_client_invents_share_one_metric_label(api: Api) -> None:
+    """Any token is an HTTP method to aiohttp: invented ones are refused and counted as `other`, so a
+    client cannot grow the metric's label set (and the scrape) without bound."""
+    for invented in ("XYZZY1", "XYZZY2"):
+        status, _, _ = await api.call(invented, "/v1/runtimes")
+        assert status == 405
+    async with api.http.get(api.url + "/metrics") as response:
+        page = await response.text()
+    assert "XYZZY" not in page
+    assert 'method="other"' in page
+
+
 async def test_a_workflow_nobody_answers_does_not_stall_the_list(
     api: Api, cluster: Cluster, namespace: str, temporal_client: Client
 ) -> None:

@@ -40,12 +40,20 @@ async def test_the_operator_serves_the_webhook(kubeconfig: Path, temporal_client
                    "spec": {"size": "xs", "valuesOverlay": {"service": {"port": 80}}}}}}
     context = ssl.create_default_context(cafile=str(pair.ca_file))
     denied = {"kind": "XTrinode", "result": "denied"}
+    malformed = {"kind": "XTrinode", "result": "malformed"}
     before = REGISTRY.get_sample_value("xtrinode_operator_admission_reviews_total", denied) or 0.0
+    before_malformed = REGISTRY.get_sample_value("xtrinode_operator_admission_reviews_total", malformed) or 0.0
     async with Operator(temporal_client, settings) as operator, aiohttp.ClientSession() as session:
         assert operator.webhook is not None
         url = f"https://127.0.0.1:{operator.webhook.port}/validate/xtrinodes"
         async with session.post(url, json=review, ssl=context) as reply:
             response = (await reply.json())["response"]
+        # Bodies that are no AdmissionReview at all are answered 400 and counted as malformed too.
+        for body in (b"{not json", b'{"request": {}}'):
+            async with session.post(url, data=body, headers={"Content-Type": "application/json"},
+                                    ssl=context) as reply:
+                assert reply.status == 400
+    assert REGISTRY.get_sample_value("xtrinode_operator_admission_reviews_total", malformed) == before_malformed + 2
     assert response["uid"] == "u-1" and response["allowed"] is False
     assert "user 'eve' does not have it" in response["status"]["message"]
     assert operator.webhook is None  # stopped with the operator

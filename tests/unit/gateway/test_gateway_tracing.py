@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from opentelemetry.sdk.trace import ReadableSpan
@@ -69,6 +70,19 @@ async def test_without_traceparent_the_request_starts_a_trace() -> None:
 async def test_a_server_error_marks_the_span() -> None:
     span, _ = await _serve(_request({}), status=502)
     assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_an_http_exception_is_recorded_with_its_own_status() -> None:
+    tracer, exporter = recording_tracer()
+
+    async def pipeline(req: web.Request) -> Answer:
+        raise web.HTTPRequestEntityTooLarge(max_size=10, actual_size=20)
+
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        await traced(pipeline, tracer)(_request({}))  # type: ignore[arg-type]
+    [span] = exporter.get_finished_spans()
+    assert (span.attributes or {})["http.response.status_code"] == 413
+    assert span.status.status_code is not StatusCode.ERROR
 
 
 def _pipeline_type(**env: str) -> str:

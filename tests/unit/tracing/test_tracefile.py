@@ -46,13 +46,15 @@ def test_spans_are_otlp_json_lines(tmp_path: Path) -> None:
     assert json.loads(lines[1])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] == 2  # SERVER
 
 
-def test_read_spans_reads_them_back_and_skips_a_torn_line(tmp_path: Path) -> None:
+def test_read_spans_reads_them_back_and_skips_a_torn_or_foreign_line(tmp_path: Path) -> None:
     provider, exporter = _provider(tmp_path)
     tracer = provider.get_tracer("scope")
     with tracer.start_as_current_span("parent"):
         with tracer.start_as_current_span("child", attributes={"xtrinode.step": "ResumeRuntime", "n": 7}):
             pass
     with exporter.path.open("a") as out:
+        # Lines that are JSON but no span export (another tool's file, a hand edit) are skipped like a torn one.
+        out.write('{"resourceSpans": {"scopeSpans": 1}}\n[1, 2]\n"text"\n{"resourceSpans": [{"scopeSpans": [7]}]}\n')
         out.write('{"resourceSpans": [')
     spans = {s.name: s for s in read_spans(tmp_path)}
     assert set(spans) == {"parent", "child"}

@@ -16,6 +16,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from xtrinode.tracefile import JsonLinesSpanExporter, read_spans
+from tests.spans import run_fresh
 from xtrinode.tracing import TRACES_DIR_ENV, TracingConfigError, span_exporters
 
 _OTEL = [name for name in os.environ if name.startswith("OTEL_")] + [TRACES_DIR_ENV]
@@ -94,10 +95,7 @@ print("on", tracing_active())
 
 
 def _run(env: dict[str, str]) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != TRACES_DIR_ENV}
-    result = subprocess.run([sys.executable, "-c", _PROCESS], env={**clean, **env}, capture_output=True, text=True,
-                            timeout=60, check=True)
-    return result.stdout.strip()
+    return run_fresh(_PROCESS, **env)
 
 
 def test_a_process_without_configuration_installs_no_provider() -> None:
@@ -119,3 +117,24 @@ def test_a_process_with_a_traces_dir_writes_its_spans_there(tmp_path: Path) -> N
 def test_otel_service_name_overrides_the_process_name(tmp_path: Path) -> None:
     _run({TRACES_DIR_ENV: str(tmp_path), "OTEL_SERVICE_NAME": "custom"})
     assert {s.service for s in read_spans(tmp_path)} == {"custom"}
+
+
+@pytest.mark.parametrize("command", [["worker"], ["operator"], ["webhook", "--cert", "c", "--key", "k"],
+                                     ["gateway"], ["api-server", "--config", "{api_config}"]])
+def test_every_process_refuses_a_tracing_setting_it_cannot_honour_with_a_message(
+    command: list[str], tmp_path: Path
+) -> None:
+    """Each process's first step: a gRPC OTLP protocol (unsupported) ends it with status 2 and what to set,
+    before it touches Temporal or Kubernetes; not a traceback."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("- {name: admin, token: t0123456789abcdef, scopes: [admin]}\n")
+    api_config = tmp_path / "api.yaml"
+    api_config.write_text(json.dumps({"auth": {"tokens": {"file": str(tokens)}}}))
+    command = [part.format(api_config=api_config) for part in command]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != TRACES_DIR_ENV}
+    env = {**clean, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    result = subprocess.run([sys.executable, "-c", "import sys; from xtrinode.cli import main; sys.exit(main())",
+                             *command], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "error:" in result.stderr and "http/protobuf" in result.stderr
+    assert "Traceback" not in result.stderr
