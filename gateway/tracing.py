@@ -13,11 +13,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.proxy import ENDPOINT, PRINCIPAL, QUERY_ID, ROUTE, TRINO_USER
 from gateway.server import Answer
-from xtrinode.tracing import caller_context
+from xtrinode.tracing import ServerSpan, server_span
 
 __all__ = ["tracer", "traced"]
 
@@ -30,30 +29,27 @@ def traced(pipeline: Callable[[web.Request], Awaitable[Answer]],
     spans = with_tracer or tracer
 
     async def handle(request: web.Request) -> Answer:
-        parent = caller_context(request.headers)
-        with spans.start_as_current_span(f"gateway {request.method}", context=parent, kind=SpanKind.SERVER,
-                                          record_exception=False, set_status_on_exception=False) as span:
-            status = 500
+        with server_span(spans, f"gateway {request.method}", request.headers) as served:
             try:
                 answer = await pipeline(request)
-                status = answer.status
+                served.status = answer.status
                 return answer
             except web.HTTPException as e:  # answered by the server with its own status
-                status = e.status
+                served.status = e.status
                 raise
             finally:
-                if span.is_recording():  # a span the sampler dropped gets no attributes (cheaper)
-                    _describe(span, request, status)
+                if served.span.is_recording():
+                    _describe(served, request)
 
     return handle
 
 
-def _describe(span: trace.Span, request: web.Request, status: int) -> None:
+def _describe(served: ServerSpan, request: web.Request) -> None:
     endpoint = request.get(ENDPOINT)
     kind = endpoint.kind.value if endpoint is not None else "refused"
-    span.update_name(f"gateway {kind}")
-    attributes: dict[str, str | int] = {"http.request.method": request.method, "http.route": kind,
-                                        "http.response.status_code": status}
+    served.span.update_name(f"gateway {kind}")
+    attributes = served.attributes
+    attributes.update({"http.request.method": request.method, "http.route": kind})
     route = request.get(ROUTE)
     if route is not None:
         namespace, _, name = route.partition("/")
@@ -67,6 +63,3 @@ def _describe(span: trace.Span, request: web.Request, status: int) -> None:
     user = request.get(TRINO_USER)
     if user is not None:
         attributes["trino.user"] = user
-    span.set_attributes(attributes)
-    if status >= 500:
-        span.set_status(Status(StatusCode.ERROR))

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from xtrinode.tracefile import JsonLinesSpanExporter
@@ -126,3 +128,32 @@ def start_process(service: str, log_level: str | int = logging.INFO) -> None:
     except TracingConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+class ServerSpan:
+    """The request a `server_span` covers: set `status` (500 until the answer is known) and `attributes`;
+    on exit the span gets them (when recorded) and an ERROR status for a 5xx."""
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span, self.status = span, 500
+        self.attributes: dict[str, str | int] = {}
+
+    def _finish(self) -> None:
+        if not self.span.is_recording():  # a span the sampler dropped gets no attributes (cheaper)
+            return
+        self.attributes["http.response.status_code"] = self.status
+        self.span.set_attributes(self.attributes)
+        if self.status >= 500:
+            self.span.set_status(Status(StatusCode.ERROR))
+
+
+@contextmanager
+def server_span(tracer: trace.Tracer, name: str, headers: Mapping[str, str]) -> Iterator[ServerSpan]:
+    """A SERVER span for one request, a child of the caller's `traceparent` when it sends one."""
+    with tracer.start_as_current_span(name, context=caller_context(headers), kind=SpanKind.SERVER,
+                                      record_exception=False, set_status_on_exception=False) as span:
+        request = ServerSpan(span)
+        try:
+            yield request
+        finally:
+            request._finish()

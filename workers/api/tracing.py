@@ -13,9 +13,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from xtrinode.tracing import caller_context, tracing_active
+from xtrinode.tracing import server_span, tracing_active
 
 __all__ = ["middlewares", "traced_requests"]
 
@@ -38,27 +37,19 @@ def traced_requests(with_tracer: trace.Tracer | None = None) -> Middleware:
 async def _serve(spans: trace.Tracer, request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    parent = caller_context(request.headers)
-    with spans.start_as_current_span(f"api {request.method} {route}", context=parent, kind=SpanKind.SERVER,
-                                      record_exception=False, set_status_on_exception=False) as span:
-        attributes: dict[str, str | int] = {"http.request.method": request.method, "http.route": route}
+    with server_span(spans, f"api {request.method} {route}", request.headers) as served:
+        served.attributes.update({"http.request.method": request.method, "http.route": route})
         namespace, name = request.match_info.get("namespace"), request.match_info.get("name")
         if namespace and name:
-            attributes.update({"xtrinode.namespace": namespace, "xtrinode.name": name,
-                               "xtrinode.runtime": f"{namespace}/{name}"})
-        status = 500
+            served.attributes.update({"xtrinode.namespace": namespace, "xtrinode.name": name,
+                                      "xtrinode.runtime": f"{namespace}/{name}"})
         try:
             response = await handler(request)
-            status = response.status
+            served.status = response.status
             return response
         except web.HTTPException as e:  # aiohttp answers it with its own status
-            status = e.status
+            served.status = e.status
             raise
-        finally:
-            attributes["http.response.status_code"] = status
-            span.set_attributes(attributes)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
 
 
 def middlewares() -> list[Middleware]:
