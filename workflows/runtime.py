@@ -88,6 +88,11 @@ _PATCH_SCALE_DOWN_FIRST = "scale-down-before-provision"
 first (ScaleWorkers), then provisions the rest (before: one ProvisionRuntime scaled them down without
 draining and recorded the workers still leaving as ready)."""
 _PATCH_PROVISION_ANSWERS_RESUME = "provision-answers-resume"
+_PATCH_RECORD_STEP_SPEC = "record-what-the-step-applied"
+"""workflow.patched id: a provision's outcome is recorded from the spec it applied (before: from the spec
+current when it ended, so a provision of a suspended spec that ended after `suspended: false` arrived
+recorded Ready with no compute, and one that ended after `suspended: true` recorded Suspended with its
+pods still running)."""
 """workflow.patched id: a resume accepted while a provision of a suspended-by-request runtime wrote its
 first status (so the provision ran with compute up) clears the manual suspend (before: the runtime went
 Ready, the resume answered Ready, and a suspend followed at once)."""
@@ -382,7 +387,8 @@ class RuntimeWorkflow:
             await self._failed(action, e, StepTiming(step=name, seconds=self._since(started), outcome="failed"))
             return
         self._failures = 0
-        self._record(action, result, generation, revision, workers, keep_suspended=keep_suspended)
+        self._record(action, result, generation, revision, workers, keep_suspended=keep_suspended,
+                     step_suspended=bool((inp.runtime.get("spec") or {}).get("suspended")))
         if action is not Action.DELETE:
             await self._set_phase(self.state.phase, result.message or self.state.phase,
                                   step=StepTiming(step=name, seconds=self._since(started), outcome="succeeded"))
@@ -392,7 +398,7 @@ class RuntimeWorkflow:
         return max((workflow.now() - started).total_seconds(), 0.0)
 
     def _record(self, action: Action, result: StepResult, generation: int | None, revision: int,
-                workers: int, *, keep_suspended: bool = False) -> None:
+                workers: int, *, keep_suspended: bool, step_suspended: bool) -> None:
         now = workflow.now()
         runtime = self.state.spec_model()
         assert runtime is not None
@@ -402,7 +408,10 @@ class RuntimeWorkflow:
             self.state.applied_generation = generation
             self.state.applied_revision = revision
             self.state.error_revision = None
-            if runtime.spec.suspended or keep_suspended:
+            suspended = runtime.spec.suspended  # the spec now: it may have changed while the step ran
+            if suspended != step_suspended and workflow.patched(_PATCH_RECORD_STEP_SPEC):
+                suspended = step_suspended
+            if suspended or keep_suspended:
                 self.state.phase, self.state.workers_desired, self.state.workers_ready = "Suspended", 0, 0
             else:
                 self.state.phase = "Ready"

@@ -172,14 +172,18 @@ async def test_the_openapi_document_lists_exactly_the_served_routes(api: Api) ->
 
 
 async def test_methods_a_client_invents_share_one_metric_label(api: Api) -> None:
-    """Any token is an HTTP method to aiohttp: invented ones are refused and counted as `other`, so a
-    client cannot grow the metric's label set (and the scrape) without bound."""
-    for invented in ("XYZZY1", "XYZZY2"):
-        status, _, _ = await api.call(invented, "/v1/runtimes")
-        assert status == 405
+    """Methods the server does not route are refused and counted as `other`, so a client cannot grow the
+    metric's label set (and the scrape) without bound. HTTP's parser knows dozens of WebDAV-style methods
+    (they reach the handler as themselves); a token it does not know is refused by the parser with 400."""
+    for unrouted in ("PROPFIND", "LOCK", "MKCOL"):
+        status, _, _ = await api.call(unrouted, "/v1/runtimes")
+        assert status == 405, unrouted
+    status, _, _ = await api.call("XYZZY", "/v1/runtimes")
+    assert status in (400, 405)
     async with api.http.get(api.url + "/metrics") as response:
         page = await response.text()
-    assert "XYZZY" not in page
+    for name in ("PROPFIND", "LOCK", "MKCOL", "XYZZY"):
+        assert name not in page
     assert 'method="other"' in page
 
 
@@ -246,7 +250,9 @@ async def test_metrics_of_the_worker_operator_and_api_server_move_with_the_lifec
         assert suspended.value("xtrinode_informer_lists_total", informer="deployments") >= 1
 
         status, body, _ = await api.call("POST", f"/v1/runtimes/{namespace}/metered/resume?wait=true")
-        assert status == 200 and body["runtime"]["phase"] == "Ready", body
+        # The runtime suspends after 1 s idle: on a loaded machine the answer may already show that.
+        assert status == 200 and body["state"] == "done", body
+        assert body["runtime"]["phase"] in ("Ready", "Suspending", "Suspended"), body
         resumed = await scrape(process)
         assert moved(resumed, "xtrinode_lifecycle_resumes_total", outcome="ready") >= 1
         assert moved(resumed, "xtrinode_lifecycle_resume_duration_seconds_count") >= 1

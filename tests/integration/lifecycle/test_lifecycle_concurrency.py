@@ -46,11 +46,13 @@ async def test_hundred_concurrent_resumes_run_one_resume_and_all_get_ready(
     assert await cluster.phase(namespace, "busy") == "Suspended"
 
     # Four connections stand for separate processes; fast-fail retries let each client's own backoff
-    # (not the core client's) deal with the in-flight cap, as the gateway runs it.
+    # (not the core client's) deal with the in-flight cap, as the gateway runs it. A hundred processes
+    # are ten times the cap: 90 wait their turn for as long as the one resume takes (on the real
+    # control plane of a loaded CI machine, longer than the default 12 attempts, about 40 s, last).
     target = temporal_client.service_client.config.target_host
     connections = [await Client.connect(target, data_converter=pydantic_data_converter,
                                         retry_config=RetryConfig(max_retries=1)) for _ in range(4)]
-    callers = [LifecycleClient(connections[i % 4]) for i in range(100)]
+    callers = [LifecycleClient(connections[i % 4], max_attempts=40) for i in range(100)]
     results = await asyncio.gather(*(c.resume(namespace, "busy") for c in callers))
 
     assert {r.phase for r in results} == {"Ready"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
 from workers.operator import Operator
 from xtrinode.lifecycle import workflow_id_for
+from xtrinode.models import API_GROUP, API_VERSION
 
 from .lifecycle_helpers import Cluster, eventually, runtime_body, tpch_catalog
 
@@ -35,24 +38,42 @@ def _without_rules(node: Any) -> Any:
 
 
 @pytest.fixture
-def older_crd(api_client: client.ApiClient) -> Iterator[None]:
-    """The XTrinode CRD without its CEL rules and name limits for the test; the real one again after."""
+def older_crd(api_client: client.ApiClient, namespace: str) -> Iterator[None]:
+    """The XTrinode CRD without its CEL rules and name limits for the test; the real one again after.
+    A real API server applies a replaced CRD's schema a moment later (its CRD handler learns of it by
+    watch), so each replacement waits until a dry-run create shows the schema it installed."""
     ext = client.ApiextensionsV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
     current = yaml.safe_load(CRD.read_text())
+    probe = runtime_body(namespace, "schema-probe", minWorkers=3, maxWorkers=1)
 
-    def replace(body: dict[str, Any]) -> None:
+    def refused() -> bool:
+        try:
+            custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "xtrinodes", probe,
+                                                   dry_run="All")
+        except ApiException as error:
+            if error.status == 422:
+                return True
+            raise
+        return False
+
+    def replace(body: dict[str, Any], rules: bool) -> None:
         live = ext.read_custom_resource_definition(body["metadata"]["name"])
         body = copy.deepcopy(body)
         body["metadata"]["resourceVersion"] = live.metadata.resource_version
         ext.replace_custom_resource_definition(body["metadata"]["name"], body)
+        deadline = time.monotonic() + 30
+        while refused() != rules:
+            assert time.monotonic() < deadline, f"the API server did not serve the replaced CRD (rules={rules})"
+            time.sleep(0.1)
 
     older = _without_rules(current)
     older["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = {"type": "object"}
-    replace(older)
+    replace(older, rules=False)
     try:
         yield
     finally:
-        replace(current)
+        replace(current, rules=True)
 
 
 def _valid(obj: dict[str, Any] | None) -> dict[str, Any] | None:
