@@ -174,6 +174,9 @@ def world(value_set: str) -> World:
         w.actors += [
             Actor("temporal", "temporal", "10.244.2.1", ((7233, TCP),), (("app.kubernetes.io/component", "frontend"),)),
             Actor("redis", ns["gateway"], "10.244.2.2", ((6379, TCP),), (("app.kubernetes.io/name", "redis"),)),
+            Actor("collector", "observability", "10.244.2.3", ((4318, TCP),),
+                  (("app.kubernetes.io/name", "otel-collector"),)),
+            Actor("stray-collector", "default", "10.244.2.4", ((4318, TCP),), (("app", "otel"),)),
         ]
     else:
         w.actors.append(Actor("temporal", None, "10.96.50.1", ((7233, TCP),)))
@@ -230,6 +233,8 @@ def expected_flows(w: World, value_set: str) -> set[tuple[str, str, int]]:
     }
     if production:  # resume through the API server: no Temporal; Redis and the OIDC issuer
         egress["gateway"] |= {("redis", 6379), ("oidc", 443)}
+        for component in ("operator", "worker", "api-server", "gateway"):  # spans to the pinned collector
+            egress[component] |= {("collector", 4318)}
     else:
         egress["gateway"] |= temporal
     # The runtime's own policy (render): from its pods, and from the gateway and system namespaces and
@@ -279,13 +284,14 @@ def test_the_listed_paths_of_the_issue_are_open_and_the_rest_closed() -> None:
                  ("worker", "gateway", 8081), ("prometheus", "operator", 8090), ("prometheus", "worker", 8090),
                  ("prometheus", "gateway", 8080), ("coordinator", "postgres", 5432), ("ingress", "gateway", 8080),
                  ("gateway", "redis", 6379), ("gateway", "oidc", 443), ("worker", "temporal", 7233),
-                 ("kube-api", "operator", 8443)]:
+                 ("kube-api", "operator", 8443), ("gateway", "collector", 4318), ("worker", "collector", 4318)]:
         assert path in flows, f"{path} must be open"
     for path in [("stranger", "gateway", 8081), ("internet", "gateway", 8081), ("ingress", "gateway", 8081),
                  ("stranger", "operator", 8443), ("stranger", "worker", 8090), ("gateway", "operator", 8090),
                  ("gateway", "internet", 443), ("operator", "internet", 443), ("worker", "internet", 5432),
                  ("coordinator", "internet", 5432), ("gateway", "stranger", 8080), ("system-stranger", "kube-api", 443),
-                 ("stranger", "api-server", 8081), ("gateway", "temporal", 7233), ("api-server", "coordinator", 8080)]:
+                 ("stranger", "api-server", 8081), ("gateway", "temporal", 7233), ("api-server", "coordinator", 8080),
+                 ("operator", "stray-collector", 4318), ("coordinator", "collector", 4318)]:
         assert path not in flows, f"{path} must be closed"
 
 

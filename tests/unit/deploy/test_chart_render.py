@@ -43,6 +43,7 @@ from gateway.settings import load_settings
 from workers.api.settings import ENV_PREFIX as API_ENV_PREFIX
 from workers.api.settings import ApiServerSettings
 from xtrinode.settings_files import load_settings_file
+from xtrinode.tracing import span_exporters
 
 K8S_VERSION = kubernetes_validate.utils.latest_version()
 
@@ -207,6 +208,34 @@ def test_every_flag_the_chart_passes_is_one_the_process_takes(value_set: str) ->
                 f"{deployment['metadata']['name']}: xtrinode {subcommand} takes no {name}"
 
 
+def test_tracing_and_extra_env_reach_every_component_in_order() -> None:
+    """tracing.* becomes the standard OTEL_* variables of every process (which the product's tracing setup
+    accepts: an OTLP/HTTP exporter, the ratio sampler under the caller's decision); extraEnv follows the
+    chart's own, and each component's own follows the global one. Off by default: no OTEL_* at all."""
+    docs = render_set("production")
+    production = values_of("production")
+    seen = set()
+    for deployment, container in containers(docs):
+        names = [item["name"] for item in container["env"]]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == production["tracing"]["endpoint"]
+        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == ("parentbased_traceidratio", "0.1")
+        headers = next(i for i in container["env"] if i["name"] == "OTEL_EXPORTER_OTLP_HEADERS")
+        assert headers["valueFrom"]["secretKeyRef"] == {"name": "otel-collector-auth", "key": "headers"}
+        assert names.index("OTEL_EXPORTER_OTLP_HEADERS") > names.index("OTEL_TRACES_SAMPLER_ARG")
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component == "gateway":
+            assert names[-1] == "OTEL_RESOURCE_ATTRIBUTES", "a component's own extraEnv comes last"
+        else:
+            assert "OTEL_RESOURCE_ATTRIBUTES" not in env
+        exporters = span_exporters(component, {k: v or "x" for k, v in env.items()})
+        assert [type(e).__name__ for e in exporters] == ["OTLPSpanExporter"], component
+        seen.add(component)
+    assert seen == {"operator", "worker", "api-server", "gateway"}
+    for _deployment, container in containers(render_set("default")):
+        assert not [i for i in container["env"] if i["name"].startswith("OTEL_")]
+
+
 def test_the_internal_port_is_only_on_the_internal_service() -> None:
     docs = render(DEFAULT)
     public = find(docs, "Service", "xtrinode-gateway")
@@ -308,6 +337,9 @@ GUARDRAILS = [
     ({**DEFAULT, "replicas": 2}, "additional properties 'replicas' not allowed"),
     ({**DEFAULT, "gateway": {"auth": {"type": "ldap"}}}, "/gateway/auth/type': value must be one of"),
     ({**DEFAULT, "operator": {"replica": 2}}, "additional properties 'replica' not allowed"),
+    ({**DEFAULT, "tracing": {"enabled": True}}, "tracing.endpoint is empty"),
+    ({**DEFAULT, "tracing": {"enabled": True, "endpoint": "otel-collector:4317"}}, "/tracing/endpoint"),
+    ({**DEFAULT, "extraEnv": [{"value": "x"}]}, "missing property 'name'"),
 ]
 
 

@@ -138,6 +138,17 @@ affinity:
   value: "1"
 - name: TMPDIR
   value: /tmp
+{{- if .Values.tracing.enabled }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.tracing.endpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .Values.tracing.sampleRatio | toString | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Peers of the namespaces whose runtimes this installation runs (NetworkPolicy `to`/`from`). */}}
@@ -199,6 +210,15 @@ affinity:
     {{- range .root.Values.networkPolicy.kubeAPI.ports }}
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
+{{- end }}
+{{- if .root.Values.tracing.enabled }}
+- {{- with .root.Values.tracing.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    - port: {{ include "xtrinode.portOf" (dict "address" .root.Values.tracing.endpoint "default" (ternary "443" "80" (hasPrefix "https://" .root.Values.tracing.endpoint))) }}
+      protocol: TCP
 {{- end }}
 {{- if .temporal }}
 - {{- with .root.Values.networkPolicy.temporal.to }}
