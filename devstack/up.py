@@ -31,11 +31,14 @@ from devstack.realkube import ControlPlane, ControlPlaneError, ProcessSpec, find
 from devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
 from xtrinode.durations import format_duration
 from xtrinode.temporal import search_attribute_args
+from xtrinode.tracefile import prune_span_files
 from xtrinode.tracing import TRACES_DIR_ENV
 
 __all__ = ["UpSettings", "Supervisor", "DevstackError"]
 
 READY_LINE = "xtrinode devstack ready"
+SPAN_FILES_KEPT_SECONDS = 7 * 24 * 3600
+"""dev up removes span files not written for a week (<state-dir>/traces: one file per process run)."""
 GATEWAY_NS, SYSTEM_NS, DEMO_NS = "xtrinode-gateway", "xtrinode-system", "analytics"
 REPO = Path(__file__).resolve().parents[1]
 # Clients first, then the kubelet (which ends the Trino processes through the API), then the servers
@@ -248,6 +251,7 @@ class Supervisor:
         # Every product process writes its spans to <state-dir>/traces/ (xtrinode/tracing.py); with --traces
         # also to Jaeger over OTLP/HTTP.
         self._trace_env = {TRACES_DIR_ENV: str(st.traces)}
+        prune_span_files(st.traces, SPAN_FILES_KEPT_SECONDS)  # each run's processes write new files
         jaeger_url = None
         if jaeger_bin is not None:
             jaeger_url = self._start_jaeger(jaeger_bin, {gateway_port, temporal_port, ui_port, kube_port, api_port,

@@ -1,6 +1,8 @@
 """Spans as OTLP-JSON lines in a directory: the devstack's trace store without a collector.
 
-Each process appends to `<directory>/<service>-<pid>.jsonl`; each line is one OTLP/JSON
+Each process appends to `<directory>/<service>-<pid>.jsonl` (at `max_bytes`, 32 MiB by default, the
+file becomes `<service>-<pid>.1.jsonl`, replacing the one before: at most twice that per process on
+disk, the newest spans kept); each line is one OTLP/JSON
 `ExportTraceServiceRequest` (`{"resourceSpans": [...]}`, ids in hex, times in Unix nanoseconds as
 strings), so any OTLP/JSON reader takes it. `read_spans` flattens a directory back into `FileSpan`s.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.types import Attributes
 
-__all__ = ["FileSpan", "JsonLinesSpanExporter", "encode_spans", "read_spans"]
+__all__ = ["FileSpan", "JsonLinesSpanExporter", "encode_spans", "prune_span_files", "read_spans"]
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -81,20 +84,32 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     ]}
 
 
-class JsonLinesSpanExporter(SpanExporter):
-    """Appends each batch as one OTLP/JSON line to `<directory>/<service>-<pid>.jsonl`."""
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
-    def __init__(self, directory: str | Path, service_name: str) -> None:
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends each batch as one OTLP/JSON line to `<directory>/<service>-<pid>.jsonl`, rotated at
+    `max_bytes` into `<service>-<pid>.1.jsonl` (one rotated file kept)."""
+
+    def __init__(self, directory: str | Path, service_name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.directory = Path(directory)
         self.path = self.directory / f"{service_name}-{os.getpid()}.jsonl"
+        self.rotated = self.directory / f"{service_name}-{os.getpid()}.1.jsonl"
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = json.dumps(encode_spans(spans), separators=(",", ":")) + "\n"
+        line = (json.dumps(encode_spans(spans), separators=(",", ":")) + "\n").encode("utf-8")
         try:
             with self._lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
+                try:
+                    size = self.path.stat().st_size
+                except FileNotFoundError:
+                    size = 0
+                if size and size + len(line) > self.max_bytes:
+                    os.replace(self.path, self.rotated)
+                with self.path.open("ab") as out:
                     out.write(line)
         except OSError:
             return SpanExportResult.FAILURE
@@ -163,3 +178,18 @@ def read_spans(directory: str | Path) -> list[FileSpan]:
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
     return spans
+
+
+def prune_span_files(directory: str | Path, max_age_seconds: float, now: float | None = None) -> list[Path]:
+    """Remove the `*.jsonl` files of `directory` not written for `max_age_seconds` (those of processes
+    long gone: each process writes its own); returns what was removed."""
+    cutoff = (time.time() if now is None else now) - max_age_seconds
+    removed = []
+    for path in Path(directory).glob("*.jsonl"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue
+    return removed
