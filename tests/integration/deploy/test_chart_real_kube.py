@@ -225,6 +225,24 @@ def test_helm_install_succeeds(cluster: Cluster) -> None:
     crds = cluster.kubectl("get", "crd", "-o", "name").stdout
     assert "xtrinodes.analytics.xtrinode.io" in crds and "xtrinodecatalogs.analytics.xtrinode.io" in crds
     assert len(cluster.json("get", "networkpolicies", "-n", SYS)["items"]) >= 4
+    # The chart's namespaces enforce the restricted Pod Security Standard, and the real API server's
+    # PodSecurity admission lets a pod of every component in (a refused pod would be a FailedCreate).
+    for ns in (SYS, GW):
+        assert cluster.json("get", "namespace", ns)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] \
+            == "restricted"
+
+    def components() -> set[str]:
+        return {p["metadata"]["labels"].get("app.kubernetes.io/component")
+                for ns in (SYS, GW) for p in cluster.json("get", "pods", "-n", ns)["items"]}
+
+    _eventually(lambda: components() >= {"operator", "worker", "api-server", "gateway"},
+                "a pod of every component admitted under the restricted standard")
+    refused = [e.get("message", "") for ns in (SYS, GW) for e in cluster.json("get", "events", "-n", ns)["items"]
+               if "PodSecurity" in e.get("message", "")]
+    assert not refused, refused
+    # A pod with no security context at all (root allowed, escalation allowed, no seccomp) is refused.
+    result = cluster.kubectl("run", "intruder", "-n", SYS, "--image=busybox", check=False)
+    assert result.returncode != 0 and 'violates PodSecurity "restricted' in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("account", list(ACCOUNTS))

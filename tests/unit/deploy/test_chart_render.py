@@ -311,6 +311,65 @@ def test_namespaces_are_made_unless_one_is_the_release_namespace() -> None:
     assert sorted(d["metadata"]["name"] for d in docs if d["kind"] == "Namespace") == ["xtrinode-gateway"]
 
 
+_PSS_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected",
+                "secret"}
+
+
+def _restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What the Pod Security Standard `restricted` (Kubernetes docs, v1.25+) refuses in a pod spec."""
+    found = []
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            found.append(key)
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= _PSS_VOLUMES:
+            found.append(f"volume {volume['name']}: {sorted(kinds - _PSS_VOLUMES)}")
+    pod_context = pod.get("securityContext") or {}
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        context = container.get("securityContext") or {}
+        name = container["name"]
+        if context.get("privileged"):
+            found.append(f"{name}: privileged")
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation not false")
+        capabilities = context.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []) or set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: capabilities")
+        if not context.get("runAsNonRoot", pod_context.get("runAsNonRoot")):
+            found.append(f"{name}: runAsNonRoot")
+        if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+            found.append(f"{name}: runAsUser 0")
+        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{name}: seccompProfile {seccomp}")
+        if any(port.get("hostPort") for port in container.get("ports", [])):
+            found.append(f"{name}: hostPort")
+    return found
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_namespaces_enforce_the_restricted_pod_security_standard_every_pod_meets(value_set: str) -> None:
+    docs = render_set(value_set)
+    for namespace in (d for d in docs if d["kind"] == "Namespace"):
+        labels = namespace["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        assert _restricted_violations(deployment["spec"]["template"]["spec"]) == [], deployment["metadata"]["name"]
+    off = render({**DEFAULT, "namespaces": {"podSecurity": ""}})
+    assert not [k for d in off if d["kind"] == "Namespace" for k in d["metadata"]["labels"] if "pod-security" in k]
+
+
+def test_the_restricted_check_finds_what_the_standard_refuses() -> None:
+    pod = {"hostNetwork": True, "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
+           "containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 80}],
+                           "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}}]}
+    assert _restricted_violations(pod) == [
+        "hostNetwork", "volume h: ['hostPath']", "c: privileged", "c: allowPrivilegeEscalation not false",
+        "c: capabilities", "c: runAsNonRoot", "c: seccompProfile None", "c: hostPort"]
+
+
 def test_restricted_namespaces_reach_the_processes() -> None:
     docs = render_set("restricted")
     for name in ("xtrinode-operator", "xtrinode-worker"):
