@@ -46,6 +46,16 @@ def find_java(minimum: int = MIN_JAVA) -> Path | None:
     return None
 
 
+def require_java(minimum: int = MIN_JAVA, javac: bool = False) -> Path:
+    """`find_java`, or fail: the project provides its JDK (README), so a missing one is a broken setup, not a
+    reason to pass a tier without running it."""
+    home = find_java(minimum)
+    if home is None or (javac and not (home / "bin" / "javac").is_file()):
+        pytest.fail(f"no JDK {minimum}+{' with javac' if javac else ''} found in XTRINODE_JAVA_HOME, JAVA_HOME or "
+                    "/usr/lib/jvm: install one (e.g. Debian's openjdk-25-jdk) or point XTRINODE_JAVA_HOME at it")
+    return home
+
+
 def trino_home() -> Path:
     result = subprocess.run(["bash", str(REPO / "scripts" / "fetch-trino.sh"), TRINO_VERSION], capture_output=True,
                             text=True, timeout=1200)
@@ -96,9 +106,7 @@ def _write_etc(etc: Path, port: int, environment: str, catalogs: Mapping[str, st
 def real_trino_server(environment: str = "contract", catalogs: Mapping[str, str] | None = None,
                       extra_config: str = "", startup_timeout: float = 240.0) -> Iterator[RealTrino]:
     """Start Trino 476, wait until `/v1/info` says it is started, stop it (SIGTERM, then SIGKILL) at the end."""
-    java = find_java()
-    if java is None:
-        pytest.skip(f"real Trino {TRINO_VERSION} needs Java {MIN_JAVA}+; set XTRINODE_JAVA_HOME to such a JDK")
+    java = require_java()
     home = trino_home()
     catalogs = catalogs if catalogs is not None else {
         "tpch": "connector.name=tpch\n", "memory": "connector.name=memory\n",

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from gateway_helpers import GatewayFactory, RoutesConfigMap, coordinator_settings, route
-from tests.real_trino import REPO, find_java, real_trino_server
+from tests.real_trino import REPO, real_trino_server, require_java
 from devstack.trino import CatalogConfig, TrinoNode
 
 pytestmark = pytest.mark.slow
@@ -37,10 +37,7 @@ CATALOGS = {"tpch": "connector.name=tpch\n", "blackhole": "connector.name=blackh
 
 @pytest.fixture(scope="session")
 def java() -> Path:
-    home = find_java(17)
-    if home is None or not (home / "bin" / "javac").is_file():
-        pytest.skip("the Trino CLI and JDBC tests need a JDK 17+ (java and javac); set XTRINODE_JAVA_HOME")
-    return home
+    return require_java(17, javac=True)
 
 
 @pytest.fixture(scope="session")

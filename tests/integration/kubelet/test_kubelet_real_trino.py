@@ -10,9 +10,6 @@ downloaded once by scripts/fetch-trino.sh into the user's cache.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -22,40 +19,24 @@ import trino
 from kubernetes import client
 
 from kubelet_helpers import (
-    REPO, alive, apply_manifests, blocking, eventually, kubelet_settings, local_pod_ip, pod_pid, rendered_runtime,
+    alive, apply_manifests, blocking, eventually, kubelet_settings, local_pod_ip, pod_pid, rendered_runtime,
 )
 from devstack.kubelet import Kubelet
 from devstack.resolver import ServiceResolver
+from tests.real_trino import require_java
+from tests.real_trino import trino_home as fetch_trino_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_trino]
-MIN_JAVA = 24
-
-
-def _java_major(java_home: Path) -> int | None:
-    java = java_home / "bin" / "java"
-    if not java.is_file():
-        return None
-    out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr
-    found = re.search(r'version "(\d+)', out)
-    return int(found.group(1)) if found else None
 
 
 @pytest.fixture(scope="session")
 def java_home() -> Path:
-    candidates = [os.environ.get(name) for name in ("XTRINODE_JAVA_HOME", "JAVA_HOME")]
-    paths = [Path(c) for c in candidates if c] + sorted(Path("/usr/lib/jvm").glob("*"), reverse=True)
-    for path in paths:
-        if (_java_major(path) or 0) >= MIN_JAVA:
-            return path
-    pytest.skip(f"real Trino 476 needs Java {MIN_JAVA}+; set XTRINODE_JAVA_HOME to such a JDK")
+    return require_java()
 
 
 @pytest.fixture(scope="session")
 def trino_home() -> Path:
-    result = subprocess.run(["bash", str(REPO / "scripts" / "fetch-trino.sh")], capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, f"scripts/fetch-trino.sh failed:\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
+    return fetch_trino_home()
 
 
 def _ready_pods(core: client.CoreV1Api, namespace: str) -> dict[str, Any] | None:
