@@ -88,14 +88,14 @@ _PATCH_SCALE_DOWN_FIRST = "scale-down-before-provision"
 first (ScaleWorkers), then provisions the rest (before: one ProvisionRuntime scaled them down without
 draining and recorded the workers still leaving as ready)."""
 _PATCH_PROVISION_ANSWERS_RESUME = "provision-answers-resume"
+"""workflow.patched id: a resume accepted while a provision of a suspended-by-request runtime wrote its
+first status (so the provision ran with compute up) clears the manual suspend (before: the runtime went
+Ready, the resume answered Ready, and a suspend followed at once)."""
 _PATCH_RECORD_STEP_SPEC = "record-what-the-step-applied"
 """workflow.patched id: a provision's outcome is recorded from the spec it applied (before: from the spec
 current when it ended, so a provision of a suspended spec that ended after `suspended: false` arrived
 recorded Ready with no compute, and one that ended after `suspended: true` recorded Suspended with its
 pods still running)."""
-"""workflow.patched id: a resume accepted while a provision of a suspended-by-request runtime wrote its
-first status (so the provision ran with compute up) clears the manual suspend (before: the runtime went
-Ready, the resume answered Ready, and a suspend followed at once)."""
 _RETRY_BACKOFF_MAX = timedelta(seconds=60)
 
 

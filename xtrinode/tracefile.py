@@ -96,6 +96,7 @@ class JsonLinesSpanExporter(SpanExporter):
         self.path = self.directory / f"{service_name}-{os.getpid()}.jsonl"
         self.rotated = self.directory / f"{service_name}-{os.getpid()}.1.jsonl"
         self.max_bytes = max_bytes
+        self._size: int | None = None  # bytes in `path`, read once, then counted
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -103,14 +104,14 @@ class JsonLinesSpanExporter(SpanExporter):
         try:
             with self._lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                try:
-                    size = self.path.stat().st_size
-                except FileNotFoundError:
-                    size = 0
-                if size and size + len(line) > self.max_bytes:
+                if self._size is None:
+                    self._size = self.path.stat().st_size if self.path.exists() else 0
+                if self._size and self._size + len(line) > self.max_bytes:
                     os.replace(self.path, self.rotated)
+                    self._size = 0
                 with self.path.open("ab") as out:
                     out.write(line)
+                self._size += len(line)
         except OSError:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS

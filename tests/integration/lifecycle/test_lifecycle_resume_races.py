@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -78,15 +79,26 @@ async def test_resume_after_a_spec_change_ends_ready_at_every_gap(
         await _suspend_patch_resume(cluster, lifecycle, temporal_client, namespace, "gaps", gap, minutes=10 + i)
 
 
-def _provision_after_suspend(events: list[Any]) -> int | None:
-    """Index of the first ProvisionRuntime child started after a SuspendRuntime completed, if any."""
+def _child_steps(events: list[Any]) -> tuple[dict[int, str], Callable[[Any], str | None]]:
+    """The step (child workflow type) each initiating event id started, and `completed(event)`: the step an
+    event completes, or None."""
     types = {e.event_id: e.start_child_workflow_execution_initiated_event_attributes.workflow_type.name
              for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED}
+
+    def completed(e: Any) -> str | None:
+        if e.event_type != EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+            return None
+        return types.get(e.child_workflow_execution_completed_event_attributes.initiated_event_id)
+
+    return types, completed
+
+
+def _provision_after_suspend(events: list[Any]) -> int | None:
+    """Index of the first ProvisionRuntime child started after a SuspendRuntime completed, if any."""
+    _, completed = _child_steps(events)
     suspended = False
     for i, e in enumerate(events):
-        if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-            suspended = suspended or types.get(
-                e.child_workflow_execution_completed_event_attributes.initiated_event_id) == "SuspendRuntime"
+        suspended = suspended or completed(e) == "SuspendRuntime"
         if (suspended and e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
                 and e.child_workflow_execution_started_event_attributes.workflow_type.name == "ProvisionRuntime"):
             return i
@@ -132,14 +144,7 @@ async def _after_a_provision_the_flip_overtook(temporal: Client, workflow_id: st
     spec change arrived while it ran; then the first phase published after it and the steps that followed."""
     history = await temporal.get_workflow_handle(workflow_id).fetch_history()
     events = list(history.events)
-    types = {e.event_id: e.start_child_workflow_execution_initiated_event_attributes.workflow_type.name
-             for e in events if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED}
-
-    def completed(e: Any) -> str | None:
-        if e.event_type != EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-            return None
-        return types.get(e.child_workflow_execution_completed_event_attributes.initiated_event_id)
-
+    types, completed = _child_steps(events)
     # The run may have continued as new in between (a long history): then this try tells nothing.
     suspended_at = max((i for i, e in enumerate(events) if completed(e) == "SuspendRuntime"), default=None)
     if suspended_at is None:
@@ -173,9 +178,7 @@ async def test_unsuspending_during_the_suspended_provision_resumes_before_saying
     cluster = Cluster(api_client)
     await cluster.create_runtime(namespace, "flip")
     wid = workflow_id_for(namespace, "flip")
-    tries = 0
-    for _ in range(8):  # the flip must land while that provision runs: a few tries make sure it did
-        tries += 1
+    for tries in range(1, 9):  # the flip must land while that provision runs: a few tries make sure it did
         await _flip_during_the_suspended_provision(cluster, temporal_client, namespace, "flip")
         seen = await _after_a_provision_the_flip_overtook(temporal_client, wid)
         if seen is not None:
