@@ -147,13 +147,16 @@ class TrinoActivities:
                     if info.get("starting", True):
                         observed = "coordinator /v1/info says starting"
                     else:
-                        nodes = await self._get_json(f"{base}/v1/node", headers, auth)
-                        workers = sum(1 for n in nodes if not n.get("coordinator") and n.get("state", "ACTIVE") == "ACTIVE")
-                        if inp.required_workers > 0 and workers >= inp.required_workers:
-                            # /v1/node lists what real Trino's failure detector heard of, before the node
-                            # manager counts a worker active (queries would still wait for it): ask the
-                            # scheduler's own view, system.runtime.nodes.
+                        if inp.required_workers > 0:
+                            # The scheduler's own view, system.runtime.nodes: the query waits in the
+                            # coordinator for its first active worker and runs the moment the node manager
+                            # counts one (/v1/node lists what the failure detector heard of, on its own 5 s
+                            # refresh; waiting for both cost up to 5 s of a resume).
                             workers = len(await self._registered_workers(base, headers, within=15.0) or ())
+                        else:
+                            nodes = await self._get_json(f"{base}/v1/node", headers, auth)
+                            workers = sum(1 for n in nodes
+                                          if not n.get("coordinator") and n.get("state", "ACTIVE") == "ACTIVE")
                         if (workers < inp.required_workers and self.worker_pods is not None
                                 and self.restart_pod is not None and waited >= compared + _UNREGISTERED_CHECK_SECONDS):
                             compared = waited

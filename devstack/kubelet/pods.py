@@ -167,7 +167,9 @@ class LocalPod:
         self._hook = shutdown_hook(self.container)
         coordinator = props.get("coordinator", "false").strip().lower() == "true"
         discovery = None
-        if not coordinator and props.get("discovery.uri"):
+        if props.get("discovery.uri"):
+            # Both roles, as in a cluster: a worker announces through trino-<n>-discovery (routes to the
+            # coordinator ready or not), the coordinator looks up through trino-<n> (routes once Ready).
             discovery = await self._local_discovery_uri(props["discovery.uri"])
         write_pod_files(self.directory, planned)
         return PodLaunch(

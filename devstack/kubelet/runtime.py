@@ -107,8 +107,8 @@ class LauncherRuntime:
 
     What only works in a cluster is given as `-D` system properties, which Trino's bootstrap puts over
     config.properties and node.properties: the HTTP port and bind address (`node.bind-ip`, so each pod
-    listens on its own podIP), `node.internal-address`, `discovery.uri` (the coordinator announces to
-    itself, a worker through the Service proxy), the data directory, the catalog directory, and a
+    listens on its own podIP), `node.internal-address`, `discovery.uri` (through the Service proxy, as
+    the cluster routes it; the pod's own address when it names no Service), the data directory, the catalog directory, and a
     per-pod plugin directory holding only the plugins the pod's catalogs name (loading all ~70 plugins
     would double the JVM's start). `${ENV:...}` placeholders are Trino's own and are read from the pod
     env. Needs a Java that the Trino version supports (Trino 476: Java 24+), from `java_home` or

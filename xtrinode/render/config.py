@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from xtrinode.models import XTrinode
 from xtrinode.render.metadata import Manifest, content_hash, runtime_metadata
-from xtrinode.render.names import config_map_prefix, coordinator_service_url
+from xtrinode.render.names import config_map_prefix, coordinator_service_url, discovery_service_url
 from xtrinode.render.overlay import auth_files, auth_properties, overlay, resource_group_files
 from xtrinode.render.resources import Role, jvm_heap, resolve_resources
 from xtrinode.render.settings import RenderError, RenderSettings
@@ -116,7 +116,10 @@ def config_properties(runtime: XTrinode, role: Role, settings: RenderSettings) -
         "coordinator": "true" if role == "coordinator" else "false",
         "http-server.http.port": str(settings.trino_http_port),
         "http-server.process-forwarded": "true",
-        "discovery.uri": coordinator_service_url(runtime, settings),
+        # The coordinator looks its workers up through the Service that routes once it is Ready; the
+        # workers announce through one that routes before (see render_discovery_service).
+        "discovery.uri": (coordinator_service_url(runtime, settings) if role == "coordinator"
+                          else discovery_service_url(runtime, settings)),
         "shutdown.grace-period": f"{spec.graceful_shutdown.grace_period_seconds}s",
     }
     if role == "coordinator":

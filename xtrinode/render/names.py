@@ -14,6 +14,7 @@ __all__ = [
     "service_account_name",
     "service_name",
     "worker_service_name",
+    "discovery_service_name",
     "coordinator_deployment_name",
     "worker_deployment_name",
     "scaled_object_name",
@@ -24,6 +25,7 @@ __all__ = [
     "catalog_env_name",
     "service_port",
     "coordinator_service_url",
+    "discovery_service_url",
 ]
 
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
@@ -46,6 +48,11 @@ def service_name(runtime: XTrinode | str) -> str:
 def worker_service_name(runtime: XTrinode | str) -> str:
     """The headless Service over worker pods."""
     return f"trino-{runtime_name(runtime)}-workers"
+
+
+def discovery_service_name(runtime: XTrinode | str) -> str:
+    """The Service over the coordinator that also lists it while not ready: the workers' discovery.uri."""
+    return f"trino-{runtime_name(runtime)}-discovery"
 
 
 def coordinator_deployment_name(runtime: XTrinode | str) -> str:
@@ -100,4 +107,13 @@ def coordinator_service_url(runtime: XTrinode, settings: RenderSettings | None =
     return (
         f"http://{service_name(runtime)}.{runtime.namespace}.svc.{settings.cluster_domain}"
         f":{service_port(runtime, settings)}"
+    )
+
+
+def discovery_service_url(runtime: XTrinode, settings: RenderSettings | None = None) -> str:
+    """`http://trino-<n>-discovery.<ns>.svc.<cluster_domain>:<trino port>`: where the workers announce."""
+    settings = settings or RenderSettings()
+    return (
+        f"http://{discovery_service_name(runtime)}.{runtime.namespace}.svc.{settings.cluster_domain}"
+        f":{settings.trino_http_port}"
     )

@@ -17,7 +17,12 @@ from xtrinode.render.config import render_config_map
 from xtrinode.render.keda import render_scaled_object
 from xtrinode.render.metadata import Manifest
 from xtrinode.render.network import render_network_policy
-from xtrinode.render.services import render_coordinator_service, render_pdbs, render_worker_service
+from xtrinode.render.services import (
+    render_coordinator_service,
+    render_discovery_service,
+    render_pdbs,
+    render_worker_service,
+)
 from xtrinode.render.settings import RenderSettings
 from xtrinode.render.workloads import render_deployment, render_service_account, secret_references
 
@@ -51,6 +56,7 @@ def render_runtime(
         coordinator_config,
         worker_config,
         render_coordinator_service(runtime, settings),
+        render_discovery_service(runtime, settings),
         render_worker_service(runtime, settings),
         render_deployment(runtime, "coordinator", coordinator_config, bundle, settings, secret_versions),
         render_deployment(runtime, "worker", worker_config, bundle, settings, secret_versions),

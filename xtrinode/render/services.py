@@ -1,7 +1,9 @@
 """Services and PodDisruptionBudgets of a runtime.
 
-`trino-<n>` (ClusterIP, port `http`) fronts the coordinator for the gateway and the workers'
-discovery; `trino-<n>-workers` is headless over the workers. PDBs keep the coordinator up during
+`trino-<n>` (ClusterIP, port `http`) fronts the coordinator for the gateway and the coordinator's own
+discovery lookups; `trino-<n>-discovery` (ClusterIP, `publishNotReadyAddresses`) is where the workers
+announce, from the moment the coordinator's HTTP server answers; `trino-<n>-workers` is headless over
+the workers. PDBs keep the coordinator up during
 voluntary disruptions and let workers leave one at a time (each drains through its preStop hook).
 """
 
@@ -9,10 +11,16 @@ from __future__ import annotations
 
 from xtrinode.models import XTrinode
 from xtrinode.render.metadata import Manifest, runtime_metadata, selector_labels
-from xtrinode.render.names import pdb_name, service_name, service_port, worker_service_name
+from xtrinode.render.names import (
+    discovery_service_name,
+    pdb_name,
+    service_name,
+    service_port,
+    worker_service_name,
+)
 from xtrinode.render.settings import RenderSettings
 
-__all__ = ["render_coordinator_service", "render_worker_service", "render_pdbs"]
+__all__ = ["render_coordinator_service", "render_discovery_service", "render_worker_service", "render_pdbs"]
 
 
 def render_coordinator_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
@@ -31,6 +39,30 @@ def render_coordinator_service(runtime: XTrinode, settings: RenderSettings) -> M
                     "targetPort": "http",
                     "protocol": "TCP",
                 }
+            ],
+        },
+    }
+
+
+def render_discovery_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
+    """ClusterIP Service `trino-<n>-discovery` over the coordinator pod, ready or not.
+
+    Trino's coordinator looks its workers up in its own discovery server every 10 s (airlift's fixed
+    refresh) and, on its first lookup, sees every worker that has announced by then. Its lookups go
+    through `trino-<n>`, which routes only once the coordinator is Ready; the workers announce here,
+    which routes as soon as its HTTP server answers, so workers that started with it are in its first
+    lookup instead of the next one 10 s later (a resume's first query waited for that refresh).
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": runtime_metadata(runtime, discovery_service_name(runtime), "coordinator"),
+        "spec": {
+            "type": "ClusterIP",
+            "publishNotReadyAddresses": True,
+            "selector": selector_labels(runtime, "coordinator"),
+            "ports": [
+                {"name": "http", "port": settings.trino_http_port, "targetPort": "http", "protocol": "TCP"}
             ],
         },
     }

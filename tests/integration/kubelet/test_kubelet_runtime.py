@@ -155,6 +155,17 @@ async def test_endpoints_and_service_map_follow_readiness(
 
         endpoints = await eventually(lambda: blocking(not_ready_endpoint), "the coordinator under notReadyAddresses")
         assert endpoints.subsets[0].not_ready_addresses[0].target_ref.kind == "Pod"
+        starting = f"{local_pod_ip(kubelet, endpoints.subsets[0].not_ready_addresses[0].ip)}:8080"
+        discovery = f"trino-demo-discovery.{namespace}.svc.cluster.local:8080"
+
+        def workers_reach_the_starting_coordinator() -> bool:
+            mapped = _service_map(settings.services_file)
+            return mapped.get(discovery) == [starting] and mapped.get(forms[0]) == []
+
+        # The workers' discovery.uri lists the coordinator while clients' Service does not: workers that
+        # start with it announce before its first lookup (Trino's next one is 10 s later).
+        await eventually(workers_reach_the_starting_coordinator,
+                         f"{discovery} mapped to the starting coordinator {starting} while trino-demo has none")
         await eventually(lambda: all(_service_map(settings.services_file).get(form) == [] for form in forms),
                          "every address form of trino-demo in services.json, with no address while not ready")
         assert (await blocking(read_endpoints)).subsets[0].not_ready_addresses, "still not ready"

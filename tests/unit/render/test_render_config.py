@@ -86,6 +86,7 @@ def test_coordinator_config_waits_for_workers_and_excludes_itself() -> None:
     assert props["query-manager.required-workers"] == "1"
     assert props["query-manager.required-workers-max-wait"] == "5m"
     assert props["node-scheduler.include-coordinator"] == "false"
+    # The coordinator looks up its workers through the Service that routes once it is Ready.
     assert props["discovery.uri"] == "http://trino-demo.analytics.svc.cluster.local:8080"
     assert props["http-server.http.port"] == "8080"
 
@@ -93,7 +94,8 @@ def test_coordinator_config_waits_for_workers_and_excludes_itself() -> None:
 def test_worker_config_has_no_coordinator_only_properties() -> None:
     props = _props("worker")
     assert props["coordinator"] == "false"
-    assert props["discovery.uri"] == "http://trino-demo.analytics.svc.cluster.local:8080"
+    # Workers announce through the Service that lists the coordinator before it is Ready.
+    assert props["discovery.uri"] == "http://trino-demo-discovery.analytics.svc.cluster.local:8080"
     assert not any(key.startswith(("query-manager.", "node-scheduler.")) for key in props)
 
 

@@ -9,7 +9,16 @@ PDBs; the ServiceAccount; name helpers and the coordinator URL; deterministic YA
 from __future__ import annotations
 
 import pytest
-from render_testkit import SELECT_TEAM_A, build_catalog, build_runtime, by_kind, deployment, one
+from render_testkit import (
+    SELECT_TEAM_A,
+    build_catalog,
+    build_runtime,
+    by_kind,
+    config_data,
+    deployment,
+    one,
+    parse_properties,
+)
 
 from xtrinode.render import (
     RenderSettings,
@@ -42,6 +51,7 @@ def test_renders_every_kind_in_apply_order() -> None:
         "ConfigMap",  # worker config
         "Service",
         "Service",
+        "Service",
         "Deployment",
         "Deployment",
         "PodDisruptionBudget",
@@ -56,6 +66,7 @@ def test_renders_every_kind_in_apply_order() -> None:
     assert names[4].startswith("trino-demo-worker-")
     assert names[5:] == [
         "trino-demo",
+        "trino-demo-discovery",
         "trino-demo-workers",
         "trino-demo-coordinator",
         "trino-demo-worker",
@@ -65,6 +76,22 @@ def test_renders_every_kind_in_apply_order() -> None:
         "trino-demo-workers",
     ]
     assert all(m["metadata"]["namespace"] == "analytics" for m in manifests)
+
+
+def test_workers_announce_through_a_service_that_lists_the_coordinator_before_it_is_ready() -> None:
+    """Trino's coordinator refreshes its worker list every 10 s: workers must be able to announce while it
+    starts, so its first lookup (through the Service that routes once it is Ready) already lists them."""
+    manifests = render_runtime(build_runtime(), [])
+    services = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Service"}
+    discovery, coordinator = services["trino-demo-discovery"], services["trino-demo"]
+    assert discovery["spec"]["publishNotReadyAddresses"] is True
+    assert discovery["spec"]["selector"] == coordinator["spec"]["selector"]
+    assert discovery["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+    assert "publishNotReadyAddresses" not in coordinator["spec"]  # clients only reach a Ready coordinator
+    props = {role: parse_properties(config_data(manifests, role)["config.properties"])
+             for role in ("coordinator", "worker")}
+    assert props["worker"]["discovery.uri"] == "http://trino-demo-discovery.analytics.svc.cluster.local:8080"
+    assert props["coordinator"]["discovery.uri"] == "http://trino-demo.analytics.svc.cluster.local:8080"
 
 
 def test_runtime_objects_carry_owner_reference_and_standard_labels() -> None:

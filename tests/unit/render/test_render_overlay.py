@@ -132,7 +132,10 @@ def test_service_port_changes_the_service_not_the_pod() -> None:
     service = next(m for m in manifests if m["kind"] == "Service" and m["metadata"]["name"] == "trino-demo")
     assert service["spec"]["ports"][0]["port"] == 80
     assert container(manifests, "coordinator")["ports"][0]["containerPort"] == 8080
-    assert parse_properties(config_data(manifests, "worker")["config.properties"])["discovery.uri"].endswith(":80")
+    assert parse_properties(config_data(manifests, "coordinator")["config.properties"])["discovery.uri"].endswith(":80")
+    # The workers' discovery Service keeps Trino's port: nothing but the workers uses it.
+    assert parse_properties(config_data(manifests, "worker")["config.properties"])["discovery.uri"].endswith(
+        "trino-demo-discovery.analytics.svc.cluster.local:8080")
 
 
 @pytest.mark.parametrize("port", [True, "80", 0, 70000])
