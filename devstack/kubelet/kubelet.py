@@ -540,6 +540,5 @@ class Kubelet:
         if mapping != self._service_map:
             write_service_map(self.settings.services_file, mapping)
             self._service_map = mapping
-            await self._proxy.sync()
             self._services_event.set()
             self._services_event = asyncio.Event()

@@ -4,11 +4,12 @@ What kube-proxy gives a ClusterIP: processes that keep a Service address (a work
 reach whichever pod is ready now (`<podIP>:<port>`), across coordinator restarts and rollouts. The
 listeners stay on the node's 127.0.0.1 with ephemeral ports, so kubelets on one machine never share one.
 
-A connection is refused as a ClusterIP refuses it: with no endpoint the port does not listen (the socket
-stays bound, so the port is kept, and a connect gets ECONNREFUSED as kube-proxy's REJECT rule gives), and
-when the endpoint's own port refuses, the accepted connection is reset. Accepting and then closing
-cleanly (an EOF where a cluster refuses) left real Trino's discovery client waiting, now and then, for
-an answer that never came: a coordinator that never saw its workers.
+A connection the cluster would refuse (the Service has no endpoint, or the endpoint's port refuses) is
+reset (SO_LINGER 0): the client fails at once, as on a refused connect. Accepting and then closing
+cleanly (an EOF where a cluster refuses) left real Trino's discovery client waiting, now and then, for an
+answer that never came: a coordinator that never saw its workers. (Not listening while a Service has no
+endpoint would refuse exactly, but closing an asyncio server races its accept on Python 3.11 and leaks
+the transport of a connection accepted at that moment.)
 """
 
 from __future__ import annotations
@@ -56,62 +57,21 @@ class ServiceProxy:
     def __init__(self, backends: Callable[[str], list[str]], host: str = "127.0.0.1") -> None:
         self._backends = backends
         self._host = host
-        self._ports: dict[str, int] = {}
-        self._servers: dict[str, asyncio.Server] = {}
-        """Listening Services (they have endpoints)."""
-        self._held: dict[str, socket.socket] = {}
-        """Bound, not listening: Services without endpoints (connections to their port are refused)."""
+        self._servers: dict[str, tuple[asyncio.Server, int]] = {}
         self._connections: dict[asyncio.Task[object], list[asyncio.StreamWriter]] = {}
         self._turn = itertools.count()
         self._lock = asyncio.Lock()
         self._closing = False
 
     async def address(self, service_address: str) -> str:
-        """`127.0.0.1:<port>` that forwards to the ready pods of `service_address` (its port is kept from first use)."""
+        """`127.0.0.1:<port>` that forwards to the ready pods of `service_address` (started on first use)."""
         async with self._lock:
-            if service_address not in self._ports:
-                sock = self._bound(0)
-                self._ports[service_address] = int(sock.getsockname()[1])
-                self._held[service_address] = sock
-                log.info("service proxy port", extra={"service": service_address,
-                                                      "port": self._ports[service_address]})
-                await self._apply(service_address)
-            return f"{self._host}:{self._ports[service_address]}"
-
-    async def sync(self) -> None:
-        """Listen on the ports of the Services that have endpoints now, refuse on the others."""
-        async with self._lock:
-            for service_address in list(self._ports):
-                await self._apply(service_address)
-
-    def _bound(self, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self._host, port))
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    async def _apply(self, service_address: str) -> None:
-        if self._closing:
-            return
-        wanted = bool(self._backends(service_address))
-        if wanted and service_address in self._held:
-            sock = self._held.pop(service_address)
-            sock.listen(128)
-            sock.setblocking(False)
-            self._servers[service_address] = await asyncio.start_server(
-                functools.partial(self._handle, service_address), sock=sock)
-        elif not wanted and service_address in self._servers:
-            server = self._servers.pop(service_address)
-            server.close()  # connections already forwarded go on; new ones are refused
-            try:
-                self._held[service_address] = self._bound(self._ports[service_address])
-            except OSError as e:  # the port was taken in between: listen again next sync
-                log.warning("service proxy could not keep its port", extra={
-                    "service": service_address, "port": self._ports[service_address], "error": str(e)})
+            if service_address not in self._servers:
+                server = await asyncio.start_server(functools.partial(self._handle, service_address), self._host, 0)
+                port = int(server.sockets[0].getsockname()[1])
+                self._servers[service_address] = (server, port)
+                log.info("service proxy listening", extra={"service": service_address, "port": port})
+            return f"{self._host}:{self._servers[service_address][1]}"
 
     async def _handle(self, service_address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -121,7 +81,7 @@ class ServiceProxy:
         try:
             ready = self._backends(service_address)
             if not ready or self._closing:
-                _reset(writer)  # the endpoints went away since this port listened: refused, as in a cluster
+                _reset(writer)  # no endpoint: refused, as a ClusterIP with no endpoints refuses it
                 return
             host, _, port = ready[next(self._turn) % len(ready)].rpartition(":")
             try:
@@ -145,13 +105,10 @@ class ServiceProxy:
         """Stop listening and close every forwarded connection (handlers end on their own: cancelling a
         connection handler makes asyncio log an error on Python 3.11)."""
         self._closing = True
-        servers = list(self._servers.values())
+        servers = [server for server, _ in self._servers.values()]
         self._servers.clear()
         for server in servers:
             server.close()
-        for sock in self._held.values():
-            sock.close()
-        self._held.clear()
         for streams in list(self._connections.values()):
             for stream in streams:
                 stream.close()
