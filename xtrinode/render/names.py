@@ -101,19 +101,17 @@ def service_port(runtime: XTrinode, settings: RenderSettings | None = None) -> i
     return service.port if service is not None and service.port is not None else settings.trino_http_port
 
 
+def _service_url(runtime: XTrinode, name: str, port: int, settings: RenderSettings) -> str:
+    return f"http://{name}.{runtime.namespace}.svc.{settings.cluster_domain}:{port}"
+
+
 def coordinator_service_url(runtime: XTrinode, settings: RenderSettings | None = None) -> str:
     """`http://trino-<n>.<ns>.svc.<cluster_domain>:<port>`: the coordinator as pods and the gateway see it."""
     settings = settings or RenderSettings()
-    return (
-        f"http://{service_name(runtime)}.{runtime.namespace}.svc.{settings.cluster_domain}"
-        f":{service_port(runtime, settings)}"
-    )
+    return _service_url(runtime, service_name(runtime), service_port(runtime, settings), settings)
 
 
 def discovery_service_url(runtime: XTrinode, settings: RenderSettings | None = None) -> str:
     """`http://trino-<n>-discovery.<ns>.svc.<cluster_domain>:<trino port>`: where the workers announce."""
     settings = settings or RenderSettings()
-    return (
-        f"http://{discovery_service_name(runtime)}.{runtime.namespace}.svc.{settings.cluster_domain}"
-        f":{settings.trino_http_port}"
-    )
+    return _service_url(runtime, discovery_service_name(runtime), settings.trino_http_port, settings)

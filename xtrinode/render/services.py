@@ -3,8 +3,8 @@
 `trino-<n>` (ClusterIP, port `http`) fronts the coordinator for the gateway and the coordinator's own
 discovery lookups; `trino-<n>-discovery` (ClusterIP, `publishNotReadyAddresses`) is where the workers
 announce, from the moment the coordinator's HTTP server answers; `trino-<n>-workers` is headless over
-the workers. PDBs keep the coordinator up during
-voluntary disruptions and let workers leave one at a time (each drains through its preStop hook).
+the workers. PDBs keep the coordinator up during voluntary disruptions and let workers leave one at a
+time (each drains through its preStop hook).
 """
 
 from __future__ import annotations
@@ -23,25 +23,24 @@ from xtrinode.render.settings import RenderSettings
 __all__ = ["render_coordinator_service", "render_discovery_service", "render_worker_service", "render_pdbs"]
 
 
-def render_coordinator_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
-    """ClusterIP Service `trino-<n>` over the coordinator pod."""
+def _http_service(runtime: XTrinode, name: str, role: str, port: int, **spec: object) -> Manifest:
+    """A Service `name` over the pods of `role`, one TCP port `http` -> the container's `http`."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": runtime_metadata(runtime, service_name(runtime), "coordinator"),
+        "metadata": runtime_metadata(runtime, name, role),
         "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(runtime, "coordinator"),
-            "ports": [
-                {
-                    "name": "http",
-                    "port": service_port(runtime, settings),
-                    "targetPort": "http",
-                    "protocol": "TCP",
-                }
-            ],
+            **spec,
+            "selector": selector_labels(runtime, role),
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
         },
     }
+
+
+def render_coordinator_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
+    """ClusterIP Service `trino-<n>` over the coordinator pod."""
+    return _http_service(runtime, service_name(runtime), "coordinator", service_port(runtime, settings),
+                         type="ClusterIP")
 
 
 def render_discovery_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
@@ -53,35 +52,13 @@ def render_discovery_service(runtime: XTrinode, settings: RenderSettings) -> Man
     which routes as soon as its HTTP server answers, so workers that started with it are in its first
     lookup instead of the next one 10 s later (a resume's first query waited for that refresh).
     """
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": runtime_metadata(runtime, discovery_service_name(runtime), "coordinator"),
-        "spec": {
-            "type": "ClusterIP",
-            "publishNotReadyAddresses": True,
-            "selector": selector_labels(runtime, "coordinator"),
-            "ports": [
-                {"name": "http", "port": settings.trino_http_port, "targetPort": "http", "protocol": "TCP"}
-            ],
-        },
-    }
+    return _http_service(runtime, discovery_service_name(runtime), "coordinator", settings.trino_http_port,
+                         type="ClusterIP", publishNotReadyAddresses=True)
 
 
 def render_worker_service(runtime: XTrinode, settings: RenderSettings) -> Manifest:
     """Headless Service `trino-<n>-workers`: stable DNS for each worker pod."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": runtime_metadata(runtime, worker_service_name(runtime), "worker"),
-        "spec": {
-            "clusterIP": "None",
-            "selector": selector_labels(runtime, "worker"),
-            "ports": [
-                {"name": "http", "port": settings.trino_http_port, "targetPort": "http", "protocol": "TCP"}
-            ],
-        },
-    }
+    return _http_service(runtime, worker_service_name(runtime), "worker", settings.trino_http_port, clusterIP="None")
 
 
 def render_pdbs(runtime: XTrinode) -> list[Manifest]:
