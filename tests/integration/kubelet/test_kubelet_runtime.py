@@ -119,9 +119,15 @@ async def test_two_workers_get_distinct_pod_ips_on_the_real_port(
     assert all([ip.ip for ip in p.status.pod_ips] == [p.status.pod_ip] for p in pods)
     assert {p.status.host_ip for p in pods} == {kubelet.host_ip}
     assert {a.target_ref.name: a.ip for a in subset.addresses} == {p.metadata.name: p.status.pod_ip for p in pods}
-    mapped = ServiceResolver(kubelet.settings.services_file).addresses(
-        f"trino-demo-workers.{namespace}.svc.cluster.local", 8080)
-    assert mapped is not None and sorted(mapped) == sorted(f"{ip}:8080" for ip in local)
+    # The kubelet maps the Service from its own watch of Endpoints, so it may follow the read above by a moment.
+    expected = sorted(f"{ip}:8080" for ip in local)
+
+    def mapped() -> Any:
+        found = ServiceResolver(kubelet.settings.services_file).addresses(
+            f"trino-demo-workers.{namespace}.svc.cluster.local", 8080)
+        return found is not None and sorted(found) == expected
+
+    await eventually(lambda: blocking(mapped), f"the Service map lists both workers {expected}", timeout=10)
 
 
 def _service_map(path: Path) -> dict[str, list[str]]:
