@@ -19,6 +19,9 @@ __all__ = ["ACCESS_LOGGER", "AccessLog"]
 
 ACCESS_LOGGER = "xtrinode.gateway.access"
 
+_ENCODER = json.JSONEncoder(default=str, separators=(", ", ": "))
+"""What json.dumps(..., default=str, separators=...) builds on every call, built once."""
+
 
 class AccessLog:
     def __init__(self, stream: TextIO | None = None, *, interval: float = 0.2, batch: int = 512) -> None:
@@ -36,8 +39,9 @@ class AccessLog:
         if second != self._second:
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         stamp = f"{self._prefix}.{int(now * 1000) % 1000:03d}+00:00"
-        body = {"ts": stamp, "level": "INFO", "logger": ACCESS_LOGGER, "message": message, **fields}
-        self._lines.append(json.dumps(body, default=str, separators=(", ", ": ")))
+        body = {"ts": stamp, "level": "INFO", "logger": ACCESS_LOGGER, "message": message}
+        body.update(fields)
+        self._lines.append(_ENCODER.encode(body))
         if len(self._lines) >= self._batch:
             self.flush()
         elif self._handle is None:

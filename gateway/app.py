@@ -25,7 +25,7 @@ from temporalio.client import Client
 from gateway.accesslog import ACCESS_LOGGER, AccessLog
 from gateway.auth import AccessPolicy, AuthError, Authenticator, Forbidden, create_authenticator
 from gateway.demand import Counts, DemandBoard
-from gateway.edge import BadTarget, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
+from gateway.edge import BadTarget, ClientView, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
 from gateway.forward import Forwarder
 from gateway.upstream import UpstreamClient
 from gateway.health import HealthMonitor
@@ -109,6 +109,21 @@ def _access_line(request: web.Request, status: int, seconds: float, refused: str
     access.line(f"{request.method} {path or '<refused>'} {status}", fields)
 
 
+_HEADERS_CHECKED = "edge.headers"
+"""Memo key (GatewayRequest.memo): the header verdict of `_check_headers` for the connection's header lines."""
+
+
+def _check_headers(request: web.Request, trusted: TrustedProxies) -> ClientView | tuple[str, int, str]:
+    """The client's view when the headers are usable, else (refusal kind, status, message)."""
+    problem = header_problem(request.headers)
+    if problem is not None:
+        return "headers", 400, f"Bad request: {problem}"
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return "content-encoding", 415, "Content-Encoding is not accepted on requests; send the body uncompressed"
+    return trusted.view(request.remote, request.scheme, request.host, request.headers)
+
+
 def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[Answer]]:
     """The first middleware: canonical target, header checks, endpoint class, client view; then
     the requests metric and the access-log line of every request, refused ones included."""
@@ -125,20 +140,19 @@ def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[Answer]]:
                 refused = "target"
                 status = 400
                 return _plain(400, f"Bad request target: {e}")
-            problem = header_problem(request.headers)
-            if problem is not None:
-                refused = "headers"
-                status = 400
-                return _plain(400, f"Bad request: {problem}")
-            encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-            if encoding not in ("", "identity"):
-                refused = "content-encoding"
-                status = 415
-                return _plain(415, "Content-Encoding is not accepted on requests; send the body uncompressed")
+            memo: dict[str, ClientView | tuple[str, int, str]] | None = getattr(request, "memo", None)
+            checked = memo.get(_HEADERS_CHECKED) if memo is not None else None
+            if checked is None:
+                checked = _check_headers(request, trusted)
+                if memo is not None:  # the same header lines on the same connection: the same verdict
+                    memo[_HEADERS_CHECKED] = checked
+            if not isinstance(checked, ClientView):
+                refused, status, message = checked
+                return _plain(status, message)
             endpoint = classify(request.method, target.path, target.query)
             request[TARGET] = target
             request[ENDPOINT] = endpoint
-            request[VIEW] = trusted.view(request.remote, request.scheme, request.host, request.headers)
+            request[VIEW] = checked
             kind = endpoint.metric_kind
             response = await handler(request)
             status = response.status

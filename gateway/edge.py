@@ -194,13 +194,16 @@ class Endpoint:
     @property
     def metric_kind(self) -> str:
         """The `kind` label of the requests metric."""
-        return {
-            EndpointKind.OPEN: "internal",
-            EndpointKind.STATEMENT: "statement",
-            EndpointKind.PAGE: "follow_up",
-            EndpointKind.QUERY: "follow_up",
-            EndpointKind.INTERNAL: "internal",
-        }.get(self.kind, "other")
+        return _METRIC_KIND.get(self.kind, "other")
+
+
+_METRIC_KIND: Final = {
+    EndpointKind.OPEN: "internal",
+    EndpointKind.STATEMENT: "statement",
+    EndpointKind.PAGE: "follow_up",
+    EndpointKind.QUERY: "follow_up",
+    EndpointKind.INTERNAL: "internal",
+}
 
 
 _ID: Final = r"(?P<id>\d{8}_\d{6}_\d{5}_[a-z0-9]{5})"

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.edge import ClientView
 from gateway.metrics import GatewayMetrics
 from gateway.server import ProxiedAnswer, StreamedAnswer
-from gateway.upstream import ConnectFailed, UpstreamClient, UpstreamError, UpstreamResponse
+from gateway.upstream import ConnectFailed, EncodedHeaders, UpstreamClient, UpstreamError, UpstreamResponse
 from xtrinode.trino_protocol import Header
 
 __all__ = [
@@ -182,7 +182,8 @@ class Forwarder:
         self._metrics = metrics
 
     async def open(
-        self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], body: bytes, kind: str
+        self, method: str, backend: str, path_qs: str, headers: EncodedHeaders | Mapping[str, str], body: bytes,
+        kind: str,
     ) -> UpstreamResponse:
         """Send and return the response with its headers read; raises NotReached if the connect failed and
         UpstreamError if the backend failed after the request may have reached it."""

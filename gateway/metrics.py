@@ -5,13 +5,111 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
-__all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics", "HotCounter", "HotHistogram"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _RESUME_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class _Count:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class _Observed:
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(self.bounds, amount)] += 1  # the first bucket whose bound is >= amount
+        self.total += amount
+
+
+class _Labelled(Collector):
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, list(labelnames)
+        self._children: dict[tuple[str, ...], object] = {}
+        registry.register(self)
+
+    def _child(self, values: tuple[object, ...]) -> object:
+        key = tuple(str(v) for v in values)
+        child = self._children.get(key)
+        if child is None:
+            if len(key) != len(self.labelnames):
+                raise ValueError(f"{self.name} takes labels {self.labelnames}, got {len(key)} values")
+            child = self._children[key] = self._new()
+        return child
+
+    def _new(self) -> object:
+        raise NotImplementedError
+
+
+class HotCounter(_Labelled):
+    """A labelled counter for the request path: `labels(...).inc()` adds to a float (prometheus_client's
+    Counter takes a lock and checks per increment); the registry reads it when scraped."""
+
+    def labels(self, *values: object) -> _Count:
+        child = self._child(values)
+        assert isinstance(child, _Count)
+        return child
+
+    def _new(self) -> _Count:
+        return _Count()
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in list(self._children.items()):
+            assert isinstance(child, _Count)
+            family.add_metric(list(key), child.value)
+        yield family
+
+
+class HotHistogram(_Labelled):
+    """A labelled histogram for the request path: `labels(...).observe(x)` counts into its bucket by bisection;
+    cumulative buckets, sum and count are formed when scraped (same series as prometheus_client's Histogram,
+    without `_created`)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float],
+                 registry: CollectorRegistry) -> None:
+        self.bounds = tuple(float(b) for b in buckets)
+        super().__init__(name, documentation, labelnames, registry)
+
+    def labels(self, *values: object) -> _Observed:
+        child = self._child(values)
+        assert isinstance(child, _Observed)
+        return child
+
+    def _new(self) -> _Observed:
+        return _Observed(self.bounds)
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in list(self._children.items()):
+            assert isinstance(child, _Observed)
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self.bounds, float("inf")), child.counts, strict=True):
+                cumulative += count
+                buckets.append((str(floatToGoString(bound)), cumulative))  # type: ignore[no-untyped-call]
+            family.add_metric(list(key), buckets, child.total)
+        yield family
 
 
 class GatewayMetrics:
@@ -26,20 +124,20 @@ class GatewayMetrics:
             ["namespace", "xtrinode", "routing_group", "state"],
             registry=r,
         )
-        self.requests = Counter(
-            "xtrinode_gateway_requests_total",
+        self.requests = HotCounter(
+            "xtrinode_gateway_requests",
             "Requests handled, by route (namespace/name or a gateway endpoint), kind and HTTP status.",
             ["route", "kind", "status"],
             registry=r,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = HotHistogram(
             "xtrinode_gateway_request_duration_seconds",
             "Time to the response headers of a proxied request, by kind.",
             ["kind"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.upstream_seconds = Histogram(
+        self.upstream_seconds = HotHistogram(
             "xtrinode_gateway_upstream_duration_seconds",
             "Time from sending a request to a backend until its response headers, by kind.",
             ["kind"],
@@ -106,7 +204,7 @@ class GatewayMetrics:
             "Routes in the table in use.",
             registry=r,
         )
-        self.sticky_hits = Counter(
+        self.sticky_hits = HotCounter(
             "xtrinode_gateway_sticky_hits_total",
             "Follow-up requests whose backend was found, by where: local LRU, redis, or coordinator id.",
             ["source"],
@@ -119,23 +217,23 @@ class GatewayMetrics:
             registry=r,
         )
 
-        self._request_children: dict[tuple[str, str, str], Counter] = {}
-        self._latency_children: dict[tuple[str, str], Histogram] = {}
+        self._request_children: dict[tuple[str, str, int], _Count] = {}
+        self._latency_children: dict[tuple[str, str], _Observed] = {}
 
     def observe_request(self, route: str, kind: str, status: int, seconds: float | None) -> None:
         """Count a handled request and (unless None) its latency; labelled children are cached (hot path)."""
-        key = (route, kind, str(status))
+        key = (route, kind, status)
         counter = self._request_children.get(key)
         if counter is None:
             counter = self._request_children[key] = self.requests.labels(*key)
-        counter.inc()
+        counter.value += 1
         if seconds is not None:
             self._latency(self.request_seconds, "request", kind).observe(seconds)
 
     def observe_upstream(self, kind: str, seconds: float) -> None:
         self._latency(self.upstream_seconds, "upstream", kind).observe(seconds)
 
-    def _latency(self, histogram: Histogram, name: str, kind: str) -> Histogram:
+    def _latency(self, histogram: HotHistogram, name: str, kind: str) -> _Observed:
         child = self._latency_children.get((name, kind))
         if child is None:
             child = self._latency_children[(name, kind)] = histogram.labels(kind)

@@ -30,6 +30,7 @@ from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Preference, Selectio
 from gateway.settings import GatewaySettings
 from gateway.server import Answer
 from gateway.sticky import StickyStore, Target, coordinator_id_of
+from gateway.upstream import EncodedHeaders, encode_headers
 from xtrinode.models.routes import RouteEntry
 from xtrinode.trino_protocol import ErrorCode, Header, StandardError
 
@@ -159,6 +160,20 @@ class Proxy:
             request, request[VIEW], trino_user=request.get(TRINO_USER),
             drop_authorization=principal is not None and principal.kind == "apiKey",
         )
+
+    def _encoded_upstream_headers(self, request: web.Request) -> EncodedHeaders:
+        """`_upstream_headers` encoded, memoised per connection (GatewayRequest.memo) and identity: a client
+        polling pages sends the same header lines each time, and they go upstream the same way."""
+        memo: dict[object, object] | None = getattr(request, "memo", None)
+        principal = request.get(PRINCIPAL)
+        key = ("proxy.upstream_headers", request.get(TRINO_USER), principal is not None and principal.kind == "apiKey")
+        found = memo.get(key) if memo is not None else None
+        if isinstance(found, EncodedHeaders):
+            return found
+        encoded = encode_headers(self._upstream_headers(request))
+        if memo is not None:
+            memo[key] = encoded
+        return encoded
 
     # -- new statements ----------------------------------------------------------------------------
     async def statement(self, request: web.Request) -> Answer:
@@ -341,7 +356,7 @@ class Proxy:
         path_qs = request[TARGET].path_qs
         try:
             upstream = await self.forwarder.open(
-                request.method, backend, path_qs, self._upstream_headers(request), data,
+                request.method, backend, path_qs, self._encoded_upstream_headers(request), data,
                 "follow_up" if query_id else "other",
             )
         except NotReached as e:

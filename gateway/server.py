@@ -42,6 +42,8 @@ HEAD_DEADLINE = 30.0
 """Seconds a client has to send a whole request (line, headers and body) once it started one."""
 _PIPELINED = 16
 """Requests queued on one connection before reading from it pauses."""
+_HEADER_SETS = 4
+"""Distinct header sets a connection remembers with what was derived from them (GatewayRequest.memo)."""
 
 
 @dataclass(eq=False)
@@ -72,10 +74,11 @@ class GatewayRequest(dict[Any, Any]):
     """The request as the pipeline sees it: aiohttp's request API subset (method, raw_path, path, headers,
     host, scheme, remote, app, read(), body_exists) plus a mapping for the request keys."""
 
-    __slots__ = ("method", "raw_path", "headers", "remote", "scheme", "app", "_body", "version", "transport")
+    __slots__ = ("method", "raw_path", "headers", "remote", "scheme", "app", "_body", "version", "transport", "memo")
 
     def __init__(self, method: str, raw_path: str, headers: CIMultiDictProxy[str], body: bytes, remote: str | None,
-                 app: web.Application, version: tuple[int, int], transport: asyncio.Transport | None) -> None:
+                 app: web.Application, version: tuple[int, int], transport: asyncio.Transport | None,
+                 memo: dict[Any, Any] | None = None) -> None:
         super().__init__()
         self.method = method
         self.raw_path = raw_path
@@ -86,6 +89,9 @@ class GatewayRequest(dict[Any, Any]):
         self._body = body
         self.version = version
         self.transport = transport
+        self.memo = memo
+        """What the pipeline derived from this connection's headers, shared by its requests while their header
+        lists are identical (a client polling pages sends the same ones each time); None: derive per request."""
 
     @property
     def path(self) -> str:
@@ -126,6 +132,7 @@ class _Pending:
     body: bytes
     version: tuple[int, int]
     keep_alive: bool
+    memo: dict[Any, Any]
 
 
 def _status_line(status: int, reason: str | None, version: tuple[int, int]) -> bytes:
@@ -171,6 +178,9 @@ class _Connection(asyncio.Protocol):
         """When this connection times out (idle keep-alive or an incomplete request); swept once a second."""
         self._refusal: bytes | None = None
         """A refusal to send once the requests before it are answered (a bad request behind good ones)."""
+        self._seen: dict[tuple[tuple[str, str], ...], tuple[CIMultiDictProxy[str], dict[Any, Any]]] = {}
+        """The header lines of this connection's recent requests, each with its (immutable) view and the memo
+        of what the pipeline derived from them (a client alternates a few sets: statement POSTs, page GETs)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -260,9 +270,14 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._in_message = False
         version = (1, 1) if self._parser.get_http_version() == "1.1" else (1, 0)
+        lines = tuple(self._headers)
+        seen = self._seen.get(lines)
+        if seen is None:
+            if len(self._seen) >= _HEADER_SETS:
+                self._seen.clear()
+            seen = self._seen[lines] = (CIMultiDictProxy(CIMultiDict(self._headers)), {})
         pending = _Pending(self._parser.get_method().decode("ascii", "replace"), self._url,
-                           CIMultiDictProxy(CIMultiDict(self._headers)), b"".join(self._body), version,
-                           self._parser.should_keep_alive())
+                           seen[0], b"".join(self._body), version, self._parser.should_keep_alive(), seen[1])
         self._queue.append(pending)
         if len(self._queue) >= _PIPELINED and self.transport is not None and not self._paused_reading:
             self.transport.pause_reading()
@@ -298,7 +313,7 @@ class _Connection(asyncio.Protocol):
     async def _answer(self, pending: _Pending) -> bool:
         """Run the pipeline and write its answer; False when the connection must close."""
         request = GatewayRequest(pending.method, pending.url, pending.headers, pending.body, self._remote,
-                                 self._server.app, pending.version, self.transport)
+                                 self._server.app, pending.version, self.transport, pending.memo)
         keep = pending.keep_alive and not self._server.closing
         self._server.in_flight += 1
         try:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["ConnectFailed", "UpstreamClient", "UpstreamError", "UpstreamResponse"]
+__all__ = ["ConnectFailed", "EncodedHeaders", "UpstreamClient", "UpstreamError", "UpstreamResponse", "encode_headers"]
 
 _HIGH_WATER = 256 * 1024
 """Buffered body bytes of a streamed answer before reading from the backend pauses."""
@@ -27,12 +27,31 @@ _MAX_IDLE = 30.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
+class EncodedHeaders(bytes):
+    """Request header lines already encoded (`Name: value\r\n` each), without Host and framing headers:
+    what a proxied request sends on every poll of a query, built once per client connection."""
+
+
+_NOT_SENT = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
+def encode_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> EncodedHeaders:
+    """The header lines a request carries upstream (Host and framing are the client's own to set)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    text = "".join([f"{name}: {value}\r\n" for name, value in items if name.lower() not in _NOT_SENT])
+    return EncodedHeaders(text.encode("latin-1") if text.isascii() else text.encode("utf-8"))
+
+
 class UpstreamError(Exception):
     """The backend failed after the request may have reached it (reset, bad response): never retry."""
 
 
 class ConnectFailed(UpstreamError):
     """No connection could be made: the request never reached the backend, so sending it elsewhere is safe."""
+
+
+def _encoded(text: str) -> bytes:
+    return text.encode("latin-1") if text.isascii() else text.encode("utf-8")
 
 
 class _Connection(asyncio.Protocol):
@@ -289,9 +308,14 @@ class UpstreamClient:
         self._connect_timeout = connect_timeout
         self._limit = limit_per_backend
         self._pools: dict[tuple[str, int], _Pool] = {}
+        self._by_base: dict[str, _Pool] = {}
+        """The pool of each backend URL seen (parsing the URL per request cost more than the lookup)."""
         self._all: set[_Connection] = set()
 
     def _pool(self, base: str) -> _Pool:
+        pool = self._by_base.get(base)
+        if pool is not None:
+            return pool
         parts = urlsplit(base)
         if parts.scheme != "http" or not parts.hostname:
             raise ConnectFailed(f"backend {base!r} is not an http://host:port URL")
@@ -299,6 +323,9 @@ class UpstreamClient:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool(key[0], key[1], self._limit)
+        if len(self._by_base) > 4096:  # backends come and go with runtimes: bounded
+            self._by_base.clear()
+        self._by_base[base] = pool
         return pool
 
     async def _connection(self, pool: _Pool, fresh: bool = False) -> _Connection:
@@ -321,19 +348,15 @@ class UpstreamClient:
 
     @staticmethod
     def _payload(method: str, pool: _Pool, path_qs: str,
-                 headers: Iterable[tuple[str, str]] | Mapping[str, str], body: bytes) -> bytes:
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        lines = [f"{method} {path_qs} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"]
-        lines.extend(f"{name}: {value}\r\n" for name, value in items
-                     if name.lower() not in ("host", "content-length", "transfer-encoding", "connection"))
+                 headers: EncodedHeaders | Iterable[tuple[str, str]] | Mapping[str, str], body: bytes) -> bytes:
+        block = headers if isinstance(headers, EncodedHeaders) else encode_headers(headers)
+        line = f"{method} {path_qs} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"
         if body or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body)}\r\n")
-        lines.append("\r\n")
-        text = "".join(lines)
-        head = text.encode("latin-1") if text.isascii() else text.encode("utf-8")
-        return head + body if body else head
+            return _encoded(line) + block + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        return _encoded(line) + block + b"\r\n"
 
-    async def request(self, method: str, base: str, path_qs: str, headers: Iterable[tuple[str, str]] | Mapping[str, str],
+    async def request(self, method: str, base: str, path_qs: str,
+                      headers: EncodedHeaders | Iterable[tuple[str, str]] | Mapping[str, str],
                       body: bytes = b"") -> UpstreamResponse:
         """Send one request; returns once the answer's headers arrived. ConnectFailed if it never left.
 
@@ -372,3 +395,4 @@ class UpstreamClient:
                 connection.transport.close()
         self._all.clear()
         self._pools.clear()
+        self._by_base.clear()

@@ -122,3 +122,37 @@ async def test_a_bad_request_behind_good_ones_is_refused_after_they_are_answered
     good = b"GET /v1/info HTTP/1.1\r\n" + HOST + b"\r\n"
     answers, closed = await _exchange(gw.port, good + good + b"\x00garbage\r\n\r\n", answers=3)
     assert [a.split(b" ")[1] for a in answers] == [b"200", b"200", b"400"] and closed
+
+
+async def test_each_request_on_a_connection_is_judged_by_its_own_headers(
+    gw: RunningGateway, coordinators: tuple[TrinoNode, TrinoNode]
+) -> None:
+    """The server remembers what it derived from a connection's recent header sets (issue #19's fast path):
+    a request whose headers differ from the one before (a duplicated identity header, another user, a
+    forwarded header from an untrusted peer) gets its own verdict and goes upstream as itself."""
+    good = b"GET /v1/info HTTP/1.1\r\n" + HOST + b"\r\n"
+    doubled = b"GET /v1/info HTTP/1.1\r\nHost: gw\r\nX-Trino-User: alice\r\nX-Trino-User: root\r\n\r\n"
+    answers, _ = await _exchange(gw.port, good + good + doubled, answers=3)
+    assert [a.split(b" ")[1] for a in answers] == [b"200", b"200", b"400"]
+    assert b"X-Trino-User appears more than once" in answers[2]
+
+    def statement(user: bytes, extra: bytes = b"") -> bytes:
+        return (b"POST /v1/statement HTTP/1.1\r\nHost: gw\r\nX-Trino-User: " + user + b"\r\n" + extra +
+                b"Content-Length: 8\r\n\r\nSELECT 1")
+
+    spoofed = b"X-Forwarded-For: 203.0.113.9\r\n"
+    answers, _ = await _exchange(gw.port, statement(b"alice") + statement(b"bob") + statement(b"alice", spoofed)
+                                 + statement(b"carol"), answers=4)
+    pages = [json.loads(a.split(b"\r\n\r\n", 1)[1]) for a in answers]
+    ids = [page["id"] for page in pages]
+    for page, user in zip(pages, (b"alice", b"bob", b"alice", b"carol"), strict=True):
+        path = page["nextUri"].split("//", 1)[1].split("/", 1)[1].encode()  # Trino lists a query once it is polled
+        polled, _ = await _exchange(gw.port, b"GET /" + path + b" HTTP/1.1\r\nHost: gw\r\nX-Trino-User: " + user + b"\r\n\r\n")
+        assert polled and polled[0].startswith(b"HTTP/1.1 200"), polled
+    a, _ = coordinators
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(a.url.rsplit(":", 1)[1]))
+    writer.write(b"GET /v1/query HTTP/1.1\r\nHost: a\r\nX-Trino-User: admin\r\nConnection: close\r\n\r\n")
+    listed = json.loads((await reader.read()).split(b"\r\n\r\n", 1)[1])
+    writer.close()
+    users = {q["queryId"]: q["session"]["user"] for q in listed}
+    assert [users[i] for i in ids] == ["alice", "bob", "alice", "carol"]
