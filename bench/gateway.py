@@ -5,7 +5,8 @@ Workloads (Trino protocol: a `SELECT 1` is a POST and its nextUri GETs; every HT
   saturation  32 clients loop statements as fast as they can;
   paced       statements start on a schedule that makes 500 requests/s;
   follow-ups  clients page through a long result (GETs of statement pages only).
-For each hop it prints requests/s, p50/p90/p99 per request, and the CPU the hop process spent per 1,000
+Each workload runs in --rounds rounds of --seconds per hop, the hops taking turns, and each hop's rounds are
+pooled (a shared machine's slow spells then fall on every hop alike). For each hop it prints requests/s, p50/p90/p99 per request, and the CPU the hop process spent per 1,000
 requests (= vCPU per 1,000 req/s); for the gateway also requests/s per core on follow-ups. It exits 1 when
 the gateway spends more than --max-vcpu (0.20) vCPU per 1,000 req/s while the machine was quiet before the
 run (1-minute load below --quiet-load); a busy machine is reported, not judged.
@@ -15,7 +16,7 @@ Trino's statement protocol with pages from memory, so a hop's own cost shows; `-
 devstack's Trino emulator, whose SQL on DuckDB answers 600-1,300 req/s here and dominates every figure),
 nginx (when installed; `scripts/install-nginx.sh`) and `python -m gateway` on loopback; this process is
 an aiohttp load generator.
-Run: .venv/bin/python bench/gateway.py [--seconds 8] [--backend memory|emulator] [--smoke]
+Run: .venv/bin/python bench/gateway.py [--seconds 4] [--rounds 3] [--backend memory|emulator] [--smoke]
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ class Run:
     @property
     def requests(self) -> int:
         return len(self.latencies)
+
+    def add(self, other: Run) -> None:
+        """Pool another round of the same hop and workload into this one."""
+        self.latencies.extend(other.latencies)
+        self.seconds += other.seconds
+        self.cpu += other.cpu
 
     @property
     def rps(self) -> float:
@@ -273,31 +280,32 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
                 hops.insert(1, Hop("nginx", f"http://127.0.0.1:{nport}", children(nginx.pid)))
             await wait_http(session, f"http://127.0.0.1:{gport}/readyz")
             seconds = args.seconds
-            print(f"gateway bench: {seconds:.0f}s per run, {os.cpu_count()} CPUs, load average before {load_before:.2f}, "
+            print(f"gateway bench: {args.rounds} x {seconds:.0f}s per hop and workload, {os.cpu_count()} CPUs, load average before {load_before:.2f}, "
                   f"event loop {args.event_loop}, {args.backend} backend, Python load generator"
                   f"{'' if nginx_bin else '; nginx not installed'}")
             for hop in hops:  # warm up pools and code paths
                 await saturate(session, hop.url, 8, 1.0, hop.pids)
 
+            # Each workload runs in rounds, the hops in turns within a round, and a hop's rounds are pooled:
+            # a shared machine's slow spells then fall on every hop alike instead of on whichever ran then.
+            workloads: list[tuple[str, str, Callable[[Hop], Awaitable[Run]]]] = [
+                ("saturation", f"Trino protocol (SELECT 1: POST + nextUri GETs), saturation, {args.concurrency} clients",
+                 lambda hop: saturate(session, hop.url, args.concurrency, seconds, hop.pids)),
+                ("paced", f"Trino protocol, paced at {args.rate:.0f} requests/s",
+                 lambda hop: paced(session, hop.url, args.rate, seconds, hop.pids, 3.0)),
+                ("follow-ups", f"Follow-up pages (GETs of a long result), saturation, {args.concurrency} clients",
+                 lambda hop: saturate(session, hop.url, args.concurrency, seconds, hop.pids, LONG_SQL,
+                                      follow_ups_only=True)),
+            ]
             results: dict[str, dict[str, Run]] = {}
-            print(f"\nTrino protocol (SELECT 1: POST + nextUri GETs), saturation, {args.concurrency} clients:")
-            results["saturation"] = {}
-            for hop in hops:
-                results["saturation"][hop.name] = run = await saturate(session, hop.url, args.concurrency, seconds, hop.pids)
-                print(row(hop.name, run, None if hop.name == "direct" else results["saturation"]["direct"]))
-            per_statement = max(1.0, results["saturation"]["direct"].requests / max(1, results["saturation"]["direct"].requests // 3))
-            print(f"\nTrino protocol, paced at {args.rate:.0f} requests/s:")
-            results["paced"] = {}
-            for hop in hops:
-                results["paced"][hop.name] = run = await paced(session, hop.url, args.rate, seconds, hop.pids, 3.0)
-                print(row(hop.name, run, None if hop.name == "direct" else results["paced"]["direct"]))
-            print(f"\nFollow-up pages (GETs of a long result), saturation, {args.concurrency} clients:")
-            results["follow-ups"] = {}
-            for hop in hops:
-                results["follow-ups"][hop.name] = run = await saturate(
-                    session, hop.url, args.concurrency, seconds, hop.pids, LONG_SQL, follow_ups_only=True)
-                print(row(hop.name, run, None if hop.name == "direct" else results["follow-ups"]["direct"]))
-            del per_statement
+            for name, title, measure in workloads:
+                print(f"\n{title}, {args.rounds} round(s) of {seconds:.0f}s per hop, hops in turns:")
+                pooled = results[name] = {hop.name: Run() for hop in hops}
+                for _ in range(args.rounds):
+                    for hop in hops:
+                        pooled[hop.name].add(await measure(hop))
+                for hop in hops:
+                    print(row(hop.name, pooled[hop.name], None if hop.name == "direct" else pooled["direct"]))
 
             gw = {name: runs["gateway"] for name, runs in results.items()}
             print("\nGateway against its targets:")
@@ -338,7 +346,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured run")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured run of one hop")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (hops take turns; rounds are pooled)")
     parser.add_argument("--concurrency", type=int, default=32, help="clients of the saturation runs")
     parser.add_argument("--connections", type=int, default=128, help="connection pool of the load generator")
     parser.add_argument("--rate", type=float, default=500.0, help="requests/s of the paced runs")
@@ -350,7 +359,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="short run, never fails on the targets (CI)")
     args = parser.parse_args()
     if args.smoke:
-        args.seconds = min(args.seconds, 1.0)
+        args.seconds, args.rounds = min(args.seconds, 1.0), 1
     with tempfile.TemporaryDirectory(prefix="xtrinode-bench-") as tmp:
         return asyncio.run(bench(args, Path(tmp)))
 
