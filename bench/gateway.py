@@ -14,8 +14,9 @@ run (1-minute load below --quiet-load); a busy machine is reported, not judged.
 Starts the kube API emulator, a coordinator (`--backend memory`, the default: bench/trino_backend.py,
 Trino's statement protocol with pages from memory, so a hop's own cost shows; `--backend emulator`: the
 devstack's Trino emulator, whose SQL on DuckDB answers 600-1,300 req/s here and dominates every figure),
-nginx (when installed; `scripts/install-nginx.sh`) and `python -m gateway` on loopback; this process is
-an aiohttp load generator.
+nginx (when installed; `scripts/install-nginx.sh`), bench/bare_proxy.py (a bare Python reverse proxy on uvloop
+and httptools that checks nothing: what this runtime spends at the least per proxied request; `--no-bare`
+leaves it out) and `python -m gateway` on loopback; this process is an aiohttp load generator.
 Run: .venv/bin/python bench/gateway.py [--seconds 4] [--rounds 3] [--backend memory|emulator] [--smoke]
 """
 
@@ -278,6 +279,13 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
                 procs.append(nginx)
                 await wait_http(session, f"http://127.0.0.1:{nport}/v1/info")
                 hops.insert(1, Hop("nginx", f"http://127.0.0.1:{nport}", children(nginx.pid)))
+            if not args.no_bare:
+                bport = free_port()
+                bare = subprocess.Popen([PY, str(Path(__file__).with_name("bare_proxy.py")), str(bport), str(tport)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                procs.append(bare)
+                await wait_http(session, f"http://127.0.0.1:{bport}/v1/info")
+                hops.insert(-1, Hop("bare-py", f"http://127.0.0.1:{bport}", [bare.pid]))
             await wait_http(session, f"http://127.0.0.1:{gport}/readyz")
             seconds = args.seconds
             print(f"gateway bench: {args.rounds} x {seconds:.0f}s per hop and workload, {os.cpu_count()} CPUs, load average before {load_before:.2f}, "
@@ -318,10 +326,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> int:
                 args.rate, pct(paced_gw.latencies, 0.5) - pct(paced_direct.latencies, 0.5),
                 pct(paced_gw.latencies, 0.9) - pct(paced_direct.latencies, 0.9),
                 pct(paced_gw.latencies, 0.99) - pct(paced_direct.latencies, 0.99)))
-            if "nginx" in results["saturation"]:
-                for name in ("saturation", "paced", "follow-ups"):
-                    ratio = gw[name].vcpu_per_1000 / results[name]["nginx"].vcpu_per_1000
-                    print(f"  {name}: the gateway spends {ratio:.1f}x nginx's CPU per request")
+            for baseline in ("nginx", "bare-py"):
+                if baseline in results["saturation"]:
+                    for name in ("saturation", "paced", "follow-ups"):
+                        ratio = gw[name].vcpu_per_1000 / results[name][baseline].vcpu_per_1000
+                        print(f"  {name}: the gateway spends {ratio:.1f}x {baseline}'s CPU per request")
             print(f"  RSS of the gateway: {rss_mb(gateway.pid):.1f} MB")
             worst = max(gw["saturation"].vcpu_per_1000, gw["paced"].vcpu_per_1000)
             if args.smoke:
@@ -356,6 +365,8 @@ def main() -> int:
     parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto")
     parser.add_argument("--backend", choices=("memory", "emulator"), default="memory",
                         help="memory: bench/trino_backend.py; emulator: the devstack's Trino emulator")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="leave out bench/bare_proxy.py (a bare Python proxy: the floor of this runtime)")
     parser.add_argument("--smoke", action="store_true", help="short run, never fails on the targets (CI)")
     args = parser.parse_args()
     if args.smoke:
