@@ -104,11 +104,21 @@ async def test_mutual_tls_reaches_temporal_and_a_missing_client_certificate_is_r
 
 
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range (32768-60999): a port from bind(0) was free only for a
+    moment, and in CI another test's process binding port 0 got it before the worker started (its /metrics
+    answered with a gateway's page)."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @pytest.fixture
