@@ -14,7 +14,6 @@ import pytest
 from kubernetes import client
 from opentelemetry import trace
 from opentelemetry.propagate import inject
-from opentelemetry.util._once import Once
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -31,23 +30,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    """Every span this process records while the test runs; afterwards the process has no tracer provider
-    again, so the tests after this one run with tracing off (`tracing_active()` False), as they do alone."""
+    """Every span this process records from now on (the global provider can be set once per process)."""
     provider = trace.get_tracer_provider()
-    installed = not isinstance(provider, TracerProvider)
-    if installed:
+    if not isinstance(provider, TracerProvider):
         provider = TracerProvider(resource=Resource.create({"service.name": "xtrinode-tests"}))
         trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
-    assert isinstance(provider, TracerProvider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()  # later spans are dropped
-    if installed:
-        # The API sets its global provider once per process; OpenTelemetry's own tests reset it like this.
-        trace._TRACER_PROVIDER_SET_ONCE = Once()  # noqa: SLF001
-        trace._TRACER_PROVIDER = None  # noqa: SLF001
-        assert not tracing_active()
 
 
 @pytest.fixture
