@@ -10,6 +10,8 @@ the client certificate it is refused; both processes started with `--temporal-tl
 
 from __future__ import annotations
 
+from devstack.up import _free_port as free_port_below_ephemeral
+
 import asyncio
 import contextlib
 import os
@@ -104,21 +106,9 @@ async def test_mutual_tls_reaches_temporal_and_a_missing_client_certificate_is_r
 
 
 def _free_port() -> int:
-    """A free port below the kernel's ephemeral range (32768-60999): a port from bind(0) was free only for a
-    moment, and in CI another test's process binding port 0 got it before the worker started (its /metrics
-    answered with a gateway's page)."""
-    import random
-    import socket
-
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32000")
+    """A free port below the kernel's ephemeral range (the devstack's picker): a port from bind(0) was free
+    only for a moment, and in CI another test's process binding port 0 got it before the worker started."""
+    return free_port_below_ephemeral(set())
 
 
 @pytest.fixture
