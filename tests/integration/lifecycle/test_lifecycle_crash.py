@@ -106,8 +106,14 @@ async def test_killed_worker_mid_provision_suspend_and_resume_converges(
     lifecycle = LifecycleClient(temporal_client)
     # 2. Suspend: kill while the step drains.
     suspending = asyncio.create_task(lifecycle.suspend(namespace, "tough"))
-    await eventually(lambda: _phase(cluster, namespace, "tough", "Suspending"), "Suspending", timeout=30,
-                     interval=0.05)
+    try:
+        # The suspend waits for whatever the loop is doing when it arrives (a step's last activity after
+        # the first crash): a minute, with what the workflow was waiting for in the failure.
+        await eventually(lambda: _phase(cluster, namespace, "tough", "Suspending"), "Suspending", timeout=60,
+                         interval=0.05)
+    except pytest.fail.Exception as e:
+        pytest.fail(f"{e}\n{await _pending(temporal_client, namespace, 'tough')}\n"
+                    f"worker log (tail):\n{worker.log.read_text(errors='replace')[-4000:]}")
     worker.kill()
     await worker.start()
     assert (await asyncio.wait_for(suspending, 120)).phase == "Suspended"
@@ -123,6 +129,21 @@ async def test_killed_worker_mid_provision_suspend_and_resume_converges(
     assert await cluster.phase(namespace, "tough") == "Ready"
     assert await _deployments(cluster, namespace) == ["trino-tough-coordinator", "trino-tough-worker"]
     await eventually(lambda: _pods(cluster, namespace, 2), "one coordinator and one worker pod", timeout=60)
+
+
+async def _pending(temporal: Client, namespace: str, name: str) -> str:
+    """What the runtime's workflow waits for: its pending activities and child workflows."""
+    lines: list[str] = []
+    ids = [workflow_id_for(namespace, name)]
+    while ids:
+        workflow_id = ids.pop(0)
+        raw = (await temporal.get_workflow_handle(workflow_id).describe()).raw_description
+        lines += [f"{workflow_id}: pending activity {a.activity_type.name} attempt {a.attempt} state {a.state} "
+                  f"last failure {a.last_failure.message!r}" for a in raw.pending_activities]
+        lines += [f"{workflow_id}: pending child {c.workflow_type_name} {c.workflow_id}"
+                  for c in raw.pending_children]
+        ids += [c.workflow_id for c in raw.pending_children]
+    return "\n".join(lines) or "the workflow waits for nothing pending"
 
 
 async def _deployments_exist(cluster: Cluster, namespace: str) -> bool:
