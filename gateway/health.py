@@ -18,7 +18,7 @@ from gateway.forward import json_body
 from gateway.metrics import GatewayMetrics
 from gateway.settings import BreakerSettings, HealthSettings
 from gateway.sticky import StickyStore
-from xtrinode.trino_protocol import Path
+from xtrinode.trino_protocol import Path, airlift_duration_seconds
 
 __all__ = ["BackendHealth", "HealthMonitor"]
 
@@ -123,6 +123,24 @@ class HealthMonitor:
         if ready:
             self.record_success(backend)
         return ready
+
+    async def started_within(self, backend: str, seconds: float) -> bool:
+        """Whether `backend` answers `/v1/info` as a coordinator that has finished starting and has been up
+        for less than `seconds` (its `uptime`): a process started since then, not one still draining.
+        Leaves the backend's readiness and breaker alone (the route may still be PAUSED)."""
+        timeout = aiohttp.ClientTimeout(total=self._settings.timeout.total_seconds())
+        try:
+            async with self._session.get(self._resolve(backend) + Path.INFO, timeout=timeout,
+                                         headers={"Accept-Encoding": "gzip"}) as response:
+                if response.status != 200:
+                    return False
+                info = json_body(await response.read(), response.headers.get("Content-Encoding"))
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return False
+        if not isinstance(info, dict) or info.get("starting", True) or not isinstance(info.get("uptime"), str):
+            return False
+        uptime = airlift_duration_seconds(info["uptime"])
+        return uptime is not None and uptime < seconds
 
     async def run(self, backends: Callable[[], Iterable[str]]) -> None:
         """Probe every backend each `health.interval`, or at once when `wakeup` is set (route change)."""

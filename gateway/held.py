@@ -1,8 +1,12 @@
 """Held statements: a new query for a suspended runtime waits in the gateway behind synthetic QUEUED pages.
 
-The hold resumes the runtime, waits until its route is RUNNING and its coordinator ready, then submits
-the original statement with the original headers; the client's next poll gets the backend's own POST
-answer. As in Trino, nothing starts before the client's first poll of the queued URI: a statement
+The hold resumes the runtime and submits the original statement with the original headers as soon as
+the route's backend is a coordinator started since the hold (its `/v1/info` uptime) and done starting,
+polling its first `nextUri` once so that Trino dispatches it: Trino analyses it and waits for its
+`query-manager.required-workers` while the lifecycle still waits for the workers to register. The
+client's next poll after the resume (route RUNNING, coordinator ready) gets that backend answer; when no
+new coordinator answered first, the statement is submitted then, and the client gets the POST answer.
+A resume that fails after an early submission cancels the query. As in Trino, nothing starts before the client's first poll of the queued URI: a statement
 cancelled (DELETE) before that never asks for a resume, and a cancel answers later polls with Trino's
 FAILED `USER_CANCELED` page. Abandonment (no poll for `resume.abandonAfter`) drops it. A held statement
 is as private as Trino's own: its random slug is checked in constant time on every poll and cancel
@@ -44,6 +48,9 @@ __all__ = ["HeldStatement", "HeldStatements"]
 
 tracer = trace.get_tracer("xtrinode.gateway")
 
+_EARLY_PROBE_INTERVAL = 0.25
+"""Seconds between probes of a resuming runtime's coordinator for an early submission."""
+
 log = logging.getLogger("xtrinode.gateway.held")
 
 
@@ -66,10 +73,18 @@ class HeldStatement:
     canceled: bool = False
     real_id: str | None = None
     """The coordinator's id of the submitted query."""
+    submitted_to: str | None = None
+    """The backend the statement was submitted to."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     trace_context: Context | None = None
     """The trace of the request that sent it (when tracing is on): its wait is a span there."""
+
+
+def _path_of(uri: str) -> str:
+    """Path and query of a page's URI (the gateway's own address in it is not where it is sent)."""
+    parts = urlsplit(uri)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 class HeldStatements:
@@ -175,9 +190,7 @@ class HeldStatements:
         deadline = held.created + self._settings.timeout.total_seconds()
         entry = held.entry
         try:
-            entry = await self._wait_running(held, deadline)
-            entry = await self._wait_ready(entry, deadline)
-            reply = await self._submit(held, entry, deadline)
+            reply = await self._resumed_and_submitted(held, deadline)
         except ResumeFailed as e:
             log.warning("held query %s failed: %s", held.query_id, e.message,
                         extra={"runtime": entry.key, "query_id": held.query_id})
@@ -191,6 +204,81 @@ class HeldStatements:
             return "failed"
         self._finish(held, reply, "submitted")
         return "submitted"
+
+    async def _resumed_and_submitted(self, held: HeldStatement, deadline: float) -> UpstreamReply:
+        """Resume the runtime and submit the statement; the reply is what the client's next poll gets.
+
+        The statement goes to the coordinator as soon as a coordinator started since the hold answers
+        (`_submit_early`), while the lifecycle still waits for the workers to register: Trino analyses it
+        and holds it for `query-manager.required-workers` itself, so that work overlaps the resume. The
+        client still gets its answer once the resume is done and the route RUNNING (its follow-ups need
+        that route). A resume that fails after the early submission cancels the submitted query."""
+        resumed = asyncio.create_task(self._resumed(held, deadline), name=f"resume for held {held.query_id}")
+        try:
+            early = await self._submit_early(held, resumed, deadline)
+            try:
+                entry = await resumed
+            except BaseException:
+                if early is not None:
+                    await self._cancel_query(held, early)
+                raise
+            return early if early is not None else await self._submit(held, entry, deadline)
+        finally:
+            if not resumed.done():
+                resumed.cancel()
+                await asyncio.gather(resumed, return_exceptions=True)
+
+    async def _resumed(self, held: HeldStatement, deadline: float) -> RouteEntry:
+        entry = await self._wait_running(held, deadline)
+        return await self._wait_ready(entry, deadline)
+
+    async def _submit_early(
+        self, held: HeldStatement, resumed: asyncio.Task[RouteEntry], deadline: float
+    ) -> UpstreamReply | None:
+        """Submit the statement once the route's backend is a coordinator started after the runtime's oldest
+        waiting hold (so not the old one still draining after a suspend) and done starting, before the
+        resume finishes; None when the resume finished (or failed) first."""
+        key = held.entry.key
+        while not resumed.done() and time.monotonic() + _EARLY_PROBE_INTERVAL < deadline:
+            entry = self._routes.entry(key)
+            if entry is not None and await self._health.started_within(entry.backend, self._oldest_hold_age(key)):
+                reply = await self._submit(held, entry, deadline)
+                log.info("submitted held query %s to the new coordinator of %s while it resumes",
+                         held.query_id, key, extra={"runtime": key, "query_id": held.query_id})
+                return await self._dispatch(held, entry, reply)
+            await asyncio.wait({resumed}, timeout=_EARLY_PROBE_INTERVAL)
+        return None
+
+    def _oldest_hold_age(self, route_key: str) -> float:
+        now = time.monotonic()
+        return max((now - h.created for h in self._held.values() if h.entry.key == route_key and h.handed_at is None),
+                   default=0.0)
+
+    async def _dispatch(self, held: HeldStatement, entry: RouteEntry, reply: UpstreamReply) -> UpstreamReply:
+        """Poll the POST answer's `nextUri` once, as the client's first poll would: Trino dispatches a query
+        (and so starts waiting for its workers) only then. The client gets this poll's answer instead,
+        which goes on from there; if the poll reached nobody, the POST answer (the client polls it)."""
+        try:
+            page = reply.json()
+        except ValueError:
+            return reply
+        next_uri = page.get("nextUri") if isinstance(page, dict) and reply.status == 200 else None
+        if not isinstance(next_uri, str):
+            return reply
+        try:
+            polled = await self._forwarder.fetch("GET", entry.backend, _path_of(next_uri), held.headers, b"",
+                                                 "follow_up")
+        except (NotReached, UpstreamError) as e:
+            log.warning("could not poll held query %s after submitting it early (%s); the client will",
+                        held.query_id, e, extra={"runtime": entry.key, "query_id": held.query_id})
+            return reply
+        try:
+            polled_page = polled.json() if polled.status == 200 else None
+        except ValueError:
+            polled_page = None
+        if held.real_id is not None and not (isinstance(polled_page, dict) and polled_page.get("nextUri")):
+            self._inflight.end(held.real_id)
+        return polled
 
     async def _wait_running(self, held: HeldStatement, deadline: float) -> RouteEntry:
         key = held.entry.key
@@ -248,6 +336,7 @@ class HeldStatements:
                     "it may have started, so check before running it again"
                 ) from e
         self._health.record_success(entry.backend)
+        held.submitted_to = entry.backend
         held.real_id = await self.adopt(entry, reply, held.owner)
         if held.real_id is not None:
             await self._sticky.alias(held.query_id, held.real_id)
@@ -320,17 +409,20 @@ class HeldStatements:
 
     async def _cancel_submitted(self, held: HeldStatement) -> None:
         assert held.reply is not None
+        await self._cancel_query(held, held.reply)
+
+    async def _cancel_query(self, held: HeldStatement, reply: UpstreamReply) -> None:
+        """DELETE the query a submission's last page (`reply`) names, on the runtime's backend."""
         try:
-            page = held.reply.json()
+            page = reply.json()
             next_uri = page.get("nextUri") if isinstance(page, dict) else None
             if isinstance(next_uri, str):
-                parts = urlsplit(next_uri)
-                path = parts.path + (f"?{parts.query}" if parts.query else "")
-                reply = await self._forwarder.fetch("DELETE", held.entry.backend, path, held.headers, b"", "follow_up")
+                backend = held.submitted_to or held.entry.backend
+                reply = await self._forwarder.fetch("DELETE", backend, _path_of(next_uri), held.headers, b"", "follow_up")
                 self._inflight.end(str(page.get("id")))
-                log.info("canceled submitted query %s of dropped hold %s (%d)", page.get("id"), held.query_id, reply.status)
+                log.info("canceled submitted query %s of hold %s (%d)", page.get("id"), held.query_id, reply.status)
         except (ValueError, NotReached, UpstreamError, OSError) as e:
-            log.warning("could not cancel the query of dropped hold %s: %s", held.query_id, e)
+            log.warning("could not cancel the query of hold %s: %s", held.query_id, e)
 
     async def reap(self) -> None:
         """Drop holds nobody polls any more, and replies handed over long enough ago."""

@@ -17,13 +17,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from xtrinode.trino_protocol import airlift_duration_seconds
+
 from .settings import AccessControl, CatalogConfig, JwtAuth, NodeSettings, PasswordAuth, SystemInformationRule
 
 __all__ = ["ConfigError", "load_settings", "parse_airlift_duration", "parse_properties", "resolve_env"]
 
 _ENV_PLACEHOLDER = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class ConfigError(Exception):
@@ -82,10 +82,10 @@ def resolve_env(value: str, env: Mapping[str, str], where: str) -> tuple[str, bo
 
 def parse_airlift_duration(value: str, where: str) -> timedelta:
     """airlift Duration text such as `2m`, `30s`, `5.00m`, `250ms`."""
-    match = _DURATION.match(value)
-    if match is None:
+    seconds = airlift_duration_seconds(value)
+    if seconds is None:
         raise ConfigError(f"{where}: invalid duration {value!r}; write a number and a unit, e.g. '30s' or '2m'")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return timedelta(seconds=seconds)
 
 
 def _parse_bool(value: str, where: str) -> bool:

@@ -18,6 +18,7 @@ resume scope gives a FAILED result that says so.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -51,6 +52,11 @@ class StubConfig(BaseModel):
     name: str
     fail: str | None = None
     delay_seconds: float = 0.0
+    early_port: int | None = None
+    """Start the coordinator on this port before the delay (a real resume starts it long before Ready) and
+    route the runtime RUNNING to it afterwards, instead of starting one at the end."""
+    early_needs_worker: bool = False
+    """The early coordinator schedules on workers only (`query-manager.required-workers` 1, none come)."""
 
 
 @workflow.defn(name="RuntimeWorkflow")
@@ -69,6 +75,9 @@ class StubRuntimeWorkflow:
     @workflow.update(name="resume")
     async def resume(self, request: ResumeRequest) -> RuntimeStatus:
         self.resumes += 1
+        if self.config.early_port is not None:
+            await workflow.execute_activity(
+                "start_coordinator", self.config, start_to_close_timeout=timedelta(seconds=30))
         if self.config.delay_seconds:
             await asyncio.sleep(self.config.delay_seconds)
         if self.config.fail:
@@ -92,11 +101,23 @@ class Backends:
 
     @activity.defn(name="start_backend")
     async def start_backend(self, config: StubConfig) -> str:
-        node = TrinoNode(coordinator_settings())
+        if config.early_port is not None:
+            url = f"http://127.0.0.1:{config.early_port}"
+        else:
+            node = TrinoNode(coordinator_settings())
+            await node.start()
+            self.nodes.append(node)
+            url = node.url
+        await self.routes_cm.write(route(config.namespace, config.name, url, default=True))
+        return url
+
+    @activity.defn(name="start_coordinator")
+    async def start_coordinator(self, config: StubConfig) -> None:
+        assert config.early_port is not None
+        extra = {"include_coordinator": False, "required_workers": 1} if config.early_needs_worker else {}
+        node = TrinoNode(coordinator_settings(port=config.early_port, **extra))
         await node.start()
         self.nodes.append(node)
-        await self.routes_cm.write(route(config.namespace, config.name, node.url, default=True))
-        return node.url
 
 
 Runtime = Callable[..., Awaitable[WorkflowHandle[Any, Any]]]
@@ -113,13 +134,13 @@ async def runtime(
         temporal_client,
         task_queue=task_queue,
         workflows=[StubRuntimeWorkflow],
-        activities=[backends.start_backend],
+        activities=[backends.start_backend, backends.start_coordinator],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
 
-        async def make(name: str = "sleepy", **config: Any) -> WorkflowHandle[Any, Any]:
+        async def make(name: str = "sleepy", backend: str = "http://127.0.0.1:9", **config: Any) -> WorkflowHandle[Any, Any]:
             ns = routes_cm.namespace
-            await routes_cm.write(route(ns, name, "http://127.0.0.1:9", state="PAUSED", default=True))
+            await routes_cm.write(route(ns, name, backend, state="PAUSED", default=True))
             handle = await temporal_client.start_workflow(
                 "RuntimeWorkflow", StubConfig(namespace=ns, name=name, **config),
                 id=workflow_id_for(ns, name), task_queue=task_queue,
@@ -288,6 +309,53 @@ async def test_a_runtime_suspended_again_right_after_a_resume_is_resumed_at_once
         assert await resumes(handle) == 2
 
 
+async def test_a_held_statement_reaches_the_new_coordinator_before_the_resume_ends(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], http: aiohttp.ClientSession,
+) -> None:
+    # A real resume starts the coordinator long before Ready (the lifecycle then waits for the workers to
+    # register): the statement goes to it at once, Trino analyses it and waits for its workers itself.
+    port = _free_port()
+    await runtime(backend=f"http://127.0.0.1:{port}", early_port=port, delay_seconds=5)
+    async with start_gateway(temporal=temporal_section) as gw:
+        running = asyncio.create_task(asyncio.to_thread(fetch_all, gw.port, "SELECT x FROM UNNEST(sequence(1, 120)) AS t(x)"))
+        # Listed (as in Trino, only once dispatched by a poll of its first nextUri) while the route is PAUSED.
+        await eventually(lambda: _queries(http, port), "the statement on the new coordinator", timeout=20)
+        assert await _route_paused(gw), "submitted while the resume was still under way"
+        assert await running == [[x] for x in range(1, 121)]
+        assert len(await _queries(http, port)) == 1, "submitted once"
+
+
+async def test_a_resume_that_fails_after_an_early_submission_cancels_the_query(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap,
+    http: aiohttp.ClientSession,
+) -> None:
+    port = _free_port()
+    await runtime(backend=f"http://127.0.0.1:{port}", early_port=port, early_needs_worker=True, delay_seconds=3,
+                  fail="workers never registered: ImagePullBackOff")
+    async with start_gateway(temporal=temporal_section) as gw:
+        with pytest.raises(trino.exceptions.TrinoQueryError) as info:
+            await asyncio.to_thread(fetch_all, gw.port, "SELECT 1")
+        assert "ImagePullBackOff" in str(info.value)
+        queries = await _queries(http, port)
+        assert len(queries) == 1, "it was submitted early, waiting for a worker"
+        assert queries[0]["state"] == "FAILED" and queries[0]["errorCode"]["name"] == "USER_CANCELED"
+        labels = {"namespace": routes_cm.namespace, "xtrinode": "sleepy"}
+        assert gw.metric("xtrinode_gateway_inflight_queries", **labels, routing_group="adhoc", state="running") == 0
+
+
+async def test_a_coordinator_older_than_the_hold_gets_no_early_submission(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], http: aiohttp.ClientSession,
+) -> None:
+    # The route went PAUSED while its old coordinator still drains: that one must not get the statement.
+    async with TrinoNode(coordinator_settings()) as draining:
+        await asyncio.sleep(1.0)
+        await runtime(backend=draining.url, delay_seconds=2)
+        async with start_gateway(temporal=temporal_section) as gw:
+            assert await asyncio.to_thread(fetch_all, gw.port, "SELECT 7") == [[7]]
+        old_port = int(draining.url.rsplit(":", 1)[1])
+        assert await _queries(http, old_port) == []
+
+
 async def test_a_held_statement_nobody_polls_is_abandoned(
     runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str], routes_cm: RoutesConfigMap,
     http: aiohttp.ClientSession,
@@ -327,6 +395,21 @@ async def test_a_running_route_whose_backend_refuses_connections_is_resumed(
 
 async def _value(value: float) -> float:
     return value
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _queries(http: aiohttp.ClientSession, port: int) -> list[dict[str, Any]]:
+    """The queries a coordinator lists (`GET /v1/query`); [] while it does not answer."""
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/v1/query", headers=USER) as response:
+            return list(await response.json()) if response.status == 200 else []
+    except aiohttp.ClientError:
+        return []
 
 
 async def _route_paused(gw: Any) -> bool:
