@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import os
 import secrets
-import random
 import shlex
 import signal
 import socket
@@ -27,6 +26,7 @@ import yaml
 
 from devstack import kubeclient, webhook
 from devstack.jaeger import JaegerError, JaegerPorts, config_yaml, find_jaeger
+from devstack.ports import NoFreePort, free_port
 from devstack.realkube import ControlPlane, ControlPlaneError, ProcessSpec, find_binaries
 from devstack.state import ComponentInfo, DevstackInfo, StateDir, pid_alive
 from xtrinode.durations import format_duration
@@ -98,14 +98,6 @@ class _Component:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
 def _write_private(path: Path, text: str) -> None:
     """Write a credential file readable by its owner only."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -114,22 +106,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _free_port(taken: set[int]) -> int:
-    """A free port *below* the kernel's ephemeral range: ports other processes get by binding port 0
-    (the Temporal dev server's internal services, test servers) never collide with it before our
-    component binds it."""
-    low = _ephemeral_range()[0]
-    floor = 10000 if low > 12000 else 1024
-    for _ in range(200):
-        port = random.randint(floor, low - 1)
-        if port in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise DevstackError(f"found no free port between {floor} and {low - 1}; pass explicit ports (--gateway-port ...)")
+    """A free port below the kernel's ephemeral range (devstack.ports), or a DevstackError that says what to do."""
+    try:
+        return free_port(taken)
+    except NoFreePort as e:
+        raise DevstackError(f"{e}; pass explicit ports (--gateway-port ...)") from None
 
 
 def _check_port(port: int, what: str, flag: str) -> None:

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from xtrinode.temporal import SEARCH_ATTRIBUTES, dynamic_config_args
 from xtrinode.temporal_tracing import UpdateTracingInterceptor
+from devstack import ports
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.leaks"]  # the secret-leak guard: greps the run's logs for the test secrets
@@ -143,9 +144,8 @@ def _belongs_to_server(task: asyncio.Task[object]) -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Below the kernel's ephemeral range (devstack.ports): the process it is for binds it later."""
+    return ports.free_port()
 
 
 def _temporal_binary() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 import trino
+from devstack import ports
 
 REPO = Path(__file__).resolve().parent.parent
 MIN_JAVA = 24
@@ -65,9 +65,8 @@ def trino_home() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Below the kernel's ephemeral range (devstack.ports): the process it is for binds it later."""
+    return ports.free_port()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from devstack.ports import NoFreePort, free_port
+
 from .pki import ADMIN, CONTROLLER_MANAGER, SCHEDULER, Pki, TokenUser, ensure_pki
 
 __all__ = [
@@ -89,13 +91,11 @@ def find_binaries(bin_dir: Path | None) -> Path:
 
 
 def _free_port(taken: set[int]) -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in taken:
-            return port
-    raise ControlPlaneError("found no free loopback port for the control plane")
+    """Below the ephemeral range (devstack.ports): etcd and kube-apiserver bind it only seconds later."""
+    try:
+        return free_port(taken)
+    except NoFreePort as e:
+        raise ControlPlaneError(f"no loopback port for the control plane: {e}") from None
 
 
 def _bindable(port: int) -> bool:

@@ -39,6 +39,7 @@ from temporalio.client import Client
 
 from tests.unit.deploy.chart_testkit import CHART, helm_binary
 from tests.unit.deploy.kube_calls import Permission, component_permissions
+from devstack.ports import free_port as _free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_kube, pytest.mark.shared_services, pytest.mark.timeout(600)]
 
@@ -46,12 +47,6 @@ REPO = Path(__file__).resolve().parents[3]
 SYS, GW, TEAM, OTHER = "xtrinode-system", "xtrinode-gateway", "team-a", "team-b"
 ACCOUNTS = {"operator": (SYS, "xtrinode-operator"), "worker": (SYS, "xtrinode-worker"),
             "api-server": (SYS, "xtrinode-api-server"), "gateway": (GW, "xtrinode-gateway")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

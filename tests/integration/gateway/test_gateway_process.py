@@ -13,7 +13,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +25,7 @@ import yaml
 from gateway_helpers import MULTI_PAGE_SQL, RoutesConfigMap, eventually, query, redis_server, route
 from tests import leaks
 from devstack.trino import TrinoNode
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from devstack.ports import free_port as _free_port
 
 
 async def test_gateway_process_serves_and_exits_0_on_sigterm(

@@ -18,7 +18,6 @@ resume scope gives a FAILED result that says so.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -43,6 +42,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from gateway_helpers import GatewayFactory, RoutesConfigMap, connect, coordinator_settings, eventually, fetch_all, route
 from devstack.trino import TrinoNode
 from xtrinode.lifecycle import ResumeRequest, RuntimeStatus, workflow_id_for
+from devstack.ports import free_port as _free_port
 
 USER = {"X-Trino-User": "alice"}
 
@@ -395,12 +395,6 @@ async def test_a_running_route_whose_backend_refuses_connections_is_resumed(
 
 async def _value(value: float) -> float:
     return value
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _queries(http: aiohttp.ClientSession, port: int) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,12 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.ratelimit import RateLimiter, RateLimitSettings, create_rate_limiter
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from devstack.ports import free_port as _free_port
 
 
 @pytest.fixture

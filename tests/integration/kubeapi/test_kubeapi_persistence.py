@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
 from devstack.kubeapi import ThreadedKubeApiServer
+from devstack.ports import free_port as _free_port
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
@@ -95,12 +95,6 @@ def test_a_state_file_without_allocations_skips_addresses_in_use(tmp_path: Path)
             "old", {"metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}})
         api.close()
     assert fresh.spec.cluster_ip != held.spec.cluster_ip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_command_serves_kubectl_and_saves_state_on_sigterm(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ Session-scoped; each test uses its own namespace.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from kubernetes import client
 from devstack.certs import ServingPair, write_serving_pair
 from tests.kube_fixtures import api_client, core, install_crds, kubeapi, kubeconfig, namespace  # noqa: F401 (fixtures)
 from workers.webhook import validating_webhook_configuration
+from devstack import ports
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -31,9 +31,8 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Below the kernel's ephemeral range (devstack.ports): the process it is for binds it later."""
+    return ports.free_port()
 
 
 @dataclass

@@ -10,7 +10,6 @@ the client certificate it is refused; both processes started with `--temporal-tl
 
 from __future__ import annotations
 
-from devstack.up import _free_port as free_port_below_ephemeral
 
 import asyncio
 import contextlib
@@ -34,6 +33,7 @@ from tests.polling import eventually
 from tests.tls_pki import TestCA
 from workers.deployments import DeploymentWatch
 from xtrinode.temporal import TemporalSettings, connect_client
+from devstack.ports import free_port as _free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -103,12 +103,6 @@ async def test_mutual_tls_reaches_temporal_and_a_missing_client_certificate_is_r
         no_cert = good.model_copy(update={"tls_cert_file": None, "tls_key_file": None})
         with pytest.raises(RuntimeError):
             await asyncio.wait_for(connect_client(no_cert, fast_fail_retries=True), 30)
-
-
-def _free_port() -> int:
-    """A free port below the kernel's ephemeral range (the devstack's picker): a port from bind(0) was free
-    only for a moment, and in CI another test's process binding port 0 got it before the worker started."""
-    return free_port_below_ephemeral(set())
 
 
 @pytest.fixture

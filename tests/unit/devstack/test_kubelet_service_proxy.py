@@ -9,19 +9,13 @@ sometimes waited forever for an answer.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
 from devstack.kubelet.proxy import ServiceProxy
+from devstack.ports import free_port as _free_port
 
 SERVICE = "trino-demo.analytics.svc.cluster.local:8080"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _exchange(address: str, payload: bytes) -> bytes:
