@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -101,21 +102,14 @@ class HealthMonitor:
     async def probe(self, backend: str) -> bool:
         """One `/v1/info` probe; updates readiness and the backend's coordinator id."""
         state = self.state(backend)
-        timeout = aiohttp.ClientTimeout(total=self._settings.timeout.total_seconds())
-        try:
-            async with self._session.get(self._resolve(backend) + Path.INFO, timeout=timeout,
-                                         headers={"Accept-Encoding": "gzip"}) as response:
-                if response.status != 200:
-                    ready, detail = False, f"/v1/info answered {response.status}"
-                else:
-                    # The proxy's session does not decompress: decode what the backend sent (Trino gzips).
-                    info = json_body(await response.read(), response.headers.get("Content-Encoding"))
-                    starting = bool(info.get("starting", False)) if isinstance(info, dict) else True
-                    ready, detail = not starting, "starting" if starting else "ready"
-                    if isinstance(info, dict) and isinstance(info.get("coordinatorId"), str):
-                        self._sticky.note_coordinator(backend, info["coordinatorId"])
-        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            ready, detail = False, f"{type(e).__name__}: {str(e)[:200]}"
+        info, failure = await self._info(backend)
+        if failure is not None:
+            ready, detail = False, failure
+        else:
+            starting = bool(info.get("starting", False)) if isinstance(info, dict) else True
+            ready, detail = not starting, "starting" if starting else "ready"
+            if isinstance(info, dict) and isinstance(info.get("coordinatorId"), str):
+                self._sticky.note_coordinator(backend, info["coordinatorId"])
         if state.ready != ready:
             log.info("backend %s is %s (%s)", backend, "ready" if ready else "not ready", detail)
         state.ready, state.detail = ready, detail
@@ -128,19 +122,24 @@ class HealthMonitor:
         """Whether `backend` answers `/v1/info` as a coordinator that has finished starting and has been up
         for less than `seconds` (its `uptime`): a process started since then, not one still draining.
         Leaves the backend's readiness and breaker alone (the route may still be PAUSED)."""
+        info, failure = await self._info(backend)
+        if failure is not None or not isinstance(info, dict) or info.get("starting", True):
+            return False
+        uptime = airlift_duration_seconds(info["uptime"]) if isinstance(info.get("uptime"), str) else None
+        return uptime is not None and uptime < seconds
+
+    async def _info(self, backend: str) -> tuple[Any, str | None]:
+        """The backend's `/v1/info` document, or why there is none."""
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout.total_seconds())
         try:
             async with self._session.get(self._resolve(backend) + Path.INFO, timeout=timeout,
                                          headers={"Accept-Encoding": "gzip"}) as response:
                 if response.status != 200:
-                    return False
-                info = json_body(await response.read(), response.headers.get("Content-Encoding"))
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return False
-        if not isinstance(info, dict) or info.get("starting", True) or not isinstance(info.get("uptime"), str):
-            return False
-        uptime = airlift_duration_seconds(info["uptime"])
-        return uptime is not None and uptime < seconds
+                    return None, f"/v1/info answered {response.status}"
+                # The proxy's session does not decompress: decode what the backend sent (Trino gzips).
+                return json_body(await response.read(), response.headers.get("Content-Encoding")), None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            return None, f"{type(e).__name__}: {str(e)[:200]}"
 
     async def run(self, backends: Callable[[], Iterable[str]]) -> None:
         """Probe every backend each `health.interval`, or at once when `wakeup` is set (route change)."""

@@ -6,9 +6,9 @@ polling its first `nextUri` once so that Trino dispatches it: Trino analyses it 
 `query-manager.required-workers` while the lifecycle still waits for the workers to register. The
 client's next poll after the resume (route RUNNING, coordinator ready) gets that backend answer; when no
 new coordinator answered first, the statement is submitted then, and the client gets the POST answer.
-A resume that fails after an early submission cancels the query. As in Trino, nothing starts before the client's first poll of the queued URI: a statement
-cancelled (DELETE) before that never asks for a resume, and a cancel answers later polls with Trino's
-FAILED `USER_CANCELED` page. Abandonment (no poll for `resume.abandonAfter`) drops it. A held statement
+A resume that fails after an early submission cancels the query. As in Trino, nothing starts before
+the client's first poll of the queued URI: a statement cancelled (DELETE) before that never asks for a
+resume, and a cancel answers later polls with Trino's FAILED `USER_CANCELED` page. Abandonment (no poll for `resume.abandonAfter`) drops it. A held statement
 is as private as Trino's own: its random slug is checked in constant time on every poll and cancel
 (`slug_matches`), and it remembers the principal that sent it (`owner`). Once submitted, its id is an
 alias of the coordinator's (`StickyStore.alias`), so `/v1/query/<held id>` still answers.

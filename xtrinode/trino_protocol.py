@@ -257,13 +257,13 @@ def format_airlift_duration(value: timedelta | float) -> str:
     return f"{seconds * 1e9:.2f}ns"
 
 
-AIRLIFT_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*$")
-_UNIT_SECONDS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_AIRLIFT_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*$")
+_UNIT_SECONDS: Final = {**dict(_DURATION_UNITS), "ns": 1e-9}
 
 
 def airlift_duration_seconds(text: str) -> float | None:
     """Seconds of an airlift `Duration` text (`2m`, `30s`, `5.00m`, `250ms`); None when it is not one."""
-    match = AIRLIFT_DURATION.match(text)
+    match = _AIRLIFT_DURATION.match(text)
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else None
 
 

@@ -10,7 +10,6 @@ the client certificate it is refused; both processes started with `--temporal-tl
 
 from __future__ import annotations
 
-
 import asyncio
 import contextlib
 import os
