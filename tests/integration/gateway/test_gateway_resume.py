@@ -10,7 +10,8 @@ statement is counted as demand and DELETE cancels it (204), after which its URI 
 USER_CANCELED page; a statement cancelled before its first poll never asks for a resume (as Trino submits
 on the first poll); a hold nobody polls is abandoned; the client's query id (the gateway's) answers
 `/v1/query/<id>` once the statement runs on the coordinator; a runtime suspended again right after a
-resume is resumed again at once (no wait on an earlier answer); with `resume.via: apiServer` the same
+resume is resumed again at once (no wait on an earlier answer); twenty statements held on one resume
+probe its starting coordinator's `/v1/info` about as often as one; with `resume.via: apiServer` the same
 query resumes the runtime through the API server (the gateway's token file), and a token without the
 resume scope gives a FAILED result that says so.
 """
@@ -354,6 +355,40 @@ async def test_a_coordinator_older_than_the_hold_gets_no_early_submission(
             assert await asyncio.to_thread(fetch_all, gw.port, "SELECT 7") == [[7]]
         old_port = int(draining.url.rsplit(":", 1)[1])
         assert await _queries(http, old_port) == []
+
+
+async def test_many_held_statements_probe_the_resuming_coordinator_as_one(
+    runtime: Runtime, start_gateway: GatewayFactory, temporal_section: dict[str, str],
+) -> None:
+    # Every held statement watches for the new coordinator (early submission); a starting JVM must not
+    # get a /v1/info request per statement per interval when a whole team's clients wait on one resume.
+    infos = 0
+
+    async def info(_: web.Request) -> web.Response:
+        nonlocal infos
+        infos += 1
+        return web.json_response({"starting": True, "uptime": "1.00s"})
+
+    app = web.Application()
+    app.router.add_get("/v1/info", info)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = _free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await runtime(backend=f"http://127.0.0.1:{port}", delay_seconds=3)
+        loop = asyncio.get_running_loop()
+        async with start_gateway(temporal=temporal_section, health={"interval": "1h"}) as gw:
+            started = time.monotonic()
+            with ThreadPoolExecutor(20, thread_name_prefix="gw-test-client") as pool:
+                results = await asyncio.gather(
+                    *(loop.run_in_executor(pool, fetch_all, gw.port, f"SELECT {i}") for i in range(20)))
+            elapsed = time.monotonic() - started
+        assert sorted(r[0][0] for r in results) == list(range(20))
+        # One statement alone probes about 4 times a second; twenty did 80 a second before.
+        assert infos <= 8 * elapsed + 5, f"{infos} /v1/info requests in {elapsed:.1f}s for 20 held statements"
+    finally:
+        await runner.cleanup()
 
 
 async def test_a_held_statement_nobody_polls_is_abandoned(
