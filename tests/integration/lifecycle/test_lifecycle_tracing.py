@@ -14,9 +14,9 @@ import pytest
 from kubernetes import client
 from opentelemetry import trace
 from opentelemetry.propagate import inject
+from opentelemetry.util._once import Once
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,17 +28,38 @@ from xtrinode.tracing import tracing_active
 pytestmark = [pytest.mark.integration, pytest.mark.shared_services]
 
 
+class _Forward(SpanProcessor):
+    """The one span processor of the tests' provider: hands ended spans to the current test's exporter."""
+
+    exporter: InMemorySpanExporter | None = None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.exporter is not None:
+            self.exporter.export((span,))
+
+
+_PROVIDER = TracerProvider(resource=Resource.create({"service.name": "xtrinode-tests"}))
+_FORWARD = _Forward()
+_PROVIDER.add_span_processor(_FORWARD)
+
+
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    """Every span this process records from now on (the global provider can be set once per process)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider(resource=Resource.create({"service.name": "xtrinode-tests"}))
-        trace.set_tracer_provider(provider)
+    """Every span this process records while the test runs. The global provider is installed for the test
+    and taken away after it, so the tests after this one run with tracing off, as a process without
+    tracing settings does (`tracing_active()` false). It is the same provider object every time: the
+    product's module-level tracers, once they have resolved a provider, stay bound to that one."""
+    assert not tracing_active(), "another test left a tracer provider installed"
+    trace.set_tracer_provider(_PROVIDER)
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()  # later spans are dropped
+    _FORWARD.exporter = exporter
+    try:
+        yield exporter
+    finally:
+        _FORWARD.exporter = None
+        # OpenTelemetry sets its global provider once per process; its own tests reset these two the same way.
+        trace._TRACER_PROVIDER = None
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
 
 
 @pytest.fixture
@@ -135,3 +156,10 @@ async def test_a_resume_through_the_gateway_is_one_connected_trace(
     assert "RunWorkflow:ResumeRuntime" not in _ancestors(ready, index)  # workflow spans are zero-length leaves
     assert "HandleUpdate:resume" not in _ancestors(ready, index)
     assert held.end_time is not None and ready.end_time is not None and held.end_time >= ready.end_time
+
+
+def test_the_tests_after_the_traced_one_run_with_tracing_off() -> None:
+    # Runs after the test above (file order): a process without tracing settings records nothing, and the
+    # rest of the suite must exercise that path, not the traced one.
+    assert not tracing_active()
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
