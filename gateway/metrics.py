@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -43,13 +44,18 @@ class _Observed:
         self.total += amount
 
 
-class _Labelled(Collector):
+_Child = TypeVar("_Child", _Count, _Observed)
+
+
+class _Labelled(Collector, Generic[_Child]):
+    """A metric family with one child per label values, read by the registry when scraped."""
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, list(labelnames)
-        self._children: dict[tuple[str, ...], object] = {}
+        self._children: dict[tuple[str, ...], _Child] = {}
         registry.register(self)
 
-    def _child(self, values: tuple[object, ...]) -> object:
+    def labels(self, *values: object) -> _Child:
         key = tuple(str(v) for v in values)
         child = self._children.get(key)
         if child is None:
@@ -58,18 +64,13 @@ class _Labelled(Collector):
             child = self._children[key] = self._new()
         return child
 
-    def _new(self) -> object:
+    def _new(self) -> _Child:
         raise NotImplementedError
 
 
-class HotCounter(_Labelled):
+class HotCounter(_Labelled[_Count]):
     """A labelled counter for the request path: `labels(...).inc()` adds to a float (prometheus_client's
     Counter takes a lock and checks per increment); the registry reads it when scraped."""
-
-    def labels(self, *values: object) -> _Count:
-        child = self._child(values)
-        assert isinstance(child, _Count)
-        return child
 
     def _new(self) -> _Count:
         return _Count()
@@ -77,12 +78,11 @@ class HotCounter(_Labelled):
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for key, child in list(self._children.items()):
-            assert isinstance(child, _Count)
             family.add_metric(list(key), child.value)
         yield family
 
 
-class HotHistogram(_Labelled):
+class HotHistogram(_Labelled[_Observed]):
     """A labelled histogram for the request path: `labels(...).observe(x)` counts into its bucket by bisection;
     cumulative buckets, sum and count are formed when scraped (same series as prometheus_client's Histogram,
     without `_created`)."""
@@ -92,18 +92,12 @@ class HotHistogram(_Labelled):
         self.bounds = tuple(float(b) for b in buckets)
         super().__init__(name, documentation, labelnames, registry)
 
-    def labels(self, *values: object) -> _Observed:
-        child = self._child(values)
-        assert isinstance(child, _Observed)
-        return child
-
     def _new(self) -> _Observed:
         return _Observed(self.bounds)
 
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for key, child in list(self._children.items()):
-            assert isinstance(child, _Observed)
             cumulative, buckets = 0, []
             for bound, count in zip((*self.bounds, float("inf")), child.counts, strict=True):
                 cumulative += count
@@ -228,15 +222,15 @@ class GatewayMetrics:
             counter = self._request_children[key] = self.requests.labels(*key)
         counter.value += 1
         if seconds is not None:
-            self._latency(self.request_seconds, "request", kind).observe(seconds)
+            self._latency(self.request_seconds, kind).observe(seconds)
 
     def observe_upstream(self, kind: str, seconds: float) -> None:
-        self._latency(self.upstream_seconds, "upstream", kind).observe(seconds)
+        self._latency(self.upstream_seconds, kind).observe(seconds)
 
-    def _latency(self, histogram: HotHistogram, name: str, kind: str) -> _Observed:
-        child = self._latency_children.get((name, kind))
+    def _latency(self, histogram: HotHistogram, kind: str) -> _Observed:
+        child = self._latency_children.get((histogram.name, kind))
         if child is None:
-            child = self._latency_children[(name, kind)] = histogram.labels(kind)
+            child = self._latency_children[(histogram.name, kind)] = histogram.labels(kind)
         return child
 
     def render(self) -> bytes:
