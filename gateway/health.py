@@ -26,7 +26,7 @@ __all__ = ["BackendHealth", "HealthMonitor"]
 log = logging.getLogger("xtrinode.gateway.health")
 
 _INFO_REUSE = 0.2
-"""Seconds a backend's `/v1/info` answer serves later callers."""
+"""Seconds after a backend's `/v1/info` request during which later callers share its answer."""
 
 
 @dataclass(slots=True)
@@ -60,8 +60,8 @@ class HealthMonitor:
         self._sticky = sticky
         self._resolve = resolve
         self._state: dict[str, BackendHealth] = {}
-        self._infos: dict[str, asyncio.Future[tuple[Any, str | None]]] = {}
-        self._info_times: dict[str, float] = {}
+        self._infos: dict[str, tuple[float, asyncio.Future[tuple[Any, str | None]]]] = {}
+        """Per backend: when its latest `/v1/info` request was sent, and its answer."""
         self.wakeup = asyncio.Event()
 
     def state(self, backend: str) -> BackendHealth:
@@ -134,17 +134,13 @@ class HealthMonitor:
         return uptime is not None and uptime < seconds
 
     async def _info(self, backend: str) -> tuple[Any, str | None]:
-        """The backend's `/v1/info` document, or why there is none; one request per backend at a time, and an
-        answer younger than `_INFO_REUSE` serves every caller (each held statement of a resume watches the
-        same starting coordinator)."""
-        now = time.monotonic()
-        known = self._infos.get(backend)
-        if known is not None and (not known.done() or now - self._info_times.get(backend, 0.0) < _INFO_REUSE):
-            return await asyncio.shield(known)
-        fetching = asyncio.ensure_future(self._fetch_info(backend))
-        self._infos[backend] = fetching
-        fetching.add_done_callback(lambda _: self._info_times.__setitem__(backend, time.monotonic()))
-        return await asyncio.shield(fetching)
+        """The backend's `/v1/info` document, or why there is none. Callers within `_INFO_REUSE` of a request
+        to the same backend share its answer (each held statement of a resume watches the same starting
+        coordinator)."""
+        asked = self._infos.get(backend)
+        if asked is None or (asked[1].done() and time.monotonic() - asked[0] >= _INFO_REUSE):
+            asked = self._infos[backend] = (time.monotonic(), asyncio.ensure_future(self._fetch_info(backend)))
+        return await asyncio.shield(asked[1])
 
     async def _fetch_info(self, backend: str) -> tuple[Any, str | None]:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout.total_seconds())
@@ -166,7 +162,6 @@ class HealthMonitor:
             for gone in set(self._state) - current:
                 del self._state[gone]
                 self._infos.pop(gone, None)
-                self._info_times.pop(gone, None)
                 for gauge in (self._metrics.backend_healthy, self._metrics.breaker_open):
                     try:
                         gauge.remove(gone)

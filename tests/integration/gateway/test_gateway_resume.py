@@ -373,8 +373,8 @@ async def test_many_held_statements_probe_the_resuming_coordinator_as_one(
     app.router.add_get("/v1/info", info)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = _free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     try:
         await runtime(backend=f"http://127.0.0.1:{port}", delay_seconds=3)
         loop = asyncio.get_running_loop()
