@@ -25,7 +25,8 @@ from temporalio.client import Client
 from gateway.accesslog import ACCESS_LOGGER, AccessLog
 from gateway.auth import AccessPolicy, AuthError, Authenticator, Forbidden, create_authenticator
 from gateway.demand import Counts, DemandBoard
-from gateway.edge import BadTarget, ClientView, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
+from gateway.edge import HEADERS_VERDICT, BadTarget, ClientView, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
+from gateway.fastpath import FastFollowUps
 from gateway.forward import Forwarder
 from gateway.upstream import UpstreamClient
 from gateway.health import HealthMonitor
@@ -47,7 +48,7 @@ from xtrinode.tracing import tracing_active
 from xtrinode.trino_protocol import Path
 
 __all__ = ["INTERNAL", "LIVE", "METRICS", "ROUTES", "SETTINGS", "Live", "create_app", "create_internal_app",
-           "public_handler"]
+           "public_fast_path", "public_handler"]
 
 log = logging.getLogger("xtrinode.gateway")
 
@@ -65,6 +66,11 @@ class Live:
         self.access: AccessLog | None = None
         """One JSON line per request (who, which runtime, what, how it ended; never a token, a key or SQL;
         a refused target without its raw path); None when accessLog is off or INFO is not logged."""
+
+    @property
+    def started(self) -> bool:
+        """True while the app runs (its components exist)."""
+        return self._proxy is not None and self._authenticator is not None
 
     @property
     def proxy(self) -> Proxy:
@@ -109,10 +115,6 @@ def _access_line(request: web.Request, status: int, seconds: float, refused: str
     access.line(f"{request.method} {path or '<refused>'} {status}", fields)
 
 
-_HEADERS_CHECKED = "edge.headers"
-"""Memo key (GatewayRequest.memo): the header verdict of `_check_headers` for the connection's header lines."""
-
-
 def _check_headers(request: web.Request, trusted: TrustedProxies) -> ClientView | tuple[str, int, str]:
     """The client's view when the headers are usable, else (refusal kind, status, message)."""
     problem = header_problem(request.headers)
@@ -141,11 +143,11 @@ def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[Answer]]:
                 status = 400
                 return _plain(400, f"Bad request target: {e}")
             memo: dict[str, ClientView | tuple[str, int, str]] | None = getattr(request, "memo", None)
-            checked = memo.get(_HEADERS_CHECKED) if memo is not None else None
+            checked = memo.get(HEADERS_VERDICT) if memo is not None else None
             if checked is None:
                 checked = _check_headers(request, trusted)
                 if memo is not None:  # the same header lines on the same connection: the same verdict
-                    memo[_HEADERS_CHECKED] = checked
+                    memo[HEADERS_VERDICT] = checked
             if not isinstance(checked, ClientView):
                 refused, status, message = checked
                 return _plain(status, message)
@@ -161,12 +163,16 @@ def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[Answer]]:
             status = e.status
             raise
         finally:
-            seconds = time.perf_counter() - started
-            request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, None if kind in ("internal", "refused") else seconds)
-            if kind != "internal" or status >= 400:
-                _access_line(request, status, seconds, refused)
+            _record(request, kind, status, time.perf_counter() - started, refused)
 
     return edge
+
+
+def _record(request: web.Request, kind: str, status: int, seconds: float, refused: str | None = None) -> None:
+    """The requests metric and the access-log line of a request that ended (the edge's, and the fast path's)."""
+    request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, None if kind in ("internal", "refused") else seconds)
+    if kind != "internal" or status >= 400:
+        _access_line(request, status, seconds, refused)
 
 
 async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitable[Answer]]) -> Answer:
@@ -442,3 +448,11 @@ def create_app(settings: GatewaySettings, *, backend_resolver: Callable[[str], s
 def public_handler(app: web.Application) -> Callable[[web.Request], Awaitable[Answer]]:
     """The public pipeline (edge -> guard -> dispatch) for the public server (gateway/server.py)."""
     return app[PIPELINE]
+
+
+def public_fast_path(app: web.Application) -> FastFollowUps | None:
+    """The public server's fast path for statement page polls (fastpath.py), or None when `fastPath` is off or
+    tracing is on (a traced request runs the pipeline, which makes its spans)."""
+    if not app[SETTINGS].fast_path or tracing_active():
+        return None
+    return FastFollowUps(app[LIVE], app[PIPELINE], _record)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.app import INTERNAL, create_app, public_handler
+from gateway.app import INTERNAL, create_app, public_fast_path, public_handler
 from gateway.server import PublicServer, start_public_server
 from gateway.settings import ENV_PREFIX, GatewayConfigError, GatewaySettings, load_settings
 from xtrinode.logs import json_log_handler
@@ -87,7 +87,8 @@ async def start_serving(settings: GatewaySettings, backend_resolver: Callable[[s
         await internal.setup()
         await web.TCPSite(internal, settings.internal.host, settings.internal.port, reuse_address=True).start()
         public = await start_public_server(app, public_handler(app), settings.listen.host, settings.listen.port,
-                                           max_body=settings.upstream.max_statement_bytes)
+                                           max_body=settings.upstream.max_statement_bytes,
+                                           fast=public_fast_path(app))
     except BaseException:
         await internal.cleanup()
         await runner.cleanup()

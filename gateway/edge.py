@@ -19,6 +19,7 @@ from urllib.parse import quote
 from multidict import CIMultiDictProxy
 
 __all__ = [
+    "HEADERS_VERDICT",
     "BadTarget",
     "ClientView",
     "Endpoint",
@@ -30,6 +31,10 @@ __all__ = [
     "classify",
     "header_problem",
 ]
+
+HEADERS_VERDICT: Final = "edge.headers"
+"""Memo key (GatewayRequest.memo): the edge's verdict on a connection's header lines (a ClientView when
+they are usable, else the refusal), shared by its requests while their lines are identical."""
 
 
 class BadTarget(ValueError):

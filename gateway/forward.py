@@ -195,6 +195,21 @@ class Forwarder:
         self._metrics.observe_upstream(kind, time.perf_counter() - started)
         return response
 
+    def try_open(self, backend: str, path_qs: str, headers: EncodedHeaders) -> UpstreamResponse | None:
+        """Send a GET now on an idle keep-alive connection (the fast path), or None: use `open`."""
+        return self._client.try_send(self._resolve(backend), path_qs, headers)
+
+    def observe(self, kind: str, seconds: float) -> None:
+        self._metrics.observe_upstream(kind, seconds)
+
+    @staticmethod
+    def answer_now(response: UpstreamResponse, on_head: Callable[[bytes], None] | None = None) -> ProxiedAnswer:
+        """A complete answer for the client without awaiting (what `stream` makes of a small one)."""
+        body = response.take_body()
+        if on_head is not None:
+            on_head(body)
+        return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
+
     async def fetch(
         self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], body: bytes, kind: str
     ) -> UpstreamReply:

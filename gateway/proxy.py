@@ -9,6 +9,7 @@ reaching here has passed the edge (edge.py): its canonical path is `request[TARG
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -30,7 +31,7 @@ from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Preference, Selectio
 from gateway.settings import GatewaySettings
 from gateway.server import Answer
 from gateway.sticky import StickyStore, Target, coordinator_id_of
-from gateway.upstream import EncodedHeaders, encode_headers
+from gateway.upstream import EncodedHeaders, UpstreamResponse, encode_headers
 from xtrinode.models.routes import RouteEntry
 from xtrinode.trino_protocol import ErrorCode, Header, StandardError
 
@@ -161,7 +162,7 @@ class Proxy:
             drop_authorization=principal is not None and principal.kind == "apiKey",
         )
 
-    def _encoded_upstream_headers(self, request: web.Request) -> EncodedHeaders:
+    def encoded_upstream_headers(self, request: web.Request) -> EncodedHeaders:
         """`_upstream_headers` encoded, memoised per connection (GatewayRequest.memo) and identity: a client
         polling pages sends the same header lines each time, and they go upstream the same way."""
         memo: dict[object, object] | None = getattr(request, "memo", None)
@@ -349,6 +350,49 @@ class Proxy:
             )
         return await self._forward(request, target.backend, query_id, target.route_key)
 
+    def follow_up_now(self, request: web.Request, endpoint: Endpoint) -> Target | None:
+        """The target of a statement page poll that needs nothing awaited before it is sent (the fast path,
+        fastpath.py): the query is not held, this replica remembers its backend, the caller may follow it,
+        its runtime is not paused and its coordinator did not restart. None: `follow_up` decides."""
+        query_id = endpoint.query_id
+        if query_id is None or self.held.get(query_id) is not None:
+            return None
+        target = self.sticky.peek(query_id)
+        if target is None:
+            return None
+        entry = self.routes.entry(target.route_key)
+        if (not self._may_follow(request, endpoint, target, entry) or (entry is not None and entry.state == "PAUSED")
+                or self.sticky.is_stale(query_id, target.backend)):
+            return None
+        self.sticky.local(query_id)  # counted and refreshed as `follow_up` does
+        request[QUERY_ID] = query_id
+        request[ROUTE] = target.route_key
+        return target
+
+    def upstream_failed(self, backend: str, error: Exception) -> web.Response:
+        """The answer when a backend failed after the request may have reached it (never sent again)."""
+        self.health.record_failure(backend, type(error).__name__)
+        return _text(502, f"backend {backend} failed: {str(error)[:200]}")
+
+    def page_watch(self, request: web.Request, query_id: str, upstream: UpstreamResponse) -> Callable[[bytes], None] | None:
+        """In-flight accounting of a follow-up's answer: the query was seen now; a 404/410 or a cancel ends it
+        at once; a statement page without `nextUri` ends it (the returned callback judges the body's first bytes)."""
+        self.inflight.touch(query_id)
+        status = upstream.status
+        if status in (404, 410) or (request.method == "DELETE" and status == 204):
+            self.inflight.end(query_id)
+            return None
+        if request.method != "GET" or status != 200 or request[ENDPOINT].kind is not EndpointKind.PAGE:
+            return None
+        encoding = next((v for n, v in upstream.header_list if n.lower() == "content-encoding"), None)
+
+        def on_head(chunk: bytes) -> None:
+            head = decoded_head(chunk, encoding)
+            if head is not None and page_has_next(head) is False:
+                self.inflight.end(query_id)
+
+        return on_head
+
     async def _forward(
         self, request: web.Request, backend: str, query_id: str | None, route_key: str | None = None
     ) -> Answer:
@@ -356,7 +400,7 @@ class Proxy:
         path_qs = request[TARGET].path_qs
         try:
             upstream = await self.forwarder.open(
-                request.method, backend, path_qs, self._encoded_upstream_headers(request), data,
+                request.method, backend, path_qs, self.encoded_upstream_headers(request), data,
                 "follow_up" if query_id else "other",
             )
         except NotReached as e:
@@ -367,25 +411,10 @@ class Proxy:
                                      "while this query ran; run the query again")
             return _text(503, f"backend unreachable: {e}")
         except UpstreamError as e:
-            self.health.record_failure(backend, type(e).__name__)
-            return _text(502, f"backend {backend} failed: {str(e)[:200]}")
+            return self.upstream_failed(backend, e)
         if query_id is None:
             return await self.forwarder.stream(upstream)
-        self.inflight.touch(query_id)
-        status = upstream.status
-        if status in (404, 410) or (request.method == "DELETE" and status == 204):
-            self.inflight.end(query_id)
-            return await self.forwarder.stream(upstream)
-        if request.method != "GET" or status != 200 or request[ENDPOINT].kind is not EndpointKind.PAGE:
-            return await self.forwarder.stream(upstream)
-        encoding = upstream.headers.get("Content-Encoding")
-
-        def on_head(chunk: bytes) -> None:
-            head = decoded_head(chunk, encoding)
-            if head is not None and page_has_next(head) is False:
-                self.inflight.end(query_id)
-
-        return await self.forwarder.stream(upstream, on_head)
+        return await self.forwarder.stream(upstream, self.page_watch(request, query_id, upstream))
 
     # -- everything else ---------------------------------------------------------------------------
     async def other(self, request: web.Request, endpoint: Endpoint) -> Answer:

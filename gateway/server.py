@@ -22,14 +22,14 @@ import http
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import unquote
 
 import httptools
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["Answer", "GatewayRequest", "ProxiedAnswer", "PublicServer", "StreamedAnswer", "start_public_server"]
+__all__ = ["Answer", "FastPath", "FastReply", "GatewayRequest", "ProxiedAnswer", "PublicServer", "StreamedAnswer", "start_public_server"]
 
 log = logging.getLogger("xtrinode.gateway.server")
 
@@ -68,6 +68,21 @@ class ProxiedAnswer:
 
 Answer = web.StreamResponse | StreamedAnswer | ProxiedAnswer
 """What the pipeline answers: an aiohttp response used as a container, a proxied or a streamed answer."""
+
+
+class FastReply(Protocol):
+    """How a fast path (`PublicServer.fast`) answers a request it took: exactly one of these, once."""
+
+    def fast_answered(self, answer: ProxiedAnswer | web.StreamResponse) -> None:
+        """Write this answer now (the connection then goes on with the requests queued behind it)."""
+
+    def fast_continue(self, answer: Awaitable[Answer]) -> None:
+        """Finish in a task: the answer that awaitable gives is written as the pipeline's would be."""
+
+
+FastPath = Callable[["GatewayRequest", FastReply], bool]
+"""Offered each GET as it is parsed while its connection has nothing else running: True when it took the
+request (it answers through the FastReply, without a task), False to let the pipeline run as usual."""
 
 
 class GatewayRequest(dict[Any, Any]):
@@ -171,6 +186,8 @@ class _Connection(asyncio.Protocol):
         self._remote: str | None = None
         self._queue: collections.deque[_Pending] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+        self._fast: _Pending | None = None
+        """The request a fast path took and has not answered yet (requests behind it queue)."""
         self._closing = False
         self._paused_reading = False
         self._write_ready: asyncio.Future[None] | None = None
@@ -278,17 +295,58 @@ class _Connection(asyncio.Protocol):
             seen = self._seen[lines] = (CIMultiDictProxy(CIMultiDict(self._headers)), {})
         pending = _Pending(self._parser.get_method().decode("ascii", "replace"), self._url,
                            seen[0], b"".join(self._body), version, self._parser.should_keep_alive(), seen[1])
+        server = self._server
+        if (server.fast is not None and self._task is None and self._fast is None and not self._queue
+                and pending.method == "GET" and not server.closing):
+            self._disarm()
+            self._fast = pending
+            server.in_flight += 1
+            try:
+                if server.fast(self._request(pending), self):
+                    return
+            except Exception:  # a fault of the fast path must not fail the request: the pipeline answers it
+                log.exception("the fast path failed on GET %s", pending.url.partition("?")[0][:200])
+            self._fast = None
+            server.in_flight -= 1
         self._queue.append(pending)
         if len(self._queue) >= _PIPELINED and self.transport is not None and not self._paused_reading:
             self.transport.pause_reading()
             self._paused_reading = True
-        if self._task is None:
+        if self._task is None and self._fast is None:
             self._disarm()
             self._task = self._loop.create_task(self._serve())
 
+    # -- the fast path's answers (FastReply) ----------------------------------------------------------
+    def fast_answered(self, answer: ProxiedAnswer | web.StreamResponse) -> None:
+        pending, self._fast = self._fast, None
+        assert pending is not None, "a fast path answered a request it did not take"
+        self._server.in_flight -= 1
+        if self._closing or self.transport is None:
+            return
+        keep = pending.keep_alive and not self._server.closing
+        if isinstance(answer, ProxiedAnswer):
+            self._write_proxied(answer, pending.version, keep, False)
+        else:
+            self._write_response(answer, pending.version, keep, False)
+        if not keep:
+            self._close()
+        elif self._queue:
+            self._task = self._loop.create_task(self._serve())
+        else:
+            self._idle_or_refuse()
+
+    def fast_continue(self, answer: Awaitable[Answer]) -> None:
+        pending, self._fast = self._fast, None
+        assert pending is not None, "a fast path answered a request it did not take"
+        self._server.in_flight -= 1
+        self._task = self._loop.create_task(self._serve(pending, answer))
+
     # -- serving ------------------------------------------------------------------------------------
-    async def _serve(self) -> None:
+    async def _serve(self, first: _Pending | None = None, first_answer: Awaitable[Answer] | None = None) -> None:
         try:
+            if first is not None and not await self._answer(first, first_answer):
+                self._close()
+                return
             while self._queue and not self._closing:
                 pending = self._queue.popleft()
                 if self._paused_reading and len(self._queue) < _PIPELINED // 2 and self.transport is not None:
@@ -303,22 +361,33 @@ class _Connection(asyncio.Protocol):
             if not self._closing:
                 if self._queue:
                     self._task = self._loop.create_task(self._serve())
-                elif self._refusal is not None:
-                    if self.transport is not None:
-                        self.transport.write(self._refusal)
-                    self._close()
                 else:
-                    self._arm(HEAD_DEADLINE if self._in_message else self._server.keepalive_timeout)
+                    self._idle_or_refuse()
 
-    async def _answer(self, pending: _Pending) -> bool:
-        """Run the pipeline and write its answer; False when the connection must close."""
-        request = GatewayRequest(pending.method, pending.url, pending.headers, pending.body, self._remote,
-                                 self._server.app, pending.version, self.transport, pending.memo)
+    def _idle_or_refuse(self) -> None:
+        """Nothing left to answer: send a refusal that waited for the answers before it, or wait for more."""
+        if self._refusal is not None:
+            if self.transport is not None:
+                self.transport.write(self._refusal)
+            self._close()
+        else:
+            self._arm(HEAD_DEADLINE if self._in_message else self._server.keepalive_timeout)
+
+    def _request(self, pending: _Pending) -> GatewayRequest:
+        return GatewayRequest(pending.method, pending.url, pending.headers, pending.body, self._remote,
+                              self._server.app, pending.version, self.transport, pending.memo)
+
+    async def _answer(self, pending: _Pending, given: Awaitable[Answer] | None = None) -> bool:
+        """Run the pipeline (or await the answer a fast path `given`) and write it; False when the connection
+        must close."""
         keep = pending.keep_alive and not self._server.closing
         self._server.in_flight += 1
         try:
             try:
-                answer = await self._server.handler(cast(web.Request, request))
+                if given is not None:
+                    answer = await given
+                else:
+                    answer = await self._server.handler(cast(web.Request, self._request(pending)))
             except web.HTTPException as e:
                 answer = e
             except Exception:
@@ -397,7 +466,7 @@ class _Connection(asyncio.Protocol):
     def timed_out(self) -> None:
         """Called by the server's sweep once the deadline passed."""
         self.deadline = None
-        if self._task is not None:
+        if self._task is not None or self._fast is not None:
             return  # answering: the answer decides
         if self._in_message:
             self._refuse(408, "Request timeout: the request was not complete in time")
@@ -408,7 +477,7 @@ class _Connection(asyncio.Protocol):
         """Answer `status` and close; requests already queued are answered first."""
         if self._closing:
             return
-        if self._task is not None or self._queue:
+        if self._task is not None or self._queue or self._fast is not None:
             self._refusal = _plain(status, message)
             if self.transport is not None:
                 self.transport.pause_reading()  # nothing after a bad request is read
@@ -424,7 +493,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def close_if_idle(self) -> bool:
-        if self._task is None and not self._queue:
+        if self._task is None and not self._queue and self._fast is None:
             self._close()
             return True
         return False
@@ -447,6 +516,8 @@ class PublicServer:
     closing: bool = False
     server: asyncio.AbstractServer | None = None
     sweeper: asyncio.Task[None] | None = None
+    fast: FastPath | None = None
+    """Offered each GET before the pipeline (app.py's `public_fast_path`); None: every request runs the pipeline."""
 
     async def sweep(self) -> None:
         """Once a second: close idle keep-alive connections and refuse requests not complete in time."""
@@ -486,9 +557,11 @@ class PublicServer:
 
 
 async def start_public_server(app: web.Application, handler: Handler, host: str, port: int, *, max_body: int,
-                              keepalive_timeout: float = 75.0, reuse_port: bool = False) -> PublicServer:
-    """Serve `handler` (app.py's public pipeline) on host:port; `app` must be started (AppRunner.setup)."""
-    public = PublicServer(app, handler, max_body, keepalive_timeout)
+                              keepalive_timeout: float = 75.0, reuse_port: bool = False,
+                              fast: FastPath | None = None) -> PublicServer:
+    """Serve `handler` (app.py's public pipeline) on host:port; `app` must be started (AppRunner.setup);
+    `fast` is offered each GET first (see FastPath)."""
+    public = PublicServer(app, handler, max_body, keepalive_timeout, fast=fast)
     loop = asyncio.get_running_loop()
     public.server = await loop.create_server(lambda: _Connection(public), host, port, reuse_address=True,
                                              reuse_port=reuse_port or None, backlog=1024)

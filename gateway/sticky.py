@@ -108,11 +108,21 @@ class StickyStore:
         except (RedisError, OSError, TimeoutError) as e:
             self._redis_failed("sticky_put", e)
 
-    async def get(self, query_id: str) -> Target | None:
+    def peek(self, query_id: str) -> Target | None:
+        """The target this replica remembers for the query, not counted and not refreshed."""
+        return self._lru.get(query_id)
+
+    def local(self, query_id: str) -> Target | None:
+        """The target this replica remembers for the query (counted as a local hit), or None."""
         found = self._lru.get(query_id)
         if found is not None:
             self._lru.move_to_end(query_id)
             self._local_hits.inc()
+        return found
+
+    async def get(self, query_id: str) -> Target | None:
+        found = self.local(query_id)
+        if found is not None:
             return found
         client = self._redis_usable("sticky_get")
         if client is None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -123,6 +124,8 @@ class _Connection(asyncio.Protocol):
         response.content_length = int(length) if length is not None and length.isdigit() else None
         if not response.headers_ready.done():
             response.headers_ready.set_result(None)
+        if response.watcher is not None and (response.content_length is None or response.content_length > response.small):
+            response.settled()  # a large or unframed answer: the watcher streams it
         if self._head:  # no body follows a HEAD answer; the parser cannot know: never reuse this connection
             self.reusable = False
             response.content_length = 0
@@ -194,6 +197,30 @@ class UpstreamResponse:
         self._released = False
         self.received = False
         """True once any byte of the answer arrived (so the request surely reached the backend)."""
+        self.reused = connection.used
+        """The request went out on a connection used before (the backend may have closed it unseen)."""
+        self.watcher: Callable[[UpstreamResponse], None] | None = None
+        self.small = 0
+
+    def watch(self, watcher: Callable[[UpstreamResponse], None], small: int) -> None:
+        """Call `watcher` once, without a task, when the answer is complete, failed, or turned out larger than
+        `small` bytes or unframed at its headers (then read it with `iter_chunks`)."""
+        self.watcher, self.small = watcher, small
+        if self.complete or self._error is not None:
+            self.settled()  # it ended before anyone watched
+
+    def settled(self) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher(self)
+
+    def take_body(self) -> bytes:
+        """The body of a complete answer (then the connection goes back to the pool)."""
+        assert self.complete and self._error is None
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self.release()
+        return body
 
     @property
     def error(self) -> Exception | None:
@@ -222,6 +249,8 @@ class UpstreamResponse:
     def finish(self) -> None:
         self.complete = True
         self._wake()
+        if self.watcher is not None:
+            self.settled()
 
     def fail(self, error: Exception) -> None:
         self._error = error
@@ -229,6 +258,8 @@ class UpstreamResponse:
             self.headers_ready.set_exception(error)
             self.headers_ready.exception()  # seen: the waiter gets it from _wait_headers
         self._wake()
+        if self.watcher is not None:
+            self.settled()
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -289,11 +320,49 @@ class UpstreamResponse:
         self.release()
 
 
+class _Slots:
+    """A semaphore that can also be taken without waiting (`try_acquire`, for the fast path); a released slot
+    goes to the longest waiter first."""
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def try_acquire(self) -> bool:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # release() hands its slot to this waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot came, but the waiter is gone: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class _Pool:
     def __init__(self, host: str, port: int, limit: int) -> None:
         self.host, self.port = host, port
         self.idle: list[_Connection] = []
-        self.slots = asyncio.Semaphore(limit)
+        self.slots = _Slots(limit)
         """Connections in use at most (the per-backend pool size)."""
 
     def discard(self, connection: _Connection) -> None:
@@ -328,15 +397,23 @@ class UpstreamClient:
         self._by_base[base] = pool
         return pool
 
-    async def _connection(self, pool: _Pool, fresh: bool = False) -> _Connection:
+    @staticmethod
+    def _idle(pool: _Pool) -> _Connection | None:
         now = asyncio.get_running_loop().time()
-        while pool.idle and not fresh:
+        while pool.idle:
             connection = pool.idle.pop()
             usable = not connection.closed and connection.transport is not None and not connection.transport.is_closing()
             if usable and now - connection.idle_since < _MAX_IDLE:
                 return connection
             if connection.transport is not None:
                 connection.transport.close()
+        return None
+
+    async def _connection(self, pool: _Pool, fresh: bool = False) -> _Connection:
+        if not fresh:
+            idle = self._idle(pool)
+            if idle is not None:
+                return idle
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
@@ -388,6 +465,20 @@ class UpstreamClient:
                 response.release()
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def try_send(self, base: str, path_qs: str, headers: EncodedHeaders) -> UpstreamResponse | None:
+        """Send a GET now on an idle keep-alive connection, or None (no free slot, no idle connection, a bad
+        base URL: use `request`, which waits and connects). The caller watches the response or awaits
+        `headers_ready`, and releases it; a failure on a reused connection before any answer was not seen
+        by the backend (`reused and not received`), so the GET may be sent again."""
+        pool = self._by_base.get(base)
+        if pool is None or not pool.slots.try_acquire():
+            return None
+        connection = self._idle(pool)
+        if connection is None:
+            pool.slots.release()
+            return None
+        return connection.send(self._payload("GET", pool, path_qs, headers, b""))
 
     async def close(self) -> None:
         for connection in list(self._all):

@@ -40,8 +40,15 @@ class Authenticator(abc.ABC):
     async def close(self) -> None:
         """Cancel background tasks; safe to call twice."""
 
+    synchronous = False
+    """True when `verify_now` decides without waiting for anything (the gateway's fast path uses it)."""
+
     async def authenticate(self, request: web.BaseRequest) -> Principal | None:
         return await self._verify(request)
+
+    def verify_now(self, request: web.BaseRequest) -> Principal | None:
+        """`authenticate` without awaiting, for authenticators that are `synchronous`."""
+        raise NotImplementedError(f"{type(self).__name__} authenticates asynchronously only")
 
     @abc.abstractmethod
     async def _verify(self, request: web.BaseRequest) -> Principal | None: ...
@@ -49,6 +56,11 @@ class Authenticator(abc.ABC):
 
 class DisabledAuthenticator(Authenticator):
     """Auth off: every request is anonymous."""
+
+    synchronous = True
+
+    def verify_now(self, request: web.BaseRequest) -> Principal | None:
+        return None
 
     async def _verify(self, request: web.BaseRequest) -> Principal | None:
         return None
@@ -68,7 +80,12 @@ class ApiKeyAuthenticator(Authenticator):
     async def close(self) -> None:
         await self.store.close()
 
+    synchronous = True
+
     async def _verify(self, request: web.BaseRequest) -> Principal | None:
+        return self.verify_now(request)
+
+    def verify_now(self, request: web.BaseRequest) -> Principal | None:
         presented = request.headers.get(API_KEY_HEADER)
         if presented is not None:
             presented = checked_credential(presented.strip(), "the X-API-Key header")

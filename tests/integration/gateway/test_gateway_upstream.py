@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from gateway.upstream import ConnectFailed, UpstreamClient, UpstreamError
+from gateway.upstream import ConnectFailed, UpstreamClient, UpstreamError, encode_headers
 
 BIG = os.urandom(3 * 1024 * 1024 + 17)
 
@@ -153,3 +153,36 @@ async def test_the_pool_never_opens_more_than_its_limit(
     bodies = await asyncio.gather(*(one(i) for i in range(12)))
     assert sorted(bodies) == sorted(f"ok GET /slow?i={i}".encode() for i in range(12))
     assert server.max_in_flight <= 4 and len(server.peers) <= 4
+
+
+async def test_try_send_uses_only_a_free_slot_and_an_idle_connection(
+    backend: tuple[Backend, str, web.AppRunner], client: UpstreamClient
+) -> None:
+    """The fast path's send: never waits and never connects; a slot it cannot take stays with the waiters."""
+    server, url, _ = backend
+    headers = encode_headers({"X-Trino-User": "alice"})
+    assert client.try_send(url, "/q", headers) is None, "no pool yet: nothing to reuse"
+    assert await (await client.request("GET", url, "/warm", {})).read() == b"ok GET /warm"
+    response = client.try_send(url, "/q?fast=1", headers)
+    assert response is not None and response.reused
+    await response.headers_ready
+    assert await response.read() == b"ok GET /q?fast=1" and len(server.peers) == 1
+    # all 4 slots busy: try_send gives up at once; the waiter queued behind them gets the first freed slot
+    slow = [asyncio.create_task(client.request("GET", url, f"/slow?i={i}", {})) for i in range(4)]
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(client.request("GET", url, "/queued", {}))
+    await asyncio.sleep(0.01)
+    assert client.try_send(url, "/q?fast=2", headers) is None
+    cancelled = asyncio.create_task(client.request("GET", url, "/cancelled", {}))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    for task in slow:
+        await (await task).read()
+    assert await (await queued).read() == b"ok GET /queued"
+    assert server.requests == 7, "warm, fast=1, four slow, queued: the cancelled request was never sent"
+    await asyncio.sleep(0.01)
+    again = client.try_send(url, "/q?fast=3", headers)
+    assert again is not None, "every slot came back, the cancelled waiter's too"
+    await again.headers_ready
+    assert await again.read() == b"ok GET /q?fast=3"
+    assert server.max_in_flight <= 4

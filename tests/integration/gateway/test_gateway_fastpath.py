@@ -1,0 +1,304 @@
+"""The follow-up fast path (gateway/fastpath.py): statement page polls answered from the servers' callbacks.
+
+In front of a small scripted coordinator (Trino's statement protocol over raw asyncio streams, so a test
+can make one answer fail in a chosen way). Checks: the polls of a running query take the fast path and
+are counted, timed, logged and tracked in flight exactly as with `fastPath: false`; pipelined polls and a
+statement behind them are answered in order; a poll whose reused backend connection died unanswered is
+sent again and answered; a backend that breaks mid-answer is a 502 and the poll is not sent twice; a page
+larger than the small-answer limit streams whole; a client that leaves while its poll is upstream harms
+nothing after it; with API keys the polls take the fast path and a wrong key is still refused 401; with a
+Redis-only sticky route and a held statement the pipeline decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.accesslog import ACCESS_LOGGER
+from gateway.fastpath import FastFollowUps
+from gateway.forward import SMALL_BODY
+from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, route
+
+USER = {"X-Trino-User": "alice"}
+PAGES = 4
+"""Polls of a scripted query: pages with a nextUri, the last without."""
+
+
+class ScriptedCoordinator:
+    """Trino's statement protocol for `SELECT 1`-like queries: POST /v1/statement answers a QUEUED page, each
+    poll a page of one row, the PAGES-th poll the last page. `plan` scripts the next polls: "ok", "drop"
+    (close the connection without answering), "break" (half an answer, then close), "big" (a last page
+    larger than the gateway's small-answer limit), "slow" (answer after 0.3 s)."""
+
+    def __init__(self) -> None:
+        self.plan: list[str] = []
+        self.polls: list[str] = []
+        self.queries = 0
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> ScriptedCoordinator:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ")
+                headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+                if int(headers.get("content-length", "0")):
+                    await reader.readexactly(int(headers["content-length"]))
+                if not await self._answer(method, target, headers, writer):
+                    writer.transport.abort()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def _answer(self, method: str, target: str, headers: dict[str, str], writer: asyncio.StreamWriter) -> bool:
+        base = f"{headers.get('x-forwarded-proto', 'http')}://{headers.get('x-forwarded-host', headers['host'])}"
+        if target == "/v1/info":
+            return self._json(writer, {"starting": False, "uptime": "5.00m", "coordinator": True})
+        if method == "POST" and target == "/v1/statement":
+            self.queries += 1
+            query_id = f"20261204_000000_{self.queries:05d}_abcde"
+            return self._json(writer, {"id": query_id, "infoUri": f"{base}/ui/query.html?{query_id}",
+                                       "nextUri": f"{base}/v1/statement/executing/{query_id}/y1/1",
+                                       "stats": {"state": "QUEUED"}})
+        parts = target.split("/")  # /v1/statement/executing/<id>/<slug>/<token>
+        if method != "GET" or len(parts) != 7:
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            return True
+        self.polls.append(target)
+        action = self.plan.pop(0) if self.plan else "ok"
+        query_id, token = parts[4], int(parts[6])
+        page: dict[str, Any] = {"id": query_id, "columns": [{"name": "x", "type": "integer"}], "data": [[token]],
+                                "stats": {"state": "RUNNING"}}
+        if token < PAGES and action != "big":
+            page = {"id": query_id, "nextUri": f"{base}/v1/statement/executing/{query_id}/y1/{token + 1}", **page}
+        else:
+            page["stats"]["state"] = "FINISHED"
+        if action == "drop":
+            return False
+        if action == "break":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"id\"")
+            return False
+        if action == "big":
+            page["data"] = [["x" * 1000] for _ in range(SMALL_BODY // 1000 + 50)]
+        if action == "slow":
+            await asyncio.sleep(0.3)
+        return self._json(writer, page)
+
+    @staticmethod
+    def _json(writer: asyncio.StreamWriter, document: dict[str, Any]) -> bool:
+        body = json.dumps(document).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        return True
+
+
+@pytest.fixture
+async def coordinator() -> AsyncIterator[ScriptedCoordinator]:
+    async with ScriptedCoordinator() as found:
+        yield found
+
+
+@pytest.fixture
+async def gw(coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap,
+             start_gateway: GatewayFactory) -> AsyncIterator[RunningGateway]:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    async with start_gateway() as running:
+        yield running
+
+
+def fast_path(gw: RunningGateway) -> FastFollowUps:
+    found = gw.serving.public.fast
+    assert isinstance(found, FastFollowUps), "the gateway serves without its fast path"
+    return found
+
+
+async def run_query(session: aiohttp.ClientSession, gw: RunningGateway, **headers: str) -> list[tuple[int, Any]]:
+    """POST a statement and follow its nextUri to the end: (status, page or text) of every poll."""
+    async with session.post(f"{gw.url}/v1/statement", data="SELECT 1", headers={**USER, **headers}) as response:
+        assert response.status == 200, await response.text()
+        page = await response.json()
+    polls = []
+    while isinstance(page, dict) and "nextUri" in page:
+        async with session.get(page["nextUri"], headers={**USER, **headers}) as response:
+            page = await response.json() if response.content_type == "application/json" else await response.text()
+            polls.append((response.status, page))
+    return polls
+
+
+async def scripted_query(gw: RunningGateway, coordinator: ScriptedCoordinator, *plan: str) -> tuple[list[tuple[int, Any]], int]:
+    """One query to warm the fast path (an idle keep-alive backend connection), then a query whose polls
+    follow `plan`: its polls as run_query gives them, and how many polls the coordinator received for it."""
+    async with aiohttp.ClientSession() as session:
+        await run_query(session, gw)
+        coordinator.plan = list(plan)
+        before = len(coordinator.polls)
+        polls = await run_query(session, gw)
+    return polls, len(coordinator.polls) - before
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "pipeline-only"])
+async def test_polls_take_the_fast_path_and_are_accounted_as_the_pipeline_accounts_them(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], fast: bool
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)  # the access log is written only when INFO is on
+    key = f"{routes_cm.namespace}/one"
+    async with start_gateway(fastPath=fast) as gw, aiohttp.ClientSession() as session:
+        polls = await run_query(session, gw)
+        assert [page["data"] for _, page in polls] == [[[t]] for t in range(1, PAGES + 1)]
+        assert gw.metric("xtrinode_gateway_requests_total", route=key, kind="follow_up", status="200") == PAGES
+        assert gw.metric("xtrinode_gateway_request_duration_seconds_count", kind="follow_up") == PAGES
+        assert gw.metric("xtrinode_gateway_upstream_duration_seconds_count", kind="follow_up") == PAGES
+        assert gw.metric("xtrinode_gateway_sticky_hits_total", source="local") == PAGES
+        assert gw.metric("xtrinode_gateway_inflight_queries", namespace=routes_cm.namespace, xtrinode="one",
+                         routing_group="adhoc", state="running") == 0, "the last page ended the query"
+        if fast:
+            # the first poll on the connection runs the pipeline (its header lines are judged then); the rest are fast
+            assert fast_path(gw).taken == PAGES - 1
+        else:
+            assert gw.serving.public.fast is None
+    # the gateway is closed: its access log was flushed
+    lines = [json.loads(text) for text in capsys.readouterr().err.splitlines() if text.startswith("{")]
+    polled = [line for line in lines if line.get("logger") == ACCESS_LOGGER and line.get("method") == "GET"
+              and str(line.get("path")).startswith("/v1/statement/executing/")]
+    assert len(polled) == PAGES and {line["status"] for line in polled} == {200}
+    assert {line["runtime"] for line in polled} == {key} and {line["principal"] for line in polled} == {None}
+    assert all(line["query_id"] == polls[0][1]["id"] for line in polled)
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    return head + await reader.readexactly(length)
+
+
+async def _exchange(port: int, payload: bytes, answers: int) -> list[bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(payload)
+        return [await _read_answer(reader) for _ in range(answers)]
+    finally:
+        writer.close()
+
+
+def _body(answer: bytes) -> Any:
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+STATEMENT = b"POST /v1/statement HTTP/1.1\r\nHost: gw\r\nX-Trino-User: alice\r\nContent-Length: 8\r\n\r\nSELECT 1"
+
+
+def _poll(next_uri: str, token: int) -> bytes:
+    path = "/" + next_uri.split("//", 1)[1].split("/", 1)[1].rsplit("/", 1)[0] + f"/{token}"
+    return f"GET {path} HTTP/1.1\r\nHost: gw\r\nX-Trino-User: alice\r\n\r\n".encode()
+
+
+async def test_pipelined_polls_and_a_statement_behind_them_are_answered_in_order(gw: RunningGateway) -> None:
+    first = _body((await _exchange(gw.port, STATEMENT, 1))[0])
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        writer.write(_poll(first["nextUri"], 1))  # the connection's header lines are judged (pipeline)
+        assert _body(await _read_answer(reader))["data"] == [[1]]
+        # one write: the first poll is taken by the fast path, the rest queue behind it and keep their order
+        writer.write(b"".join(_poll(first["nextUri"], token) for token in (2, 3, 1, 2)) + STATEMENT)
+        bodies = [_body(await _read_answer(reader)) for _ in range(5)]
+    finally:
+        writer.close()
+    assert [b.get("data") for b in bodies[:4]] == [[[2]], [[3]], [[1]], [[2]]]
+    assert bodies[4]["id"] != first["id"] and bodies[4]["stats"]["state"] == "QUEUED"
+    assert fast_path(gw).taken == 1
+
+
+async def test_a_poll_whose_reused_backend_connection_died_unanswered_is_sent_again(
+    gw: RunningGateway, coordinator: ScriptedCoordinator
+) -> None:
+    polls, received = await scripted_query(gw, coordinator, "ok", "drop")
+    assert [status for status, _ in polls] == [200] * PAGES, polls
+    assert [page["data"] for _, page in polls] == [[[t]] for t in range(1, PAGES + 1)]
+    assert received == PAGES + 1, "the dropped poll was sent once more"
+    assert fast_path(gw).resent == 1
+
+
+async def test_a_backend_that_breaks_mid_answer_is_a_502_and_the_poll_is_not_sent_twice(
+    gw: RunningGateway, coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap
+) -> None:
+    polls, received = await scripted_query(gw, coordinator, "ok", "break")
+    assert [status for status, _ in polls] == [200, 502], polls
+    assert "failed" in polls[1][1] and coordinator.url.split("//")[1] in polls[1][1]
+    assert received == 2, "the broken poll reached the backend: it is not sent again"
+    assert fast_path(gw).resent == 0
+    assert gw.metric("xtrinode_gateway_requests_total", route=f"{routes_cm.namespace}/one", kind="follow_up",
+                     status="502") == 1
+
+
+async def test_a_page_larger_than_the_small_answer_limit_streams_whole(
+    gw: RunningGateway, coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap
+) -> None:
+    polls, _ = await scripted_query(gw, coordinator, "ok", "big")
+    assert [status for status, _ in polls] == [200, 200]
+    big = polls[1][1]
+    assert len(big["data"]) == SMALL_BODY // 1000 + 50 and big["stats"]["state"] == "FINISHED"
+    assert gw.metric("xtrinode_gateway_inflight_queries", namespace=routes_cm.namespace, xtrinode="one",
+                     routing_group="adhoc", state="running") == 0, "the streamed last page ended the query"
+
+
+async def test_a_client_that_leaves_while_its_poll_is_upstream_harms_nothing_after_it(
+    gw: RunningGateway, coordinator: ScriptedCoordinator
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        await run_query(session, gw)
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(STATEMENT)
+        page = _body(await _read_answer(reader))
+        writer.write(_poll(page["nextUri"], 1))
+        await _read_answer(reader)
+        coordinator.plan = ["slow"]
+        taken = fast_path(gw).taken
+        writer.write(_poll(page["nextUri"], 2))  # taken by the fast path (the connection's lines are known)
+        await asyncio.sleep(0.05)
+        assert fast_path(gw).taken == taken + 1
+        writer.transport.abort()  # gone while its poll waits upstream
+        await asyncio.sleep(0.5)
+        assert gw.serving.public.in_flight == 0
+        polls = await run_query(session, gw)
+    assert [status for status, _ in polls] == [200] * PAGES
+
+
+async def test_with_api_keys_polls_take_the_fast_path_and_a_wrong_key_is_still_refused(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    auth = {"enabled": True, "type": "apiKey", "apiKeys": {"inline": {"alice": "s3cret-key-a"}}}
+    async with start_gateway(auth=auth) as gw, aiohttp.ClientSession() as session:
+        polls = await run_query(session, gw, **{"X-API-Key": "s3cret-key-a"})
+        assert [status for status, _ in polls] == [200] * PAGES
+        assert fast_path(gw).taken == PAGES - 1
+        async with session.post(f"{gw.url}/v1/statement", data="SELECT 1",
+                                headers={**USER, "X-API-Key": "s3cret-key-a"}) as response:
+            page = await response.json()
+        for _ in range(2):  # the same header lines as an accepted poll except the key
+            async with session.get(page["nextUri"], headers={**USER, "X-API-Key": "not-the-key"}) as response:
+                assert response.status == 401
+        assert fast_path(gw).taken == PAGES - 1
+        assert gw.metric("xtrinode_gateway_auth_failed_total", reason="bad_key") == 2
