@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from json.encoder import encode_basestring_ascii
 import sys
 import time
 from typing import Any, TextIO
@@ -23,6 +24,10 @@ _ENCODER = json.JSONEncoder(default=str, separators=(", ", ": "))
 """What json.dumps(..., default=str, separators=...) builds on every call, built once."""
 
 
+def _str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
 class AccessLog:
     def __init__(self, stream: TextIO | None = None, *, interval: float = 0.2, batch: int = 512) -> None:
         self._stream = stream
@@ -33,15 +38,31 @@ class AccessLog:
         self._second = -1
         self._prefix = ""
 
-    def line(self, message: str, fields: dict[str, Any]) -> None:
+    def _stamp(self) -> str:
         now = time.time()
         second = int(now)
         if second != self._second:
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        stamp = f"{self._prefix}.{int(now * 1000) % 1000:03d}+00:00"
-        body = {"ts": stamp, "level": "INFO", "logger": ACCESS_LOGGER, "message": message}
+        return f"{self._prefix}.{int(now * 1000) % 1000:03d}+00:00"
+
+    def line(self, message: str, fields: dict[str, Any]) -> None:
+        body = {"ts": self._stamp(), "level": "INFO", "logger": ACCESS_LOGGER, "message": message}
         body.update(fields)
-        self._lines.append(_ENCODER.encode(body))
+        self._queue(_ENCODER.encode(body))
+
+    def request(self, method: str, path: str | None, status: int, duration_ms: float, principal: str | None,
+                runtime: str | None, query_id: str | None, client: str | None, refused: str | None = None) -> None:
+        """The line of one request: what `line` writes for these fields, formatted directly (a third of the
+        cost of encoding a dict; every proxied request pays it)."""
+        message = f"{method} {path or '<refused>'} {status}"
+        text = (f'{{"ts": "{self._stamp()}", "level": "INFO", "logger": "{ACCESS_LOGGER}", "message": {_str(message)}, '
+                f'"principal": {_str(principal)}, "runtime": {_str(runtime)}, "method": {_str(method)}, '
+                f'"path": {_str(path)}, "status": {status}, "duration_ms": {float.__repr__(duration_ms)}, '
+                f'"query_id": {_str(query_id)}, "client": {_str(client)}')
+        self._queue(f'{text}, "refused": {_str(refused)}}}' if refused else text + "}")
+
+    def _queue(self, text: str) -> None:
+        self._lines.append(text)
         if len(self._lines) >= self._batch:
             self.flush()
         elif self._handle is None:

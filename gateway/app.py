@@ -99,20 +99,9 @@ def _access_line(request: web.Request, status: int, seconds: float, refused: str
         return
     principal = request.get(PRINCIPAL)
     target = request.get(TARGET)
-    path = target.path if target is not None else None
-    fields: dict[str, object] = {
-        "principal": principal.key if principal is not None else None,
-        "runtime": request.get(ROUTE),
-        "method": request.method,
-        "path": path,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 2),
-        "query_id": request.get(QUERY_ID),
-        "client": request[VIEW].address if VIEW in request else request.remote,
-    }
-    if refused:
-        fields["refused"] = refused
-    access.line(f"{request.method} {path or '<refused>'} {status}", fields)
+    access.request(request.method, target.path if target is not None else None, status, round(seconds * 1000, 2),
+                   principal.key if principal is not None else None, request.get(ROUTE), request.get(QUERY_ID),
+                   request[VIEW].address if VIEW in request else request.remote, refused)
 
 
 def _check_headers(request: web.Request, trusted: TrustedProxies) -> ClientView | tuple[str, int, str]:

@@ -30,6 +30,7 @@ __all__ = [
     "canonical_target",
     "classify",
     "header_problem",
+    "page_poll",
 ]
 
 HEADERS_VERDICT: Final = "edge.headers"
@@ -222,6 +223,16 @@ _UI_QUERY_PAGE_ID: Final = re.compile(rf"^{_ID}$")
 _OPEN: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 _INFO: Final = frozenset({"/v1/info", "/v1/info/coordinator", "/v1/status"})
 _READ: Final = frozenset({"GET", "HEAD"})
+
+
+def page_poll(raw_target: str) -> tuple[RequestTarget, Endpoint] | None:
+    """`canonical_target` and `classify` of a GET in one match, for the common case of a statement page poll
+    without a query string (its id, slug and token allow no `.`, `%` or empty segment, so it is canonical as
+    received); None for anything else (then ask those two)."""
+    page = _PAGE.fullmatch(raw_target)  # not match: `$` also matches before a final newline
+    if page is None:
+        return None
+    return RequestTarget(raw_target, "", raw_target), Endpoint(EndpointKind.PAGE, page["id"], page["slug"])
 
 
 def classify(method: str, path: str, query: str) -> Endpoint:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from gateway.auth import AuthError, Forbidden
-from gateway.edge import HEADERS_VERDICT, BadTarget, ClientView, EndpointKind, canonical_target, classify
+from gateway.edge import HEADERS_VERDICT, ClientView, page_poll
 from gateway.forward import SMALL_BODY
 from gateway.proxy import ENDPOINT, PRINCIPAL, TARGET, TRINO_USER, VIEW
 from gateway.server import Answer, FastReply, GatewayRequest, ProxiedAnswer
@@ -67,13 +67,10 @@ class FastFollowUps:
             return False
         proxy, authenticator = live.proxy, live.authenticator
         started = time.perf_counter()
-        try:
-            target = canonical_target(request.raw_path)
-        except BadTarget:
+        poll = page_poll(request.raw_path)
+        if poll is None:
             return False
-        endpoint = classify("GET", target.path, target.query)
-        if endpoint.kind is not EndpointKind.PAGE:
-            return False
+        target, endpoint = poll
         pipelined = cast(web.Request, request)  # the pipeline's view of it (GatewayRequest offers that API)
         pipelined[TARGET], pipelined[ENDPOINT], pipelined[VIEW] = target, endpoint, view
         try:

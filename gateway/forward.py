@@ -211,7 +211,8 @@ class Forwarder:
         return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
 
     async def fetch(
-        self, method: str, backend: str, path_qs: str, headers: Mapping[str, str], body: bytes, kind: str
+        self, method: str, backend: str, path_qs: str, headers: EncodedHeaders | Mapping[str, str], body: bytes,
+        kind: str
     ) -> UpstreamReply:
         """Send and read the whole (small) answer."""
         response = await self.open(method, backend, path_qs, headers, body, kind)

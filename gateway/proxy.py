@@ -202,11 +202,10 @@ class Proxy:
                 text=f"Too many statements ({decision.scope} limit); retry after {decision.retry_after_header}s",
                 headers={"Retry-After": decision.retry_after_header},
             )
-        headers = self._upstream_headers(request)
         owner = principal.key if principal is not None else None
         resume = self.settings.resume.enabled
         if plan.action == "resume" and resume:
-            return self._hold(request, entry, body, headers, owner)
+            return self._hold(request, entry, body, self._upstream_headers(request), owner)
         if entry.state != "RUNNING":
             return statement_error(
                 view,
@@ -217,12 +216,13 @@ class Proxy:
             )
         target = request[TARGET]
         try:
-            reply = await self.forwarder.fetch("POST", entry.backend, target.path_qs, headers, body, "statement")
+            reply = await self.forwarder.fetch("POST", entry.backend, target.path_qs, self.encoded_upstream_headers(request),
+                                               body, "statement")
         except NotReached as e:
             self.health.record_failure(entry.backend, str(e))
             if resume:
                 log.info("backend of %s refused the connection; holding the statement and resuming", entry.key)
-                return self._hold(request, entry, body, headers, owner)
+                return self._hold(request, entry, body, self._upstream_headers(request), owner)
             return statement_error(
                 view, self.ids, StandardError.NO_NODES_AVAILABLE, f"runtime {entry.key} is not reachable: {e}"
             )

@@ -60,6 +60,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, pool: _Pool) -> None:
         self._pool = pool
+        self.loop = asyncio.get_running_loop()  # looked up once: each lookup costs a getpid() on Python 3.11
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._response: UpstreamResponse | None = None
@@ -170,7 +171,7 @@ class _Connection(asyncio.Protocol):
         if response.complete and self.reusable and response.error is None:
             if not self.transport.is_reading():
                 self.transport.resume_reading()
-            self.idle_since = asyncio.get_running_loop().time()
+            self.idle_since = self.loop.time()
             self._pool.idle.append(self)
         else:
             self.transport.close()
@@ -181,7 +182,7 @@ class UpstreamResponse:
 
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
-        self._loop = asyncio.get_running_loop()
+        self._loop = connection.loop
         self.headers_ready: asyncio.Future[None] = self._loop.create_future()
         self.status = 0
         self.header_list: list[tuple[str, str]] = []
@@ -399,11 +400,10 @@ class UpstreamClient:
 
     @staticmethod
     def _idle(pool: _Pool) -> _Connection | None:
-        now = asyncio.get_running_loop().time()
         while pool.idle:
             connection = pool.idle.pop()
             usable = not connection.closed and connection.transport is not None and not connection.transport.is_closing()
-            if usable and now - connection.idle_since < _MAX_IDLE:
+            if usable and connection.loop.time() - connection.idle_since < _MAX_IDLE:
                 return connection
             if connection.transport is not None:
                 connection.transport.close()

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.edge import BadTarget, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
+from gateway.edge import BadTarget, EndpointKind, TrustedProxies, canonical_target, classify, header_problem, page_poll
 
 QID = "20261202_101010_00042_abcde"
 SLUG = "y" + "ab" * 20
@@ -91,6 +91,35 @@ def test_canonical_paths_have_no_dot_or_empty_segments_and_are_stable(segments: 
     again = canonical_target(target.path_qs)
     assert again == target, "what is forwarded canonicalises to itself"
 
+
+
+_PAGE_PARTS = st.lists(st.sampled_from(["", "v1", "statement", "executing", "queued", QID, SLUG, "1", "12", ".", "..",
+                                        "%2e", "%2f", "x%41", "a?b", "?maxWait=1s", "#f", "ä", "1\n"]), min_size=0, max_size=7)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(parts=_PAGE_PARTS)
+def test_a_page_poll_is_matched_in_one_step_exactly_as_canonical_target_and_classify_judge_it(parts: list[str]) -> None:
+    """The fast path's shortcut (`page_poll`) takes only targets the edge would take as a statement page
+    unchanged; everything else (dot or encoded segments, a query, a fragment) is left to the edge."""
+    raw = "/" + "/".join(parts)
+    found = page_poll(raw)
+    if found is None:
+        return
+    target, endpoint = found
+    assert canonical_target(raw) == target and target.path_qs == raw, "canonical and forwarded as received"
+    assert classify("GET", target.path, target.query) == endpoint and endpoint.kind is EndpointKind.PAGE
+
+
+def test_page_poll_takes_the_polls_clients_send_and_nothing_else() -> None:
+    for phase in ("queued", "executing"):
+        poll = page_poll(f"/v1/statement/{phase}/{QID}/{SLUG}/12")
+        assert poll is not None and (poll[1].query_id, poll[1].slug) == (QID, SLUG)
+    for raw in (f"/v1/statement/executing/{QID}/{SLUG}/12?x=1", f"/v1/statement/executing/{QID}/{SLUG}/../12",
+                f"/v1/statement/executing/{QID}/%2e%2e/12", f"/v1/statement/executing/{QID}/{SLUG}/12/",
+                f"/v1/statement/executing/{QID}/{SLUG}/12\n", f"/v1/statement/executing/partialCancel/{QID}/1/{SLUG}/1",
+                f"/v1/query/{QID}"):
+        assert page_poll(raw) is None, raw
 
 def _headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict(pairs))
