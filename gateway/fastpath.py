@@ -21,7 +21,6 @@ pipeline answers it.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
@@ -39,8 +38,6 @@ if TYPE_CHECKING:
     from gateway.app import Live
 
 __all__ = ["FastFollowUps"]
-
-log = logging.getLogger("xtrinode.gateway.fastpath")
 
 _PAGES = "/v1/statement/"
 _KIND = "follow_up"
