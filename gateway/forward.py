@@ -202,10 +202,13 @@ class Forwarder:
     def observe(self, kind: str, seconds: float) -> None:
         self._metrics.observe_upstream(kind, seconds)
 
-    @staticmethod
-    def answer_now(response: UpstreamResponse, on_head: Callable[[bytes], None] | None = None) -> ProxiedAnswer:
+    @classmethod
+    def answer_now(cls, response: UpstreamResponse, on_head: Callable[[bytes], None] | None = None) -> ProxiedAnswer:
         """A complete answer for the client without awaiting (what `stream` makes of a small one)."""
-        body = response.take_body()
+        return cls._small(response, response.take_body(), on_head)
+
+    @staticmethod
+    def _small(response: UpstreamResponse, body: bytes, on_head: Callable[[bytes], None] | None) -> ProxiedAnswer:
         if on_head is not None:
             on_head(body)
         return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
@@ -231,9 +234,7 @@ class Forwarder:
         length = response.content_length
         if response.complete or (length is not None and length <= SMALL_BODY):  # 204/304 are complete at once
             body = await response.read()
-            if on_head is not None:
-                on_head(body)
-            return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
+            return self._small(response, body, on_head)
         headers = downstream_headers(response.headers)
         headers.popall("Content-Length", None)
 

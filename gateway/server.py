@@ -324,10 +324,7 @@ class _Connection(asyncio.Protocol):
         if self._closing or self.transport is None:
             return
         keep = pending.keep_alive and not self._server.closing
-        if isinstance(answer, ProxiedAnswer):
-            self._write_proxied(answer, pending.version, keep, False)
-        else:
-            self._write_response(answer, pending.version, keep, False)
+        self._write(answer, pending.version, keep, False)
         if not keep:
             self._close()
         elif self._queue:
@@ -399,15 +396,19 @@ class _Connection(asyncio.Protocol):
                     answer.on_done()
                 return False
             head_only = pending.method == "HEAD"
-            if isinstance(answer, ProxiedAnswer):
-                self._write_proxied(answer, pending.version, keep, head_only)
-                return keep
             if isinstance(answer, StreamedAnswer):
                 return await self._stream(answer, pending.version, keep, head_only)
-            self._write_response(answer, pending.version, keep, head_only)
+            self._write(answer, pending.version, keep, head_only)
             return keep
         finally:
             self._server.in_flight -= 1
+
+    def _write(self, answer: ProxiedAnswer | web.StreamResponse, version: tuple[int, int], keep: bool,
+               head_only: bool) -> None:
+        if isinstance(answer, ProxiedAnswer):
+            self._write_proxied(answer, version, keep, head_only)
+        else:
+            self._write_response(answer, version, keep, head_only)
 
     def _write_proxied(self, answer: ProxiedAnswer, version: tuple[int, int], keep: bool, head_only: bool) -> None:
         assert self.transport is not None

@@ -280,11 +280,10 @@ class UpstreamResponse:
                 await self._more()
             if self._error is not None:
                 raise self._error
-            body = b"".join(self._chunks)
-            self._chunks.clear()
-            return body
-        finally:
+        except BaseException:
             self.release()
+            raise
+        return self.take_body()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives (reading resumes as the buffer drains)."""
