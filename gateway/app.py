@@ -26,7 +26,7 @@ from gateway.accesslog import ACCESS_LOGGER, AccessLog
 from gateway.auth import AccessPolicy, AuthError, Authenticator, Forbidden, create_authenticator
 from gateway.demand import Counts, DemandBoard
 from gateway.edge import HEADERS_VERDICT, BadTarget, ClientView, EndpointKind, TrustedProxies, canonical_target, classify, header_problem
-from gateway.fastpath import FastFollowUps
+from gateway.fastpath import FastProxy
 from gateway.forward import Forwarder
 from gateway.upstream import UpstreamClient
 from gateway.health import HealthMonitor
@@ -439,9 +439,9 @@ def public_handler(app: web.Application) -> Callable[[web.Request], Awaitable[An
     return app[PIPELINE]
 
 
-def public_fast_path(app: web.Application) -> FastFollowUps | None:
-    """The public server's fast path for statement page polls (fastpath.py), or None when `fastPath` is off or
+def public_fast_path(app: web.Application) -> FastProxy | None:
+    """The public server's fast path for page polls and new statements (fastpath.py), or None when `fastPath` is off or
     tracing is on (a traced request runs the pipeline, which makes its spans)."""
     if not app[SETTINGS].fast_path or tracing_active():
         return None
-    return FastFollowUps(app[LIVE], app[PIPELINE], _record)
+    return FastProxy(app[LIVE], app[PIPELINE], _record)

@@ -195,9 +195,10 @@ class Forwarder:
         self._metrics.observe_upstream(kind, time.perf_counter() - started)
         return response
 
-    def try_open(self, backend: str, path_qs: str, headers: EncodedHeaders) -> UpstreamResponse | None:
-        """Send a GET now on an idle keep-alive connection (the fast path), or None: use `open`."""
-        return self._client.try_send(self._resolve(backend), path_qs, headers)
+    def try_open(self, backend: str, path_qs: str, headers: EncodedHeaders, method: str = "GET",
+                 body: bytes = b"") -> UpstreamResponse | None:
+        """Send a request now on an idle keep-alive connection (the fast path), or None: use `open`."""
+        return self._client.try_send(self._resolve(backend), path_qs, headers, method, body)
 
     def observe(self, kind: str, seconds: float) -> None:
         self._metrics.observe_upstream(kind, seconds)
@@ -205,10 +206,11 @@ class Forwarder:
     @classmethod
     def answer_now(cls, response: UpstreamResponse, on_head: Callable[[bytes], None] | None = None) -> ProxiedAnswer:
         """A complete answer for the client without awaiting (what `stream` makes of a small one)."""
-        return cls._small(response, response.take_body(), on_head)
+        return cls.small(response, response.take_body(), on_head)
 
     @staticmethod
-    def _small(response: UpstreamResponse, body: bytes, on_head: Callable[[bytes], None] | None) -> ProxiedAnswer:
+    def small(response: UpstreamResponse, body: bytes, on_head: Callable[[bytes], None] | None = None) -> ProxiedAnswer:
+        """A small answer read whole, for the client (`on_head` sees its body)."""
         if on_head is not None:
             on_head(body)
         return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
@@ -234,7 +236,7 @@ class Forwarder:
         length = response.content_length
         if response.complete or (length is not None and length <= SMALL_BODY):  # 204/304 are complete at once
             body = await response.read()
-            return self._small(response, body, on_head)
+            return self.small(response, body, on_head)
         headers = downstream_headers(response.headers)
         headers.popall("Content-Length", None)
 

@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context, get_current
 from opentelemetry.trace import Status, StatusCode
 
-from gateway.forward import Forwarder, NotReached, UpstreamError, UpstreamReply
+from gateway.forward import Forwarder, NotReached, UpstreamError, UpstreamReply, json_body
 from gateway.server import ProxiedAnswer
 from gateway.health import HealthMonitor
 from gateway.inflight import InflightTracker
@@ -343,22 +343,33 @@ class HeldStatements:
         return reply
 
     async def adopt(self, entry: RouteEntry, reply: UpstreamReply, owner: str | None = None) -> str | None:
-        """Learn the query a backend's POST answer started (sticky mapping with its owner, coordinator id,
-        in-flight count); returns its id."""
-        if reply.status != 200:
+        """Learn the query a backend's POST answer started (sticky mapping with its owner, shared through
+        Redis when set, coordinator id, in-flight count); returns its id."""
+        learned = self.adopt_now(entry, reply.status, reply.body, reply.headers.get("Content-Encoding"), owner)
+        if learned is None:
+            return None
+        await self._sticky.share(*learned)
+        return learned[0]
+
+    def adopt_now(self, entry: RouteEntry, status: int, body: bytes, content_encoding: str | None,
+                  owner: str | None) -> tuple[str, Target] | None:
+        """`adopt` in this replica only: the query id and its target, which the caller shares through Redis
+        (`StickyStore.share`) before the client sees the page when `StickyStore.shared`."""
+        if status != 200:
             return None
         try:
-            page = reply.json()
+            page = json_body(body, content_encoding)
         except ValueError:
             return None
         query_id = page.get("id") if isinstance(page, dict) else None
         if not isinstance(query_id, str):
             return None
         self._sticky.note_coordinator(entry.backend, coordinator_id_of(query_id))
-        await self._sticky.put(query_id, Target(entry.key, entry.backend, owner))
+        target = Target(entry.key, entry.backend, owner)
+        self._sticky.put_local(query_id, target)
         if page.get("nextUri"):
             self._inflight.start(query_id, entry)
-        return query_id
+        return query_id, target
 
     async def poll(self, request: web.Request, held: HeldStatement, token: int) -> web.Response | ProxiedAnswer:
         """GET of a held statement's queued URI (slug already checked): long-poll, then QUEUED again or

@@ -25,7 +25,7 @@ from gateway.held import HeldStatements
 from gateway.inflight import InflightTracker, decoded_head, page_has_next
 from gateway.metrics import GatewayMetrics
 from gateway.pages import QueryIdMaker, external_base, failed_page, forbidden, statement_error
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateDecision, RateLimiter
 from gateway.routewatch import RouteSource
 from gateway.routing import XTRINODE_HEADER, NoRoute, Plan, Preference, Selection, plan_new_query, select_pool
 from gateway.settings import GatewaySettings
@@ -181,8 +181,18 @@ class Proxy:
         """POST /v1/statement: route, authorise, rate limit, then forward (reading only the small answer) or hold."""
         if not self.routes.loaded:
             return _text(503, "the gateway has not loaded its route table yet; retry in a moment")
-        view = request[VIEW]
         body = await request.read()
+        plan = self.admit(request)
+        if not isinstance(plan, Plan):
+            return plan
+        decision = await self.limiter.acquire(self.rate_key(request), plan.entry.key)
+        if not decision.allowed:
+            return self.rate_limited(decision)
+        return await self.submit(request, plan, body)
+
+    def admit(self, request: web.Request) -> Plan | web.Response:
+        """Where a new statement goes (sets `request[ROUTE]`), or the answer that refuses it."""
+        view = request[VIEW]
         try:
             selection = self._select(request)
         except NoRoute as e:
@@ -191,21 +201,34 @@ class Proxy:
         if isinstance(pool, str):
             return forbidden(view, self.ids, pool)
         plan = self._plan(pool)
+        request[ROUTE] = plan.entry.key
+        return plan
+
+    @staticmethod
+    def rate_key(request: web.Request) -> str:
+        return principal_key(request.get(PRINCIPAL), request[VIEW].address)
+
+    def rate_limited(self, decision: RateDecision) -> web.Response:
+        self.metrics.rate_limited.labels(decision.scope).inc()
+        return web.Response(
+            status=429,
+            text=f"Too many statements ({decision.scope} limit); retry after {decision.retry_after_header}s",
+            headers={"Retry-After": decision.retry_after_header},
+        )
+
+    def forwards_now(self, plan: Plan) -> bool:
+        """True when `submit` would send the statement to its runtime at once (not hold it, not refuse it)."""
+        return plan.entry.state == "RUNNING" and not (plan.action == "resume" and self.settings.resume.enabled)
+
+    async def submit(self, request: web.Request, plan: Plan, body: bytes) -> Answer:
+        """An admitted, rate-limited statement: held for resume, refused, or forwarded and its query learned."""
         entry = plan.entry
-        request[ROUTE] = entry.key
         principal = request.get(PRINCIPAL)
-        decision = await self.limiter.acquire(principal_key(principal, view.address), entry.key)
-        if not decision.allowed:
-            self.metrics.rate_limited.labels(decision.scope).inc()
-            return web.Response(
-                status=429,
-                text=f"Too many statements ({decision.scope} limit); retry after {decision.retry_after_header}s",
-                headers={"Retry-After": decision.retry_after_header},
-            )
         owner = principal.key if principal is not None else None
         resume = self.settings.resume.enabled
         if plan.action == "resume" and resume:
             return self._hold(request, entry, body, self._upstream_headers(request), owner)
+        view = request[VIEW]
         if entry.state != "RUNNING":
             return statement_error(
                 view,
@@ -227,23 +250,38 @@ class Proxy:
                 view, self.ids, StandardError.NO_NODES_AVAILABLE, f"runtime {entry.key} is not reachable: {e}"
             )
         except UpstreamError as e:
-            # It may have reached the coordinator: never send it elsewhere, and tell the client plainly.
-            self.health.record_failure(entry.backend, type(e).__name__)
-            return statement_error(
-                view,
-                self.ids,
-                StandardError.GENERIC_INTERNAL_ERROR,
-                f"the coordinator of runtime {entry.key} failed while accepting the statement ({type(e).__name__}); "
-                "it may have started, so check before running it again",
-            )
-        if reply.status >= 500:
-            self.health.record_failure(entry.backend, f"HTTP {reply.status}")
+            return self.submit_failed(request, entry, e)
+        learned = self.accepted(request, entry, reply.status, reply.body, reply.headers.get("Content-Encoding"))
+        if learned is not None:
+            await self.sticky.share(*learned)
+        return reply.to_response()
+
+    def submit_failed(self, request: web.Request, entry: RouteEntry, error: UpstreamError) -> web.Response:
+        """The coordinator failed after the statement was sent: it may have started, so never send it elsewhere,
+        and tell the client plainly."""
+        self.health.record_failure(entry.backend, type(error).__name__)
+        return statement_error(
+            request[VIEW],
+            self.ids,
+            StandardError.GENERIC_INTERNAL_ERROR,
+            f"the coordinator of runtime {entry.key} failed while accepting the statement ({type(error).__name__}); "
+            "it may have started, so check before running it again",
+        )
+
+    def accepted(self, request: web.Request, entry: RouteEntry, status: int, body: bytes,
+                 content_encoding: str | None) -> tuple[str, Target] | None:
+        """The coordinator answered a forwarded statement: its health, and the query it started (sticky in this
+        replica, in flight); the caller shares the returned route through Redis before answering."""
+        if status >= 500:
+            self.health.record_failure(entry.backend, f"HTTP {status}")
         else:
             self.health.record_success(entry.backend)
-        query_id = await self.held.adopt(entry, reply, owner)
-        if query_id is not None:
-            request[QUERY_ID] = query_id
-        return reply.to_response()
+        principal = request.get(PRINCIPAL)
+        learned = self.held.adopt_now(entry, status, body, content_encoding,
+                                       principal.key if principal is not None else None)
+        if learned is not None:
+            request[QUERY_ID] = learned[0]
+        return learned
 
     def _hold(self, request: web.Request, entry: RouteEntry, body: bytes, headers: CIMultiDict[str],
               owner: str | None) -> web.Response:

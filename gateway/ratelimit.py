@@ -223,14 +223,30 @@ class RateLimiter:
         prefix = self.settings.key_prefix
         return f"{prefix}p:{_key_part(principal_key)}", f"{prefix}r:{_key_part(runtime_key)}"
 
-    async def acquire(self, principal_key: str, runtime_key: str) -> RateDecision:
-        """Allow one new statement of `principal_key` on `runtime_key`, or say how long to wait."""
+    def acquire_now(self, principal_key: str, runtime_key: str) -> RateDecision | None:
+        """`acquire` when it needs no waiting: limits off, or decided by this replica's buckets (no Redis, or
+        Redis recently failed); None when Redis decides (then await `acquire`)."""
         if not self.settings.enabled or (
             self.settings.per_principal is None and self.settings.per_runtime is None
         ):
             return _ALLOWED_OFF
-        pkey, rkey = self._keys(principal_key, runtime_key)
         if self._redis is not None and self._clock() >= self._redis_down_until:
+            return None
+        return self._acquire_local(*self._keys(principal_key, runtime_key))
+
+    def _acquire_local(self, pkey: str, rkey: str) -> RateDecision:
+        allowed, wait, scope = self._local.acquire(
+            (pkey, self.settings.per_principal), (rkey, self.settings.per_runtime)
+        )
+        return RateDecision(allowed, wait, scope, "local")
+
+    async def acquire(self, principal_key: str, runtime_key: str) -> RateDecision:
+        """Allow one new statement of `principal_key` on `runtime_key`, or say how long to wait."""
+        decided = self.acquire_now(principal_key, runtime_key)
+        if decided is not None:
+            return decided
+        pkey, rkey = self._keys(principal_key, runtime_key)
+        if self._redis is not None:
             try:
                 allowed, wait, scope = await asyncio.wait_for(
                     self._acquire_redis(self._redis, pkey, rkey), self._timeout
@@ -241,10 +257,7 @@ class RateLimiter:
                 return RateDecision(allowed, wait, scope, "redis")
             except (RedisError, OSError, asyncio.TimeoutError) as e:
                 self._redis_failed(e)
-        allowed, wait, scope = self._local.acquire(
-            (pkey, self.settings.per_principal), (rkey, self.settings.per_runtime)
-        )
-        return RateDecision(allowed, wait, scope, "local")
+        return self._acquire_local(pkey, rkey)
 
     def _redis_failed(self, error: BaseException) -> None:
         self.redis_failures += 1

@@ -42,6 +42,9 @@ HEAD_DEADLINE = 30.0
 """Seconds a client has to send a whole request (line, headers and body) once it started one."""
 _PIPELINED = 16
 """Requests queued on one connection before reading from it pauses."""
+_Lines = tuple[tuple[str, str], ...]
+_FAST_METHODS = frozenset({"GET", "POST"})
+"""Requests offered to the fast path (page polls, new statements); it declines anything else it sees."""
 _HEADER_SETS = 4
 """Distinct header sets a connection remembers with what was derived from them (GatewayRequest.memo)."""
 
@@ -81,7 +84,7 @@ class FastReply(Protocol):
 
 
 FastPath = Callable[["GatewayRequest", FastReply], bool]
-"""Offered each GET as it is parsed while its connection has nothing else running: True when it took the
+"""Offered each GET and POST as it is parsed while its connection has nothing else running: True when it took the
 request (it answers through the FastReply, without a task), False to let the pipeline run as usual."""
 
 
@@ -136,6 +139,11 @@ class GatewayRequest(dict[Any, Any]):
         return len(self._body) if self._body else None
 
     async def read(self) -> bytes:
+        return self._body
+
+    @property
+    def received_body(self) -> bytes:
+        """The whole body (`read()` without awaiting: the server reads a body before it runs anything)."""
         return self._body
 
 
@@ -195,14 +203,18 @@ class _Connection(asyncio.Protocol):
         """When this connection times out (idle keep-alive or an incomplete request); swept once a second."""
         self._refusal: bytes | None = None
         """A refusal to send once the requests before it are answered (a bad request behind good ones)."""
-        self._seen: dict[tuple[tuple[str, str], ...], tuple[CIMultiDictProxy[str], dict[Any, Any]]] = {}
+        self._seen: dict[_Lines, tuple[_Lines, CIMultiDictProxy[str], dict[Any, Any]]] = {}
         """The header lines of this connection's recent requests, each with its (immutable) view and the memo
-        of what the pipeline derived from them (a client alternates a few sets: statement POSTs, page GETs)."""
+        of what the pipeline derived from them (a client alternates a few sets: statement POSTs, page GETs).
+        Keyed by the lines without Content-Length: statements of different lengths share one memo (nothing
+        in it depends on that value, which the server checked), each with a view of its own lines."""
         self._reset()
 
     def _reset(self) -> None:
         self._url = ""
         self._headers: list[tuple[str, str]] = []
+        self._length_at = -1
+        """Where the Content-Length line is in `_headers` (-1: none)."""
         self._head_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
@@ -268,13 +280,15 @@ class _Connection(asyncio.Protocol):
         if self._parser.should_upgrade():
             raise _Refused(400, "Bad request: protocol upgrades are not served here")
         limit = self._server.max_body
-        for name, value in self._headers:
+        for at, (name, value) in enumerate(self._headers):
             lowered = name.lower()
             if lowered == "content-length":
                 if not value.strip().isdigit():
                     raise _Refused(400, "Bad request: invalid Content-Length")
                 if int(value) > limit:
                     raise _Refused(413, f"Request body larger than {limit} bytes")
+                if self._length_at < 0:
+                    self._length_at = at
             elif lowered == "expect" and value.strip().lower() == "100-continue" and self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -288,16 +302,19 @@ class _Connection(asyncio.Protocol):
         self._in_message = False
         version = (1, 1) if self._parser.get_http_version() == "1.1" else (1, 0)
         lines = tuple(self._headers)
-        seen = self._seen.get(lines)
-        if seen is None:
-            if len(self._seen) >= _HEADER_SETS:
+        at = self._length_at
+        key = lines if at < 0 else lines[:at] + lines[at + 1:]
+        seen = self._seen.get(key)
+        # without Content-Length, key is lines: a stored set of the same length is these very lines
+        if seen is None or (len(seen[0]) != len(lines) if at < 0 else seen[0] != lines):
+            if seen is None and len(self._seen) >= _HEADER_SETS:
                 self._seen.clear()
-            seen = self._seen[lines] = (CIMultiDictProxy(CIMultiDict(self._headers)), {})
+            seen = self._seen[key] = (lines, CIMultiDictProxy(CIMultiDict(self._headers)), {} if seen is None else seen[2])
         pending = _Pending(self._parser.get_method().decode("ascii", "replace"), self._url,
-                           seen[0], b"".join(self._body), version, self._parser.should_keep_alive(), seen[1])
+                           seen[1], b"".join(self._body), version, self._parser.should_keep_alive(), seen[2])
         server = self._server
         if (server.fast is not None and self._task is None and self._fast is None and not self._queue
-                and pending.method == "GET" and not server.closing):
+                and pending.method in _FAST_METHODS and not server.closing):
             self._disarm()
             self._fast = pending
             server.in_flight += 1
@@ -305,7 +322,7 @@ class _Connection(asyncio.Protocol):
                 if server.fast(self._request(pending), self):
                     return
             except Exception:  # a fault of the fast path must not fail the request: the pipeline answers it
-                log.exception("the fast path failed on GET %s", pending.url.partition("?")[0][:200])
+                log.exception("the fast path failed on %s %s", pending.method, pending.url.partition("?")[0][:200])
             self._fast = None
             server.in_flight -= 1
         self._queue.append(pending)

@@ -224,7 +224,8 @@ class GatewaySettings(_Section):
         "auto", description="The event loop: uvloop (faster proxying) when installed (auto), or the standard one.")
     access_log: bool = Field(True, description="One JSON line per request on the xtrinode.gateway.access logger.")
     fast_path: bool = Field(
-        True, description="Answer statement page polls from the server's callbacks when nothing needs waiting for "
+        True, description="Answer statement page polls and new statements from the server's callbacks when nothing "
+        "needs waiting for "
         "(gateway/fastpath.py); off: every request runs the full pipeline.")
 
     @field_validator("trusted_proxies")

@@ -98,8 +98,22 @@ class StickyStore:
             log.warning("redis %s failed (%s); sticky routes stay local for %.1fs", operation, type(error).__name__, self._retry_after)
         self._redis_down_until = time.monotonic() + self._retry_after
 
+    @property
+    def shared(self) -> bool:
+        """True when Redis holds the routes too: a new one is written there (`share`) before its client
+        may follow it, maybe through another replica."""
+        return self._redis is not None
+
+    def put_local(self, query_id: str, target: Target) -> None:
+        """Remember the query's target in this replica (`put` without the Redis write)."""
+        self._remember(query_id, target)
+
     async def put(self, query_id: str, target: Target) -> None:
         self._remember(query_id, target)
+        await self.share(query_id, target)
+
+    async def share(self, query_id: str, target: Target) -> None:
+        """Write the query's target to Redis (when set and usable) for the other replicas."""
         client = self._redis_usable("sticky_put")
         if client is None:
             return

@@ -465,11 +465,13 @@ class UpstreamClient:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def try_send(self, base: str, path_qs: str, headers: EncodedHeaders) -> UpstreamResponse | None:
-        """Send a GET now on an idle keep-alive connection, or None (no free slot, no idle connection, a bad
-        base URL: use `request`, which waits and connects). The caller watches the response or awaits
-        `headers_ready`, and releases it; a failure on a reused connection before any answer was not seen
-        by the backend (`reused and not received`), so the GET may be sent again."""
+    def try_send(self, base: str, path_qs: str, headers: EncodedHeaders, method: str = "GET",
+                 body: bytes = b"") -> UpstreamResponse | None:
+        """Send a request now on an idle keep-alive connection, or None (no free slot, no idle connection, a
+        bad base URL: use `request`, which waits and connects). The caller watches the response or awaits
+        `headers_ready`, and releases it. A failure on a reused connection before any answer (`reused and not
+        received`) may mean the backend closed it unseen: only an idempotent request may be sent again (as
+        `request` does); any other must be reported as possibly received."""
         pool = self._by_base.get(base)
         if pool is None or not pool.slots.try_acquire():
             return None
@@ -477,7 +479,7 @@ class UpstreamClient:
         if connection is None:
             pool.slots.release()
             return None
-        return connection.send(self._payload("GET", pool, path_qs, headers, b""))
+        return connection.send(self._payload(method, pool, path_qs, headers, body), head=method == "HEAD")
 
     async def close(self) -> None:
         for connection in list(self._all):

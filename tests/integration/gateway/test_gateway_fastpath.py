@@ -1,13 +1,17 @@
-"""The follow-up fast path (gateway/fastpath.py): statement page polls answered from the servers' callbacks.
+"""The fast path (gateway/fastpath.py): page polls and new statements answered from the servers' callbacks.
 
 In front of a small scripted coordinator (Trino's statement protocol over raw asyncio streams, so a test
-can make one answer fail in a chosen way). Checks: the polls of a running query take the fast path and
-are counted, timed, logged and tracked in flight exactly as with `fastPath: false`; pipelined polls and a
+can make one answer fail in a chosen way). Polls: those of a running query take the fast path and are
+counted, timed, logged and tracked in flight exactly as with `fastPath: false`; pipelined polls and a
 statement behind them are answered in order; a poll whose reused backend connection died unanswered is
 sent again and answered; a backend that breaks mid-answer is a 502 and the poll is not sent twice; a page
 larger than the small-answer limit streams whole; a client that leaves while its poll is upstream harms
-nothing after it; with API keys the polls take the fast path and a wrong key is still refused 401; with a
-Redis-only sticky route and a held statement the pipeline decides.
+nothing after it; with API keys the polls take the fast path and a wrong key is still refused 401.
+Statements: accounted exactly as with `fastPath: false` (metrics, in flight, sticky route, access line);
+one rate-limit token each, and the 429 is the pipeline's; never sent twice when the reused backend
+connection dies unanswered; one without an idle backend connection connects afresh with its one token;
+with Redis, its route is in Redis before its first page is answered; one to a runtime that is not
+RUNNING is the pipeline's.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.accesslog import ACCESS_LOGGER
-from gateway.fastpath import FastFollowUps
+from gateway.fastpath import FastProxy
 from gateway.forward import SMALL_BODY
 from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, route
 
@@ -39,7 +44,12 @@ class ScriptedCoordinator:
 
     def __init__(self) -> None:
         self.plan: list[str] = []
+        self.post_plan: list[str] = []
+        """Like `plan`, for the next statements: "ok", "drop" (close without answering), "slow"."""
         self.polls: list[str] = []
+        self.posts = 0
+        """Statements received (answered or not)."""
+        self.bodies: list[bytes] = []
         self.queries = 0
         self.server: asyncio.Server | None = None
 
@@ -64,7 +74,7 @@ class ScriptedCoordinator:
                 method, target, _ = lines[0].split(" ")
                 headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
                 if int(headers.get("content-length", "0")):
-                    await reader.readexactly(int(headers["content-length"]))
+                    self.bodies.append(await reader.readexactly(int(headers["content-length"])))
                 if not await self._answer(method, target, headers, writer):
                     writer.transport.abort()
                     return
@@ -76,6 +86,12 @@ class ScriptedCoordinator:
         if target == "/v1/info":
             return self._json(writer, {"starting": False, "uptime": "5.00m", "coordinator": True})
         if method == "POST" and target == "/v1/statement":
+            self.posts += 1
+            post_action = self.post_plan.pop(0) if self.post_plan else "ok"
+            if post_action == "drop":
+                return False
+            if post_action == "slow":
+                await asyncio.sleep(0.3)
             self.queries += 1
             query_id = f"20261204_000000_{self.queries:05d}_abcde"
             return self._json(writer, {"id": query_id, "infoUri": f"{base}/ui/query.html?{query_id}",
@@ -126,9 +142,9 @@ async def gw(coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap,
         yield running
 
 
-def fast_path(gw: RunningGateway) -> FastFollowUps:
+def fast_path(gw: RunningGateway) -> FastProxy:
     found = gw.serving.public.fast
-    assert isinstance(found, FastFollowUps), "the gateway serves without its fast path"
+    assert isinstance(found, FastProxy), "the gateway serves without its fast path"
     return found
 
 
@@ -302,3 +318,166 @@ async def test_with_api_keys_polls_take_the_fast_path_and_a_wrong_key_is_still_r
                 assert response.status == 401
         assert fast_path(gw).taken == PAGES - 1
         assert gw.metric("xtrinode_gateway_auth_failed_total", reason="bad_key") == 2
+
+
+# -- new statements ----------------------------------------------------------------------------------------
+async def post_statement(session: aiohttp.ClientSession, gw: RunningGateway) -> tuple[int, Any, dict[str, str]]:
+    """POST `SELECT 1` (the same header lines each time, so the connection's verdict is memoised after the first)."""
+    async with session.post(f"{gw.url}/v1/statement", data="SELECT 1", headers=USER) as response:
+        page = await response.json() if response.content_type == "application/json" else await response.text()
+        return response.status, page, dict(response.headers)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "pipeline-only"])
+async def test_statements_take_the_fast_path_and_are_accounted_as_the_pipeline_accounts_them(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory,
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], fast: bool
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    key, inflight = f"{routes_cm.namespace}/one", {"namespace": routes_cm.namespace, "xtrinode": "one",
+                                                     "routing_group": "adhoc", "state": "running"}
+    async with start_gateway(fastPath=fast) as gw, aiohttp.ClientSession() as session:
+        for _ in range(3):
+            assert [status for status, _ in await run_query(session, gw)] == [200] * PAGES
+        status, page, _ = await post_statement(session, gw)
+        assert status == 200 and page["stats"]["state"] == "QUEUED"
+        assert gw.metric("xtrinode_gateway_inflight_queries", **inflight) == 1, "a started query is counted in flight"
+        polls = await run_query(session, gw)  # the gateway knows the query: its polls follow it to its coordinator
+        assert gw.metric("xtrinode_gateway_inflight_queries", **inflight) == 1
+        async with session.get(page["nextUri"], headers=USER) as response:
+            assert response.status == 200  # the sticky route of the 4th query, learned from its first page
+        assert gw.metric("xtrinode_gateway_requests_total", route=key, kind="statement", status="200") == 5
+        assert gw.metric("xtrinode_gateway_request_duration_seconds_count", kind="statement") == 5
+        assert gw.metric("xtrinode_gateway_upstream_duration_seconds_count", kind="statement") == 5
+        assert gw.metric("xtrinode_gateway_requests_total", route=key, kind="follow_up", status="200") == 4 * PAGES + 1
+        assert polls and coordinator.posts == coordinator.queries == 5
+        if fast:
+            # each POST header set is judged by the pipeline once per connection; the later POSTs are fast
+            assert fast_path(gw).statements == 4
+        else:
+            assert gw.serving.public.fast is None
+    lines = [json.loads(text) for text in capsys.readouterr().err.splitlines() if text.startswith("{")]
+    posted = [line for line in lines if line.get("logger") == ACCESS_LOGGER and line.get("method") == "POST"]
+    assert len(posted) == 5 and {line["status"] for line in posted} == {200}
+    assert {line["runtime"] for line in posted} == {key} and posted[3]["query_id"] == page["id"]
+    assert len({line["query_id"] for line in posted}) == 5
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "pipeline-only"])
+async def test_a_fast_statement_takes_one_rate_limit_token_and_a_refusal_is_the_pipelines_429(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory, fast: bool
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    limits = {"enabled": True, "perPrincipal": {"ratePerSecond": 0.01, "burst": 3}, "perRuntime": None}
+    async with start_gateway(fastPath=fast, rateLimit=limits) as gw, aiohttp.ClientSession() as session:
+        answers = [await post_statement(session, gw) for _ in range(5)]
+        assert [status for status, _, _ in answers] == [200, 200, 200, 429, 429]
+        assert "Too many statements (principal limit)" in answers[3][1] and int(answers[3][2]["Retry-After"]) >= 1
+        assert gw.metric("xtrinode_gateway_rate_limited_total", scope="principal") == 2
+        assert coordinator.posts == 3
+        if fast:
+            assert fast_path(gw).statements == 2
+
+
+async def test_a_statement_is_never_sent_twice_when_its_reused_backend_connection_dies_unanswered(
+    gw: RunningGateway, coordinator: ScriptedCoordinator
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        await run_query(session, gw)
+        coordinator.post_plan = ["drop"]
+        status, page, _ = await post_statement(session, gw)
+        assert fast_path(gw).statements == 1
+        assert status == 200 and page["stats"]["state"] == "FAILED"
+        assert "it may have started, so check before running it again" in page["error"]["message"]
+        assert coordinator.posts == 2, "the statement reached the backend once, and was not sent again"
+        status, page, _ = await post_statement(session, gw)  # the next one goes out on a new connection
+        assert status == 200 and page["stats"]["state"] == "QUEUED"
+        assert coordinator.posts == 3
+
+
+async def test_a_statement_that_finds_no_idle_backend_connection_is_submitted_with_its_one_token(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    limits = {"enabled": True, "perPrincipal": {"ratePerSecond": 0.01, "burst": 2}, "perRuntime": None}
+    async with start_gateway(rateLimit=limits) as gw, aiohttp.ClientSession() as session:
+        status, page, _ = await post_statement(session, gw)  # the pipeline; one backend connection, now idle
+        assert status == 200
+        coordinator.plan = ["slow"]
+        async with aiohttp.ClientSession() as other:  # its poll holds the only backend connection for 0.3 s
+            poll = asyncio.create_task(other.get(page["nextUri"], headers=USER))
+            await asyncio.sleep(0.1)
+            status, second, _ = await post_statement(session, gw)
+            assert status == 200 and second["stats"]["state"] == "QUEUED"
+            assert not poll.done(), "the statement did not wait for the busy backend connection"
+            (await poll).release()
+        assert fast_path(gw).statements == 0
+        status, _, _ = await post_statement(session, gw)
+        assert status == 429, "the statement that connected afresh took one token, not two"
+        assert gw.metric("xtrinode_gateway_requests_total", route=f"{routes_cm.namespace}/one", kind="statement",
+                         status="200") == 2
+        async with session.get(second["nextUri"], headers=USER) as response:
+            assert response.status == 200 and (await response.json())["data"] == [[1]]
+
+
+async def test_with_redis_a_fast_statements_route_is_shared_before_its_first_page_is_answered(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory, redis_url: str
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    prefix = f"fast:{routes_cm.namespace}:"
+    shared = {"redis": {"url": redis_url, "keyPrefix": prefix}}
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async with start_gateway(**shared) as gw1, start_gateway(**shared) as gw2, aiohttp.ClientSession() as session:
+            await run_query(session, gw1)
+            status, page, _ = await post_statement(session, gw1)
+            assert status == 200 and fast_path(gw1).statements == 1
+            assert await client.get(f"{prefix}q:{page['id']}") is not None, "written before the page was answered"
+            async with session.get(page["nextUri"].replace(gw1.url, gw2.url), headers=USER) as response:
+                assert response.status == 200 and (await response.json())["data"] == [[1]]
+            assert gw2.metric("xtrinode_gateway_sticky_hits_total", source="redis") == 1
+    finally:
+        await client.aclose()
+
+
+async def test_statements_to_a_runtime_that_is_not_running_are_left_to_the_pipeline(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True, state="PAUSED"))
+    async with start_gateway(resume={"enabled": False}) as gw, aiohttp.ClientSession() as session:
+        for _ in range(3):
+            status, page, _ = await post_statement(session, gw)
+            assert status == 200 and page["error"]["errorName"] == "NO_NODES_AVAILABLE"
+            assert "is PAUSED" in page["error"]["message"]
+        assert fast_path(gw).statements == 0 and coordinator.posts == 0
+
+
+async def test_statements_of_different_lengths_share_the_connections_verdict_and_keep_their_own_bodies(
+    gw: RunningGateway, coordinator: ScriptedCoordinator
+) -> None:
+    sqls = ["SELECT 22", "SELECT 1", "SELECT 333 -- " + "x" * 300, "SELECT 4444"]
+    async with aiohttp.ClientSession() as session:
+        await run_query(session, gw)  # the poll lines and the POST lines of this connection are judged
+        pages = []
+        for sql in sqls:
+            async with session.post(f"{gw.url}/v1/statement", data=sql, headers=USER) as response:
+                assert response.status == 200
+                pages.append(await response.json())
+        assert fast_path(gw).statements == len(sqls), "only the Content-Length differed: the verdict stood"
+        assert coordinator.bodies[-len(sqls):] == [sql.encode() for sql in sqls]
+        taken = fast_path(gw).taken
+        async with session.get(pages[-1]["nextUri"], headers=USER) as response:
+            assert response.status == 200
+        assert fast_path(gw).taken == taken + 1, "the poll lines were kept while statement lengths varied"
+    # the same lines but a second X-Trino-User: judged afresh, and refused
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        for sql, extra in ((b"SELECT 1", b""), (b"SELECT 55", b"X-Trino-User: mallory\r\n")):
+            writer.write(b"POST /v1/statement HTTP/1.1\r\nHost: gw\r\nX-Trino-User: alice\r\n" + extra
+                         + b"Content-Length: %d\r\n\r\n%s" % (len(sql), sql))
+            answer = await _read_answer(reader)
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"X-Trino-User" in answer
+    finally:
+        writer.close()
+    assert coordinator.bodies[-1] == b"SELECT 1"

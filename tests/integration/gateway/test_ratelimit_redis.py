@@ -221,6 +221,20 @@ async def test_unreachable_redis_falls_back_to_local_buckets(
     assert not limiter.redis_available
 
 
+async def test_acquire_now_leaves_the_decision_to_redis_while_redis_decides(
+    redis_url: str, limiter_for: Callable[..., RateLimiter],
+) -> None:
+    limiter = limiter_for(redis_url, perPrincipal={"ratePerSecond": 0.01, "burst": 1})
+    assert limiter.acquire_now("user:a", "rt") is None, "Redis decides: the caller must await acquire"
+    assert (await limiter.acquire("user:a", "rt")).backend == "redis"
+    closed = limiter_for(f"redis://127.0.0.1:{_free_port()}/0", redisTimeout="250ms",
+                         perPrincipal={"ratePerSecond": 0.01, "burst": 1})
+    assert closed.acquire_now("user:a", "rt") is None
+    assert (await closed.acquire("user:a", "rt")).backend == "local"  # Redis failed: local buckets for a while
+    decided = closed.acquire_now("user:a", "rt")
+    assert decided is not None and decided.backend == "local" and not decided.allowed
+
+
 async def test_failed_redis_is_tried_again_only_after_the_retry_interval(
     clients: Callable[[str], aioredis.Redis],
 ) -> None:

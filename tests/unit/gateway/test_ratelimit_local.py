@@ -114,3 +114,15 @@ def test_settings_are_camel_case_and_strict() -> None:
         settings(perPrincipal={"ratePerSecond": 0, "burst": 1})
     with pytest.raises(ValidationError):
         settings(perPrincipal={"ratePerSecond": 1, "burst": 0})
+
+
+async def test_acquire_now_decides_without_redis_and_shares_the_buckets_of_acquire() -> None:
+    assert create_rate_limiter(RateLimitSettings(), None).acquire_now("user:a", "ns/rt") == RateDecision(
+        allowed=True, retry_after=0.0, scope="none", backend="off")
+    limiter = create_rate_limiter(settings(perPrincipal={"ratePerSecond": 0.01, "burst": 3}, perRuntime=None), None)
+    now = [limiter.acquire_now("user:a", "ns/rt") for _ in range(2)]
+    assert all(d is not None and d.allowed and d.backend == "local" for d in now)
+    assert (await limiter.acquire("user:a", "ns/rt")).allowed, "one token left after two taken without waiting"
+    denied = limiter.acquire_now("user:a", "ns/rt")
+    assert denied is not None and not denied.allowed and denied.scope == "principal"
+    assert not (await limiter.acquire("user:a", "ns/rt")).allowed
