@@ -176,7 +176,7 @@ class FastProxy:
                 return
             proxy.forwarder.observe(_STATEMENT, time.perf_counter() - started)
             answer = Forwarder.answer_now(upstream)
-            proxy.accepted(request, plan.entry, answer.status, answer.body, _encoding(answer))
+            proxy.accepted(request, plan.entry, answer.status, answer.body, upstream.content_encoding)
             self._answered(request, reply, answer, started, _STATEMENT)
         except Exception as e:  # the connection's writer logs it and answers 500, as for the pipeline
             upstream.release()
@@ -194,7 +194,7 @@ class FastProxy:
             upstream.release()
         proxy.forwarder.observe(_STATEMENT, time.perf_counter() - started)
         answer = Forwarder.small(upstream, body)
-        learned = proxy.accepted(request, plan.entry, answer.status, answer.body, _encoding(answer))
+        learned = proxy.accepted(request, plan.entry, answer.status, answer.body, upstream.content_encoding)
         if learned is not None:
             await proxy.sticky.share(*learned)
         return answer
@@ -219,6 +219,3 @@ class FastProxy:
         self._record(request, kind, 500, time.perf_counter() - started)
         raise error
 
-
-def _encoding(answer: ProxiedAnswer) -> str | None:
-    return next((value for name, value in answer.headers if name.lower() == "content-encoding"), None)

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.edge import ClientView
 from gateway.metrics import GatewayMetrics
 from gateway.server import ProxiedAnswer, StreamedAnswer
-from gateway.upstream import ConnectFailed, EncodedHeaders, UpstreamClient, UpstreamError, UpstreamResponse
+from gateway.upstream import HOP_BY_HOP, ConnectFailed, EncodedHeaders, UpstreamClient, UpstreamError, UpstreamResponse
 from xtrinode.trino_protocol import Header
 
 __all__ = [
@@ -41,20 +41,6 @@ SMALL_BODY = 256 * 1024
 
 log = logging.getLogger("xtrinode.gateway.forward")
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 _NOT_FORWARDED_REQUEST = HOP_BY_HOP | {
     "host",
     # set by the gateway from ClientView, never taken from the client as sent
@@ -213,7 +199,9 @@ class Forwarder:
         """A small answer read whole, for the client (`on_head` sees its body)."""
         if on_head is not None:
             on_head(body)
-        return ProxiedAnswer(response.status, downstream_list(response.header_list), body)
+        passed = response.passed_headers
+        return ProxiedAnswer(response.status, passed if passed is not None else downstream_list(response.header_list),
+                             body)
 
     async def fetch(
         self, method: str, backend: str, path_qs: str, headers: EncodedHeaders | Mapping[str, str], body: bytes,

@@ -422,7 +422,7 @@ class Proxy:
             return None
         if request.method != "GET" or status != 200 or request[ENDPOINT].kind is not EndpointKind.PAGE:
             return None
-        encoding = next((v for n, v in upstream.header_list if n.lower() == "content-encoding"), None)
+        encoding = upstream.content_encoding
 
         def on_head(chunk: bytes) -> None:
             head = decoded_head(chunk, encoding)

@@ -65,7 +65,8 @@ class ProxiedAnswer:
     """A backend's answer passed on as it came (headers already free of hop-by-hop ones)."""
 
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[str, str]] | bytes
+    """The headers, or the backend's header lines passed on as they came (`Name: value\r\n` each)."""
     body: bytes
 
 
@@ -158,12 +159,23 @@ class _Pending:
     memo: dict[Any, Any]
 
 
+_STATUS_LINES: dict[tuple[int, tuple[int, int]], bytes] = {}
+"""Status lines with the standard reason, by status and version (a few dozen at most)."""
+
+
 def _status_line(status: int, reason: str | None, version: tuple[int, int]) -> bytes:
     if not reason:
+        line = _STATUS_LINES.get((status, version))
+        if line is not None:
+            return line
         try:
-            reason = http.HTTPStatus(status).phrase
+            phrase = http.HTTPStatus(status).phrase
         except ValueError:
-            reason = "Unknown"
+            phrase = "Unknown"
+        line = f"HTTP/{version[0]}.{version[1]} {status} {phrase}\r\n".encode("latin-1")
+        if len(_STATUS_LINES) < 1024:  # statuses come from backends too: bounded
+            _STATUS_LINES[(status, version)] = line
+        return line
     return f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n".encode("latin-1")
 
 
@@ -431,7 +443,11 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         bodiless = answer.status in (204, 304) or answer.status < 200
         extra = ("" if bodiless else f"Content-Length: {len(answer.body)}\r\n") + ("" if keep else "Connection: close\r\n")
-        head = _head(answer.status, None, answer.headers, version, extra)
+        headers = answer.headers
+        if isinstance(headers, bytes):
+            head = _status_line(answer.status, None, version) + headers + extra.encode() + b"\r\n"
+        else:
+            head = _head(answer.status, None, headers, version, extra)
         self.transport.write(head if head_only or bodiless or not answer.body else head + answer.body)
 
     def _write_response(self, response: web.StreamResponse, version: tuple[int, int], keep: bool, head_only: bool) -> None:

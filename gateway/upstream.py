@@ -19,7 +19,27 @@ from urllib.parse import urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["ConnectFailed", "EncodedHeaders", "UpstreamClient", "UpstreamError", "UpstreamResponse", "encode_headers"]
+__all__ = ["HOP_BY_HOP", "ConnectFailed", "EncodedHeaders", "UpstreamClient", "UpstreamError", "UpstreamResponse",
+           "encode_headers"]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Headers of one hop (RFC 9110 7.6.1), never passed on by a proxy."""
+_NOT_PASSED = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length"})
+"""Answer header names left out of the block passed to the client (it frames the answer itself)."""
+_PLAIN_CONNECTION = frozenset({b"close", b"keep-alive"})
 
 _HIGH_WATER = 256 * 1024
 """Buffered body bytes of a streamed answer before reading from the backend pauses."""
@@ -51,6 +71,11 @@ class ConnectFailed(UpstreamError):
     """No connection could be made: the request never reached the backend, so sending it elsewhere is safe."""
 
 
+def _plain_connection(value: bytes) -> bool:
+    """True when a Connection header only says close or keep-alive (names no other header)."""
+    return all(token.strip().lower() in _PLAIN_CONNECTION for token in value.split(b","))
+
+
 def _encoded(text: str) -> bytes:
     return text.encode("latin-1") if text.isascii() else text.encode("utf-8")
 
@@ -65,7 +90,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._response: UpstreamResponse | None = None
         self._header_name = b""
-        self._headers: list[tuple[str, str]] = []
+        self._headers: list[tuple[bytes, bytes]] = []
         self.closed = False
         self.reusable = False
         self.idle_since = 0.0
@@ -108,7 +133,7 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._headers.append((name, value))
 
     def pool_slot_free(self) -> None:
         self._pool.slots.release()
@@ -119,10 +144,25 @@ class _Connection(asyncio.Protocol):
             return
         response.received = True
         response.status = self._parser.get_status_code()
-        response.header_list = self._headers
+        response.raw_headers = raw = self._headers
         self._headers = []
-        length = next((v for n, v in response.header_list if n.lower() == "content-length"), None)
+        length = encoding = None
+        passed: list[bytes] | None = []
+        for name, value in raw:  # one pass: framing, the encoding, and the block passed to the client as it came
+            lowered = name.lower()
+            if lowered in _NOT_PASSED:
+                if lowered == b"content-length":
+                    length = value
+                elif lowered == b"connection" and passed is not None and not _plain_connection(value):
+                    passed = None  # it names headers to drop too: the client's block is built by name
+                continue
+            if lowered == b"content-encoding":
+                encoding = value
+            if passed is not None:
+                passed += (name, b": ", value, b"\r\n")
         response.content_length = int(length) if length is not None and length.isdigit() else None
+        response.content_encoding = encoding.decode("latin-1") if encoding is not None else None
+        response.passed_headers = b"".join(passed) if passed is not None else None
         if not response.headers_ready.done():
             response.headers_ready.set_result(None)
         if response.watcher is not None and (response.content_length is None or response.content_length > response.small):
@@ -185,10 +225,14 @@ class UpstreamResponse:
         self._loop = connection.loop
         self.headers_ready: asyncio.Future[None] = self._loop.create_future()
         self.status = 0
-        self.header_list: list[tuple[str, str]] = []
+        self.raw_headers: list[tuple[bytes, bytes]] = []
         """The answer's headers as received (names as sent)."""
         self._headers: CIMultiDictProxy[str] | None = None
         self.content_length: int | None = None
+        self.content_encoding: str | None = None
+        self.passed_headers: bytes | None = None
+        """The header lines a client gets as they came (`Name: value\r\n` each), without hop-by-hop and framing
+        ones; None when a Connection header names more headers to drop (then use `header_list`)."""
         self.complete = False
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
@@ -230,6 +274,11 @@ class UpstreamResponse:
     @property
     def reason(self) -> str | None:
         return None
+
+    @property
+    def header_list(self) -> list[tuple[str, str]]:
+        """The answer's headers as received, decoded as latin-1."""
+        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self.raw_headers]
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:

@@ -119,13 +119,22 @@ class ScriptedCoordinator:
             page["data"] = [["x" * 1000] for _ in range(SMALL_BODY // 1000 + 50)]
         if action == "slow":
             await asyncio.sleep(0.3)
-        return self._json(writer, page)
+        return self._json(writer, page, EXTRA_HEADERS.get(action, b""))
 
     @staticmethod
-    def _json(writer: asyncio.StreamWriter, document: dict[str, Any]) -> bool:
+    def _json(writer: asyncio.StreamWriter, document: dict[str, Any], extra: bytes = b"") -> bool:
         body = json.dumps(document).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+                     % (extra, len(body), body))
         return True
+
+
+EXTRA_HEADERS = {
+    "headers": b"Keep-Alive: timeout=5\r\nConnection: keep-alive\r\nX-Trino-Set-Session: a=1\r\n"
+               b"X-Trino-Set-Session: b=2\r\nX-Note: caf\xe9\r\nTrailer: X-Later\r\n",
+    "named": b"Connection: keep-alive, X-Hop\r\nX-Hop: only-for-the-gateway\r\nX-Trino-Set-Catalog: tpch\r\n",
+}
+"""Poll plan actions that add header lines to the page (hop-by-hop ones among them)."""
 
 
 @pytest.fixture
@@ -481,3 +490,31 @@ async def test_statements_of_different_lengths_share_the_connections_verdict_and
     finally:
         writer.close()
     assert coordinator.bodies[-1] == b"SELECT 1"
+
+
+def _header_lines(answer: bytes) -> list[bytes]:
+    return answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+
+
+async def test_answer_headers_pass_as_they_came_without_hop_by_hop_ones_or_those_connection_names(
+    gw: RunningGateway, coordinator: ScriptedCoordinator
+) -> None:
+    first = _body((await _exchange(gw.port, STATEMENT, 1))[0])
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        answers = []
+        for token, action in enumerate(("ok", "headers", "named"), start=1):
+            coordinator.plan = [action]
+            writer.write(_poll(first["nextUri"], token))
+            answers.append(await _read_answer(reader))
+    finally:
+        writer.close()
+    assert fast_path(gw).taken == 2, "the second and third polls took the fast path"
+    plain, passed, named = (_header_lines(answer) for answer in answers)
+    assert plain == [b"Content-Type: application/json", b"Content-Length: %d" % len(answers[0].split(b"\r\n\r\n")[1])]
+    assert passed[:4] == [b"Content-Type: application/json", b"X-Trino-Set-Session: a=1", b"X-Trino-Set-Session: b=2",
+                          b"X-Note: caf\xe9"], "in order, repeated ones kept, bytes as they came"
+    assert not [line for line in passed if line.split(b":")[0].lower() in (b"keep-alive", b"connection", b"trailer")]
+    assert named[:2] == [b"Content-Type: application/json", b"X-Trino-Set-Catalog: tpch"]
+    assert not [line for line in named if line.lower().startswith((b"x-hop", b"connection"))]
+    assert [_body(answer)["data"] for answer in answers] == [[[1]], [[2]], [[3]]]
