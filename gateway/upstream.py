@@ -115,7 +115,7 @@ class _Connection(asyncio.Protocol):
         self._pool.discard(self)
         response = self._response
         if response is not None and not response.complete:
-            delimited_by_close = (response.headers_ready.done() and response.content_length is None
+            delimited_by_close = (response.headers_arrived and response.content_length is None
                                   and not any(n.lower() == "transfer-encoding" and "chunked" in v.lower()
                                               for n, v in response.header_list))
             if delimited_by_close:
@@ -163,8 +163,10 @@ class _Connection(asyncio.Protocol):
         response.content_length = int(length) if length is not None and length.isdigit() else None
         response.content_encoding = encoding.decode("latin-1") if encoding is not None else None
         response.passed_headers = b"".join(passed) if passed is not None else None
-        if not response.headers_ready.done():
-            response.headers_ready.set_result(None)
+        response.headers_arrived = True
+        ready = response.ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
         if response.watcher is not None and (response.content_length is None or response.content_length > response.small):
             response.settled()  # a large or unframed answer: the watcher streams it
         if self._head:  # no body follows a HEAD answer; the parser cannot know: never reuse this connection
@@ -223,7 +225,9 @@ class UpstreamResponse:
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
         self._loop = connection.loop
-        self.headers_ready: asyncio.Future[None] = self._loop.create_future()
+        self.ready: asyncio.Future[None] | None = None
+        """Made when someone awaits `headers_ready` (a watched answer needs no future)."""
+        self.headers_arrived = False
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
         """The answer's headers as received (names as sent)."""
@@ -268,6 +272,18 @@ class UpstreamResponse:
         return body
 
     @property
+    def headers_ready(self) -> asyncio.Future[None]:
+        """Done when the headers arrived; failed with the error when the answer failed before them."""
+        if self.ready is None:
+            self.ready = self._loop.create_future()
+            if self.headers_arrived:
+                self.ready.set_result(None)
+            elif self._error is not None:
+                self.ready.set_exception(self._error)
+                self.ready.exception()
+        return self.ready
+
+    @property
     def error(self) -> Exception | None:
         return self._error
 
@@ -304,9 +320,10 @@ class UpstreamResponse:
 
     def fail(self, error: Exception) -> None:
         self._error = error
-        if not self.headers_ready.done():
-            self.headers_ready.set_exception(error)
-            self.headers_ready.exception()  # seen: the waiter gets it from _wait_headers
+        ready = self.ready
+        if ready is not None and not ready.done():
+            ready.set_exception(error)
+            ready.exception()  # seen: the waiter gets it from _wait_headers
         self._wake()
         if self.watcher is not None:
             self.settled()
