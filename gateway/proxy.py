@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 from fnmatch import fnmatchcase
 
 from aiohttp import web
@@ -336,6 +337,17 @@ class Proxy:
         return (target.owner is None and endpoint.kind is EndpointKind.PAGE and entry is not None
                 and self.access.may_use(principal, entry))
 
+    def _obstacle(self, request: web.Request, endpoint: Endpoint, query_id: str, target: Target,
+                  entry: RouteEntry | None) -> Literal["foreign", "paused", "restarted"] | None:
+        """Why a known query's request may not go to its backend (`follow_up` answers each its own way)."""
+        if not self._may_follow(request, endpoint, target, entry):
+            return "foreign"
+        if entry is not None and entry.state == "PAUSED":
+            return "paused"
+        if self.sticky.is_stale(query_id, target.backend):
+            return "restarted"
+        return None
+
     async def _alias_of(self, query_id: str) -> str | None:
         held = self.held.get(query_id)
         if held is not None:
@@ -375,13 +387,14 @@ class Proxy:
         if target is None:
             return self._gone(request, query_id, "unknown", f"no backend is known for query {query_id}")
         entry = self.routes.entry(target.route_key)
-        if not self._may_follow(request, endpoint, target, entry):
+        obstacle = self._obstacle(request, endpoint, query_id, target, entry)
+        if obstacle == "foreign":
             return _not_found(query_id)
         request[ROUTE] = target.route_key
-        if entry is not None and entry.state == "PAUSED":
+        if obstacle == "paused":
             return self._cut_off(request, query_id, entry, target.route_key,
                                  f"runtime {target.route_key} was suspended while this query ran; run the query again")
-        if self.sticky.is_stale(query_id, target.backend):
+        if obstacle == "restarted":
             return self._gone(
                 request, query_id, "restarted",
                 f"the coordinator of runtime {target.route_key} restarted; run the query again"
@@ -398,9 +411,7 @@ class Proxy:
         target = self.sticky.peek(query_id)
         if target is None:
             return None
-        entry = self.routes.entry(target.route_key)
-        if (not self._may_follow(request, endpoint, target, entry) or (entry is not None and entry.state == "PAUSED")
-                or self.sticky.is_stale(query_id, target.backend)):
+        if self._obstacle(request, endpoint, query_id, target, self.routes.entry(target.route_key)) is not None:
             return None
         self.sticky.local(query_id)  # counted and refreshed as `follow_up` does
         request[QUERY_ID] = query_id
