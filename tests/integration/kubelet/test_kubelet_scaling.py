@@ -217,8 +217,13 @@ async def test_a_crashed_process_is_restarted_and_counted(
     assert status.last_state.terminated.exit_code == 137
     pod = await blocking(core.read_namespaced_pod, coordinator.metadata.name, namespace)
     assert pod.status.pod_ip == pod_ip, "the restarted container keeps the pod's IP"
-    endpoints = await blocking(core.read_namespaced_endpoints, "trino-demo", namespace)
-    assert [(a.ip, p.port) for s in endpoints.subsets for a in s.addresses for p in s.ports] == [(pod_ip, 8080)]
+
+
+    def served() -> Any:  # the endpoints controller lists the ready pod again (on a real one, a moment after it is Ready)
+        endpoints = core.read_namespaced_endpoints("trino-demo", namespace)
+        return [(a.ip, p.port) for s in endpoints.subsets or [] for a in s.addresses or [] for p in s.ports or []]
+
+    assert await eventually(lambda: blocking(served), "the Service's endpoints listing the restarted pod") == [(pod_ip, 8080)]
 
 
 async def test_a_deleted_pod_is_replaced(
