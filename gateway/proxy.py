@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 from fnmatch import fnmatchcase
+from typing import Literal
 
 from aiohttp import web
 from multidict import CIMultiDict
