@@ -5,8 +5,8 @@ waited for; nor does a new statement when its rate limit is decided in this repl
 offers every GET and POST here as soon as it is parsed (gateway/server.py `FastPath`). A request is taken
 when all of this is known at once: the target is canonical, the connection's header lines already passed
 the edge's checks (their verdict is memoised per connection), authentication needs no waiting (auth
-off, API keys), the Trino user is allowed, and an idle keep-alive connection to the backend is free.
-The request then goes out from the client parser's callback, and the answer goes back from the backend
+off, API keys, an OAuth token whose signing key is loaded), the Trino user is allowed, and an idle
+keep-alive connection to the backend is free. The request then goes out from the client parser's callback, and the answer goes back from the backend
 parser's callback, with the pipeline's accounting: the requests metric, latency histograms, in-flight
 counts, sticky routes and the access-log line.
 
@@ -18,7 +18,7 @@ Redis shares the sticky routes, the new query's route is written there before th
 first page (the answer then finishes in a task), as the pipeline does.
 
 Everything else runs the full pipeline (app.py), which decides exactly as before: held queries, a
-backend known only to Redis, OAuth tokens, tracing, any refusal, a busy pool. An answer larger than
+backend known only to Redis, a token whose key must be fetched, tracing, any refusal, a busy pool. An answer larger than
 SMALL_BODY (or without a length) is read or streamed by the pipeline's code in a task. A poll whose
 reused backend connection died before any answer runs the full pipeline afresh (as the pipeline's own
 client sends such a GET again); a statement is never sent twice: any backend failure after it went out
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
-from gateway.auth import AuthError, Forbidden
+from gateway.auth import AuthError, Forbidden, Undecided
 from gateway.edge import HEADERS_VERDICT, ClientView, Endpoint, EndpointKind, RequestTarget, page_poll
 from gateway.forward import SMALL_BODY, Forwarder
 from gateway.proxy import ENDPOINT, PRINCIPAL, TARGET, TRINO_USER, VIEW
@@ -94,8 +94,8 @@ class FastProxy:
         try:
             principal = pipelined[PRINCIPAL] = live.authenticator.verify_now(pipelined)
             pipelined[TRINO_USER] = proxy.access.trino_user(principal, request.headers)
-        except (AuthError, Forbidden):
-            return False  # the pipeline refuses it, with its metrics
+        except (AuthError, Forbidden, Undecided):
+            return False  # the pipeline refuses it with its metrics (or waits for the token's key)
         if endpoint is _STATEMENT_ENDPOINT:
             return self._statement(request, pipelined, reply, started)
         found = proxy.follow_up_now(pipelined, endpoint)

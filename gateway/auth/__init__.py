@@ -13,6 +13,7 @@ from .authenticator import (
     Authenticator,
     DisabledAuthenticator,
     OAuthAuthenticator,
+    Undecided,
     create_authenticator,
 )
 from xtrinode.oidc import ALLOWED_ALGORITHMS, JwksCache, JwksError, OAuthSettings
@@ -53,6 +54,7 @@ __all__ = [
     "JwksCache",
     "JwksError",
     "OAuthAuthenticator",
+    "Undecided",
     "OAuthSettings",
     "Principal",
     "bearer_token",

@@ -6,6 +6,8 @@ Each turns an aiohttp request into a `Principal` or raises `AuthError` with a me
 from __future__ import annotations
 
 import abc
+from typing import Any
+
 import aiohttp
 from aiohttp import web
 
@@ -20,9 +22,15 @@ __all__ = [
     "Authenticator",
     "DisabledAuthenticator",
     "OAuthAuthenticator",
+    "Undecided",
     "create_authenticator",
 ]
 
+
+
+class Undecided(Exception):
+    """`verify_now` cannot decide without waiting (an OAuth token whose signing key is not loaded): the
+    caller awaits `authenticate`."""
 
 
 class Authenticator(abc.ABC):
@@ -41,13 +49,14 @@ class Authenticator(abc.ABC):
         """Cancel background tasks; safe to call twice."""
 
     synchronous = False
-    """True when `verify_now` decides without waiting for anything (the gateway's fast path uses it)."""
+    """True when `verify_now` decides without waiting, or raises Undecided (the gateway's fast path uses it)."""
 
     async def authenticate(self, request: web.BaseRequest) -> Principal | None:
         return await self._verify(request)
 
     def verify_now(self, request: web.BaseRequest) -> Principal | None:
-        """`authenticate` without awaiting, for authenticators that are `synchronous`."""
+        """`authenticate` without awaiting, for authenticators that are `synchronous`; Undecided when it
+        would have to wait."""
         raise NotImplementedError(f"{type(self).__name__} authenticates asynchronously only")
 
     @abc.abstractmethod
@@ -127,14 +136,34 @@ class OAuthAuthenticator(Authenticator):
     async def close(self) -> None:
         await self.validator.close()
 
+    synchronous = True
+
     async def _verify(self, request: web.BaseRequest) -> Principal | None:
-        token = bearer_token(request)
-        if token is None:
-            raise AuthError("missing", "a bearer token is required: send Authorization: Bearer")
+        token = self._token(request)
         try:
             claims = await self.validator.validate(token)
         except TokenError as e:
             raise AuthError(e.reason, e.message) from e  # type: ignore[arg-type]
+        return self._principal(claims)
+
+    def verify_now(self, request: web.BaseRequest) -> Principal | None:
+        token = self._token(request)
+        try:
+            claims = self.validator.validate_now(token)
+        except TokenError as e:
+            raise AuthError(e.reason, e.message) from e  # type: ignore[arg-type]
+        if claims is None:
+            raise Undecided("the token's signing key is not loaded")
+        return self._principal(claims)
+
+    @staticmethod
+    def _token(request: web.BaseRequest) -> str:
+        token = bearer_token(request)
+        if token is None:
+            raise AuthError("missing", "a bearer token is required: send Authorization: Bearer")
+        return token
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
         subject = str(claims["sub"])
         user = claims.get(self._user_claim)
         if not isinstance(user, str) or not user.strip() or not user.isprintable():

@@ -200,6 +200,10 @@ class JwksCache:
             log.warning("JWKS refetch for an unknown kid failed: %s", e)
             raise
 
+    def find(self, kid: str | None) -> SigningKey | None:
+        """The loaded key for `kid` (the only key when `kid` is None and there is one), or None; never fetches."""
+        return self._find(kid)
+
     def _find(self, kid: str | None) -> SigningKey | None:
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))

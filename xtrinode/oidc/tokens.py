@@ -11,7 +11,7 @@ import aiohttp
 import jwt
 
 from .errors import TokenError
-from .jwks import JwksCache
+from .jwks import JwksCache, SigningKey
 from .settings import ALLOWED_ALGORITHMS, OAuthSettings
 
 __all__ = ["JwtValidator", "claim_groups", "create_jwt_validator"]
@@ -42,6 +42,18 @@ class JwtValidator:
         await self.jwks.close()
 
     async def validate(self, token: str) -> dict[str, Any]:
+        alg, kid = self._header(token)
+        return self._checked(token, alg, await self.jwks.get_key(kid))
+
+    def validate_now(self, token: str) -> dict[str, Any] | None:
+        """`validate` without waiting: None when the token's key is not loaded (then await `validate`, which
+        refetches the JWKS once per cooldown); a bad token raises TokenError as `validate` does."""
+        alg, kid = self._header(token)
+        signing_key = self.jwks.find(kid)
+        return None if signing_key is None else self._checked(token, alg, signing_key)
+
+    def _header(self, token: str) -> tuple[str, str | None]:
+        """The token's allowed algorithm and its key id."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:
@@ -56,7 +68,10 @@ class JwtValidator:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise TokenError("malformed", "the token's `kid` header is not a string")
-        signing_key = await self.jwks.get_key(kid)
+        return alg, kid
+
+    def _checked(self, token: str, alg: str, signing_key: SigningKey) -> dict[str, Any]:
+        """The claims of a token signed by `signing_key` (signature, dates, issuer, audience, subject)."""
         if signing_key.alg is not None and signing_key.alg != alg:
             raise TokenError(
                 "alg_not_allowed",

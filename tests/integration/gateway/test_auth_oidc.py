@@ -28,7 +28,7 @@ from aiohttp.test_utils import make_mocked_request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.auth import AuthError, AuthSettings, Authenticator, create_authenticator
+from gateway.auth import AuthError, AuthSettings, Authenticator, Undecided, create_authenticator
 from tests.idp import AUDIENCE, IdP, claims, public_jwk, serve_idp, sign
 
 
@@ -396,3 +396,26 @@ async def test_failed_jwks_fetch_repeats_discovery(
     await eventually(lambda: auth.ready, "the JWKS loaded after the provider recovered")
     assert idp.discovery_fetches == 2, "the jwks_uri is looked up again after a failure"
     assert await auth.authenticate(bearer(sign(rsa_keys["a"], claims(idp))))
+
+
+async def test_verify_now_decides_with_loaded_keys_and_defers_an_unknown_kid_without_fetching(
+    make_auth: Any, idp: IdP, rsa_keys: dict[str, rsa.RSAPrivateKey]
+) -> None:
+    auth = await make_auth()
+    assert auth.synchronous, "the gateway's fast path may ask it"
+    token = sign(rsa_keys["a"], claims(idp))
+    now = auth.verify_now(bearer(token))
+    assert now == await auth.authenticate(bearer(token)) and now is not None and now.subject == "alice"
+    fetches = idp.jwks_fetches
+    with pytest.raises(Undecided):  # key b is not loaded: deciding needs a JWKS fetch, which it leaves to authenticate
+        auth.verify_now(bearer(sign(rsa_keys["b"], claims(idp), kid="b")))
+    assert idp.jwks_fetches == fetches
+    for bad, reason in ((sign(rsa_keys["a"], claims(idp, exp=int(time.time()) - 3600)), "expired"),
+                        (sign(rsa_keys["evil"], claims(idp)), "bad_signature"),
+                        (unsigned_token(claims(idp)), "alg_not_allowed")):
+        with pytest.raises(AuthError) as info:
+            auth.verify_now(bearer(bad))
+        assert info.value.reason == reason and bad not in info.value.message
+    with pytest.raises(AuthError) as missing:
+        auth.verify_now(make_mocked_request("GET", "/v1/statement/executing/q/s/1"))
+    assert missing.value.reason == "missing"

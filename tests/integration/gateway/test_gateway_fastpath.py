@@ -6,7 +6,8 @@ counted, timed, logged and tracked in flight exactly as with `fastPath: false`; 
 statement behind them are answered in order; a poll whose reused backend connection died unanswered is
 sent again and answered; a backend that breaks mid-answer is a 502 and the poll is not sent twice; a page
 larger than the small-answer limit streams whole; a client that leaves while its poll is upstream harms
-nothing after it; with API keys the polls take the fast path and a wrong key is still refused 401.
+nothing after it; with API keys the polls take the fast path and a wrong key is still refused 401; with OAuth, polls and
+statements take it and a token that expired on the same header lines is refused 401.
 Statements: accounted exactly as with `fastPath: false` (metrics, in flight, sticky route, access line);
 one rate-limit token each, and the 429 is the pipeline's; never sent twice when the reused backend
 connection dies unanswered; one without an idle backend connection connects afresh with its one token;
@@ -19,17 +20,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.accesslog import ACCESS_LOGGER
 from gateway.fastpath import FastProxy
 from gateway.forward import SMALL_BODY
 from gateway_helpers import GatewayFactory, RoutesConfigMap, RunningGateway, route
+from tests.idp import AUDIENCE, IdP, claims, public_jwk, serve_idp, sign
 
 USER = {"X-Trino-User": "alice"}
 PAGES = 4
@@ -518,3 +522,27 @@ async def test_answer_headers_pass_as_they_came_without_hop_by_hop_ones_or_those
     assert named[:2] == [b"Content-Type: application/json", b"X-Trino-Set-Catalog: tpch"]
     assert not [line for line in named if line.lower().startswith((b"x-hop", b"connection"))]
     assert [_body(answer)["data"] for answer in answers] == [[[1]], [[2]], [[3]]]
+
+
+async def test_with_oauth_polls_and_statements_take_the_fast_path_and_an_expired_token_is_refused(
+    coordinator: ScriptedCoordinator, routes_cm: RoutesConfigMap, start_gateway: GatewayFactory
+) -> None:
+    await routes_cm.write(route(routes_cm.namespace, "one", coordinator.url, default=True))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    async with serve_idp(IdP(keys=[public_jwk(key, "a")])) as idp:
+        oauth = {"issuer": idp.issuer, "audience": AUDIENCE, "jwksURL": idp.url + "/jwks", "leeway": "0s"}
+        async with start_gateway(auth={"enabled": True, "type": "oauth", "oauth": oauth}) as gw, \
+                aiohttp.ClientSession() as session:
+            expires = int(time.time()) + 4
+            token = {"Authorization": "Bearer " + sign(key, claims(idp, exp=expires))}
+            for _ in range(2):
+                assert [status for status, _ in await run_query(session, gw, **token)] == [200] * PAGES
+            assert fast_path(gw).taken == 2 * PAGES - 1 and fast_path(gw).statements == 1
+            async with session.post(f"{gw.url}/v1/statement", data="SELECT 1", headers={**USER, **token}) as response:
+                page = await response.json()
+            await asyncio.sleep(max(0.0, expires + 1.1 - time.time()))  # past the token's exp (no leeway)
+            for _ in range(2):  # the same header lines as the accepted polls: checked again, and refused
+                async with session.get(page["nextUri"], headers={**USER, **token}) as response:
+                    assert response.status == 401 and "expired" in await response.text()
+            assert gw.metric("xtrinode_gateway_auth_failed_total", reason="expired") == 2
+            assert fast_path(gw).taken == 2 * PAGES - 1
