@@ -6,9 +6,9 @@ offers every GET and POST here as soon as it is parsed (gateway/server.py `FastP
 when all of this is known at once: the target is canonical, the connection's header lines already passed
 the edge's checks (their verdict is memoised per connection), authentication needs no waiting (auth
 off, API keys, an OAuth token whose signing key is loaded), the Trino user is allowed, and an idle
-keep-alive connection to the backend is free. The request then goes out from the client parser's callback, and the answer goes back from the backend
-parser's callback, with the pipeline's accounting: the requests metric, latency histograms, in-flight
-counts, sticky routes and the access-log line.
+keep-alive connection to the backend is free. The request then goes out from the client parser's
+callback, and the answer goes back from the backend parser's callback, with the pipeline's accounting:
+the requests metric, latency histograms, in-flight counts, sticky routes and the access-log line.
 
 A poll also needs: the query is not held and this replica remembers its backend, the caller may follow
 it, its runtime is not paused, its coordinator did not restart. A new statement (`POST /v1/statement`)
@@ -18,11 +18,12 @@ Redis shares the sticky routes, the new query's route is written there before th
 first page (the answer then finishes in a task), as the pipeline does.
 
 Everything else runs the full pipeline (app.py), which decides exactly as before: held queries, a
-backend known only to Redis, a token whose key must be fetched, tracing, any refusal, a busy pool. An answer larger than
-SMALL_BODY (or without a length) is read or streamed by the pipeline's code in a task. A poll whose
-reused backend connection died before any answer runs the full pipeline afresh (as the pipeline's own
-client sends such a GET again); a statement is never sent twice: any backend failure after it went out
-is the pipeline's "it may have started" error, and a poll's is the pipeline's 502.
+backend known only to Redis, a token whose key must be fetched, tracing, any refusal, a busy pool. An
+answer larger than SMALL_BODY (or without a length) is read or streamed by the pipeline's code in a
+task. A poll whose reused backend connection died before any answer runs the full pipeline afresh (as
+the pipeline's own client sends such a GET again); a statement is never sent twice: any backend
+failure after it went out is the pipeline's "it may have started" error, and a poll's is the
+pipeline's 502.
 """
 
 from __future__ import annotations

@@ -89,7 +89,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._response: UpstreamResponse | None = None
-        self._header_name = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self.closed = False
         self.reusable = False

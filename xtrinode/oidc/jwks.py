@@ -142,7 +142,7 @@ class JwksCache:
 
     async def get_key(self, kid: str | None) -> SigningKey:
         """The key for `kid`; on a miss, refetch (single flight, once per cooldown) and retry."""
-        key = self._find(kid)
+        key = self.find(kid)
         if key is not None:
             return key
         now = self._clock()
@@ -160,7 +160,7 @@ class JwksCache:
                         "jwks_unavailable", "the identity provider's signing keys are unavailable"
                     ) from e
                 log.warning("JWKS refetch for an unknown kid failed: %s", e)
-            key = self._find(kid)
+            key = self.find(kid)
             if key is not None:
                 return key
         elif last is not None:
@@ -169,7 +169,7 @@ class JwksCache:
             if due <= self._kid_wait:
                 with contextlib.suppress(JwksError):
                     await asyncio.shield(deferred)
-                key = self._find(kid)
+                key = self.find(kid)
                 if key is not None:
                     return key
         if not self._loaded:
@@ -202,9 +202,6 @@ class JwksCache:
 
     def find(self, kid: str | None) -> SigningKey | None:
         """The loaded key for `kid` (the only key when `kid` is None and there is one), or None; never fetches."""
-        return self._find(kid)
-
-    def _find(self, kid: str | None) -> SigningKey | None:
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
         return self._keys.get(kid) if kid is not None else None
