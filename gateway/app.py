@@ -93,10 +93,7 @@ def _plain(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message, content_type="text/plain")
 
 
-def _access_line(request: web.Request, status: int, seconds: float, refused: str | None) -> None:
-    access = request.app[LIVE].access
-    if access is None:
-        return
+def _access_line(access: AccessLog, request: web.Request, status: int, seconds: float, refused: str | None) -> None:
     principal = request.get(PRINCIPAL)
     target = request.get(TARGET)
     access.request(request.method, target.path if target is not None else None, status, round(seconds * 1000, 2),
@@ -158,10 +155,17 @@ def _edge(trusted: TrustedProxies) -> Callable[..., Awaitable[Answer]]:
 
 
 def _record(request: web.Request, kind: str, status: int, seconds: float, refused: str | None = None) -> None:
-    """The requests metric and the access-log line of a request that ended (the edge's, and the fast path's)."""
-    request.app[METRICS].observe_request(request.get(ROUTE, "-"), kind, status, None if kind in ("internal", "refused") else seconds)
-    if kind != "internal" or status >= 400:
-        _access_line(request, status, seconds, refused)
+    """The requests metric and the access-log line of a request that ended (the edge's)."""
+    _record_in(request.app[METRICS], request.app[LIVE], request, kind, status, seconds, refused)
+
+
+def _record_in(metrics: GatewayMetrics, live: Live, request: web.Request, kind: str, status: int, seconds: float,
+               refused: str | None = None) -> None:
+    """`_record` with the app's metrics and Live given (the fast path binds them once)."""
+    metrics.observe_request(request.get(ROUTE, "-"), kind, status, None if kind in ("internal", "refused") else seconds)
+    access = live.access
+    if access is not None and (kind != "internal" or status >= 400):
+        _access_line(access, request, status, seconds, refused)
 
 
 async def _guard(request: web.Request, handler: Callable[[web.Request], Awaitable[Answer]]) -> Answer:
@@ -444,4 +448,4 @@ def public_fast_path(app: web.Application) -> FastProxy | None:
     tracing is on (a traced request runs the pipeline, which makes its spans)."""
     if not app[SETTINGS].fast_path or tracing_active():
         return None
-    return FastProxy(app[LIVE], app[PIPELINE], _record)
+    return FastProxy(app[LIVE], app[PIPELINE], functools.partial(_record_in, app[METRICS], app[LIVE]))

@@ -42,7 +42,7 @@ HEAD_DEADLINE = 30.0
 """Seconds a client has to send a whole request (line, headers and body) once it started one."""
 _PIPELINED = 16
 """Requests queued on one connection before reading from it pauses."""
-_Lines = tuple[tuple[str, str], ...]
+_Lines = tuple[tuple[bytes, bytes], ...]
 _FAST_METHODS = frozenset({"GET", "POST"})
 """Requests offered to the fast path (page polls, new statements); it declines anything else it sees."""
 _HEADER_SETS = 4
@@ -98,7 +98,7 @@ class GatewayRequest(dict[Any, Any]):
     def __init__(self, method: str, raw_path: str, headers: CIMultiDictProxy[str], body: bytes, remote: str | None,
                  app: web.Application, version: tuple[int, int], transport: asyncio.Transport | None,
                  memo: dict[Any, Any] | None = None) -> None:
-        super().__init__()
+        # no dict.__init__ call: the mapping starts empty, and a super() call per request costs more than it says
         self.method = method
         self.raw_path = raw_path
         self.headers = headers
@@ -224,7 +224,8 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self._url = ""
-        self._headers: list[tuple[str, str]] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        """The header lines as received (decoded once per new set of lines, in on_message_complete)."""
         self._length_at = -1
         """Where the Content-Length line is in `_headers` (-1: none)."""
         self._head_bytes = 0
@@ -283,10 +284,11 @@ class _Connection(asyncio.Protocol):
             raise _Refused(414, "URI too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._headers
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > MAX_HEAD or len(self._headers) >= MAX_HEADERS:
+        if self._head_bytes > MAX_HEAD or len(headers) >= MAX_HEADERS:
             raise _Refused(431, "Request header fields too large")
-        self._headers.append((name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")))
+        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._parser.should_upgrade():
@@ -294,14 +296,14 @@ class _Connection(asyncio.Protocol):
         limit = self._server.max_body
         for at, (name, value) in enumerate(self._headers):
             lowered = name.lower()
-            if lowered == "content-length":
+            if lowered == b"content-length":
                 if not value.strip().isdigit():
                     raise _Refused(400, "Bad request: invalid Content-Length")
                 if int(value) > limit:
                     raise _Refused(413, f"Request body larger than {limit} bytes")
                 if self._length_at < 0:
                     self._length_at = at
-            elif lowered == "expect" and value.strip().lower() == "100-continue" and self.transport is not None:
+            elif lowered == b"expect" and value.strip().lower() == b"100-continue" and self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -321,7 +323,9 @@ class _Connection(asyncio.Protocol):
         if seen is None or (len(seen[0]) != len(lines) if at < 0 else seen[0] != lines):
             if seen is None and len(self._seen) >= _HEADER_SETS:
                 self._seen.clear()
-            seen = self._seen[key] = (lines, CIMultiDictProxy(CIMultiDict(self._headers)), {} if seen is None else seen[2])
+            view = CIMultiDictProxy(CIMultiDict([(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+                                                 for name, value in lines]))
+            seen = self._seen[key] = (lines, view, {} if seen is None else seen[2])
         pending = _Pending(self._parser.get_method().decode("ascii", "replace"), self._url,
                            seen[1], b"".join(self._body), version, self._parser.should_keep_alive(), seen[2])
         server = self._server
