@@ -184,8 +184,11 @@ async def test_nothing_connects_to_a_pod_address_of_the_api(
             # A pod's API address resolves to its loopback address; an unknown one is refused, never returned.
             mapped = resolver.resolve_url(f"http://{pod.status.pod_ip}:8080/v1/info")
             assert mapped == f"http://{local_pod_ip(kubelet, pod.status.pod_ip)}:8080/v1/info"
-            with pytest.raises(UnmappedPodAddress, match="192.0.2.254:8080 is a devstack pod address"):
-                resolver.resolve_url("http://192.0.2.254:8080/v1/info")
+            # the unknown address is one no pod has: the pool hands out .16-.254 from a seeded offset
+            mapped = {key.rsplit(":", 1)[0] for key in resolver.mapping}
+            unknown = next(str(a) for a in reversed(list(API_POD_NETWORK.hosts())) if str(a) not in mapped)
+            with pytest.raises(UnmappedPodAddress, match=f"{re.escape(unknown)}:8080 is a devstack pod address"):
+                resolver.resolve_url(f"http://{unknown}:8080/v1/info")
         for addresses in resolver.mapping.values():
             assert not [a for a in addresses if ipaddress.IPv4Address(a.rsplit(":", 1)[0]) in API_POD_NETWORK]
     assert attempts == [], f"connections to 192.0.2.x: {attempts}"
