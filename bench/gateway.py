@@ -247,27 +247,57 @@ def backend_argv(backend: str, port: int) -> list[str]:
             "--log-level", "WARNING"]
 
 
-async def bench(args: argparse.Namespace, tmp: Path) -> int:
-    load_before = os.getloadavg()[0]
-    kport, tport, gport, iport, nport = (free_port() for _ in range(5))
+@dataclass
+class Backends:
+    """The kube API emulator (holding the gateway's route table) and the coordinator every hop fronts."""
+
+    procs: list[subprocess.Popen[bytes]]
+    """Their processes: the emulator, then the coordinator."""
+    kube: str
+    trino: str
+    kubeconfig: Path
+
+    @property
+    def trino_port(self) -> int:
+        return int(self.trino.rsplit(":", 1)[1])
+
+
+def start_backends(tmp: Path, backend: str) -> Backends:
+    """Start the kube API emulator and the coordinator (`backend_argv`); `route_backends` waits for them."""
+    kport, tport = free_port(), free_port()
     kubeconfig = tmp / "kubeconfig"
     procs = [
         subprocess.Popen([PY, "-m", "devstack.kubeapi", "--port", str(kport), "--kubeconfig-out", str(kubeconfig)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen(backend_argv(args.backend, tport), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(backend_argv(backend, tport), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
+    return Backends(procs, f"http://127.0.0.1:{kport}", f"http://127.0.0.1:{tport}", kubeconfig)
+
+
+async def route_backends(session: aiohttp.ClientSession, backends: Backends, tmp: Path, gateway_port: int,
+                         internal_port: int, **settings: object) -> Path:
+    """Wait for both backends, route every statement to the coordinator, and write a gateway config file for
+    these ports and `settings` (more gateway settings); its path."""
+    await wait_http(session, f"{backends.kube}/version")
+    await wait_http(session, f"{backends.trino}/v1/info")
+    await setup_routes(session, backends.kube, "xtrinode-gateway", backends.trino)
+    config = tmp / "gateway.yaml"
+    config.write_text(yaml.safe_dump({
+        "listen": {"host": "127.0.0.1", "port": gateway_port}, "internal": {"host": "127.0.0.1", "port": internal_port},
+        "kube": {"kubeconfig": str(backends.kubeconfig)}, **settings}))
+    return config
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> int:
+    load_before = os.getloadavg()[0]
+    gport, iport, nport = (free_port() for _ in range(3))
+    backends = start_backends(tmp, args.backend)
+    procs, trino, tport = list(backends.procs), backends.trino, backends.trino_port
     nginx_bin = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     try:
         connector = aiohttp.TCPConnector(limit=args.connections)
         async with aiohttp.ClientSession(connector=connector) as session:
-            kube, trino = f"http://127.0.0.1:{kport}", f"http://127.0.0.1:{tport}"
-            await wait_http(session, f"{kube}/version")
-            await wait_http(session, f"{trino}/v1/info")
-            await setup_routes(session, kube, "xtrinode-gateway", trino)
-            config = tmp / "gateway.yaml"
-            config.write_text(yaml.safe_dump({
-                "listen": {"host": "127.0.0.1", "port": gport}, "internal": {"host": "127.0.0.1", "port": iport},
-                "kube": {"kubeconfig": str(kubeconfig)}, "eventLoop": args.event_loop}))
+            config = await route_backends(session, backends, tmp, gport, iport, eventLoop=args.event_loop)
             with (tmp / "gateway.log").open("wb") as log:
                 gateway = subprocess.Popen([PY, "-m", "gateway", "--config", str(config)],
                                            stdout=subprocess.DEVNULL, stderr=log)

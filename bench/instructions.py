@@ -27,7 +27,6 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
-import yaml
 
 _HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("bench_gateway", _HERE / "gateway.py")
@@ -47,7 +46,7 @@ async def workload(session: aiohttp.ClientSession, base: str, statements: int) -
     for _ in range(statements):
         await bench.statement(session, base, run)
     await bench.statement(session, base, run, bench.LONG_SQL)
-    return run.requests
+    return int(run.requests)
 
 
 def callgrind_total(out: Path) -> int:
@@ -89,26 +88,14 @@ async def measure(session: aiohttp.ClientSession, name: str, argv: list[str], re
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> int:
-    kport, tport, gport, iport, bport = (bench.free_port() for _ in range(5))
-    kubeconfig = tmp / "kubeconfig"
-    procs = [
-        subprocess.Popen([PY, "-m", "devstack.kubeapi", "--port", str(kport), "--kubeconfig-out", str(kubeconfig)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen(bench.backend_argv("memory", tport), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
+    gport, iport, bport = (bench.free_port() for _ in range(3))
+    backends = bench.start_backends(tmp, "memory")
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as session:
-            kube, trino = f"http://127.0.0.1:{kport}", f"http://127.0.0.1:{tport}"
-            await bench.wait_http(session, f"{kube}/version")
-            await bench.wait_http(session, f"{trino}/v1/info")
-            await bench.setup_routes(session, kube, "xtrinode-gateway", trino)
-            config = tmp / "gateway.yaml"
-            config.write_text(yaml.safe_dump({
-                "listen": {"host": "127.0.0.1", "port": gport}, "internal": {"host": "127.0.0.1", "port": iport},
-                "kube": {"kubeconfig": str(kubeconfig)}}))
+            config = await bench.route_backends(session, backends, tmp, gport, iport)
             print(f"instructions per proxied request (callgrind; {args.statements} SELECT 1 statements and one "
                   f"100-page result, one client, memory backend):", flush=True)
-            bare = await measure(session, "bare-py", [PY, str(_HERE / "bare_proxy.py"), str(bport), str(tport)],
+            bare = await measure(session, "bare-py", [PY, str(_HERE / "bare_proxy.py"), str(bport), str(backends.trino_port)],
                                  f"http://127.0.0.1:{bport}/v1/info", f"http://127.0.0.1:{bport}", args.statements,
                                  tmp, args.keep)
             gateway = await measure(session, "gateway", [PY, "-m", "gateway", "--config", str(config)],
@@ -117,9 +104,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             print(f"  the gateway executes {gateway / bare:.2f}x the bare proxy's instructions per request "
                   f"({(gateway - bare) / 1000:.1f}k more)")
     finally:
-        for p in procs:
+        for p in backends.procs:
             p.terminate()
-        for p in procs:
+        for p in backends.procs:
             p.wait(10)
     return 0
 
