@@ -65,20 +65,23 @@ class _Queries:
         pages = self.pages.get(query_id)
         if pages is None:
             return _reply(404, b"Error 404 Not Found: Query not found", b"text/plain")
-        page: dict[str, object] = {"id": query_id, "infoUri": f"{self.base}/ui/query.html?{query_id}", "warnings": []}
+        page: dict[str, object] = {"id": query_id, "infoUri": f"{self.base}/ui/query.html?{query_id}"}
         if phase == "queued":
             page["nextUri"] = f"{self.base}/v1/statement/executing/{query_id}/y{query_id[-5:]}/0"
             page["stats"] = {"state": "RUNNING", "queued": False, "scheduled": True, "nodes": 1}
+            page["warnings"] = []
             return _reply(200, json.dumps(page).encode())
+        # Trino's order: nextUri before columns, data and stats (the gateway reads a page's head for it)
+        if token + 1 < pages:
+            page["nextUri"] = f"{self.base}/v1/statement/executing/{query_id}/y{query_id[-5:]}/{token + 1}"
+        else:
+            del self.pages[query_id]
         page["columns"] = [{"name": "_col0" if pages == 1 else "x", "type": "integer",
                             "typeSignature": {"rawType": "integer", "arguments": []}}]
         page["data"] = self._rows if pages == 1 else self._long_page
-        if token + 1 < pages:
-            page["nextUri"] = f"{self.base}/v1/statement/executing/{query_id}/y{query_id[-5:]}/{token + 1}"
-            page["stats"] = {"state": "RUNNING", "queued": False, "scheduled": True, "nodes": 1}
-        else:
-            del self.pages[query_id]
-            page["stats"] = {"state": "FINISHED", "queued": False, "scheduled": True, "nodes": 1}
+        page["stats"] = {"state": "RUNNING" if "nextUri" in page else "FINISHED", "queued": False, "scheduled": True,
+                         "nodes": 1}
+        page["warnings"] = []
         return _reply(200, json.dumps(page).encode())
 
     def cancel(self, query_id: str) -> bytes:
