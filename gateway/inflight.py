@@ -6,6 +6,7 @@ poll for `inflight.idleAfter`; held statements count separately (`state="held"`)
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -28,23 +29,19 @@ def _labels(entry: RouteEntry) -> tuple[str, str, str]:
     return entry.namespace, entry.name, entry.routing_group
 
 
+_PAGE_KEY = re.compile(rb'"(nextUri|columns|data|stats)"')
+
+
 def page_has_next(head: bytes) -> bool | None:
     """Whether a QueryResults page (its first bytes, uncompressed) has a nextUri; None when undecided.
 
     Trino writes `nextUri` before `columns`, `data` and `stats`, so the head of the page decides
-    without parsing the rows.
+    without parsing the rows: the first of these keys is `nextUri` when there is one.
     """
-    first = -1
-    for key in (b'"columns"', b'"data"', b'"stats"'):
-        at = head.find(key)
-        if at >= 0 and (first < 0 or at < first):
-            first = at
-    next_at = head.find(b'"nextUri"')
-    if next_at >= 0 and (first < 0 or next_at < first):
-        return True
-    if first >= 0:
-        return False
-    return None
+    first = _PAGE_KEY.search(head)
+    if first is None:
+        return None
+    return first[1] == b"nextUri"
 
 
 def decoded_head(chunk: bytes, content_encoding: str | None, limit: int = 4096) -> bytes | None:

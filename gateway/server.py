@@ -215,11 +215,16 @@ class _Connection(asyncio.Protocol):
         """When this connection times out (idle keep-alive or an incomplete request); swept once a second."""
         self._refusal: bytes | None = None
         """A refusal to send once the requests before it are answered (a bad request behind good ones)."""
-        self._seen: dict[_Lines, tuple[_Lines, CIMultiDictProxy[str], dict[Any, Any]]] = {}
+        self._seen: dict[_Lines, tuple[_Lines, CIMultiDictProxy[str], dict[Any, Any], bool]] = {}
         """The header lines of this connection's recent requests, each with its (immutable) view and the memo
         of what the pipeline derived from them (a client alternates a few sets: statement POSTs, page GETs).
         Keyed by the lines without Content-Length: statements of different lengths share one memo (nothing
         in it depends on that value, which the server checked), each with a view of its own lines."""
+        self._last: tuple[_Lines, CIMultiDictProxy[str], dict[Any, Any], bool] | None = None
+        """The previous request's entry of `_seen`, with whether its lines expect 100-continue: a request with the
+        very same lines (a client polling pages) needs neither the header checks again nor a lookup in `_seen`."""
+        self._same: tuple[_Lines, CIMultiDictProxy[str], dict[Any, Any], bool] | None = None
+        """`_last` while the request being parsed has the same header lines, else None."""
         self._reset()
 
     def _reset(self) -> None:
@@ -232,6 +237,9 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._in_message = False
+        self._same = None
+        self._expects = False
+        """The request's header lines ask for `100 Continue` (sent once they all passed the checks)."""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -293,6 +301,18 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._parser.should_upgrade():
             raise _Refused(400, "Bad request: protocol upgrades are not served here")
+        last = self._last
+        if last is not None and len(last[0]) == len(self._headers) and last[0] == tuple(self._headers):
+            # the same lines passed these checks on this connection (Content-Length included): the same verdict
+            self._same = last
+            self._expects = last[3]
+        else:
+            self._check_lines()
+        if self._expects and self.transport is not None:  # only once every line passed: a refusal comes instead
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _check_lines(self) -> None:
+        """Content-Length valid and within the limit (413 before the body is read), and Expect noted."""
         limit = self._server.max_body
         for at, (name, value) in enumerate(self._headers):
             lowered = name.lower()
@@ -303,8 +323,8 @@ class _Connection(asyncio.Protocol):
                     raise _Refused(413, f"Request body larger than {limit} bytes")
                 if self._length_at < 0:
                     self._length_at = at
-            elif lowered == b"expect" and value.strip().lower() == b"100-continue" and self.transport is not None:
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif lowered == b"expect" and value.strip().lower() == b"100-continue":
+                self._expects = True
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -315,17 +335,9 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._in_message = False
         version = (1, 1) if self._parser.get_http_version() == "1.1" else (1, 0)
-        lines = tuple(self._headers)
-        at = self._length_at
-        key = lines if at < 0 else lines[:at] + lines[at + 1:]
-        seen = self._seen.get(key)
-        # without Content-Length, key is lines: a stored set of the same length is these very lines
-        if seen is None or (len(seen[0]) != len(lines) if at < 0 else seen[0] != lines):
-            if seen is None and len(self._seen) >= _HEADER_SETS:
-                self._seen.clear()
-            view = CIMultiDictProxy(CIMultiDict([(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-                                                 for name, value in lines]))
-            seen = self._seen[key] = (lines, view, {} if seen is None else seen[2])
+        seen = self._same
+        if seen is None or len(seen[0]) != len(self._headers):  # (trailer lines of a chunked body count too)
+            seen = self._last = self._entry(tuple(self._headers))
         pending = _Pending(self._parser.get_method().decode("ascii", "replace"), self._url,
                            seen[1], b"".join(self._body), version, self._parser.should_keep_alive(), seen[2])
         server = self._server
@@ -348,6 +360,21 @@ class _Connection(asyncio.Protocol):
         if self._task is None and self._fast is None:
             self._disarm()
             self._task = self._loop.create_task(self._serve())
+
+    def _entry(self, lines: _Lines) -> tuple[_Lines, CIMultiDictProxy[str], dict[Any, Any], bool]:
+        """The `_seen` entry of these header lines (made when new): the lines, their view, the memo of what the
+        pipeline derived from them, and whether they expect 100-continue."""
+        at = self._length_at
+        key = lines if at < 0 else lines[:at] + lines[at + 1:]
+        seen = self._seen.get(key)
+        # without Content-Length, key is lines: a stored set of the same length is these very lines
+        if seen is None or (len(seen[0]) != len(lines) if at < 0 else seen[0] != lines):
+            if seen is None and len(self._seen) >= _HEADER_SETS:
+                self._seen.clear()
+            view = CIMultiDictProxy(CIMultiDict([(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+                                                 for name, value in lines]))
+            seen = self._seen[key] = (lines, view, {} if seen is None else seen[2], self._expects)
+        return seen
 
     # -- the fast path's answers (FastReply) ----------------------------------------------------------
     def fast_answered(self, answer: ProxiedAnswer | web.StreamResponse) -> None:

@@ -1,7 +1,8 @@
 """The gateway's public HTTP server (gateway/server.py) at the byte level, in front of an emulator coordinator.
 
 Checks: keep-alive (several requests on one connection), pipelined requests answered in order,
-`Connection: close` and HTTP/1.0 close after the answer, `Expect: 100-continue` gets its interim answer,
+`Connection: close` and HTTP/1.0 close after the answer, `Expect: 100-continue` gets its interim answer
+(each time on a connection repeating its header lines, and never before a 413 for a body over the limit),
 a chunked request body arrives whole, a declared body over the limit is 413 before it is sent, an
 oversized header block is 431, garbage is 400, an upgrade is refused, HEAD gets headers only, a 204 from
 the coordinator carries no body (the next answer on the connection is intact), a client that stops in
@@ -75,6 +76,31 @@ async def test_expect_continue_and_chunked_bodies(gw: RunningGateway) -> None:
     chunked = b"POST /v1/statement HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n4\r\nSELE\r\n4\r\nCT 2\r\n0\r\n\r\n"
     answers, _ = await _exchange(gw.port, chunked)
     assert answers[0].startswith(b"HTTP/1.1 200") and b'"id"' in answers[0]
+
+
+async def test_a_connection_repeating_its_header_lines_is_checked_and_answered_each_time(gw: RunningGateway) -> None:
+    """The server skips its header checks for lines identical to the previous request's on the connection: the
+    interim 100 Continue still comes each time, and a new Content-Length is checked against the limit."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        post = b"POST /v1/statement HTTP/1.1\r\n" + HOST + b"Expect: 100-continue\r\nContent-Length: 8\r\n\r\n"
+        for _ in range(3):
+            writer.write(post)
+            await writer.drain()
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            writer.write(b"SELECT 1")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            assert b'"nextUri"' in await reader.readexactly(length)
+        writer.write(post.replace(b"Content-Length: 8", b"Content-Length: %d" % (16 * 1024 * 1024 + 1)))
+        await writer.drain()
+        refused = await asyncio.wait_for(reader.read(), 10)
+        assert refused.startswith(b"HTTP/1.1 413"), refused
+    finally:
+        writer.close()
 
 
 async def test_limits_and_garbage_are_clear_4xx(gw: RunningGateway) -> None:

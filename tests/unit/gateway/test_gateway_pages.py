@@ -6,6 +6,8 @@ None when undecided; gateway-made ids match Trino's id format; coordinator id su
 
 from __future__ import annotations
 
+import random
+
 from gateway.inflight import page_has_next
 from gateway.pages import QueryIdMaker, failed_page, queued_page
 from gateway.sticky import StickyStore, Target, coordinator_id_of
@@ -16,6 +18,24 @@ def test_page_has_next_reads_only_the_head() -> None:
     assert page_has_next(b'{"id":"x","infoUri":"u","nextUri":"n","stats":{}}') is True
     assert page_has_next(b'{"id":"x","infoUri":"u","columns":[],"data":[["nextUri"]],"stats":{}}') is False
     assert page_has_next(b'{"id":"x","infoUri":"u"') is None
+
+
+def _has_next_by_positions(head: bytes) -> bool | None:
+    """The rule spelled out: nextUri is there and comes before every one of columns, data and stats."""
+    others = [at for at in (head.find(b'"columns"'), head.find(b'"data"'), head.find(b'"stats"')) if at >= 0]
+    next_at = head.find(b'"nextUri"')
+    if next_at >= 0 and (not others or next_at < min(others)):
+        return True
+    return False if others else None
+
+
+def test_page_has_next_follows_the_rule_on_any_head() -> None:
+    rng = random.Random(19)
+    parts = [b'"nextUri"', b'"columns"', b'"data"', b'"stats"', b'"id"', b':', b'"x"', b'{', b'[', b',', b'"',
+             b'nextUri', b'\\"data\\"', b'"nextUri":"http://h/v1/statement/executing/q/y/1"']
+    for _ in range(5000):
+        head = b"".join(rng.choice(parts) for _ in range(rng.randint(0, 8)))
+        assert page_has_next(head) is _has_next_by_positions(head), head
 
 
 def test_gateway_query_ids_look_like_trino_ids_and_are_not_sequential() -> None:
