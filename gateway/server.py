@@ -239,6 +239,7 @@ class _Connection(asyncio.Protocol):
         self._in_message = False
         self._same = None
         self._expects = False
+        self._continue_owed = False
         """The request's header lines ask for `100 Continue` (sent once they all passed the checks)."""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
@@ -309,7 +310,10 @@ class _Connection(asyncio.Protocol):
         else:
             self._check_lines()
         if self._expects and self.transport is not None:  # only once every line passed: a refusal comes instead
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if self._task is not None or self._fast is not None or self._queue:
+                self._continue_owed = True  # answers to earlier requests come first: sent once they are written
+            else:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _check_lines(self) -> None:
         """Content-Length valid and within the limit (413 before the body is read), and Expect noted."""
@@ -422,12 +426,16 @@ class _Connection(asyncio.Protocol):
                     self._idle_or_refuse()
 
     def _idle_or_refuse(self) -> None:
-        """Nothing left to answer: send a refusal that waited for the answers before it, or wait for more."""
+        """Nothing left to answer: send a refusal that waited for the answers before it, or wait for more (after
+        the 100 Continue a request still being received waited for, when it asked while others were answered)."""
         if self._refusal is not None:
             if self.transport is not None:
                 self.transport.write(self._refusal)
             self._close()
         else:
+            if self._continue_owed and self._in_message and self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._continue_owed = False
             self._arm(HEAD_DEADLINE if self._in_message else self._server.keepalive_timeout)
 
     def _request(self, pending: _Pending) -> GatewayRequest:

@@ -2,7 +2,8 @@
 
 Checks: keep-alive (several requests on one connection), pipelined requests answered in order,
 `Connection: close` and HTTP/1.0 close after the answer, `Expect: 100-continue` gets its interim answer
-(each time on a connection repeating its header lines, and never before a 413 for a body over the limit),
+(each time on a connection repeating its header lines, after the answers to earlier pipelined requests,
+and never before a 413 for a body over the limit),
 a chunked request body arrives whole, a declared body over the limit is 413 before it is sent, an
 oversized header block is 431, garbage is 400, an upgrade is refused, HEAD gets headers only, a 204 from
 the coordinator carries no body (the next answer on the connection is intact), a client that stops in
@@ -99,6 +100,28 @@ async def test_a_connection_repeating_its_header_lines_is_checked_and_answered_e
         await writer.drain()
         refused = await asyncio.wait_for(reader.read(), 10)
         assert refused.startswith(b"HTTP/1.1 413"), refused
+    finally:
+        writer.close()
+
+
+async def test_a_pipelined_expect_gets_its_100_continue_after_the_answers_before_it(gw: RunningGateway) -> None:
+    """Answers on a connection come in request order: the interim 100 Continue of a request that asked for it
+    while an earlier one was still being answered follows that answer, never precedes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        first = b"POST /v1/statement HTTP/1.1\r\n" + HOST + b"Content-Length: 8\r\n\r\nSELECT 1"
+        second = b"POST /v1/statement HTTP/1.1\r\n" + HOST + b"Expect: 100-continue\r\nContent-Length: 8\r\n\r\n"
+        writer.write(first + second)  # one segment: the second's headers arrive while the first is answered
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        assert b'"nextUri"' in await reader.readexactly(length)
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"SELECT 2")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200"), head
     finally:
         writer.close()
 
