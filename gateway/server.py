@@ -239,8 +239,9 @@ class _Connection(asyncio.Protocol):
         self._in_message = False
         self._same = None
         self._expects = False
-        self._continue_owed = False
         """The request's header lines ask for `100 Continue` (sent once they all passed the checks)."""
+        self._continue_owed = False
+        """That `100 Continue` waits for the answers to earlier requests on this connection (`_idle_or_refuse`)."""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
